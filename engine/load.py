@@ -1,0 +1,238 @@
+"""Stage 1, ``load``: YAML text → plain data plus a source map.
+
+Why not ``yaml.safe_load``: we need the line and column of every value so
+later stages can point at the exact spot, duplicate keys must be errors (YAML
+silently keeps the last one), and we resolve plain scalars the YAML 1.2 way,
+as editors do: ``yes``, ``no``, ``on`` and ``off`` stay text (a menu phrase
+``yes`` must not turn into ``True``), ``2024-01-01`` stays text and ``1:30``
+is not the number 90.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import Diagnostic, VoxflowError
+from engine.sourcemap import DocPath, SourceMap, format_path
+from engine.yaml_messages import explain_yaml_error
+
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Yaml12Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """PyYAML's (C-accelerated when available) parser with YAML 1.2 core-schema scalars."""
+
+    yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
+
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+_IMPLICIT: list[tuple[str, str, str]] = [
+    (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    (_NULL, r"^(?:~|null|Null|NULL|)$", "~nN"),
+    (_INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        _FLOAT,
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+]
+for _tag, _pattern, _first in _IMPLICIT:
+    _Yaml12Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+# An empty plain scalar ("key:" with nothing after it) resolves to null.
+_Yaml12Loader.add_implicit_resolver(_NULL, re.compile(r"^$"), [""])
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    """A YAML file read into plain data (dicts, lists, str, int, float, bool, None)."""
+
+    file: str
+    text: str
+    data: Any
+    source_map: SourceMap
+
+
+def load_file(path: str | Path, display_name: str | None = None) -> LoadedDocument:
+    """Read and load one YAML file; a missing or unreadable file is a user error."""
+    name = display_name or str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise VoxflowError(f"{name}: no such file. Check the path and try again.") from None
+    except IsADirectoryError:
+        raise VoxflowError(f"{name} is a folder, not a file.") from None
+    except UnicodeDecodeError as exc:
+        raise VoxflowError(
+            f"{name}: this file is not UTF-8 text (byte {exc.start} cannot be read). "
+            "Save it as UTF-8 in your editor."
+        ) from None
+    except OSError as exc:
+        raise VoxflowError(f"{name}: cannot read this file ({exc.strerror}).") from None
+    return load_text(text, name)
+
+
+def load_text(text: str, file: str) -> LoadedDocument:
+    """Load YAML text. Raises :class:`VoxflowError` with every problem found."""
+    source_map = SourceMap(file=file, lines=tuple(text.splitlines()))
+    tab_problems = list(_find_tab_indentation(text, file))
+    if tab_problems:
+        raise VoxflowError.from_diagnostics(tab_problems)
+    try:
+        documents = list(yaml.compose_all(text, Loader=_Yaml12Loader))
+    except yaml.MarkedYAMLError as exc:
+        raise VoxflowError.from_diagnostics([explain_yaml_error(exc, file)]) from None
+    except yaml.YAMLError as exc:  # errors without a position, e.g. bad characters
+        raise VoxflowError.from_diagnostics(
+            [Diagnostic(file, 0, 0, "", f"this is not valid YAML: {exc}")]
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise VoxflowError.from_diagnostics(
+            [Diagnostic(file, 0, 0, "", f"this file cannot be read as YAML ({exc}).")]
+        ) from None
+    documents = [d for d in documents if d is not None]
+    if not documents:
+        raise VoxflowError.from_diagnostics(
+            [Diagnostic(file, 1, 1, "", "the file is empty.", "Start it with 'flow: <name>'.")]
+        )
+    if len(documents) > 1:
+        second = documents[1].start_mark
+        raise VoxflowError.from_diagnostics(
+            [
+                Diagnostic(
+                    file,
+                    second.line + 1,
+                    second.column + 1,
+                    "",
+                    "this file holds more than one YAML document (a line with '---' "
+                    "separates them).",
+                    "Put one flow in each file.",
+                )
+            ]
+        )
+    builder = _DataBuilder(file, source_map)
+    data = builder.build(documents[0], ())
+    if builder.problems:
+        raise VoxflowError.from_diagnostics(builder.problems)
+    return LoadedDocument(file=file, text=text, data=data, source_map=source_map)
+
+
+def _find_tab_indentation(text: str, file: str) -> Iterator[Diagnostic]:
+    """Tabs in indentation: YAML forbids them, and editors hide them. Report each line."""
+    in_block_scalar = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.lstrip(" \t")
+        indent = line[: len(line) - len(stripped)]
+        if in_block_scalar and (not stripped or indent.startswith(" ")):
+            continue  # text inside a "|" or ">" block may contain anything
+        in_block_scalar = bool(re.search(r":\s*[|>][-+0-9]*\s*(#.*)?$", line))
+        if "\t" in indent and stripped:
+            yield Diagnostic(
+                file,
+                number,
+                indent.index("\t") + 1,
+                "",
+                "this line is indented with a tab; YAML only allows spaces for indentation.",
+                "Replace the tab with spaces (most editors have 'convert indentation to "
+                "spaces').",
+                code="yaml-tab",
+            )
+
+
+class _DataBuilder:
+    """Turns a composed YAML node tree into plain data, recording positions."""
+
+    def __init__(self, file: str, source_map: SourceMap) -> None:
+        self.file = file
+        self.source_map = source_map
+        self.problems: list[Diagnostic] = []
+
+    def build(self, node: yaml.Node, path: DocPath) -> Any:
+        mark = node.start_mark
+        self.source_map.values[path] = (mark.line + 1, mark.column + 1)
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (index,)) for index, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        return None  # pragma: no cover - the composer makes only these three kinds
+
+    def _mapping(self, node: yaml.MappingNode, path: DocPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key_mark = key_node.start_mark
+            where = (key_mark.line + 1, key_mark.column + 1)
+            if not isinstance(key_node, yaml.ScalarNode):
+                self._problem(where, path, "a key here is a list or mapping, not a name.")
+                continue
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self._problem(
+                    where, path, "'<<' merge keys are not supported in voxflow files.",
+                    "Write the keys out; use flow 'settings' for shared defaults.",
+                )
+                continue
+            key = key_node.value
+            if key in result:
+                first = self.source_map.keys.get(path + (key,), (0, 0))[0]
+                self._problem(
+                    where,
+                    path + (key,),
+                    f"'{key}' appears twice here (first on line {first}).",
+                    "Each name may appear once; remove or rename one of them.",
+                    code="duplicate-key",
+                )
+                continue
+            self.source_map.keys[path + (key,)] = where
+            result[key] = self.build(value_node, path + (key,))
+        return result
+
+    def _scalar(self, node: yaml.ScalarNode, path: DocPath) -> Any:
+        value: str = node.value
+        tag = node.tag
+        if tag == _STR:
+            return value
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return value.lower() == "true"
+        if tag == _INT:
+            if value.startswith(("0o", "0x")):
+                return int(value[2:], 8 if value[1] == "o" else 16)
+            return int(value, 10)
+        if tag == _FLOAT:
+            lowered = value.lower()
+            if lowered.endswith(".inf"):
+                return -math.inf if lowered.startswith("-") else math.inf
+            if lowered == ".nan":
+                return math.nan
+            return float(value)
+        line, column = self.source_map.values[path]
+        self._problem(
+            (line, column), path, f"the YAML tag '{tag}' is not supported here.",
+            "Remove the '!' tag and write the value as plain text.",
+        )
+        return value
+
+    def _problem(
+        self, where: tuple[int, int], path: DocPath, message: str, hint: str = "",
+        code: str = "yaml",
+    ) -> None:
+        line, column = where
+        self.problems.append(
+            Diagnostic(self.file, line, column, format_path(path), message, hint, code=code)
+        )

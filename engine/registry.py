@@ -1,0 +1,151 @@
+"""Finding node plugins through the ``voxflow.nodes`` entry point group.
+
+Like pluggy, we never scan module names: a node type exists because some
+installed distribution declares it. A plugin that is malformed fails here, at
+load, with a message that names it and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import jsonschema
+
+from engine.errors import VoxflowError
+from engine.suggest import did_you_mean
+
+ENTRY_POINT_GROUP = "voxflow.nodes"
+NODE_TYPE_PATTERN = r"^[a-z][a-z0-9_]*$"
+_RUNS_IN = ("activity", "workflow")
+# Fields the engine adds to every node type; a plugin may not redefine them.
+RESERVED_FIELDS = ("type", "description", "max_visits")
+
+
+@dataclass(frozen=True)
+class NodeType:
+    """One loaded, checked node plugin."""
+
+    name: str
+    doc: str
+    schema: Mapping[str, Any]
+    runs_in: str
+    outputs: Mapping[str, str]
+    module: ModuleType
+    distribution: str
+
+    @property
+    def summary(self) -> str:
+        return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
+
+
+class PluginRegistry:
+    """The node types available to this process, by name."""
+
+    def __init__(self, node_types: Iterable[NodeType]) -> None:
+        self._types: dict[str, NodeType] = {}
+        for node_type in node_types:
+            existing = self._types.get(node_type.name)
+            if existing is not None:
+                raise VoxflowError(
+                    f"two installed packages both define the node type '{node_type.name}': "
+                    f"{existing.distribution} and {node_type.distribution}. Uninstall one of them."
+                )
+            self._types[node_type.name] = node_type
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+    def get(self, name: str) -> NodeType:
+        try:
+            return self._types[name]
+        except KeyError:
+            hint = did_you_mean(name, self._types)
+            raise VoxflowError(f"unknown node type '{name}'{'; ' + hint if hint else ''}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def __iter__(self) -> Any:
+        return iter(self._types[name] for name in self.names())
+
+
+@functools.cache
+def default_registry() -> PluginRegistry:
+    """The registry of installed plugins, loaded once per process."""
+    return load_registry(metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def load_registry(entry_points: Iterable[metadata.EntryPoint]) -> PluginRegistry:
+    return PluginRegistry(load_plugin(entry_point) for entry_point in entry_points)
+
+
+def load_plugin(entry_point: metadata.EntryPoint) -> NodeType:
+    distribution = entry_point.dist.name if entry_point.dist is not None else "unknown package"
+    label = f"node plugin '{entry_point.name}' ({entry_point.value}, from {distribution})"
+    try:
+        loaded = entry_point.load()
+    except Exception as exc:  # a plugin's import can fail in any way; name it
+        raise VoxflowError(f"the {label} could not be imported: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(loaded, ModuleType):
+        raise VoxflowError(f"the {label} must point at a module, not at {type(loaded).__name__}")
+    return check_plugin_module(loaded, entry_point.name, distribution, label)
+
+
+def check_plugin_module(
+    module: ModuleType, entry_name: str, distribution: str, label: str
+) -> NodeType:
+    """Check a plugin module against the contract in engine.plugin_api."""
+
+    def fault(problem: str) -> VoxflowError:
+        return VoxflowError(f"the {label} is malformed: {problem}")
+
+    name = getattr(module, "NODE_TYPE", None)
+    if not isinstance(name, str) or not re.match(NODE_TYPE_PATTERN, name):
+        raise fault("NODE_TYPE must be a lowercase name such as 'send_sms'")
+    if name != entry_name:
+        raise fault(f"its NODE_TYPE is '{name}' but its entry point is named '{entry_name}'")
+    doc = getattr(module, "DOC", None)
+    if not isinstance(doc, str) or not doc.strip():
+        raise fault("DOC must be a text explaining the node to flow authors")
+    runs_in = getattr(module, "RUNS_IN", "activity")
+    if runs_in not in _RUNS_IN:
+        raise fault(f"RUNS_IN must be 'activity' or 'workflow', not {runs_in!r}")
+    outputs = getattr(module, "OUTPUTS", {})
+    if not isinstance(outputs, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in outputs.items()
+    ):
+        raise fault("OUTPUTS must map each output name to a description")
+    schema = getattr(module, "SCHEMA", None)
+    _check_schema(schema, fault)
+    execute = getattr(module, "execute", None)
+    if execute is None or not (
+        inspect.iscoroutinefunction(execute) or asyncio.iscoroutinefunction(execute)
+    ):
+        raise fault("it needs 'async def execute(config, context, services)'")
+    if len(inspect.signature(execute).parameters) != 3:
+        raise fault("execute must take exactly (config, context, services)")
+    return NodeType(name, doc, schema, runs_in, dict(outputs), module, distribution)  # type: ignore[arg-type]
+
+
+def _check_schema(schema: object, fault: Any) -> None:
+    if not isinstance(schema, Mapping) or schema.get("type") != "object":
+        raise fault("SCHEMA must be a JSON Schema with \"type\": \"object\"")
+    properties = schema.get("properties", {})
+    if not isinstance(properties, Mapping):
+        raise fault("SCHEMA 'properties' must be a mapping of field name to schema")
+    clashes = [field for field in RESERVED_FIELDS if field in properties]
+    if clashes:
+        raise fault(f"SCHEMA may not define {', '.join(clashes)}: the engine provides them")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
+        raise fault(f"SCHEMA is not valid JSON Schema at {where}: {exc.message}") from None

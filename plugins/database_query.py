@@ -1,0 +1,55 @@
+"""Runs one SQL query on a named database connection and saves the result.
+
+Values go in ``params`` and are referred to as ``:name`` in the query; they
+are always sent as bound parameters, never pasted into the SQL text, so what
+a caller says can never change the query. The first row's columns are saved
+under ``save_as`` (``${account.balance}``), along with ``rows`` (all rows)
+and ``row_count``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.plugin_api import NODE_REF, VARIABLE_NAME, NodeContext, NodeResult, Services
+from plugins._pending import not_runnable_yet
+
+NODE_TYPE = "database_query"
+DOC = __doc__ or ""
+RUNS_IN = "activity"
+OUTPUTS = {
+    "<column>": "Each column of the first row.",
+    "rows": "All rows, as a list.",
+    "row_count": "The number of rows returned or changed.",
+}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["connection", "query", "next"],
+    "properties": {
+        "connection": {
+            "type": "string",
+            "minLength": 1,
+            "description": "The name of a database connection in voxflow's configuration.",
+        },
+        "query": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": r"^(?![\s\S]*\$\{)",
+            "description": "The SQL, with :name for each value from params.",
+            "x-hint": "Never put ${...} in the SQL: write :name in the query and "
+            "'params: {name: \"${...}\"}' beside it.",
+        },
+        "params": {
+            "type": "object",
+            "description": "The query's values, by name; may use ${variables}.",
+            "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+        },
+        "save_as": {**VARIABLE_NAME, "description": "Save the result under this name."},
+        "next": {**NODE_REF, "description": "Where to go after the query."},
+    },
+}
+
+
+async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
+    raise not_runnable_yet(NODE_TYPE, "the Temporal runtime")

@@ -1,0 +1,47 @@
+"""Runs another flow as part of this call, then comes back.
+
+``inputs`` set the other flow's variables; ``outputs`` copy its variables
+back into this call when it ends (``local_name: its_name``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.plugin_api import NODE_REF, NodeContext, NodeResult, Services
+from plugins._pending import not_runnable_yet
+
+NODE_TYPE = "subflow"
+DOC = __doc__ or ""
+RUNS_IN = "workflow"
+OUTPUTS: dict[str, str] = {}
+_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["flow", "next"],
+    "properties": {
+        "flow": {
+            "type": "string",
+            "pattern": "^[A-Za-z][A-Za-z0-9_-]*$",
+            "description": "The id of the flow to run (its 'flow:' line).",
+        },
+        "inputs": {
+            "type": "object",
+            "propertyNames": {"pattern": _NAME},
+            "description": "Its variables → values (may use ${variables}).",
+        },
+        "outputs": {
+            "type": "object",
+            "propertyNames": {"pattern": _NAME},
+            "additionalProperties": {"type": "string", "pattern": _NAME},
+            "description": "This call's variable → the other flow's variable to copy back.",
+        },
+        "on_error": {**NODE_REF, "description": "Where to go if the other flow fails."},
+        "next": {**NODE_REF, "description": "Where to go when the other flow ends."},
+    },
+}
+
+
+async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
+    raise not_runnable_yet(NODE_TYPE, "the Temporal runtime")

@@ -1,0 +1,41 @@
+"""Waits for an outside event (a supervisor's approval, a payment confirmed).
+
+Something outside the call sends the named signal to the call's workflow
+(through the API or the Temporal CLI); its data is saved under ``save_as``.
+If nothing arrives within ``timeout``, the call goes to ``on_timeout``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.plugin_api import (
+    DURATION, NODE_REF, TEMPLATE, VARIABLE_NAME, NodeContext, NodeResult, Services,
+)
+from plugins._pending import not_runnable_yet
+
+NODE_TYPE = "wait_for_signal"
+DOC = __doc__ or ""
+RUNS_IN = "workflow"
+OUTPUTS = {"<field>": "Each field of the signal's data."}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["signal", "timeout", "next", "on_timeout"],
+    "properties": {
+        "signal": {
+            "type": "string",
+            "pattern": "^[A-Za-z_][A-Za-z0-9_-]*$",
+            "description": "The name of the signal to wait for, e.g. supervisor_approved.",
+        },
+        "timeout": {**DURATION, "description": "How long to wait."},
+        "hold_message": {**TEMPLATE, "description": "Said to the caller while waiting."},
+        "save_as": {**VARIABLE_NAME, "description": "Save the signal's data under this name."},
+        "next": {**NODE_REF, "description": "Where to go when the signal arrives."},
+        "on_timeout": {**NODE_REF, "description": "Where to go if it does not arrive in time."},
+    },
+}
+
+
+async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
+    raise not_runnable_yet(NODE_TYPE, "the Temporal runtime")
