@@ -18,6 +18,10 @@ in pyproject.toml). The module provides:
     ``"workflow"`` for the engine's own deterministic logic nodes.
 ``OUTPUTS``
     output name → description; outputs are saved under the node's ``save_as``.
+``WAITS`` (optional, default False)
+    True when the node waits for the caller or the outside world (listen,
+    menu, signal). A loop through such a node is paced by people, so the
+    validator does not warn that it has no bound.
 ``execute(config, context, services)``
     a coroutine returning a :class:`NodeResult`.
 

@@ -40,6 +40,7 @@ class NodeType:
     outputs: Mapping[str, str]
     module: ModuleType
     distribution: str
+    waits: bool = False
 
     @property
     def summary(self) -> str:
@@ -123,6 +124,9 @@ def check_plugin_module(
         isinstance(k, str) and isinstance(v, str) for k, v in outputs.items()
     ):
         raise fault("OUTPUTS must map each output name to a description")
+    waits = getattr(module, "WAITS", False)
+    if not isinstance(waits, bool):
+        raise fault("WAITS must be True or False")
     schema = getattr(module, "SCHEMA", None)
     _check_schema(schema, fault)
     execute = getattr(module, "execute", None)
@@ -132,7 +136,9 @@ def check_plugin_module(
         raise fault("it needs 'async def execute(config, context, services)'")
     if len(inspect.signature(execute).parameters) != 3:
         raise fault("execute must take exactly (config, context, services)")
-    return NodeType(name, doc, schema, runs_in, dict(outputs), module, distribution)  # type: ignore[arg-type]
+    return NodeType(
+        name, doc, schema, runs_in, dict(outputs), module, distribution, waits  # type: ignore[arg-type]
+    )
 
 
 def _check_schema(schema: object, fault: Any) -> None:

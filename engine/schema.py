@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -187,7 +188,9 @@ def node_type_schema(node_type: Any) -> dict[str, Any]:
     return schema
 
 
+@functools.lru_cache(maxsize=8)
 def flow_schema(registry: PluginRegistry) -> dict[str, Any]:
+    """The flow file schema for these plugins (cached: do not modify the result)."""
     node_types = list(registry)
     defs = copy.deepcopy(BASE_DEFS)
     defs["node_types"] = {t.name: node_type_schema(t) for t in node_types}

@@ -13,6 +13,7 @@ from plugins._pending import not_runnable_yet
 
 NODE_TYPE = "voice_dtmf_collect"
 DOC = __doc__ or ""
+WAITS = True  # it waits for the caller or the outside world
 RUNS_IN = "activity"
 OUTPUTS = {"digits": "The digits typed, as text (leading zeros kept)."}
 SCHEMA: dict[str, Any] = {

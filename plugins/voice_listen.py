@@ -19,6 +19,7 @@ from plugins._pending import not_runnable_yet
 
 NODE_TYPE = "voice_listen"
 DOC = __doc__ or ""
+WAITS = True  # it waits for the caller or the outside world
 RUNS_IN = "activity"
 OUTPUTS = {
     "transcript": "What the caller said, as text.",

@@ -17,6 +17,7 @@ from plugins._pending import not_runnable_yet
 
 NODE_TYPE = "voice_menu"
 DOC = __doc__ or ""
+WAITS = True  # it waits for the caller or the outside world
 RUNS_IN = "activity"
 OUTPUTS = {
     "key": "The key of the option chosen.",

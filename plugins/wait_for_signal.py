@@ -17,6 +17,7 @@ from plugins._pending import not_runnable_yet
 
 NODE_TYPE = "wait_for_signal"
 DOC = __doc__ or ""
+WAITS = True  # it waits for the caller or the outside world
 RUNS_IN = "workflow"
 OUTPUTS = {"<field>": "Each field of the signal's data."}
 SCHEMA: dict[str, Any] = {

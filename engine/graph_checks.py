@@ -1,0 +1,434 @@
+"""Stage 2, ``validate`` (continued): checks that need the whole flow.
+
+The schema checks one value at a time; these look at the flow as a graph:
+exits to nodes that do not exist, nodes no call can reach, places the call
+can never end from, loops nothing bounds, menus with two options on one key,
+templates that do not parse, and variables used before anything sets them.
+They tolerate values the schema has already rejected, so every problem of a
+file is reported in one run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import Diagnostic, Severity
+from engine.fields import find_fields, iter_strings
+from engine.load import LoadedDocument
+from engine.registry import PluginRegistry
+from engine.schema import flow_schema
+from engine.sourcemap import DocPath, format_path
+from engine.suggest import did_you_mean
+from engine.templates import TemplateProblem, environment, inspect_expression, inspect_template
+
+# Set by the telephony layer for every call (see the README's variable list).
+AUTOMATIC_VARIABLES = frozenset(
+    {
+        "call_sid",
+        "call_id",
+        "caller_number",
+        "called_number",
+        "call_duration",
+        "caller_location",
+        "caller_carrier",
+        "flow_id",
+        "flow_version",
+        "last_error",
+    }
+)
+_USUAL_EXIT_FIELDS = frozenset({"next", "on_error", "on_timeout", "else"})
+# Fields whose values name variables the node sets.
+_SAVE_FIELDS = ("save_as",)
+
+
+@dataclass
+class _Node:
+    id: str
+    type: str
+    data: Mapping[str, Any]
+    exits: list[tuple[DocPath, str]] = field(default_factory=list)  # (path in node, target)
+    expressions: list[tuple[DocPath, str]] = field(default_factory=list)
+    waits: bool = False
+
+
+@dataclass
+class _Checker:
+    document: LoadedDocument
+    registry: PluginRegistry
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def report(
+        self,
+        path: DocPath,
+        message: str,
+        hint: str = "",
+        *,
+        code: str,
+        warning: bool = False,
+        on_key: bool = False,
+    ) -> None:
+        line, column = self.document.source_map.locate(path, at_key=on_key)
+        self.diagnostics.append(
+            Diagnostic(
+                self.document.file, line, column, format_path(path), message, hint,
+                Severity.WARNING if warning else Severity.ERROR, code,
+            )
+        )
+
+
+def graph_diagnostics(document: LoadedDocument, registry: PluginRegistry) -> list[Diagnostic]:
+    """Every graph-level problem in a flow document (schema problems excluded)."""
+    data = document.data
+    if not isinstance(data, Mapping) or not isinstance(data.get("nodes"), Mapping):
+        return []
+    checker = _Checker(document, registry)
+    nodes = _collect_nodes(data["nodes"], registry)
+    _check_targets(checker, data, nodes)
+    _check_reachability(checker, data, nodes)
+    _check_ending(checker, data, nodes)
+    _check_loops(checker, nodes)
+    _check_handlers(checker, nodes)
+    _check_menu_keys(checker, nodes)
+    _check_templates(checker, data, nodes)
+    checker.diagnostics.sort(key=lambda d: (d.line, d.column))
+    return checker.diagnostics
+
+
+def _collect_nodes(raw_nodes: Mapping[str, Any], registry: PluginRegistry) -> dict[str, _Node]:
+    schema = flow_schema(registry)
+    nodes: dict[str, _Node] = {}
+    for node_id, node_data in raw_nodes.items():
+        if not isinstance(node_data, Mapping):
+            continue
+        node_type = node_data.get("type")
+        node = _Node(str(node_id), str(node_type), node_data)
+        if isinstance(node_type, str) and node_type in registry:
+            node.waits = registry.get(node_type).waits
+            type_schema = schema["$defs"]["node_types"][node_type]
+            for ref in find_fields(schema, type_schema, node_data):
+                if ref.kind == "node_ref" and isinstance(ref.value, str):
+                    node.exits.append((ref.path, ref.value))
+                elif ref.kind == "expression" and isinstance(ref.value, str):
+                    node.expressions.append((ref.path, ref.value))
+        else:
+            # Unknown type (reported by the schema check): guess its exits from
+            # the usual field names so its targets do not look unreachable.
+            node.exits = [
+                (path, value) for path, value in iter_strings(node_data)
+                if path and path[-1] in _USUAL_EXIT_FIELDS
+            ]
+        nodes[node.id] = node
+    return nodes
+
+
+def _check_targets(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _Node]) -> None:
+    names = list(nodes)
+    for field_name in ("start", "error_handler"):
+        target = data.get(field_name)
+        if isinstance(target, str) and target not in nodes:
+            checker.report(
+                (field_name,), f"no node named '{target}'.",
+                _target_hint(target, names), code="unknown-target",
+            )
+    for node in nodes.values():
+        for path, target in node.exits:
+            if target not in nodes:
+                checker.report(
+                    ("nodes", node.id, *path), f"no node named '{target}'.",
+                    _target_hint(target, names), code="unknown-target",
+                )
+
+
+def _target_hint(target: str, names: list[str]) -> str:
+    suggestion = did_you_mean(target, names)
+    if suggestion:
+        return suggestion.capitalize()
+    return "Use the id of one of the nodes under 'nodes:', or add a node with this id."
+
+
+def _successors(node: _Node, nodes: Mapping[str, _Node]) -> list[str]:
+    return [target for _, target in node.exits if target in nodes]
+
+
+def _reachable(roots: list[str], nodes: Mapping[str, _Node]) -> list[str]:
+    order: list[str] = []
+    seen = set()
+    queue = deque(root for root in roots if root in nodes)
+    while queue:
+        current = queue.popleft()
+        if current in seen:
+            continue
+        seen.add(current)
+        order.append(current)
+        queue.extend(_successors(nodes[current], nodes))
+    return order
+
+
+def _roots(data: Mapping[str, Any]) -> list[str]:
+    return [r for r in (data.get("start"), data.get("error_handler")) if isinstance(r, str)]
+
+
+def _check_reachability(
+    checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _Node]
+) -> None:
+    if not isinstance(data.get("start"), str) or data["start"] not in nodes:
+        return  # already reported; everything would look unreachable
+    reached = set(_reachable(_roots(data), nodes))
+    for node in nodes.values():
+        if node.id not in reached:
+            checker.report(
+                ("nodes", node.id),
+                f"no call can reach node '{node.id}': no other node goes to it.",
+                "Point an exit (next, an option's next, on_error, ...) at it, or delete it.",
+                code="unreachable", on_key=True,
+            )
+
+
+def _check_ending(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _Node]) -> None:
+    """Find places from which the call can never end (every path loops back)."""
+    predecessors: dict[str, list[str]] = {name: [] for name in nodes}
+    for node in nodes.values():
+        for target in _successors(node, nodes):
+            predecessors[target].append(node.id)
+    # A node whose exits all point nowhere ends the call (hangup, transfer,
+    # end) or fails validation elsewhere; walk backwards from those.
+    can_end = set()
+    queue = deque(n.id for n in nodes.values() if not n.exits or any(t not in nodes for _, t in n.exits))
+    while queue:
+        current = queue.popleft()
+        if current in can_end:
+            continue
+        can_end.add(current)
+        queue.extend(predecessors[current])
+    reached = _reachable(_roots(data), nodes)
+    stuck = [name for name in reached if name not in can_end]
+    for name in stuck:
+        entered_from_outside = name in _roots(data) or any(
+            p in can_end for p in predecessors[name]
+        )
+        if entered_from_outside:
+            checker.report(
+                ("nodes", name),
+                f"once a call reaches '{name}' it can never end: every path from there "
+                "comes back around.",
+                "Give one node of this loop an exit to a node that ends the call "
+                "(voice_hangup, voice_transfer or end).",
+                code="never-ends", on_key=True,
+            )
+
+
+def _strongly_connected(nodes: dict[str, _Node]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative; returns components in discovery order."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[list[str]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, iter(_successors(nodes[root], nodes)))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            current, children = work[-1]
+            advanced = False
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(_successors(nodes[child], nodes))))
+                    advanced = True
+                    break
+                if child in on_stack:
+                    low[current] = min(low[current], index[child])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[current])
+            if low[current] == index[current]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == current:
+                        break
+                components.append(list(reversed(component)))
+    return components
+
+
+def _check_loops(checker: _Checker, nodes: dict[str, _Node]) -> None:
+    for component in _strongly_connected(nodes):
+        first = component[0]
+        is_loop = len(component) > 1 or first in _successors(nodes[first], nodes)
+        if not is_loop:
+            continue
+        members = [nodes[name] for name in component]
+        if any(m.waits or "max_visits" in m.data for m in members):
+            continue
+        ordered = sorted(component, key=lambda n: checker.document.source_map.locate(("nodes", n))[0])
+        cycle = " → ".join(ordered + [ordered[0]])
+        checker.report(
+            ("nodes", ordered[0]),
+            f"the nodes {cycle} form a loop that never waits for the caller; "
+            "only the visit limit (100) would stop it.",
+            "Add 'max_visits: N' to one of these nodes to say how often the loop may run.",
+            code="unbounded-loop", warning=True, on_key=True,
+        )
+
+
+def _check_handlers(checker: _Checker, nodes: dict[str, _Node]) -> None:
+    schema = flow_schema(checker.registry)
+    for node in nodes.values():
+        if node.type not in checker.registry:
+            continue
+        accepted = schema["$defs"]["node_types"][node.type]["properties"]
+        wanted = [name for name in ("no_input", "no_match") if name in accepted]
+        if node.type == "voice_listen" and not node.data.get("expected_phrases"):
+            wanted = [name for name in wanted if name != "no_match"]
+        for name in wanted:
+            handlers = node.data.get(name)
+            if name not in node.data:
+                words = "says nothing" if name == "no_input" else "answers something unexpected"
+                checker.report(
+                    ("nodes", node.id),
+                    f"node '{node.id}' has no '{name}': nothing is planned for a caller who {words}.",
+                    f"Add '{name}:' with a reprompt and a 'next' for the last attempt.",
+                    code=f"missing-{name.replace('_', '-')}", warning=True, on_key=True,
+                )
+            elif isinstance(handlers, list) and handlers and isinstance(handlers[-1], Mapping):
+                if "next" not in handlers[-1]:
+                    checker.report(
+                        ("nodes", node.id, name, len(handlers) - 1),
+                        f"the last '{name}' handler has no 'next', so it repeats for ever.",
+                        "Finish the list with an entry such as '- next: goodbye'.",
+                        code="handler-without-next", warning=True,
+                    )
+
+
+def _check_menu_keys(checker: _Checker, nodes: dict[str, _Node]) -> None:
+    for node in nodes.values():
+        options = node.data.get("options")
+        if not isinstance(options, list):
+            continue
+        keys: dict[str, int] = {}
+        phrases: dict[str, int] = {}
+        for index, option in enumerate(options):
+            if not isinstance(option, Mapping):
+                continue
+            key = option.get("key")
+            if isinstance(key, str):
+                if key in keys:
+                    checker.report(
+                        ("nodes", node.id, "options", index, "key"),
+                        f"key '{key}' is already used by option {keys[key] + 1} of this menu.",
+                        "Give each option its own key.", code="duplicate-key-press",
+                    )
+                else:
+                    keys[key] = index
+            for p_index, phrase in enumerate(option.get("phrases") or []):
+                if not isinstance(phrase, str):
+                    continue
+                normal = " ".join(phrase.lower().split())
+                if normal in phrases and phrases[normal] != index:
+                    checker.report(
+                        ("nodes", node.id, "options", index, "phrases", p_index),
+                        f"the phrase '{phrase}' is already used by option {phrases[normal] + 1}.",
+                        "A phrase can lead to one option only.", code="duplicate-phrase",
+                    )
+                phrases.setdefault(normal, index)
+
+
+def _check_templates(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _Node]) -> None:
+    """Templates must parse; variables they read should be set on some path before."""
+    known_globals = set(environment().globals)
+    uses: dict[str, list[tuple[DocPath, str]]] = {}
+    for node in nodes.values():
+        expression_paths = {path for path, _ in node.expressions}
+        found: list[tuple[DocPath, str]] = []
+        for path, expression in node.expressions:
+            try:
+                variables = inspect_expression(expression).variables
+            except TemplateProblem as problem:
+                checker.report(("nodes", node.id, *path), str(problem), code="bad-expression")
+                continue
+            found += [(path, name) for name in sorted(variables)]
+        for path, text in iter_strings(node.data):
+            if path in expression_paths or "${" not in text:
+                continue
+            try:
+                variables = inspect_template(text).variables
+            except TemplateProblem as problem:
+                checker.report(("nodes", node.id, *path), str(problem),
+                               "Write placeholders as ${name}; write $${ for a dollar sign.",
+                               code="bad-template")
+                continue
+            found += [(path, name) for name in sorted(variables)]
+        uses[node.id] = [(p, n) for p, n in found if n not in known_globals]
+    _check_variables_set(checker, data, nodes, uses)
+
+
+def _sets(node: _Node) -> set[str]:
+    names = {node.data[f] for f in _SAVE_FIELDS if isinstance(node.data.get(f), str)}
+    for field_name in ("values", "outputs"):
+        values = node.data.get(field_name)
+        if isinstance(values, Mapping) and (field_name == "values" or node.type == "subflow"):
+            names.update(str(k) for k in values)
+    return names
+
+
+def _check_variables_set(
+    checker: _Checker,
+    data: Mapping[str, Any],
+    nodes: dict[str, _Node],
+    uses: Mapping[str, list[tuple[DocPath, str]]],
+) -> None:
+    declared = set(AUTOMATIC_VARIABLES)
+    if isinstance(data.get("variables"), Mapping):
+        declared.update(str(name) for name in data["variables"])
+    everything_set = declared.union(*(_sets(n) for n in nodes.values()))
+    # "May" analysis: a name is available at a node if some path from the
+    # start sets it. We warn only when no path does, to avoid false alarms.
+    available: dict[str, set[str]] = {name: set() for name in nodes}
+    start = data.get("start")
+    if isinstance(start, str) and start in nodes:
+        available[start] = set(declared)
+    for root in _roots(data):
+        if root in nodes:
+            available[root] |= declared
+    queue = deque(r for r in _roots(data) if r in nodes)
+    while queue:
+        current = queue.popleft()
+        out = available[current] | _sets(nodes[current])
+        for target in _successors(nodes[current], nodes):
+            if not out <= available[target]:
+                available[target] |= out
+                queue.append(target)
+    for node_id, node_uses in uses.items():
+        reported: set[str] = set()
+        here = available[node_id] | _sets(nodes[node_id]) | declared
+        for path, name in node_uses:
+            if name in here or name in reported:
+                continue
+            reported.add(name)
+            suggestion = did_you_mean(name, everything_set)
+            if name in everything_set:
+                message = f"'{name}' is used here, but no path to this node sets it first."
+                hint = "Make sure a node that sets it (its save_as or a set node) runs before."
+            else:
+                message = f"'{name}' is used here, but nothing in this flow sets it."
+                hint = (suggestion.capitalize() + " ") if suggestion else ""
+                hint += "Declare it under 'variables:' or save a node's result with save_as."
+            checker.report(("nodes", node_id, *path), message, hint,
+                           code="unset-variable", warning=True)
