@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import tempfile
 import traceback
@@ -66,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VoxflowError as error:
         print_error(error)
         return EXIT_USER_ERROR
+    except BrokenPipeError:
+        # The reader went away (e.g. `voxflow validate | head`): not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
