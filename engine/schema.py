@@ -124,7 +124,10 @@ BASE_DEFS: dict[str, Any] = {
         "description": "Try again on failure before taking on_error.",
         "properties": {
             "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
-            "backoff": {**_DURATION, "description": "Wait before the first retry (doubles)."},
+            "backoff": {
+                "$ref": "#/$defs/duration",
+                "description": "Wait before the first retry (doubles).",
+            },
         },
     },
     "settings": _SETTINGS,
@@ -158,7 +161,7 @@ ACTIVITY_NODE_FIELDS: dict[str, Any] = {
         "$ref": "#/$defs/node_ref",
         "description": "Where to go if this node fails (after its retries).",
     },
-    "timeout": {**_DURATION, "description": "The longest this node may take."},
+    "timeout": {"$ref": "#/$defs/duration", "description": "The longest this node may take."},
     "retry": {"$ref": "#/$defs/retry"},
 }
 

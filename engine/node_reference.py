@@ -1,0 +1,96 @@
+"""The node reference (docs/nodes.md), written from the installed plugins.
+
+Each node type's documentation and fields come from the plugin itself, so the
+reference is always what ``voxflow validate`` accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.registry import NodeType, PluginRegistry
+from engine.schema import flow_schema
+
+_REF_WORDS = {
+    "#/$defs/node_ref": "node id (an exit)",
+    "#/$defs/template": "text, may use ${...}",
+    "#/$defs/expression": "condition",
+    "#/$defs/duration": "length of time (5s, 2m)",
+    "#/$defs/variable_name": "variable name",
+    "#/$defs/event_handlers": "list of handlers",
+    "#/$defs/retry": "{max_attempts, backoff}",
+    "#/$defs/phone_destination": "phone number or SIP URI",
+    "#/$defs/phrases": "list of phrases",
+}
+
+
+def _kind(schema: Mapping[str, Any]) -> str:
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        if ref.startswith("#/$defs/settings/properties/"):
+            return "overrides the flow setting"
+        return _REF_WORDS.get(ref, ref.rsplit("/", 1)[-1])
+    if "enum" in schema:
+        return "one of " + ", ".join(f"`{v}`" for v in schema["enum"])
+    if "const" in schema:
+        return f"`{schema['const']}`"
+    if "oneOf" in schema or "anyOf" in schema:
+        return "length of time (5s, 2m)" if "pattern" in str(schema) and "ms|s|m|h" in str(schema) else "value"
+    kind = schema.get("type", "any value")
+    words = {"string": "text", "integer": "whole number", "number": "number",
+             "boolean": "true/false", "array": "list", "object": "mapping"}
+    if isinstance(kind, list):
+        return " or ".join(words.get(k, k) for k in kind)
+    return words.get(str(kind), str(kind))
+
+
+def _description(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
+    text = schema.get("description")
+    ref = schema.get("$ref")
+    if not text and isinstance(ref, str) and ref.startswith("#/"):
+        current: Any = root
+        for part in ref[2:].split("/"):
+            current = current.get(part, {}) if isinstance(current, Mapping) else {}
+        text = current.get("description") if isinstance(current, Mapping) else ""
+    return str(text or "").replace("|", "\\|").replace("\n", " ")
+
+
+def node_section(node_type: NodeType, root: Mapping[str, Any]) -> str:
+    schema = root["$defs"]["node_types"][node_type.name]
+    required = set(schema.get("required", []))
+    lines = [f"## `{node_type.name}`", "", node_type.doc.strip(), ""]
+    runs = "inside the workflow" if node_type.runs_in == "workflow" else "as a Temporal activity"
+    lines.append(f"Runs {runs}. From package `{node_type.distribution}`.")
+    lines += ["", "| field | required | kind | what it does |", "|---|---|---|---|"]
+    for name, field_schema in schema["properties"].items():
+        if name == "type":
+            continue
+        mark = "yes" if name in required else ""
+        lines.append(
+            f"| `{name}` | {mark} | {_kind(field_schema)} | {_description(field_schema, root)} |"
+        )
+    if node_type.outputs:
+        lines += ["", "Outputs, saved under `save_as`:", ""]
+        lines += [f"- `{name}`: {text}" for name, text in node_type.outputs.items()]
+    return "\n".join(lines) + "\n"
+
+
+def node_reference(registry: PluginRegistry) -> str:
+    root = flow_schema(registry)
+    types = list(registry)
+    header = [
+        "# Node reference",
+        "",
+        "<!-- Written by `voxflow docs`; do not edit by hand. -->",
+        "",
+        "Every node has `type`, and may have `description` and `max_visits` (how many",
+        "times one call may enter it; default 100). Nodes that run as activities also",
+        "take `on_error` (where to go when it fails), `timeout` and `retry`.",
+        "",
+        "| type | what it does |",
+        "|---|---|",
+        *[f"| [`{t.name}`](#{t.name}) | {t.summary} |" for t in types],
+        "",
+    ]
+    return "\n".join(header) + "\n" + "\n".join(node_section(t, root) for t in types)
