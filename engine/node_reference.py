@@ -41,7 +41,7 @@ def _kind(schema: Mapping[str, Any]) -> str:
     words = {"string": "text", "integer": "whole number", "number": "number",
              "boolean": "true/false", "array": "list", "object": "mapping"}
     if isinstance(kind, list):
-        return " or ".join(words.get(k, k) for k in kind)
+        return " or ".join(words.get(str(k), str(k)) for k in kind)
     return words.get(str(kind), str(kind))
 
 

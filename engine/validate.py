@@ -188,7 +188,7 @@ def _type_word(value: Any) -> str:
 
 def _wrong_type(value: Any, expected: Any, path: DocPath) -> str:
     wanted = expected if isinstance(expected, list) else [expected]
-    words = " or ".join(_TYPE_WORDS.get(w, w) for w in wanted)
+    words = " or ".join(_TYPE_WORDS.get(str(w), str(w)) for w in wanted)
     if value is None:
         return f"'{path[-1] if path else 'this'}' is empty; it should be {words}."
     return f"this should be {words}, not {_type_word(value)}."

@@ -1,0 +1,151 @@
+"""The checks that look at a flow (or several) as a whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.errors import Diagnostic
+from engine.project import check_paths
+
+HEAD = "flow: {name}\nstart: a\nnodes:\n"
+
+
+def diagnostics(tmp_path: Path, files: dict[str, str]) -> list[Diagnostic]:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return check_paths([tmp_path]).diagnostics
+
+
+def codes(found: list[Diagnostic]) -> list[tuple[str, int, str]]:
+    return [(d.code, d.line, d.severity.value) for d in found]
+
+
+def test_a_loop_with_no_way_out_can_never_end(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
+        "  a: {type: voice_speak, message: hi, next: b}\n"
+        "  b: {type: voice_speak, message: again, next: c}\n"
+        "  c: {type: voice_speak, message: and again, next: b}\n"
+    )})
+    assert ("never-ends", 4, "error") in codes(found)
+    never = next(d for d in found if d.code == "never-ends")
+    assert "'a'" in never.message and "voice_hangup" in never.hint
+
+
+def test_a_loop_that_never_waits_is_a_warning_unless_bounded(tmp_path: Path) -> None:
+    loop = HEAD.format(name="f") + (
+        "  a: {type: set, values: {n: 1}, next: b}\n"
+        "  b:\n    type: condition\n    branches: [{if: n > 3, next: c}]\n    else: a\n"
+        "  c: {type: end}\n"
+    )
+    found = diagnostics(tmp_path, {"f.yaml": loop})
+    assert [d.code for d in found] == ["unbounded-loop"]
+    assert "a → b → a" in found[0].message
+    bounded = loop.replace("values: {n: 1}, next: b}", "values: {n: 1}, next: b, max_visits: 5}")
+    assert diagnostics(tmp_path, {"f.yaml": bounded}) == []
+
+
+def test_a_loop_through_a_question_needs_no_bound(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
+        "  a:\n    type: voice_listen\n    save_as: answer\n"
+        "    no_input: [{next: a}]\n    next: b\n"
+        "  b:\n    type: condition\n    branches: [{if: answer.transcript == 'stop', next: c}]\n"
+        "    else: a\n"
+        "  c: {type: end}\n"
+    )})
+    assert found == []
+
+
+def test_missing_handlers_are_warnings(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
+        "  a:\n    type: voice_menu\n    prompt: Press 1\n    options: [{key: '1', next: b}]\n"
+        "  b: {type: end}\n"
+    )})
+    assert sorted(d.code for d in found) == ["missing-no-input", "missing-no-match"]
+    assert all(d.severity.value == "warning" and d.line == 4 for d in found)
+
+
+def test_last_handler_without_next_is_a_warning(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
+        "  a:\n    type: voice_dtmf_collect\n    next: b\n"
+        "    no_input: [{reprompt: Hello?}]\n    no_match: [{next: b}]\n"
+        "  b: {type: end}\n"
+    )})
+    assert codes(found) == [("handler-without-next", 7, "warning")]
+
+
+def test_variables_nothing_sets_are_warned_with_a_suggestion(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
+        "  a: {type: http_request, url: 'https://x.test/${caller_number}', save_as: account,"
+        " next: b}\n"
+        "  b: {type: voice_speak, message: 'You have ${acount.balance}', next: c}\n"
+        "  c: {type: voice_hangup, farewell_message: 'Bye ${caller_name}'}\n"
+        "variables:\n  caller_name: {default: there}\n"
+    )})
+    assert codes(found) == [("unset-variable", 5, "warning")]
+    assert "Did you mean 'account'?" in found[0].hint
+
+
+def test_variable_set_only_on_a_later_path_is_named_as_such(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
+        "  a: {type: voice_speak, message: 'Total ${total}', next: b}\n"
+        "  b: {type: set, values: {total: 5}, next: c}\n"
+        "  c: {type: end}\n"
+    )})
+    assert [d.code for d in found] == ["unset-variable"]
+    assert "no path to this node sets it first" in found[0].message
+
+
+def test_subflows_must_exist_and_must_not_call_each_other_in_a_circle(tmp_path: Path) -> None:
+    def caller(name: str, callee: str) -> str:
+        return HEAD.format(name=name) + (
+            f"  a: {{type: subflow, flow: {callee}, next: b}}\n  b: {{type: end}}\n"
+        )
+
+    found = diagnostics(tmp_path, {
+        "one.yaml": caller("one", "two"),
+        "two.yaml": caller("two", "one"),
+        "three.yaml": caller("three", "tow"),
+    })
+    by_code = {d.code: d for d in found}
+    assert "one → two → one" in by_code["subflow-cycle"].message
+    assert by_code["unknown-flow"].file.endswith("three.yaml")
+    assert by_code["unknown-flow"].hint == "Did you mean 'two'?"
+
+
+def test_two_files_with_one_flow_name(tmp_path: Path) -> None:
+    text = HEAD.format(name="same") + "  a: {type: end}\n"
+    found = diagnostics(tmp_path, {"a.yaml": text, "b.yaml": text})
+    assert [d.code for d in found] == ["duplicate-flow"]
+
+
+def test_same_phrase_on_two_options(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
+        "  a:\n    type: voice_menu\n    prompt: Say something\n"
+        "    options:\n      - {phrases: [Balance], next: b}\n      - {phrases: [balance], next: b}\n"
+        "    no_input: [{next: b}]\n    no_match: [{next: b}]\n"
+        "  b: {type: end}\n"
+    )})
+    assert codes(found) == [("duplicate-phrase", 9, "error")]
+
+
+def test_triggers_are_checked_against_flows_and_each_other(tmp_path: Path) -> None:
+    flow = HEAD.format(name="main") + "  a: {type: end}\n"
+    trigger = "number: '+15551230000'\nflow: {flow}\n"
+    found = diagnostics(tmp_path, {
+        "main.yaml": flow,
+        "triggers/a.yaml": trigger.format(flow="main"),
+        "triggers/b.yaml": trigger.format(flow="main"),
+        "triggers/c.yaml": "number: '+15551230009'\nflow: mian\n",
+        "triggers/d.yaml": (
+            "number: '+15551230008'\nflow: main\nbusiness_hours:\n  timezone: Mars/Olympus\n"
+            "  schedule: {monday: ['17:00-09:00']}\n  outside_hours: {action: voicemail}\n"
+        ),
+    })
+    by_code = {d.code: d for d in found}
+    assert by_code["duplicate-number"].file.endswith("b.yaml")
+    assert by_code["unknown-flow"].hint == "Did you mean 'main'?"
+    assert by_code["bad-timezone"].line == 4
+    assert by_code["bad-hours"].line == 5
+    assert "voicemail_flow" in by_code["missing-voicemail-flow"].hint
