@@ -46,7 +46,7 @@ def test_json_format_for_tools(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert report["ok"] is False
     first = next(d for d in report["diagnostics"] if d["severity"] == "error")
     assert {k: first[k] for k in ("line", "column", "path", "severity", "code")} == {
-        "line": 7, "column": 37, "path": "nodes.a.options[0].next", "severity": "error",
+        "line": 7, "column": 32, "path": "nodes.a.options[0].next", "severity": "error",
         "code": "unknown-target",
     }
 

@@ -14,13 +14,14 @@ from engine.render import Diagram, DiagramEdge, DiagramNode, Shape, Status
 START_ID = "__start__"
 ERROR_ID = "__any_error__"
 
-_SHAPES: dict[Shape, str] = {
-    "voice": 'shape=box, style="rounded"',
-    "decision": "shape=diamond",
-    "terminal": 'shape=box, style="rounded,bold", peripheries=2',
-    "subflow": "shape=component",
-    "wait": "shape=hexagon",
-    "step": "shape=box",
+# Graphviz shape and the styles it needs, by kind of node.
+_SHAPES: dict[Shape, tuple[str, frozenset[str]]] = {
+    "voice": ("shape=box", frozenset({"rounded"})),
+    "decision": ("shape=diamond", frozenset()),
+    "terminal": ("shape=box, peripheries=2", frozenset({"rounded", "bold"})),
+    "subflow": ("shape=component", frozenset()),
+    "wait": ("shape=hexagon", frozenset()),
+    "step": ("shape=box", frozenset()),
 }
 _NODE_COLOURS: dict[Status, str] = {
     "added": 'color="#1a7f37", fillcolor="#dafbe1"',
@@ -68,20 +69,14 @@ def node_label(node: DiagramNode) -> str:
 
 
 def _node_line(node: DiagramNode) -> str:
-    attributes = [f"label={quote(node_label(node))}", _SHAPES[node.shape]]
+    shape, styles = _SHAPES[node.shape]
+    attributes = [f"label={quote(node_label(node))}", shape]
     if node.status != "same":
         attributes.append(_NODE_COLOURS[node.status])
-        # 'filled' must join the shape's own styles, or it would replace them.
-        styles = {"rounded"} if node.shape in ("voice", "terminal") else set()
-        styles |= {"bold"} if node.shape == "terminal" else set()
-        styles |= {"filled"} | ({"dashed"} if node.status == "removed" else set())
-        attributes = [a for a in attributes if "style=" not in a or a.startswith("label=")]
-        attributes = [
-            a.replace('style="rounded,bold", ', "").replace('style="rounded"', "").strip(", ")
-            for a in attributes
-        ]
+        styles = styles | {"filled"} | ({"dashed"} if node.status == "removed" else set())
+    if styles:
         attributes.append(f"style={quote(','.join(sorted(styles)))}")
-    return f"{quote(node.id)} [{', '.join(a for a in attributes if a)}];"
+    return f"{quote(node.id)} [{', '.join(attributes)}];"
 
 
 def _entry_edges(diagram: Diagram) -> list[DiagramEdge]:
