@@ -10,18 +10,21 @@ file is reported in one run.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import jinja2
+
 from engine.errors import Diagnostic, Severity
 from engine.fields import find_fields, iter_strings
 from engine.load import LoadedDocument
 from engine.registry import PluginRegistry
-from engine.schema import flow_schema
+from engine.schema import ID_PATTERN, flow_schema
 from engine.sourcemap import DocPath, format_path
-from engine.suggest import did_you_mean
+from engine.suggest import did_you_mean, quoted_list
 from engine.templates import TemplateProblem, environment, inspect_expression, inspect_template
 
 # Set by the telephony layer for every call (see the README's variable list).
@@ -52,6 +55,9 @@ class _Node:
     exits: list[tuple[DocPath, str]] = field(default_factory=list)  # (path in node, target)
     expressions: list[tuple[DocPath, str]] = field(default_factory=list)
     waits: bool = False
+    # An exit the schema check rejects (missing, empty, not a node id): until it
+    # is fixed, we cannot tell which nodes the call reaches.
+    broken_exit: bool = False
 
 
 @dataclass
@@ -88,8 +94,8 @@ def graph_diagnostics(document: LoadedDocument, registry: PluginRegistry) -> lis
     nodes = _collect_nodes(data["nodes"], registry)
     _check_targets(checker, data, nodes)
     _check_reachability(checker, data, nodes)
-    _check_ending(checker, data, nodes)
-    _check_loops(checker, nodes)
+    stuck = _check_ending(checker, data, nodes)
+    _check_loops(checker, nodes, stuck)
     _check_handlers(checker, nodes)
     _check_menu_keys(checker, nodes)
     _check_templates(checker, data, nodes)
@@ -102,6 +108,8 @@ def _collect_nodes(raw_nodes: Mapping[str, Any], registry: PluginRegistry) -> di
     nodes: dict[str, _Node] = {}
     for node_id, node_data in raw_nodes.items():
         if not isinstance(node_data, Mapping):
+            # Reported by the schema check; keep the id so exits to it are not unknown.
+            nodes[str(node_id)] = _Node(str(node_id), "", {}, broken_exit=True)
             continue
         node_type = node_data.get("type")
         node = _Node(str(node_id), str(node_type), node_data)
@@ -111,8 +119,16 @@ def _collect_nodes(raw_nodes: Mapping[str, Any], registry: PluginRegistry) -> di
             for ref in find_fields(schema, type_schema, node_data):
                 if ref.kind == "node_ref" and isinstance(ref.value, str):
                     node.exits.append((ref.path, ref.value))
+                    node.broken_exit |= not re.match(ID_PATTERN, ref.value)
+                elif ref.kind == "node_ref":
+                    node.broken_exit = True
                 elif ref.kind == "expression" and isinstance(ref.value, str):
                     node.expressions.append((ref.path, ref.value))
+            node.broken_exit |= any(
+                name not in node_data
+                and type_schema["properties"].get(name, {}).get("$ref") == "#/$defs/node_ref"
+                for name in type_schema.get("required", ())
+            )
         else:
             # Unknown type (reported by the schema check): guess its exits from
             # the usual field names so its targets do not look unreachable.
@@ -135,7 +151,7 @@ def _check_targets(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, 
             )
     for node in nodes.values():
         for path, target in node.exits:
-            if target not in nodes:
+            if target not in nodes and re.match(ID_PATTERN, target):
                 checker.report(
                     ("nodes", node.id, *path), f"no node named '{target}'.",
                     _target_hint(target, names), code="unknown-target",
@@ -145,8 +161,9 @@ def _check_targets(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, 
 def _target_hint(target: str, names: list[str]) -> str:
     suggestion = did_you_mean(target, names)
     if suggestion:
-        return suggestion.capitalize()
-    return "Use the id of one of the nodes under 'nodes:', or add a node with this id."
+        return _sentence(suggestion)
+    return (f"Use the id of one of the nodes under 'nodes:' ({quoted_list(names)}), "
+            f"or add a node named '{target}'.")
 
 
 def _successors(node: _Node, nodes: Mapping[str, _Node]) -> list[str]:
@@ -176,6 +193,10 @@ def _check_reachability(
 ) -> None:
     if not isinstance(data.get("start"), str) or data["start"] not in nodes:
         return  # already reported; everything would look unreachable
+    if any(n.broken_exit or any(t not in nodes for _, t in n.exits) for n in nodes.values()):
+        # A missing or misspelled exit is reported already, and it probably is
+        # the way to the nodes that now look unreachable: one mistake, one error.
+        return
     reached = set(_reachable(_roots(data), nodes))
     for node in nodes.values():
         if node.id not in reached:
@@ -187,8 +208,13 @@ def _check_reachability(
             )
 
 
-def _check_ending(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _Node]) -> None:
-    """Find places from which the call can never end (every path loops back)."""
+def _check_ending(
+    checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _Node]
+) -> set[str]:
+    """Find places from which the call can never end (every path loops back).
+
+    Returns the nodes from which the call cannot end.
+    """
     predecessors: dict[str, list[str]] = {name: [] for name in nodes}
     for node in nodes.values():
         for target in _successors(node, nodes):
@@ -218,6 +244,7 @@ def _check_ending(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _
                 "(voice_hangup, voice_transfer or end).",
                 code="never-ends", on_key=True,
             )
+    return set(stuck)
 
 
 def _strongly_connected(nodes: dict[str, _Node]) -> list[list[str]]:
@@ -268,12 +295,12 @@ def _strongly_connected(nodes: dict[str, _Node]) -> list[list[str]]:
     return components
 
 
-def _check_loops(checker: _Checker, nodes: dict[str, _Node]) -> None:
+def _check_loops(checker: _Checker, nodes: dict[str, _Node], stuck: set[str]) -> None:
     for component in _strongly_connected(nodes):
         first = component[0]
         is_loop = len(component) > 1 or first in _successors(nodes[first], nodes)
-        if not is_loop:
-            continue
+        if not is_loop or stuck.intersection(component):
+            continue  # a loop the call can never leave is reported as such already
         members = [nodes[name] for name in component]
         if any(m.waits or "max_visits" in m.data for m in members):
             continue
@@ -359,24 +386,111 @@ def _check_templates(checker: _Checker, data: Mapping[str, Any], nodes: dict[str
         found: list[tuple[DocPath, str]] = []
         for path, expression in node.expressions:
             try:
-                variables = inspect_expression(expression).variables
+                variables = _variables(expression, condition=True)
             except TemplateProblem as problem:
-                checker.report(("nodes", node.id, *path), str(problem), code="bad-expression")
+                checker.report(("nodes", node.id, *path), *_explain_condition(expression, problem),
+                               code="bad-expression")
                 continue
             found += [(path, name) for name in sorted(variables)]
         for path, text in iter_strings(node.data):
             if path in expression_paths or "${" not in text:
                 continue
             try:
-                variables = inspect_template(text).variables
+                variables = _variables(text, condition=False)
             except TemplateProblem as problem:
-                checker.report(("nodes", node.id, *path), str(problem),
-                               "Write placeholders as ${name}; write $${ for a dollar sign.",
+                checker.report(("nodes", node.id, *path), *_explain_template(text, problem),
                                code="bad-template")
                 continue
             found += [(path, name) for name in sorted(variables)]
         uses[node.id] = [(p, n) for p, n in found if n not in known_globals]
     _check_variables_set(checker, data, nodes, uses)
+
+
+_PLACEHOLDER = re.compile(r"(?<!\$)\$\{([^{}]*)\}")
+_TEMPLATE_HINT = "Write placeholders as ${name}; write $${ for a dollar sign."
+# Jinja's parser messages → plain words (first match wins).
+_JINJA_WORDS = [
+    (r"got 'end of print statement'|unexpected 'end of template'|unexpected '\}'",
+     "something is missing at the end"),
+    (r"unexpected char (.+?) at \d+", r"the character \1 is not allowed there"),
+    (r"expected token '[^']*', got '([^']*)'", r"'\1' is not expected there"),
+    (r"unexpected '(.+?)'", r"'\1' is not expected there"),
+    (r"expected name or number", "a name is missing after a '.'"),
+]
+
+
+_TOKEN_WORDS = {"'integer'": "a number", "'float'": "a number", "'string'": "a text in quotes"}
+
+
+def _plain(problem: TemplateProblem) -> str:
+    reason = str(problem).split("cannot be read: ", 1)[-1].rstrip(".")
+    for pattern, words in _JINJA_WORDS:
+        if re.search(pattern, reason):
+            reason = re.sub(f".*(?:{pattern}).*", words, reason, count=1)
+            break
+    for token, words in _TOKEN_WORDS.items():
+        reason = reason.replace(token, words)
+    return reason
+
+
+def _variables(text: str, condition: bool) -> frozenset[str]:
+    """The variables a template or condition reads; TemplateProblem if it does not parse."""
+    try:
+        return (inspect_expression if condition else inspect_template)(text).variables
+    except jinja2.TemplateError as exc:  # e.g. "No filter named 'int_'." from the inspection
+        match = re.match(r"No (filter|test) named '([^']*)'", exc.message or "")
+        if not match:
+            raise TemplateProblem(f"this cannot be read: {exc.message}") from None
+        kind, name = match.groups()
+        known = environment().filters if kind == "filter" else environment().tests
+        suggestion = did_you_mean(name, known)
+        raise TemplateProblem(
+            f"there is no {kind} named '{name}'{' (' + suggestion + ')' if suggestion else ''}"
+        ) from None
+
+
+def _explain_template(text: str, problem: TemplateProblem) -> tuple[str, str]:
+    """(message, hint) for a text whose ${...} placeholders do not parse."""
+    if "not closed" in str(problem) or re.search(r"(?<!\$)\$\{[^}]*(\$\{|$)", text):
+        return "a '${' is not closed: every '${' needs a '}' after the variable name.", _TEMPLATE_HINT
+    for match in _PLACEHOLDER.finditer(text):
+        try:
+            _variables(match.group(), condition=False)
+        except TemplateProblem as own:
+            shown, words = match.group(), match.group(1).split()
+            if not words:
+                return (f"the placeholder '{shown}' is empty.",
+                        "Put a variable name inside it, e.g. ${caller_name}; write $${ for a "
+                        "dollar sign.")
+            if len(words) > 1 and all(re.fullmatch(r"[A-Za-z_][\w.]*", w) for w in words):
+                return (f"the placeholder '{shown}' has a space in the variable name.",
+                        f"Variable names have no spaces: did you mean ${{{'_'.join(words)}}}?")
+            return f"the placeholder '{shown}' cannot be read: {_plain(own)}.", _TEMPLATE_HINT
+    return f"a ${{...}} placeholder here cannot be read: {_plain(problem)}.", _TEMPLATE_HINT
+
+
+def _explain_condition(expression: str, problem: TemplateProblem) -> tuple[str, str]:
+    """(message, hint) for an ``if:`` condition that does not parse."""
+    if "${" in expression:
+        fixed = re.sub(r"\$\{\s*(.*?)\s*\}", r"\1", expression)
+        return ("conditions are written without ${ }.", f"Write it as: if: {fixed}")
+    if re.search(r"=>|=<", expression):
+        hint = "Write >= for 'at least' and <= for 'at most'."
+    elif re.search(r"(?<![=!<>])=(?!=)", expression):
+        hint = "To compare two values write == (two equals signs), e.g. balance == 5."
+    elif "&&" in expression or "||" in expression:
+        hint = "Write 'and' and 'or' instead of && and ||."
+    elif re.match(r"\s*if\b", expression):
+        hint = "Leave out the word 'if': write only the condition, e.g. balance > 100."
+    else:
+        hint = ("Write a condition such as balance > 100 or menu.key == \"1\"; join conditions "
+                "with 'and' or 'or', and put text in quotes.")
+    reason = _plain(problem)
+    if expression.count("(") > expression.count(")") and "missing at the end" in reason:
+        reason = "a '(' is not closed"
+    elif reason == "')' is not expected there" and expression.count(")") <= expression.count("("):
+        reason = "something is missing at the end"  # the ')' is our own, around the condition
+    return f"this condition cannot be read: {reason}.", hint
 
 
 def _sets(node: _Node) -> set[str]:
@@ -428,7 +542,12 @@ def _check_variables_set(
                 hint = "Make sure a node that sets it (its save_as or a set node) runs before."
             else:
                 message = f"'{name}' is used here, but nothing in this flow sets it."
-                hint = (suggestion.capitalize() + " ") if suggestion else ""
+                hint = (_sentence(suggestion) + " ") if suggestion else ""
                 hint += "Declare it under 'variables:' or save a node's result with save_as."
             checker.report(("nodes", node_id, *path), message, hint,
                            code="unset-variable", warning=True)
+
+
+def _sentence(text: str) -> str:
+    """'did you mean 'GET'?' → 'Did you mean 'GET'?' (str.capitalize would lowercase 'GET')."""
+    return text[:1].upper() + text[1:]

@@ -53,6 +53,8 @@ _IMPLICIT: list[tuple[str, str, str]] = [
 ]
 for _tag, _pattern, _first in _IMPLICIT:
     _Yaml12Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+_TAG_PATTERNS = {tag: re.compile(pattern) for tag, pattern, _ in _IMPLICIT}
+_TAG_WORDS = {_BOOL: "true or false", _NULL: "empty", _INT: "a whole number", _FLOAT: "a number"}
 # An empty plain scalar ("key:" with nothing after it) resolves to null.
 _Yaml12Loader.add_implicit_resolver(_NULL, re.compile(r"^$"), [""])
 
@@ -93,30 +95,43 @@ def load_text(text: str, file: str) -> LoadedDocument:
     if tab_problems:
         raise VoxflowError.from_diagnostics(tab_problems)
     try:
+        _check_nesting(text, file)
         documents = list(yaml.compose_all(text, Loader=_Yaml12Loader))
     except yaml.MarkedYAMLError as exc:
-        raise VoxflowError.from_diagnostics([explain_yaml_error(exc, file)]) from None
-    except yaml.YAMLError as exc:  # errors without a position, e.g. bad characters
-        raise VoxflowError.from_diagnostics(
-            [Diagnostic(file, 0, 0, "", f"this is not valid YAML: {exc}")]
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        raise VoxflowError.from_diagnostics(
-            [Diagnostic(file, 0, 0, "", f"this file cannot be read as YAML ({exc}).")]
-        ) from None
+        raise VoxflowError.from_diagnostics([explain_yaml_error(exc, file, text)]) from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        # A character YAML does not allow (a control character, or a broken
+        # one that is no text at all), or something else without a position.
+        odd = _ODD_CHARACTER.search(text)
+        where = _position(text, odd.start()) if odd else (1, 1) if text else (0, 0)
+        message = (
+            f"this line holds an invisible or broken character (U+{ord(odd.group()):04X}) "
+            "that YAML does not allow." if odd else f"this file cannot be read as YAML ({exc})."
+        )
+        raise VoxflowError.from_diagnostics([Diagnostic(
+            file, *where, "", message,
+            "Delete it and type the text again; such characters usually come from text "
+            "copied out of another program." if odd else "",
+            code="yaml-character",
+        )]) from None
     documents = [d for d in documents if d is not None]
     if not documents:
         raise VoxflowError.from_diagnostics(
             [Diagnostic(file, 1, 1, "", "the file is empty.", "Start it with 'flow: <name>'.")]
         )
     if len(documents) > 1:
-        second = documents[1].start_mark
+        line, column = documents[1].start_mark.line + 1, documents[1].start_mark.column + 1
+        # Point at the '---' line that starts the second document, if there is one.
+        for number in range(line, documents[0].end_mark.line, -1):
+            if source_map.lines[number - 1:number] and source_map.lines[number - 1].startswith("---"):
+                line, column = number, 1
+                break
         raise VoxflowError.from_diagnostics(
             [
                 Diagnostic(
                     file,
-                    second.line + 1,
-                    second.column + 1,
+                    line,
+                    column,
                     "",
                     "this file holds more than one YAML document (a line with '---' "
                     "separates them).",
@@ -125,10 +140,73 @@ def load_text(text: str, file: str) -> LoadedDocument:
             ]
         )
     builder = _DataBuilder(file, source_map)
-    data = builder.build(documents[0], ())
+    try:
+        data = builder.build(documents[0], ())
+    except _TooMuchRepetition as exc:
+        raise VoxflowError.from_diagnostics([Diagnostic(
+            file, exc.line, exc.column, "",
+            "the '*name' references in this file repeat their anchors too many times "
+            f"(more than {_MAX_REPEATED_VALUES} values).",
+            "Write the values out, or use flow 'settings' for shared defaults.",
+            code="yaml-aliases",
+        )]) from None
     if builder.problems:
         raise VoxflowError.from_diagnostics(builder.problems)
     return LoadedDocument(file=file, text=text, data=data, source_map=source_map)
+
+
+# Characters YAML allows in a file; anything else is refused by the parser.
+_ODD_CHARACTER = re.compile(
+    "[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+# Deeper nesting than this is no flow anyone writes; refusing it keeps a
+# hostile or broken file from exhausting the stack of the parser and checkers.
+MAX_NESTING = 50
+# Anchors and '*references' may repeat values; past this many it is a "YAML bomb".
+_MAX_REPEATED_VALUES = 10_000
+
+
+class _TooMuchRepetition(Exception):
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__()
+        self.line, self.column = line, column
+
+
+def _check_nesting(text: str, file: str) -> None:
+    """Refuse lists and mappings nested deeper than MAX_NESTING, before composing.
+
+    Nesting needs indentation or a bracket per level, so only a file with long
+    lines or many brackets can be that deep; only then are parser events counted.
+    """
+    longest = max((len(line) for line in text.splitlines()), default=0)
+    if longest + text.count("[") + text.count("{") <= MAX_NESTING:
+        return
+    depth = 0
+    for event in yaml.parse(text, Loader=_Yaml12Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                mark = event.start_mark
+                raise VoxflowError.from_diagnostics([Diagnostic(
+                    file, mark.line + 1, mark.column + 1, "",
+                    f"lists and mappings are nested more than {MAX_NESTING} levels deep here.",
+                    "Check the brackets and the indentation; a flow never needs this much "
+                    "nesting.",
+                    code="yaml-nesting",
+                )])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of character ``index`` of ``text`` (lines as splitlines sees them)."""
+    parts = text[: max(0, index)].splitlines(keepends=True)
+    if not parts:
+        return 1, 1
+    last = parts[-1]
+    if last.splitlines()[0] != last:  # it ends with a line break: the next line starts
+        return len(parts) + 1, 1
+    return len(parts), len(last) + 1
 
 
 def _find_tab_indentation(text: str, file: str) -> Iterator[Diagnostic]:
@@ -160,17 +238,37 @@ class _DataBuilder:
         self.file = file
         self.source_map = source_map
         self.problems: list[Diagnostic] = []
+        self._seen: set[int] = set()  # nodes built once: a second time is a '*reference'
+        self._open: set[int] = set()  # nodes being built (an alias to one is a cycle)
+        self._repeated = 0
 
     def build(self, node: yaml.Node, path: DocPath) -> Any:
         mark = node.start_mark
         self.source_map.values[path] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (index,)) for index, item in enumerate(node.value)]
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        return None  # pragma: no cover - the composer makes only these three kinds
+        key = id(node)
+        if key in self._open:
+            self._problem(
+                (mark.line + 1, mark.column + 1), path,
+                "this '*name' reference points at a value that contains it, so it never ends.",
+                "Write the value out instead of referring to it.",
+            )
+            return None
+        if key in self._seen:
+            self._repeated += len(node.value)
+            if self._repeated > _MAX_REPEATED_VALUES:
+                raise _TooMuchRepetition(mark.line + 1, mark.column + 1)
+        self._seen.add(key)
+        self._open.add(key)
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, path + (index,)) for index, item in enumerate(node.value)]
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            return None  # pragma: no cover - the composer makes only these three kinds
+        finally:
+            self._open.discard(key)
 
     def _mapping(self, node: yaml.MappingNode, path: DocPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -193,6 +291,8 @@ class _DataBuilder:
                     where,
                     path + (key,),
                     f"'{key}' appears twice here (first on line {first}).",
+                    "Each node needs its own id: rename one of the two nodes (and the exits "
+                    "that go to it), or delete one." if path == ("nodes",) else
                     "Each name may appear once; remove or rename one of them.",
                     code="duplicate-key",
                 )
@@ -204,6 +304,15 @@ class _DataBuilder:
     def _scalar(self, node: yaml.ScalarNode, path: DocPath) -> Any:
         value: str = node.value
         tag = node.tag
+        pattern = _TAG_PATTERNS.get(tag)
+        if pattern is not None and not pattern.match(value):
+            # Only an explicit tag ('!!int hello') can get here.
+            self._problem(
+                self.source_map.values[path], path,
+                f"'{value}' is marked as {_TAG_WORDS[tag]} with a '!!' tag, but it is not one.",
+                "Remove the '!!' tag.",
+            )
+            return value
         if tag == _STR:
             return value
         if tag == _NULL:

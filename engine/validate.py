@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
+from engine.duration import DURATION_PATTERN
 from engine.errors import Diagnostic
 from engine.load import LoadedDocument
+from engine.schema import E164_PATTERN, ID_PATTERN
 from engine.sourcemap import DocPath, format_path
-from engine.suggest import did_you_mean, quoted_list
+from engine.suggest import closest, did_you_mean, quoted_list
 
 _TYPE_WORDS = {
     "string": "text",
@@ -48,12 +51,31 @@ def schema_diagnostics(
     validator = schema_validator(schema)
     diagnostics: list[Diagnostic] = []
     seen: set[tuple[int, int, str]] = set()
+    missing: dict[DocPath, list[ValidationError]] = {}
+    misspelled: set[tuple[DocPath, str]] = set()  # (where, the field an unknown one resembles)
+    explained: list[Diagnostic] = []
     for error in validator.iter_errors(document.data):
-        for diagnostic in _explain(error, document, schema, kind):
-            key = (diagnostic.line, diagnostic.column, diagnostic.message)
-            if key not in seen:
-                seen.add(key)
-                diagnostics.append(diagnostic)
+        if error.validator == "required":  # one message per place, naming every missing field
+            missing.setdefault(tuple(error.absolute_path), []).append(error)
+            continue
+        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+            allowed = list(error.schema.get("properties", {}))
+            for key in error.instance:
+                match = closest(str(key), allowed)
+                if match and match not in error.instance:
+                    misspelled.add((tuple(error.absolute_path), match))
+        explained += _explain(error, document, schema, kind)
+    for path, errors in missing.items():
+        # 'Next: a' is reported as "did you mean 'next'?"; "missing 'next'" would be the
+        # same mistake told twice.
+        errors = [e for e in errors if (path, _missing_field(e.message)) not in misspelled]
+        if errors:
+            explained.append(_missing_fields(errors, document, schema, kind))
+    for diagnostic in explained:
+        key = (diagnostic.line, diagnostic.column, diagnostic.message)
+        if key not in seen:
+            seen.add(key)
+            diagnostics.append(diagnostic)
     diagnostics.sort(key=lambda d: (d.line, d.column))
     return diagnostics
 
@@ -80,38 +102,92 @@ def _explain(
         for key in extras:
             suggestion = did_you_mean(str(key), allowed)
             tip = (
-                suggestion.capitalize() if suggestion
-                else f"Allowed here: {quoted_list(allowed)}." if allowed else ""
+                _sentence(suggestion) if suggestion
+                else f"Allowed here: {quoted_list(allowed, 40)}." if allowed else ""
             )
             yield at(path + (key,), f"unknown field '{key}'.", tip, on_key=True,
                      code="unknown-field")
         return
     if keyword == "required":
-        missing = _missing_field(error.message)
-        field_schema = schema.get("properties", {}).get(missing, {})
-        description = _describe(field_schema, root)
-        what = _owner(path, kind)
-        tip = f"Add '{missing}:' — {description}" if description else f"Add '{missing}:'."
-        yield at(path, f"{what} is missing '{missing}'.", tip, on_key=True, code="missing-field")
+        yield _missing_fields([error], document, root, kind)
+        return
+    if keyword == "type" and not path and not isinstance(value, (dict, list)):
+        yield at(path, f"this is not a {kind} file: it holds {_type_word(value)}, not "
+                 "'name: value' lines.", _START_HINT.get(kind, ""), code="not-a-mapping")
         return
     if keyword == "enum" and path and path[-1] == "type" and len(path) == 3 and path[0] == "nodes":
         names = schema["enum"]
         suggestion = did_you_mean(str(value), names)
-        tip = suggestion.capitalize() if suggestion else f"Known types: {quoted_list(names, 20)}."
+        tip = _sentence(suggestion) if suggestion else f"Known types: {quoted_list(names, 20)}."
         yield at(path, f"unknown node type '{value}'.", tip, code="unknown-type")
         return
     if keyword == "enum":
         suggestion = did_you_mean(str(value), [str(v) for v in schema["enum"]])
-        tip = suggestion.capitalize() if suggestion else ""
+        tip = _sentence(suggestion) if suggestion else ""
         yield at(path, f"'{value}' is not allowed here; use {quoted_list(map(str, schema['enum']))}.",
                  tip)
+        return
+    if keyword == "type" and len(path) == 2 and path[0] == "nodes" and not isinstance(value, dict):
+        yield from _not_a_node(str(path[1]), value, document, root, at)
+        return
+    if keyword == "type" and len(path) == 2 and path[0] == "variables" and not isinstance(
+        value, dict
+    ):
+        shown = "" if value is None else json.dumps(value)
+        yield at(path, f"variable '{path[1]}' should be a set of 'name: value' lines, not "
+                 f"{_type_word(value)}.", f"Write it as '{path[1]}: {{default: {shown}}}'.")
+        return
+    if keyword == "type" and value is None and schema.get("pattern") == ID_PATTERN:
+        yield at(path, f"'{path[-1]}' is empty: it does not say which node to go to.", hint)
+        return
+    if keyword == "type" and isinstance(value, list) and schema.get("pattern") == ID_PATTERN:
+        yield at(path, _wrong_type(value, schema["type"], path),
+                 f"'{path[-1]}' names one node; to choose between nodes, use a condition or a "
+                 "menu node.")
         return
     if keyword == "type":
         yield at(path, _wrong_type(value, schema["type"], path), hint or _type_hint(value, schema))
         return
     if keyword == "pattern" and error.relative_schema_path and "propertyNames" in error.relative_schema_path:
-        yield at(path + (value,), f"'{value}' is not a valid name here.",
-                 "Use letters, digits, - and _, starting with a letter.", on_key=True)
+        fixed = re.sub(r"[^A-Za-z0-9_-]+", "_", str(value)).strip("_")
+        example = f", e.g. '{fixed}'" if fixed[:1].isalpha() else ""
+        what = "node id" if path == ("nodes",) else "name"
+        yield at(path + (value,), f"'{value}' is not a valid {what}.",
+                 f"Use only letters, digits, - and _ (no spaces), starting with a letter{example}.",
+                 on_key=True, code="bad-name")
+        return
+    if keyword == "pattern" and schema.get("pattern") == ID_PATTERN:
+        fixed = re.sub(r"[^A-Za-z0-9_-]+", "_", str(value)).strip("_")
+        example = f", e.g. '{fixed}'" if fixed[:1].isalpha() else ""
+        what = "node id" if "node" in str(schema.get("description", "")).lower() else "name"
+        yield at(path, f"{_show(value)} is not a valid {what}.",
+                 f"Use only letters, digits, - and _ (no spaces), starting with a letter{example}.",
+                 code="bad-name")
+        return
+    if keyword == "pattern" and isinstance(value, str) and "${" in value and "\\$\\{" in str(
+        schema.get("pattern", "")
+    ):
+        placeholder = re.search(r"\$\{[^}]*\}?", value)
+        yield at(path, f"'{path[-1]}' must not contain ${{...}} placeholders "
+                 f"(found '{placeholder.group() if placeholder else '${'}').", hint)
+        return
+    if keyword in ("oneOf", "anyOf") and _is_duration(schema):
+        fixed = _duration_fix(value)
+        tip = f"Write {fixed} instead." if fixed else hint
+        yield at(path, f"{_show(value)} is not a length of time voxflow can read.", tip,
+                 code="bad-duration")
+        return
+    if keyword in ("oneOf", "anyOf") and any(
+        sub.get("pattern") == E164_PATTERN for sub in schema.get("anyOf", [])
+    ):
+        yield at(path, f"{_show(value)} is not a phone number or SIP address voxflow can call.",
+                 hint, code="bad-destination")
+        return
+    alternatives = schema.get(str(keyword), []) if keyword in ("oneOf", "anyOf") else []
+    if alternatives and all(isinstance(a, Mapping) and set(a) == {"required"} for a in alternatives):
+        names = [name for a in alternatives for name in a["required"]]
+        yield at(path, f"{_owner(path, kind)} needs {quoted_list(names)}.", hint, on_key=True,
+                 code="missing-field")
         return
     if keyword in ("oneOf", "anyOf") and hint:
         description = schema.get("description", "")
@@ -127,7 +203,8 @@ def _explain(
         yield from _explain(best, document, root, kind)
         return
     messages = {
-        "pattern": f"{_show(value)} is not in the expected form.",
+        "pattern": f"{_show(value)} is not a valid '{path[-1]}'." if path and isinstance(
+            path[-1], str) else f"{_show(value)} is not in the expected form.",
         "const": f"{_show(value)} should be {_show(schema.get('const'))}.",
         "minLength": "this text is empty.",
         "minItems": "this list is empty; it needs at least one item.",
@@ -139,14 +216,108 @@ def _explain(
     yield at(path, message, hint or str(schema.get("description", "")))
 
 
+_START_HINT = {
+    "flow": "A flow file starts with 'flow: <name>', 'start: <first node>' and 'nodes:'; "
+    "see flows/account-balance.yaml for an example.",
+    "trigger": "A trigger file has 'number: \"+15550001111\"' and 'flow: <flow name>'.",
+}
+
+
+def _missing_fields(
+    errors: list[ValidationError], document: LoadedDocument, root: Mapping[str, Any], kind: str
+) -> Diagnostic:
+    """One diagnostic for every field missing from one place."""
+    path: DocPath = tuple(errors[0].absolute_path)
+    schema = errors[0].schema if isinstance(errors[0].schema, Mapping) else {}
+    names = list(dict.fromkeys(_missing_field(e.message) for e in errors))
+    tips = []
+    for name in names:
+        description = _describe(schema.get("properties", {}).get(name, {}), root)
+        if name == "type" and len(path) == 2 and path[0] == "nodes":
+            types = root.get("$defs", {}).get("node", {}).get("properties", {}).get("type", {})
+            description = f"what the node does, one of {quoted_list(types.get('enum', []), 20)}."
+        description = _lower_first(description).rstrip(".")
+        tips.append(f"'{name}:' — {description}" if description else f"'{name}:'")
+    tip = "Add " + ("; ".join(tips) if len(tips) > 1 else tips[0])
+    if not tip.endswith("."):
+        tip += "."
+    line, column = document.source_map.locate(path, at_key=True)
+    return Diagnostic(
+        document.file, line, column, format_path(path),
+        f"{_owner(path, kind)} is missing {' and '.join(quoted_list(names).rsplit(' or ', 1))}.",
+        tip,
+        code="missing-field",
+    )
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def _not_a_node(
+    node_id: str, value: Any, document: LoadedDocument, root: Mapping[str, Any], at: Any
+) -> Iterable[Diagnostic]:
+    """A node id whose value is not a set of fields: usually an indentation slip."""
+    fields = {name for t in root.get("$defs", {}).get("node_types", {}).values()
+              for name in t.get("properties", {})}
+    ids = list(document.data["nodes"]) if isinstance(document.data.get("nodes"), dict) else []
+    place = ids.index(node_id) if node_id in ids else -1
+    owners = [i for i in ids[:max(place, 0)] if i not in fields]
+    if node_id in fields and owners:
+        yield at(("nodes", node_id),
+                 f"'{node_id}' is lined up with the node ids, so it reads as a node named "
+                 f"'{node_id}'.",
+                 f"Indent it under the node it belongs to ('{owners[-1]}:') by two more "
+                 "spaces.", on_key=True, code="not-a-node")
+    elif value is None and 0 <= place < len(ids) - 1 and ids[place + 1] in fields:
+        return  # the field lined up with the node ids just below is reported instead
+    elif value is None:
+        yield at(("nodes", node_id), f"node '{node_id}' is empty.",
+                 f"Write its fields on the lines below, indented under '{node_id}:', starting "
+                 "with 'type:'.", on_key=True, code="not-a-node")
+    else:
+        yield at(("nodes", node_id),
+                 f"node '{node_id}' should be a set of 'name: value' lines, not "
+                 f"{_type_word(value)}.",
+                 f"Write its fields on the lines below, indented under '{node_id}:', starting "
+                 "with 'type:'.", on_key=True, code="not-a-node")
+
+
+def _is_duration(schema: Mapping[str, Any]) -> bool:
+    return any(sub.get("pattern") == DURATION_PATTERN for sub in schema.get("oneOf", []))
+
+
+_UNIT_WORDS = {
+    **dict.fromkeys(("ms", "msec", "msecs", "millisecond", "milliseconds"), "ms"),
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), "s"),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), "m"),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), "h"),
+}
+
+
+def _duration_fix(value: Any) -> str:
+    """'5 seconds' → '5s', '2 minutes' → '2m'; '' when the value is no such thing."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*", value) if isinstance(
+        value, str) else None
+    unit = _UNIT_WORDS.get(match.group(2).lower()) if match else None
+    return f"{match.group(1)}{unit}" if match and unit else ""
+
+
 def _missing_field(message: str) -> str:
     # jsonschema's message is "'next' is a required property".
     return message.split("'")[1] if message.count("'") >= 2 else message
 
 
+_ITEM_WORDS = {"options": "option", "branches": "branch", "no_input": "no_input step",
+               "no_match": "no_match step"}
+
+
 def _owner(path: DocPath, kind: str) -> str:
     if len(path) == 2 and path[0] == "nodes":
         return f"node '{path[1]}'"
+    if len(path) == 4 and path[0] == "nodes" and isinstance(path[3], int):
+        item = _ITEM_WORDS.get(str(path[2]), f"item of '{path[2]}'")
+        return f"{item} {path[3] + 1} of node '{path[1]}'"
     if not path:
         return f"this {kind} file"
     return f"'{format_path(path)}'"
@@ -162,7 +333,7 @@ def _describe(field_schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
 
 def _show(value: Any) -> str:
     if isinstance(value, str):
-        return f"'{value}'"
+        return f"'{value}'" if len(value) <= 40 else f"'{value[:37]}...'"
     if value is None:
         return "an empty value"
     if isinstance(value, bool):
@@ -189,15 +360,26 @@ def _type_word(value: Any) -> str:
 def _wrong_type(value: Any, expected: Any, path: DocPath) -> str:
     wanted = expected if isinstance(expected, list) else [expected]
     words = " or ".join(_TYPE_WORDS.get(str(w), str(w)) for w in wanted)
+    name = f"'{path[-1]}'" if path and isinstance(path[-1], str) else "this"
     if value is None:
-        return f"'{path[-1] if path else 'this'}' is empty; it should be {words}."
-    return f"this should be {words}, not {_type_word(value)}."
+        return f"{name} is empty; it should be {words}."
+    return f"{name} should be {words}, not {_type_word(value)}."
 
 
 def _type_hint(value: Any, schema: Mapping[str, Any]) -> str:
     expected = schema.get("type")
+    items = schema.get("items")
+    if expected == "array" and isinstance(value, str) and isinstance(items, Mapping) and (
+        str(items.get("$ref", "")).endswith("/event_handler")
+    ):
+        said = value.replace('"', '\\"')
+        return (f"Write it as a list of steps, one per line starting with '- ': "
+                f"'- reprompt: \"{said}\"', then '- next: <node>' for the last try.")
     if expected == "array" and isinstance(value, str):
-        return f"Write it as a list: [{value}], or one item per line starting with '- '."
+        item = value if re.fullmatch(r"[\w .!?-]+", value) else '"' + value.replace('"', '\\"') + '"'
+        return f"Write it as a list: [{item}], or one item per line starting with '- '."
+    if expected == "boolean" and isinstance(value, (str, int, float)):
+        return f"Write true or false (not {_show(value)})."
     if expected == "string" and isinstance(value, (int, float, bool)):
         return "Put the value in quotes, e.g. \"1\"."
     if expected == "object" and isinstance(value, list):
@@ -205,3 +387,8 @@ def _type_hint(value: Any, schema: Mapping[str, Any]) -> str:
     if expected == "array" and isinstance(value, dict):
         return "Start each item with '- '."
     return str(schema.get("description", ""))
+
+
+def _sentence(text: str) -> str:
+    """'did you mean 'GET'?' → 'Did you mean 'GET'?' (str.capitalize would lowercase 'GET')."""
+    return text[:1].upper() + text[1:]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.plugin_api import NODE_REF, VARIABLE_NAME, NodeContext, NodeResult, Services
-from plugins._pending import not_runnable_yet
+from engine.runtime.service_types import activity_services
 
 NODE_TYPE = "database_query"
 DOC = __doc__ or ""
@@ -52,4 +52,12 @@ SCHEMA: dict[str, Any] = {
 
 
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
-    raise not_runnable_yet(NODE_TYPE, "the Temporal runtime")
+    # ``params`` arrive with their ${...} filled in; the SQL text never is
+    # (the schema forbids ${ in it). Binding happens in engine.runtime.database.
+    runtime = activity_services(services, ("database",), NODE_TYPE)
+    database = runtime.database(config["connection"])
+    result = await database.query(config["query"], dict(config.get("params") or {}))
+    first = result.rows[0] if result.rows else {}
+    return NodeResult(
+        exit="next", outputs={**first, "rows": result.rows, "row_count": result.row_count}
+    )

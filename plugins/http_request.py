@@ -8,11 +8,17 @@ more counts as a failure: the node retries as configured, then takes
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
+
 from engine.plugin_api import NODE_REF, TEMPLATE, VARIABLE_NAME, NodeContext, NodeResult, Services
-from plugins._pending import not_runnable_yet
+from engine.runtime.service_types import activity_services
+
+# Answers larger than this are refused: a call needs a few fields, not a download.
+MAX_RESPONSE_BYTES = 1_000_000
 
 NODE_TYPE = "http_request"
 DOC = __doc__ or ""
@@ -45,5 +51,57 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+class HttpFailure(Exception):
+    """The request failed (a status of 400 or more); retried as configured, then on_error."""
+
+
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
-    raise not_runnable_yet(NODE_TYPE, "the Temporal runtime")
+    # Templates in url, headers and body are already filled in by the runtime;
+    # ``timeout`` is enforced by the runtime too (and here, for the socket).
+    runtime = activity_services(services, ("http_session",), NODE_TYPE)
+    url = str(config["url"])
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"the url must start with http:// or https://, not '{url[:40]}'")
+    session = await runtime.http_session()
+    kwargs: dict[str, Any] = {
+        "headers": {str(k): str(v) for k, v in (config.get("headers") or {}).items()},
+        "params": {str(k): _query_value(v) for k, v in (config.get("query") or {}).items()},
+    }
+    if config.get("body") is not None:
+        kwargs["json"] = config["body"]
+    if config.get("timeout") is not None:
+        kwargs["timeout"] = aiohttp.ClientTimeout(total=float(config["timeout"]))
+    method = str(config.get("method") or "GET")
+    async with session.request(method, url, **kwargs) as response:
+        raw = await response.content.read(MAX_RESPONSE_BYTES + 1)
+        if len(raw) > MAX_RESPONSE_BYTES:
+            raise HttpFailure(f"the answer from {url} is larger than {MAX_RESPONSE_BYTES} bytes")
+        text = raw.decode(response.get_encoding() if raw else "utf-8", errors="replace")
+        status = response.status
+        reason = response.reason or ""
+        headers = {key: value for key, value in response.headers.items()}
+    body = _parse_body(text, headers.get("Content-Type", ""))
+    if status >= 400:
+        snippet = text.strip()[:200]
+        raise HttpFailure(
+            f"{method} {url} answered {status} {reason}".rstrip()
+            + (f": {snippet}" if snippet else "")
+        )
+    return NodeResult(exit="next", outputs={"status": status, "body": body, "headers": headers})
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _parse_body(text: str, content_type: str) -> Any:
+    """JSON data when the answer is JSON, otherwise the text."""
+    looks_json = "json" in content_type.lower() or text.lstrip()[:1] in ("{", "[")
+    if looks_json and text.strip():
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text

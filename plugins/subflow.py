@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.plugin_api import NODE_REF, NodeContext, NodeResult, Services
-from plugins._pending import not_runnable_yet
+from engine.runtime.service_types import workflow_services
+from engine.templates import render_value
 
 NODE_TYPE = "subflow"
 DOC = __doc__ or ""
@@ -43,5 +44,23 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+class SubflowFailed(Exception):
+    """The other flow ended in failure; the calling node takes its on_error."""
+
+
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
-    raise not_runnable_yet(NODE_TYPE, "the Temporal runtime")
+    # Runs inside the call's workflow: the other flow is a child workflow on
+    # the graph compiled into this call, so it is pinned like the caller.
+    runtime = workflow_services(services, ("run_subflow",), NODE_TYPE)
+    inputs = render_value(dict(config.get("inputs") or {}), context.variables)
+    outcome = await runtime.run_subflow(config["flow"], inputs)
+    if outcome.status == "failed":
+        raise SubflowFailed(outcome.reason)
+    if outcome.status != "completed":
+        # Transferred or timed out inside the other flow: the whole call ends so.
+        return NodeResult(exit="", outputs={"status": outcome.status, "reason": outcome.reason})
+    copied = {
+        local: outcome.variables.get(theirs)
+        for local, theirs in (config.get("outputs") or {}).items()
+    }
+    return NodeResult(exit="next", variables=copied)

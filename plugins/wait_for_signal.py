@@ -13,7 +13,8 @@ from typing import Any
 from engine.plugin_api import (
     DURATION, NODE_REF, TEMPLATE, VARIABLE_NAME, NodeContext, NodeResult, Services,
 )
-from plugins._pending import not_runnable_yet
+from engine.runtime.service_types import workflow_services
+from engine.templates import render
 
 NODE_TYPE = "wait_for_signal"
 DOC = __doc__ or ""
@@ -39,4 +40,15 @@ SCHEMA: dict[str, Any] = {
 
 
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
-    raise not_runnable_yet(NODE_TYPE, "the Temporal runtime")
+    # Runs inside the call's workflow: the wait is a durable timer raced
+    # against the signal, so it survives worker restarts.
+    runtime = workflow_services(services, ("wait_for_signal", "say"), NODE_TYPE)
+    hold = config.get("hold_message")
+    if hold:
+        await runtime.say(render(hold, context.variables))
+    waited = await runtime.wait_for_signal(config["signal"], float(config["timeout"]))
+    if not waited.arrived:
+        return NodeResult(exit="on_timeout")
+    payload = waited.payload
+    outputs = dict(payload) if isinstance(payload, Mapping) else {"value": payload}
+    return NodeResult(exit="next", outputs=outputs)

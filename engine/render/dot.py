@@ -37,8 +37,12 @@ _STATUS_WORDS: dict[Status, str] = {"added": "new", "changed": "changed", "remov
 
 
 def quote(text: str) -> str:
-    """A DOT double-quoted string holding ``text`` exactly."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    """A DOT double-quoted string holding ``text`` exactly.
+
+    Graphviz decodes HTML entities (``&amp;``, ``&#945;``) in every label, so
+    ``&`` is written as ``&amp;`` to keep what the author wrote.
+    """
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("&", "&amp;")
     escaped = escaped.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
     return f'"{escaped}"'
 

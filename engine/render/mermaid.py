@@ -79,7 +79,10 @@ def escape_label(text: str) -> str:
 
 def render_mermaid(diagram: Diagram) -> str:
     """The whole ``flowchart TD`` text, ending with a newline."""
-    lines = ["flowchart TD", f"    %% flow {escape_label(diagram.flow_id)}, version {diagram.version}"]
+    lines = [
+        "flowchart TD",
+        f"    %% flow {escape_label(diagram.flow_id)}, version {diagram.version}",
+    ]
     lines.append(f"    {START_ID}((start))")
     lines += [f"    {_node_line(node)}" for node in diagram.nodes]
     if diagram.error_handler:

@@ -1,0 +1,161 @@
+"""``run_node``: the one activity that runs every I/O node through its plugin.
+
+The workflow sends the node (type and raw config) and the call's variables;
+this activity looks the plugin up in the registry, fills in the config's
+``${...}`` templates, and awaits the plugin's ``execute`` while heartbeating,
+so that a hangup (activity cancellation) reaches it within a second and a
+dead worker is noticed within the heartbeat timeout.
+
+Failures become Temporal ``ApplicationError`` s with plain messages. Whether
+Temporal may retry is decided here, from the attempt number and the flow
+author's ``retry.max_attempts``: the workflow's retry policy allows a couple of
+attempts more than that, so that attempts lost with a killed worker (heartbeat
+timeouts) are retried even on nodes the author did not ask to retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from engine.errors import VoxflowError
+from engine.plugin_api import NodeContext, NodeResult
+from engine.registry import PluginRegistry, default_registry
+from engine.runtime.messages import RUN_NODE_ACTIVITY, NodeOutcome, NodeTask
+from engine.runtime.services import RuntimeServices
+from engine.templates import TemplateProblem, render_value
+
+# Config fields read by the engine, not by the plugin: never rendered as templates.
+ENGINE_FIELDS = frozenset({"timeout", "retry", "on_error", "max_visits", "description", "save_as"})
+# Error types, visible in the Temporal UI and in the workflow.
+NOT_RUNNABLE = "NodeNotRunnable"
+CONFIG_ERROR = "NodeConfigError"
+NODE_TIMEOUT = "NodeTimeout"
+NODE_FAILED = "NodeFailed"
+# Longest gap between two heartbeats we record (the SDK batches them further).
+MAX_HEARTBEAT_GAP = 1.0
+
+
+class _TimedOut(Exception):
+    """The node ran past its own time limit (not a timeout raised by the plugin)."""
+
+
+class NodeActivities:
+    """Holds the registry and services; ``run_node`` is the registered activity."""
+
+    def __init__(self, services: RuntimeServices, registry: PluginRegistry | None = None) -> None:
+        self.services = services
+        self.registry = registry or default_registry()
+
+    @activity.defn(name=RUN_NODE_ACTIVITY)
+    async def run_node(self, task: NodeTask) -> NodeOutcome:
+        info = activity.info()
+        label = f"the node '{task.node_id}' ({task.node_type})"
+        try:
+            node_type = self.registry.get(task.node_type)
+        except VoxflowError as error:
+            raise ApplicationError(
+                f"{label} cannot run on this worker: {error.message}. Install the package that "
+                "provides it on every worker.", type=CONFIG_ERROR, non_retryable=True,
+            ) from None
+        try:
+            config = task.config if task.rendered else render_config(task.config, task.variables)
+        except TemplateProblem as problem:
+            raise ApplicationError(
+                f"{label}: {problem}", type=CONFIG_ERROR, non_retryable=True
+            ) from None
+        context = NodeContext(task.call_id, task.node_id, task.variables, task.call)
+        work = asyncio.ensure_future(node_type.module.execute(config, context, self.services))
+        last_try = info.attempt >= task.max_attempts
+        try:
+            result = await _await_with_heartbeats(work, task.timeout, info.heartbeat_timeout)
+        except _TimedOut:
+            raise ApplicationError(
+                f"{label} took longer than its time limit of {_seconds(task.timeout)}.",
+                type=NODE_TIMEOUT, non_retryable=last_try,
+            ) from None
+        except NotImplementedError as error:
+            text = str(error).removeprefix(f"the {task.node_type} node ")
+            raise ApplicationError(f"{label} {text}", type=NOT_RUNNABLE,
+                                   non_retryable=True) from None
+        except VoxflowError as error:
+            # A configuration problem (unknown connection, missing key): retrying cannot help.
+            raise ApplicationError(f"{label}: {error.message}", type=CONFIG_ERROR,
+                                   non_retryable=True) from None
+        except Exception as error:  # the plugin's own failure, worded by the plugin
+            raise ApplicationError(
+                f"{label} failed: {_describe(error)}", type=NODE_FAILED, non_retryable=last_try
+            ) from None
+        return to_outcome(result, label)
+
+
+async def _await_with_heartbeats(
+    work: asyncio.Future[NodeResult], limit: float | None, heartbeat_timeout: Any
+) -> NodeResult:
+    """Await the plugin, heartbeating meanwhile; cancel it on timeout or cancellation."""
+    gap = MAX_HEARTBEAT_GAP
+    if heartbeat_timeout is not None:
+        gap = min(gap, max(heartbeat_timeout.total_seconds() / 4, 0.05))
+    deadline = None if limit is None else time.monotonic() + limit
+    try:
+        while True:
+            wait = gap if deadline is None else min(gap, deadline - time.monotonic())
+            if wait <= 0:
+                raise _TimedOut()
+            done, _ = await asyncio.wait({work}, timeout=wait)
+            if done:
+                return work.result()
+            activity.heartbeat()
+    except BaseException:
+        # Cancelled (hangup, worker shutdown) or timed out: stop the plugin too.
+        if not work.done():
+            work.cancel()
+            try:
+                await work
+            except BaseException:  # noqa: S110 - its outcome no longer matters
+                pass
+        raise
+
+
+def render_config(config: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill in every template of a node's config, except the engine's own fields."""
+    return {
+        key: value if key in ENGINE_FIELDS else render_value(value, variables)
+        for key, value in config.items()
+    }
+
+
+def to_outcome(result: object, label: str) -> NodeOutcome:
+    if not isinstance(result, NodeResult):
+        raise ApplicationError(
+            f"{label}: its plugin returned {type(result).__name__}, not a NodeResult.",
+            type=NODE_FAILED, non_retryable=True,
+        )
+    try:
+        # Round-trip through JSON so what reaches the workflow is plain data
+        # (dates become text) and a value JSON cannot hold fails here, named.
+        outputs = json.loads(json.dumps(dict(result.outputs), default=str))
+        variables = json.loads(json.dumps(dict(result.variables), default=str))
+    except (TypeError, ValueError) as error:
+        raise ApplicationError(
+            f"{label}: its result cannot be stored in the call's variables: {error}",
+            type=NODE_FAILED, non_retryable=True,
+        ) from None
+    return NodeOutcome(exit=result.exit, outputs=outputs, variables=variables)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip()
+    return text if text else type(error).__name__
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "(none)"
+    return f"{value:g} seconds" if value != 1 else "1 second"

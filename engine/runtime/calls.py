@@ -1,0 +1,94 @@
+"""Starting calls and talking to them from outside (the server, tests, the CLI).
+
+A call is the workflow ``call-<call id>``; these helpers wrap the signal and
+query names of engine.runtime.messages so callers never spell them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.converter import DataConverter
+
+from engine.compile import FlowGraph
+from engine.errors import VoxflowError
+from engine.runtime import messages as m
+from engine.runtime.workflow import CallFlowWorkflow
+
+# Temporal refuses payloads over 2 MB; stay clear of it, since a call's input
+# is also carried across continue-as-new with its variables.
+MAX_INPUT_BYTES = 1_500_000
+# Beyond the workflow's own cap, Temporal terminates a call outright.
+EXECUTION_TIMEOUT_MARGIN = 600.0
+
+
+async def start_call(
+    client: Client,
+    graph: FlowGraph,
+    call_id: str,
+    *,
+    call: Mapping[str, Any] | None = None,
+    variables: Mapping[str, Any] | None = None,
+    options: m.CallOptions | None = None,
+    task_queue: str = m.TASK_QUEUE,
+) -> WorkflowHandle[CallFlowWorkflow, m.CallResult]:
+    """Start the workflow for one call on ``graph`` (the version it will keep)."""
+    options = options or m.CallOptions()
+    call_input = m.CallInput(
+        graph=graph, call_id=call_id, call=dict(call or {}),
+        variables=dict(variables or {}), options=options,
+    )
+    check_input_size(call_input, client.data_converter)
+    timeout = None
+    if options.max_execution_time > 0:
+        timeout = timedelta(seconds=options.max_execution_time + EXECUTION_TIMEOUT_MARGIN)
+    return await client.start_workflow(
+        CallFlowWorkflow.run,
+        call_input,
+        id=m.workflow_id(call_id),
+        task_queue=task_queue,
+        execution_timeout=timeout,
+        static_summary=f"{graph.flow_id} @ {graph.short_version}",
+    )
+
+
+def check_input_size(call_input: m.CallInput, converter: DataConverter | None = None) -> int:
+    """The encoded size of a call's input; a VoxflowError when Temporal would refuse it."""
+    payload_converter = (converter or DataConverter.default).payload_converter
+    size = sum(len(p.data) for p in payload_converter.to_payloads([call_input]))
+    if size > MAX_INPUT_BYTES:
+        raise VoxflowError(
+            f"the flow '{call_input.graph.flow_id}' with this call's variables is "
+            f"{size / 1e6:.1f} MB once encoded; Temporal accepts at most 2 MB per call. "
+            "Shorten long texts in the flow or in the variables passed to the call."
+        )
+    return size
+
+
+def call_handle(client: Client, call_id: str) -> WorkflowHandle[Any, Any]:
+    return client.get_workflow_handle(m.workflow_id(call_id))
+
+
+async def hang_up(client: Client, call_id: str, reason: str = "") -> None:
+    """The caller hung up: the running node is cancelled and the call ends as user_hangup."""
+    await call_handle(client, call_id).signal(m.HANGUP_SIGNAL, reason)
+
+
+async def send_signal(client: Client, call_id: str, name: str, payload: Any = None) -> None:
+    """Resume a ``wait_for_signal`` node waiting for ``name`` (kept if none waits yet)."""
+    await call_handle(client, call_id).signal(m.SIGNAL_SIGNAL, m.CallSignal(name, payload))
+
+
+async def send_voice_event(client: Client, call_id: str, event: m.VoiceEvent) -> None:
+    await call_handle(client, call_id).signal(m.VOICE_EVENT_SIGNAL, event)
+
+
+async def call_state(client: Client, call_id: str) -> m.CallSnapshot:
+    """The current node, the path so far and the variables of a call."""
+    snapshot: m.CallSnapshot = await call_handle(client, call_id).query(
+        m.STATE_QUERY, result_type=m.CallSnapshot
+    )
+    return snapshot

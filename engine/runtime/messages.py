@@ -1,0 +1,224 @@
+"""The dataclasses that cross Temporal: workflow input and result, activity task, signals, query.
+
+Everything here is plain data that temporalio's default JSON converter turns
+into payloads and back (it follows the type hints, so nested dataclasses such
+as the compiled :class:`~engine.compile.FlowGraph` come back as themselves).
+These shapes are recorded in workflow histories: add fields with defaults, never
+rename or remove one, or saved histories stop replaying.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.compile import FlowGraph
+
+# Workflow, activity, signal and query names as other processes (the server,
+# the Temporal CLI, a monitor) use them.
+TASK_QUEUE = "voxflow"
+WORKFLOW_NAME = "CallFlowWorkflow"
+RUN_NODE_ACTIVITY = "run_node"
+HANGUP_SIGNAL = "hangup"
+SIGNAL_SIGNAL = "signal"
+VOICE_EVENT_SIGNAL = "voice_event"
+STATE_QUERY = "state"
+
+# How a call ended.
+COMPLETED = "completed"
+USER_HANGUP = "user_hangup"
+TIMEOUT = "timeout"
+FAILED = "failed"
+TRANSFERRED = "transferred"
+RUNNING = "running"
+CALL_STATUSES = (COMPLETED, USER_HANGUP, TIMEOUT, FAILED, TRANSFERRED)
+
+# Call data keys that become variables of the same name (the seed's automatic variables).
+AUTOMATIC_VARIABLES = (
+    "call_sid", "caller_number", "called_number", "caller_location", "caller_carrier",
+)
+
+
+def workflow_id(call_id: str) -> str:
+    """The Temporal workflow id of a call: ``call-<call id>`` (also the LiveKit room name)."""
+    return f"call-{call_id}"
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """Limits of one call, fixed when it starts (they are part of its recorded input).
+
+    Lengths of time are in seconds. ``max_call_duration`` overrides the flow's
+    ``settings.max_call_duration`` (a trigger may set it); ``None`` means use
+    the flow's, and no limit if the flow has none. ``max_execution_time`` is
+    the engine's own cap on a call's total running time, whatever the flow
+    says. ``history_event_limit`` is how many history events a run may have
+    before the call continues as new (Temporal's hard limit is 51,200).
+    """
+
+    max_call_duration: float | None = None
+    warning_before: float = 60.0
+    max_execution_time: float = 4 * 3600.0
+    history_event_limit: int = 10_000
+    heartbeat_timeout: float = 10.0
+    default_node_timeout: float = 120.0
+
+
+@dataclass
+class CallEvent:
+    """Something worth showing on the call record: a warning, a failure, a farewell."""
+
+    at: float  # seconds since the call started
+    kind: str
+    message: str
+    node: str | None = None
+
+
+@dataclass
+class TranscriptEntry:
+    """A caller's words or key presses, as reported by the voice agent."""
+
+    at: float
+    kind: str  # "transcript" or "dtmf"
+    text: str
+    confidence: float | None = None
+
+
+@dataclass
+class CallState:
+    """Where a call is, carried from one run to the next when it continues as new."""
+
+    current: str
+    variables: dict[str, Any]
+    visits: dict[str, int]
+    path: list[str]
+    steps: int
+    started_at: float  # workflow time (epoch seconds) when the call began
+    events: list[CallEvent] = field(default_factory=list)
+    pending_signals: dict[str, list[Any]] = field(default_factory=dict)
+    transcript: list[TranscriptEntry] = field(default_factory=list)
+    failure: str | None = None  # set once a failure sent the call to its error handler
+    warned: bool = False
+    runs: int = 1
+
+
+@dataclass
+class CallInput:
+    """The workflow's input: the compiled flow itself (version pinning) and the call.
+
+    ``call`` is what the telephony side knows (call_sid, caller_number, ...);
+    ``variables`` override the flow's defaults. ``state`` is only set when a
+    long call continues as new; ``subflow`` when this run is a subflow of
+    another call (it then has no timers of its own: the parent's govern).
+    """
+
+    graph: FlowGraph
+    call_id: str
+    call: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+    options: CallOptions = field(default_factory=CallOptions)
+    state: CallState | None = None
+    subflow: bool = False
+
+
+@dataclass
+class CallResult:
+    """How a call ended, for the call record."""
+
+    status: str
+    reason: str
+    flow_id: str
+    flow_version: str
+    variables: dict[str, Any]
+    path: list[str]
+    last_node: str | None
+    steps: int
+    runs: int
+    events: list[CallEvent] = field(default_factory=list)
+
+
+@dataclass
+class CallSnapshot:
+    """The answer to the ``state`` query: where the call is now."""
+
+    call_id: str
+    flow_id: str
+    flow_version: str
+    status: str
+    current_node: str | None
+    path: list[str]
+    variables: dict[str, Any]
+    steps: int
+    runs: int
+    waiting_for: str | None = None
+    subflow_workflow_id: str | None = None
+    events: list[CallEvent] = field(default_factory=list)
+    transcript: list[TranscriptEntry] = field(default_factory=list)
+
+
+@dataclass
+class CallSignal:
+    """The generic ``signal`` signal: resumes a ``wait_for_signal`` node named ``name``."""
+
+    name: str
+    payload: Any = None
+
+
+@dataclass
+class VoiceEvent:
+    """The ``voice_event`` signal: a transcript or DTMF digits from the voice agent."""
+
+    kind: str  # "transcript" or "dtmf"
+    text: str
+    confidence: float | None = None
+
+
+@dataclass
+class NodeTask:
+    """The ``run_node`` activity's input: one I/O node with the call's variables.
+
+    ``config`` is the compiled node config, templates not yet rendered (the
+    activity renders them, so template work and its failures stay out of the
+    workflow). ``timeout`` is the node's own time limit, enforced inside the
+    activity; ``max_attempts`` how many attempts the flow author allowed.
+    ``rendered`` marks text the workflow already filled in (a hold message),
+    which must not be rendered a second time: a caller's words could contain
+    ``${...}``.
+    """
+
+    call_id: str
+    flow_id: str
+    node_id: str
+    node_type: str
+    config: dict[str, Any]
+    variables: dict[str, Any]
+    call: dict[str, Any] = field(default_factory=dict)
+    max_attempts: int = 1
+    timeout: float | None = None
+    rendered: bool = False
+
+
+@dataclass
+class NodeOutcome:
+    """The ``run_node`` activity's result: the exit taken and the values produced."""
+
+    exit: str = "next"
+    outputs: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SignalWait:
+    """What a workflow-side wait returns to the ``wait_for_signal`` plugin."""
+
+    arrived: bool
+    payload: Any = None
+
+
+@dataclass
+class SubflowOutcome:
+    """What a subflow's child workflow returns to the ``subflow`` plugin."""
+
+    status: str
+    reason: str
+    variables: dict[str, Any]

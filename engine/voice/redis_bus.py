@@ -1,0 +1,204 @@
+"""The voice bus on Redis Streams, for workers and agents in several processes.
+
+Per call: ``voice:commands:{call_id}`` and ``voice:events:{call_id}`` are
+streams (XADD with approximate MAXLEN trimming; XREAD from the last id seen),
+``voice:state:{call_id}`` a hash of small JSON documents. Every write pushes
+the keys' expiry forward, so an abandoned call's data goes away by itself;
+:meth:`RedisVoiceBus.end_call` shortens it to a retention time.
+
+Reconnecting: a read or write that fails with a connection error is retried,
+with backoff, on a fresh connection for up to ``reconnect_for`` seconds. A
+read is retried with the same "after" id, so a reader that loses its
+connection (or its whole client: start a new bus and pass the id you had)
+sees every entry once. A write retried after a connection that broke
+mid-reply could append twice; Redis 6 has no idempotent XADD, and readers
+match answers by request id, so a duplicate answer is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from engine.errors import VoxflowError
+from engine.voice.bus import COMMANDS_KEY, EVENTS_KEY, START, STATE_KEY, Entry
+from engine.voice.errors import BusUnavailable
+from engine.voice.messages import (
+    Command, Event, command_from_json, event_from_json, to_json,
+)
+
+_T = TypeVar("_T")
+_FIELD = b"m"  # each stream entry holds one field: the message's JSON
+_READ_COUNT = 200
+# Connection errors worth a retry on a new connection; anything else is a bug or a
+# misconfiguration and surfaces at once.
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+
+class RedisVoiceBus:
+    """A :class:`~engine.voice.bus.VoiceBus` on one Redis server.
+
+    ``ttl`` (seconds) is how long a call's keys live after their last write;
+    ``retention`` how long they stay after :meth:`end_call`; ``maxlen`` the
+    approximate number of entries a stream keeps.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        ttl: float = 24 * 3600.0,
+        retention: float = 3600.0,
+        maxlen: int = 10_000,
+        reconnect_for: float = 15.0,
+        where: str = "",
+    ) -> None:
+        self._client = client
+        self._ttl = int(ttl)
+        self._retention = int(retention)
+        self._maxlen = maxlen
+        self._reconnect_for = reconnect_for
+        self._where = where or "Redis"
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisVoiceBus:
+        """``redis://host:port/db`` (``rediss://`` for TLS). Connects lazily; see :meth:`check`."""
+        client = aioredis.Redis.from_url(url, decode_responses=False)
+        return cls(client, where=f"Redis at {_without_password(url)}", **options)
+
+    async def check(self) -> None:
+        """Fail now, in plain words, if Redis cannot be reached (for start-up)."""
+        try:
+            await self._client.ping()
+        except RedisError as error:
+            raise VoxflowError(
+                f"The voice bus cannot reach {self._where}: {error}. Start Redis, set "
+                "VOXFLOW_REDIS_URL to a server that runs, or use the in-memory bus."
+            ) from None
+
+    # ---- writing --------------------------------------------------------
+
+    async def send_command(self, call_id: str, command: Command) -> str:
+        return await self._append(call_id, COMMANDS_KEY, to_json(command))
+
+    async def publish_event(self, call_id: str, event: Event) -> str:
+        return await self._append(call_id, EVENTS_KEY, to_json(event))
+
+    async def _append(self, call_id: str, key_format: str, text: str) -> str:
+        key = key_format.format(call_id=call_id)
+
+        async def append() -> str:
+            # One round trip: the entry, and the key's expiry pushed forward.
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.xadd(key, {_FIELD: text.encode()}, maxlen=self._maxlen, approximate=True)
+                pipe.expire(key, self._ttl)
+                entry_id, _ = await pipe.execute()
+            return _text(entry_id)
+
+        return await self._retrying(append)
+
+    # ---- reading --------------------------------------------------------
+
+    async def read_commands(
+        self, call_id: str, after: str, timeout: float
+    ) -> list[Entry[Command]]:
+        raw = await self._read(COMMANDS_KEY.format(call_id=call_id), after, timeout)
+        return [(entry_id, command_from_json(text)) for entry_id, text in raw]
+
+    async def read_events(self, call_id: str, after: str, timeout: float) -> list[Entry[Event]]:
+        raw = await self._read(EVENTS_KEY.format(call_id=call_id), after, timeout)
+        return [(entry_id, event_from_json(text)) for entry_id, text in raw]
+
+    async def _read(self, key: str, after: str, timeout: float) -> list[tuple[str, bytes]]:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        after = after or START
+
+        async def read() -> list[tuple[str, bytes]]:
+            left = deadline - time.monotonic()
+            # XREAD BLOCK 0 would wait forever: "no time left" is a plain read.
+            block = int(left * 1000) if left >= 0.001 else None
+            reply = await self._client.xread({key: after}, count=_READ_COUNT, block=block)
+            entries: list[tuple[str, bytes]] = []
+            for _stream, items in reply or ():
+                for entry_id, fields in items:
+                    entries.append((_text(entry_id), fields.get(_FIELD, b"{}")))
+            return entries
+
+        return await self._retrying(read)
+
+    # ---- state and lifetime --------------------------------------------
+
+    async def load_state(self, call_id: str, owner: str) -> dict[str, Any] | None:
+        key = STATE_KEY.format(call_id=call_id)
+
+        async def load() -> Any:
+            return await self._client.hget(key, owner)
+
+        text = await self._retrying(load)
+        return None if text is None else dict(json.loads(text))
+
+    async def save_state(self, call_id: str, owner: str, state: Mapping[str, Any]) -> None:
+        key = STATE_KEY.format(call_id=call_id)
+        text = json.dumps(dict(state))
+
+        async def save() -> None:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.hset(key, owner, text)
+                pipe.expire(key, self._ttl)
+                await pipe.execute()
+
+        await self._retrying(save)
+
+    async def end_call(self, call_id: str) -> None:
+        keys = [k.format(call_id=call_id) for k in (COMMANDS_KEY, EVENTS_KEY, STATE_KEY)]
+
+        async def expire() -> None:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.expire(key, self._retention)
+                await pipe.execute()
+
+        await self._retrying(expire)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    # ---- reconnecting ---------------------------------------------------
+
+    async def _retrying(self, operation: Callable[[], Awaitable[_T]]) -> _T:
+        """Run ``operation``, retrying on a new connection while Redis is unreachable."""
+        give_up_at: float | None = None
+        delay = 0.05
+        while True:
+            try:
+                return await operation()
+            except _TRANSIENT as error:
+                now = time.monotonic()
+                give_up_at = give_up_at or now + self._reconnect_for
+                if now >= give_up_at:
+                    raise BusUnavailable(
+                        f"the voice bus ({self._where}) could not be reached for "
+                        f"{self._reconnect_for:g} seconds: {error}"
+                    ) from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may be shown in a message: ``redis://:secret@host`` loses its secret."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{rest.split('@', 1)[1]}"

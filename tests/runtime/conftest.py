@@ -1,0 +1,163 @@
+"""Fixtures for the runtime tests: one worker, one web server, compiled test flows.
+
+The worker and the local web server run for the whole session on a background
+thread with its own event loop, so each test only connects a client (a few
+milliseconds) inside its own ``asyncio.run``. The worker polls a task queue of
+its own, so these tests never meet another worker on the same dev server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from temporalio.client import Client
+
+from engine.compile import FlowGraph
+from engine.project import compile_paths
+from engine.runtime.config import RuntimeConfig
+from engine.runtime.service_types import LlmSettings
+from engine.runtime.services import RuntimeServices
+from engine.runtime.worker import WorkerOptions, create_worker
+from engine.temporal_server import TemporalSettings, connect_client
+from tests.runtime.webapp import LLM_KEY, WebState, start_web
+
+FLOWS_DIR = Path(__file__).parent / "flows"
+_T = TypeVar("_T")
+
+
+class BackgroundLoop:
+    """An event loop on a daemon thread; run coroutines on it from sync code."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, _T], timeout: float = 60) -> _T:
+        future: concurrent.futures.Future[_T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@dataclass
+class Web:
+    url: str
+    state: WebState
+
+
+@dataclass
+class RuntimeEnv:
+    """What a test needs to run calls on the session's worker."""
+
+    settings: TemporalSettings
+    task_queue: str
+    web: Web
+    database: Path
+
+
+@pytest.fixture(scope="session")
+def background() -> Iterator[BackgroundLoop]:
+    loop = BackgroundLoop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def web(background: BackgroundLoop) -> Iterator[Web]:
+    state = WebState()
+    runner, url = background.run(start_web(state))
+    yield Web(url, state)
+    background.run(runner.cleanup())
+
+
+@pytest.fixture(scope="session")
+def flows() -> dict[str, FlowGraph]:
+    return compile_paths([FLOWS_DIR]).flows
+
+
+@pytest.fixture(scope="session")
+def runtime_env(
+    background: BackgroundLoop,
+    web: Web,
+    temporal_settings: TemporalSettings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RuntimeEnv]:
+    database = tmp_path_factory.mktemp("db") / "test.db"
+    config = RuntimeConfig(
+        databases={"testdb": f"sqlite:///{database}"},
+        llm=LlmSettings(base_url=f"{web.url}/v1", model="test-model", api_key=LLM_KEY),
+    )
+    task_queue = f"voxflow-test-{uuid.uuid4().hex[:8]}"
+    services = RuntimeServices(config)
+    options = WorkerOptions(task_queue=task_queue, heartbeat_throttle=0.3, graceful_shutdown=1)
+    started: dict[str, Any] = {}
+
+    async def start() -> None:
+        client = await connect_client(temporal_settings)
+        worker = create_worker(client, services, options)
+        started["task"] = asyncio.ensure_future(worker.run())
+        started["worker"] = worker
+
+    background.run(start())
+    yield RuntimeEnv(temporal_settings, task_queue, web, database)
+
+    async def stop() -> None:
+        await started["worker"].shutdown()
+        await services.close()
+
+    background.run(stop())
+
+
+async def client_for(env: RuntimeEnv) -> Client:
+    return await connect_client(env.settings)
+
+
+def new_call_id(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def run_call(
+    env: RuntimeEnv,
+    graph: FlowGraph,
+    variables: dict[str, Any] | None = None,
+    options: Any = None,
+    call_id: str | None = None,
+) -> Any:
+    """Start one call on the session's worker and wait for its CallResult."""
+    from engine.runtime.calls import start_call
+
+    async def go() -> Any:
+        client = await client_for(env)
+        handle = await start_call(
+            client, graph, call_id or new_call_id(), variables=variables, options=options,
+            task_queue=env.task_queue,
+        )
+        return await asyncio.wait_for(handle.result(), 60)
+
+    return asyncio.run(go())
+
+
+async def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll an async or sync predicate until it returns something truthy."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,127 @@
+"""Example flows end to end on the real dev server: logic, HTTP, SQL, LLM, errors."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from engine.runtime import messages as m
+from tests.runtime.conftest import RuntimeEnv, new_call_id, run_call
+from tests.runtime.webapp import LLM_KEY
+
+
+def test_logic_and_http_nodes_run_end_to_end(runtime_env: RuntimeEnv, flows) -> None:
+    result = run_call(runtime_env, flows["basics"], variables={
+        "base_url": runtime_env.web.url, "caller_name": "ada lovelace", "amount": 21,
+    })
+    assert (result.status, result.reason) == (m.COMPLETED, "all good")
+    assert result.path == ["greet", "lookup", "check", "post", "done"]
+    variables = result.variables
+    assert variables["greeting"] == "Hello Ada Lovelace!"
+    assert variables["lookup"]["status"] == 200
+    assert variables["lookup"]["body"]["query"] == {"who": "caller"}
+    assert variables["lookup"]["body"]["header"] == "ada lovelace"
+    # A JSON body keeps types where the value is exactly one placeholder.
+    assert variables["posted"]["body"]["body"] == {
+        "name": "ada lovelace", "amount": 21, "note": "for ada lovelace",
+    }
+    assert variables["posted"]["body"]["method"] == "POST"
+    assert result.flow_version == flows["basics"].version
+
+
+def test_retries_then_success(runtime_env: RuntimeEnv, flows) -> None:
+    key = new_call_id("flaky")
+    result = run_call(runtime_env, flows["retry"], variables={
+        "base_url": runtime_env.web.url, "key": key, "fail": 2,
+    })
+    assert result.status == m.COMPLETED
+    assert result.variables["api"]["body"] == {"ok": True, "attempt": 3}
+    assert "recovered" not in result.variables
+    assert runtime_env.web.state.count(runtime_env.web.state.hits, key) == 3
+
+
+def test_retries_exhausted_then_on_error(runtime_env: RuntimeEnv, flows) -> None:
+    key = new_call_id("flaky")
+    result = run_call(runtime_env, flows["retry"], variables={
+        "base_url": runtime_env.web.url, "key": key, "fail": 10,
+    })
+    assert result.status == m.COMPLETED
+    assert result.path == ["call_api", "recover", "ok"]
+    assert result.variables["recovered"] is True
+    # Exactly max_attempts tries: the lost-worker allowance is not spent on plugin errors.
+    assert runtime_env.web.state.count(runtime_env.web.state.hits, key) == 3
+    error = result.variables["last_error"]
+    assert error["node"] == "call_api"
+    assert "answered 500" in error["message"]
+
+
+def test_node_timeout_takes_on_error(runtime_env: RuntimeEnv, flows) -> None:
+    result = run_call(runtime_env, flows["slow"], variables={
+        "base_url": runtime_env.web.url, "key": new_call_id("slow"), "seconds": 5,
+    })
+    assert (result.status, result.reason) == (m.COMPLETED, "too slow")
+    assert "longer than its time limit of 0.5 seconds" in result.variables["last_error"]["message"]
+
+
+def test_sql_injection_attempts_are_plain_data(runtime_env: RuntimeEnv, flows) -> None:
+    attempts = [
+        ("Robert'); DROP TABLE people;--", "x' OR '1'='1"),
+        ('"; DELETE FROM people; --', "1; UPDATE people SET note = 'pwned'"),
+        (":note", "%(name)s %s ? $1 ${name}"),
+    ]
+    for name, note in attempts:
+        result = run_call(runtime_env, flows["sql"], variables={
+            "name": name, "note": note, "probe": "' OR '1'='1",
+        })
+        assert (result.status, result.reason) == (m.COMPLETED, "stored and compared as plain data")
+        found = result.variables["found"]
+        assert (found["name"], found["note"], found["row_count"]) == (name, note, 1)
+        assert result.variables["inserted"]["row_count"] == 1
+        assert result.variables["probed"]["matches"] == 0  # the probe matched nothing
+    with sqlite3.connect(runtime_env.database) as connection:
+        rows = connection.execute("SELECT name, note FROM people ORDER BY rowid").fetchall()
+    assert rows == attempts  # the table survived, every value stored as written
+
+
+def test_llm_node_speaks_openai_chat_completions(runtime_env: RuntimeEnv, flows) -> None:
+    result = run_call(runtime_env, flows["llm"], variables={"question": "What is my balance?"})
+    assert result.status == m.COMPLETED
+    assert result.variables["answer"] == {
+        "text": "You asked: Customer question: What is my balance?", "model": "test-model",
+    }
+    sent = [r for r in runtime_env.web.state.llm_requests
+            if "What is my balance?" in str(r["json"]["messages"])][-1]
+    assert sent["auth"] == f"Bearer {LLM_KEY}"
+    assert sent["json"] == {
+        "model": "test-model",
+        "messages": [
+            {"role": "system", "content": "You are a bank assistant. Be brief."},
+            {"role": "user", "content": "Customer question: What is my balance?"},
+        ],
+        "temperature": 0.2,
+        "max_tokens": 50,
+    }
+
+
+def test_flow_error_handler_runs_and_call_is_failed(runtime_env: RuntimeEnv, flows) -> None:
+    result = run_call(runtime_env, flows["errors"], variables={
+        "base_url": runtime_env.web.url, "key": new_call_id("err"),
+    })
+    assert result.status == m.FAILED
+    assert result.path == ["call_api", "apologise", "bye"]
+    assert result.variables["handled"] is True
+    assert result.reason.startswith("the node 'call_api' (http_request) failed:")
+    assert "answered 500" in result.reason
+
+
+def test_default_error_handler_apologises_then_fails(runtime_env: RuntimeEnv, flows) -> None:
+    result = run_call(runtime_env, flows["errors_default"], variables={
+        "base_url": runtime_env.web.url, "key": new_call_id("err"),
+    })
+    assert result.status == m.FAILED
+    assert result.path == ["call_api"]
+    assert "the node 'call_api' (http_request) failed" in result.reason
+    # The apology goes through voice_hangup, which cannot run until the voice bus exists.
+    assert "the apology could not be said to the caller" in result.reason
+    assert "voice_hangup" in result.reason and "voice bus" in result.reason
+    kinds = [event.kind for event in result.events]
+    assert kinds.index("node_failed") < kinds.index("farewell_failed")
