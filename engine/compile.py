@@ -200,6 +200,9 @@ def graph_hash(graph: FlowGraph) -> str:
     content["subflows"] = {name: sub.version for name, sub in graph.subflows.items()}
     for node in content["nodes"].values():
         node.pop("line")
+        # Exits are looked up by name; the order their fields were written in
+        # the file must not make a new version.
+        node["exits"] = sorted(node["exits"], key=lambda exit_: exit_["name"])
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

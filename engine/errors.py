@@ -9,7 +9,7 @@ diagnostics; anything else escaping is a bug in voxflow (exit code 3).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -69,21 +69,31 @@ class VoxflowError(Exception):
     """A problem the user can fix. Never shown as a traceback.
 
     It carries either a plain message or one or more diagnostics (for example
-    every schema error of a flow file at once).
+    every schema error of a flow file at once). ``sources`` maps a file name to
+    its text when the text is not on disk (a ``REV:path`` from git, a test), so
+    the lines around each problem can still be shown.
     """
 
-    def __init__(self, message: str, diagnostics: Iterable[Diagnostic] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        diagnostics: Iterable[Diagnostic] = (),
+        sources: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        self.sources: dict[str, str] = dict(sources or {})
 
     @classmethod
-    def from_diagnostics(cls, diagnostics: Sequence[Diagnostic]) -> VoxflowError:
+    def from_diagnostics(
+        cls, diagnostics: Sequence[Diagnostic], sources: Mapping[str, str] | None = None
+    ) -> VoxflowError:
         errors = [d for d in diagnostics if d.is_error]
         files = sorted({d.file for d in errors})
         count = len(errors)
         noun = "problem" if count == 1 else "problems"
-        return cls(f"{count} {noun} in {', '.join(files)}", diagnostics)
+        return cls(f"{count} {noun} in {', '.join(files)}", diagnostics, sources)
 
 
 @dataclass

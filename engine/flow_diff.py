@@ -142,7 +142,7 @@ def compile_flow_text(text: str, display_name: str, registry: PluginRegistry) ->
     document = load_text(text, display_name)
     problems = check_flow_document(document, registry)
     if any(d.is_error for d in problems):
-        raise VoxflowError.from_diagnostics(problems)
+        raise VoxflowError.from_diagnostics(problems, {display_name: text})
     return compile_flow(document, registry)
 
 

@@ -434,7 +434,10 @@ def wired_flow(draw: st.DrawFn) -> dict[str, Any]:
 def corrupt(flow: dict[str, Any], draw: st.DrawFn) -> None:
     """One newcomer-style slip in an otherwise valid flow."""
     nodes = flow["nodes"]
-    node_id = draw(st.sampled_from(sorted(nodes)))
+    fields_of = {name: node for name, node in nodes.items() if isinstance(node, dict) and node}
+    if not fields_of:
+        return
+    node_id = draw(st.sampled_from(sorted(fields_of)))
     node = nodes[node_id]
     kind = draw(st.integers(0, 9))
     if kind == 0:  # a field gets a value of the wrong kind
@@ -452,8 +455,6 @@ def corrupt(flow: dict[str, Any], draw: st.DrawFn) -> None:
     elif kind == 5:  # a node that is not a set of fields
         nodes[node_id] = draw(SCALARS)
     elif kind == 6:  # a template or condition that does not parse
-        for path in [p for p in exit_paths(node)][:0]:
-            pass
         text_fields = [k for k, v in node.items() if isinstance(v, str) and k not in EXIT_FIELDS
                        and k != "type"]
         if text_fields:

@@ -80,6 +80,7 @@ def load_side(spec: str, side: str, registry: PluginRegistry) -> Side:
             f"the {side} side ({spec}) has {count} {noun} (listed above), so it cannot be "
             f"compared. Fix {'it' if count == 1 else 'them'}, or compare another version.",
             error.diagnostics,
+            error.sources,
         ) from None
     return Side(source, graph)
 

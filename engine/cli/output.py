@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -75,11 +75,17 @@ def format_diagnostic(
 
 
 def print_diagnostics(
-    diagnostics: Iterable[Diagnostic], stream: TextIO | None = None, show_context: bool = True
+    diagnostics: Iterable[Diagnostic],
+    stream: TextIO | None = None,
+    show_context: bool = True,
+    sources: Mapping[str, str] | None = None,
 ) -> None:
+    """Print each diagnostic; ``sources`` gives the text of files not on disk."""
     stream = stream or sys.stderr
     paint = Painter(stream)
-    cache: dict[str, tuple[str, ...] | None] = {}
+    cache: dict[str, tuple[str, ...] | None] = {
+        name: tuple(text.splitlines()) for name, text in (sources or {}).items()
+    }
     for diagnostic in diagnostics:
         if diagnostic.file not in cache:
             try:
@@ -95,6 +101,6 @@ def print_diagnostics(
 def print_error(error: VoxflowError, stream: TextIO | None = None) -> None:
     stream = stream or sys.stderr
     if error.diagnostics:
-        print_diagnostics(error.diagnostics, stream)
+        print_diagnostics(error.diagnostics, stream, sources=error.sources)
     paint = Painter(stream)
     print(f"{paint('error', 'red', 'bold')}: {error.message}", file=stream)

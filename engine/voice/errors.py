@@ -42,3 +42,9 @@ class CallEnded(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+# How a call ended, as the runtime records it (engine.runtime.messages uses the same words).
+COMPLETED = "completed"
+USER_HANGUP = "user_hangup"
+TRANSFERRED = "transferred"

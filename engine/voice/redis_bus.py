@@ -125,7 +125,9 @@ class RedisVoiceBus:
             left = deadline - time.monotonic()
             # XREAD BLOCK 0 would wait forever: "no time left" is a plain read.
             block = int(left * 1000) if left >= 0.001 else None
-            reply = await self._client.xread({key: after}, count=_READ_COUNT, block=block)
+            reply: Any = await self._client.xread({key: after}, count=_READ_COUNT, block=block)
+            if isinstance(reply, dict):  # RESP3 answers a map of stream → entries
+                reply = list(reply.items())
             entries: list[tuple[str, bytes]] = []
             for _stream, items in reply or ():
                 for entry_id, fields in items:

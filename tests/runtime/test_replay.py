@@ -19,6 +19,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from engine.runtime.messages import workflow_id
 from engine.runtime.worker import sandboxed_runner
 from engine.runtime.workflow import CallFlowWorkflow
 
@@ -26,9 +27,16 @@ HISTORIES = Path(__file__).parent / "histories"
 NAMES = sorted(path.stem for path in HISTORIES.glob("*.json"))
 
 
-def _replay(name: str, text: str) -> None:
+def _replay(text: str) -> None:
+    # The workflow id is part of what replays (subflow ids derive from it).
+    call_id = _recorded_input(text)["call_id"]
     replayer = Replayer(workflows=[CallFlowWorkflow], workflow_runner=sandboxed_runner())
-    asyncio.run(replayer.replay_workflow(WorkflowHistory.from_json(f"call-{name}", text)))
+    asyncio.run(replayer.replay_workflow(WorkflowHistory.from_json(workflow_id(call_id), text)))
+
+
+def _recorded_input(text: str) -> dict[str, Any]:
+    started = json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"]
+    return json.loads(base64.b64decode(started["input"]["payloads"][0]["data"]))  # type: ignore[no-any-return]
 
 
 def test_the_example_histories_are_all_there() -> None:
@@ -40,7 +48,7 @@ def test_the_example_histories_are_all_there() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_saved_history_replays(name: str) -> None:
-    _replay(name, (HISTORIES / f"{name}.json").read_text(encoding="utf-8"))
+    _replay((HISTORIES / f"{name}.json").read_text(encoding="utf-8"))
 
 
 def _with_altered_input(text: str, change: Callable[[dict[str, Any]], None]) -> str:
@@ -64,4 +72,4 @@ def test_altered_history_raises_nondeterminism_error() -> None:
 
     altered = _with_altered_input((HISTORIES / "basics.json").read_text(encoding="utf-8"), reroute)
     with pytest.raises(NondeterminismError, match="does not match"):
-        _replay("basics-altered", altered)
+        _replay(altered)
