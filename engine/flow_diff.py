@@ -13,17 +13,29 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from engine.compile import INHERITED_SETTINGS, Exit, FlowGraph, FlowNode, compile_flow, graph_hash
+from engine.compile import (
+    INHERITED_SETTINGS,
+    Exit,
+    FlowGraph,
+    FlowNode,
+    compile_flow,
+)
 from engine.errors import VoxflowError
 from engine.fields import find_fields
 from engine.load import load_text
 from engine.project import check_flow_document
 from engine.registry import PluginRegistry, default_registry
-from engine.render import Diagram, DiagramEdge, DiagramNode, Status, diagram_edge, diagram_node
+from engine.render import (
+    Diagram,
+    DiagramEdge,
+    DiagramNode,
+    Status,
+    diagram_edge,
+    diagram_node,
+)
 from engine.schema import flow_schema
 from engine.sourcemap import DocPath, format_path
 
@@ -113,10 +125,10 @@ class FlowDiff:
     # What each added or removed node sets (exits and values from the flow's settings left out).
     details: Mapping[str, tuple[ValueChange, ...]] = field(default_factory=dict)
 
-    @cached_property
+    @property
     def call_changed(self) -> bool:
-        """Whether a caller could notice: the version hash, but blind to the order of exits."""
-        return behaviour_hash(self.old) != behaviour_hash(self.new)
+        """Whether a caller could notice: the version hash covers exactly what a call does."""
+        return self.old.version != self.new.version
 
     @property
     def version_changed(self) -> bool:
@@ -171,21 +183,6 @@ def compare_flows(
     details |= {node.id: node_details(old, node, durations) for node in removed}
     return FlowDiff(old, new, added, removed, tuple(changed), tuple(exits),
                     tuple(flow_changes(old, new)), details)
-
-
-def behaviour_hash(graph: FlowGraph) -> str:
-    """The version hash with each node's exits in name order.
-
-    The compiler keeps exits in the order their fields appear in the file, and
-    the version hash includes that order, so moving ``no_match:`` above
-    ``no_input:`` gives a new version although every call goes exactly the same
-    way (a call looks exits up by name). We compare with the order taken out.
-    """
-    nodes = {
-        node_id: replace(node, exits=tuple(sorted(node.exits, key=lambda e: e.name)))
-        for node_id, node in graph.nodes.items()
-    }
-    return graph_hash(replace(graph, nodes=nodes))
 
 
 def flow_changes(old: FlowGraph, new: FlowGraph) -> list[ValueChange]:

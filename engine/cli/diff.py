@@ -18,8 +18,15 @@ from engine.cli.output import Painter
 from engine.compile import INHERITED_SETTINGS, FlowGraph, FlowNode
 from engine.errors import VoxflowError
 from engine.flow_diff import (
-    MISSING, ExitChange, FlowDiff, ValueChange, compare_flows, compile_flow_text, diff_diagram,
-    is_long_text, show_value,
+    MISSING,
+    ExitChange,
+    FlowDiff,
+    ValueChange,
+    compare_flows,
+    compile_flow_text,
+    diff_diagram,
+    is_long_text,
+    show_value,
 )
 from engine.git_files import Source, read_source
 from engine.registry import PluginRegistry, default_registry
@@ -137,9 +144,6 @@ def no_change_words(diff: FlowDiff, old: Side, new: Side) -> str:
         return "No change in what the call does: the two files are identical."
     text = ("No change in what the call does: the files differ only in formatting, "
             "comments or the order of keys.")
-    if diff.version_changed:  # see flow_diff.behaviour_hash
-        text += (f" (The version hash still changes, {diff.old.short_version} → "
-                 f"{diff.new.short_version}, because exits are listed in another order.)")
     return text
 
 
