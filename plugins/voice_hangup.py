@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.plugin_api import TEMPLATE, VOICE_SETTINGS, NodeContext, NodeResult, Services
-from plugins._pending import not_runnable_yet
+from engine.voice.errors import COMPLETED, CallEnded
+from engine.voice.nodes import call_ended, ended_by, open_channel
+from engine.voice.settings import voice_settings
 
 NODE_TYPE = "voice_hangup"
 DOC = __doc__ or ""
@@ -22,4 +24,15 @@ SCHEMA: dict[str, Any] = {
 
 
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
-    raise not_runnable_yet(NODE_TYPE, "the voice bus")
+    settings = voice_settings(config, context)
+    async with open_channel(services, context, settings, NODE_TYPE) as channel:
+        try:
+            farewell = config.get("farewell_message")
+            if farewell:
+                # Not interruptible: a goodbye cut short sounds like a dropped call.
+                await channel.speak(str(farewell), voice=settings.voice,
+                                    language=settings.language, interruptible=False)
+        except CallEnded as ended:
+            return ended_by(ended)
+        await channel.hangup("the flow hung up")
+    return call_ended(COMPLETED, f"the call was hung up at '{context.node_id}'")

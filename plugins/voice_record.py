@@ -9,7 +9,10 @@ from engine.plugin_api import (
     DURATION, EVENT_HANDLERS, NODE_REF, TEMPLATE, VARIABLE_NAME, VOICE_SETTINGS,
     NodeContext, NodeResult, Services,
 )
-from plugins._pending import not_runnable_yet
+from engine.voice.dialog import Accepted, NoInput, Verdict, converse
+from engine.voice.errors import CallEnded
+from engine.voice.nodes import ended_by, open_channel, prompt
+from engine.voice.settings import voice_settings
 
 NODE_TYPE = "voice_record"
 DOC = __doc__ or ""
@@ -40,5 +43,31 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+DEFAULT_MAX_DURATION = 120.0
+
+
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
-    raise not_runnable_yet(NODE_TYPE, "the voice bus")
+    settings = voice_settings(config, context)
+
+    async with open_channel(services, context, settings, NODE_TYPE) as channel:
+
+        async def ask(text: str) -> Verdict:
+            recorded = await channel.record(
+                prompt=prompt(text, settings, config),
+                max_duration=float(config.get("max_duration") or DEFAULT_MAX_DURATION),
+                beep=bool(config.get("beep", True)),
+                finish_on_key=str(config.get("finish_on_key") or ""),
+                no_input_timeout=settings.no_input_timeout,
+            )
+            outputs = {
+                "recording_url": recorded.url,
+                "transcript": recorded.transcript,
+                "duration": recorded.duration,
+            }
+            return NoInput(outputs) if recorded.kind == "no_input" else Accepted("next", outputs)
+
+        try:
+            return await converse(channel, config, settings, str(config.get("prompt") or ""),
+                                  ask)
+        except CallEnded as ended:
+            return ended_by(ended)

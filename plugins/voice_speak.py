@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.plugin_api import NODE_REF, TEMPLATE, VOICE_SETTINGS, NodeContext, NodeResult, Services
-from plugins._pending import not_runnable_yet
+from engine.voice.errors import CallEnded
+from engine.voice.nodes import ended_by, open_channel
+from engine.voice.settings import voice_settings
 
 NODE_TYPE = "voice_speak"
 DOC = __doc__ or ""
@@ -28,4 +30,14 @@ SCHEMA: dict[str, Any] = {
 
 
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
-    raise not_runnable_yet(NODE_TYPE, "the voice bus")
+    # Words the caller says over an interruptible message are not lost: the
+    # channel hands them to the next question (see engine.voice.state).
+    settings = voice_settings(config, context)
+    async with open_channel(services, context, settings, NODE_TYPE) as channel:
+        try:
+            await channel.speak(str(config["message"]), voice=settings.voice,
+                                language=settings.language,
+                                interruptible=settings.interruptible(config))
+        except CallEnded as ended:
+            return ended_by(ended)
+    return NodeResult(exit="next")

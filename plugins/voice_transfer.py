@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from engine.plugin_api import (
     PHONE_DESTINATION, TEMPLATE, VOICE_SETTINGS, NodeContext, NodeResult, Services,
 )
-from plugins._pending import not_runnable_yet
+from engine.errors import VoxflowError
+from engine.schema import E164_PATTERN, SIP_URI_PATTERN
+from engine.voice.errors import TRANSFERRED, CallEnded
+from engine.voice.nodes import call_ended, ended_by, open_channel
+from engine.voice.settings import voice_settings
 
 NODE_TYPE = "voice_transfer"
 DOC = __doc__ or ""
@@ -29,4 +34,28 @@ SCHEMA: dict[str, Any] = {
 
 
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
-    raise not_runnable_yet(NODE_TYPE, "the voice bus")
+    destination = _checked_destination(str(config["destination"]).strip(), context.node_id)
+    settings = voice_settings(config, context)
+    async with open_channel(services, context, settings, NODE_TYPE) as channel:
+        try:
+            announce = config.get("announce_message")
+            if announce:
+                # Not interruptible: the caller should hear where they are going.
+                await channel.speak(str(announce), voice=settings.voice,
+                                    language=settings.language, interruptible=False)
+            await channel.transfer(destination)
+        except CallEnded as ended:
+            return ended_by(ended)
+    return call_ended(TRANSFERRED, f"the call was transferred to {destination}")
+
+
+def _checked_destination(destination: str, node_id: str) -> str:
+    """A destination filled in from a variable is checked here, once it is known."""
+    if re.fullmatch(E164_PATTERN, destination) or re.fullmatch(SIP_URI_PATTERN, destination):
+        return destination
+    shown = destination if destination else "(nothing)"
+    raise VoxflowError(
+        f"the transfer destination of '{node_id}' is '{shown}', which is neither a phone "
+        "number written as +<country code><number> (+15550001111) nor a SIP address "
+        "(sip:desk@example.com). Check the variable it comes from."
+    )

@@ -10,7 +10,8 @@ Modules, smallest first:
 - :mod:`engine.runtime.services` / :mod:`engine.runtime.service_types` — what
   plugins are lent (HTTP session, databases, the LLM endpoint, workflow waits).
 - :mod:`engine.runtime.config` — connections and the LLM endpoint, from the
-  environment or ``voxflow.yaml``.
+  environment or ``voxflow.yaml``; :mod:`engine.runtime.database` — SQLite
+  and PostgreSQL with bound parameters.
 - :mod:`engine.runtime.worker` — building and running a Temporal worker.
 - :mod:`engine.runtime.calls` — starting calls and talking to them from outside.
 

@@ -100,6 +100,7 @@ class CallState:
     failure: str | None = None  # set once a failure sent the call to its error handler
     warned: bool = False
     runs: int = 1
+    hangup: str | None = None  # a hangup that arrived as the call continued as new
 
 
 @dataclass

@@ -17,10 +17,15 @@ from engine.runtime.service_types import Database, LlmSettings
 
 
 class RuntimeServices:
-    """HTTP, databases and the LLM endpoint for activity nodes."""
+    """HTTP, databases and the LLM endpoint for activity nodes.
 
-    def __init__(self, config: RuntimeConfig | None = None) -> None:
+    ``voice_bus`` is handed to voice nodes as ``services.voice_bus`` (see
+    engine.voice.services); without one they fail with a plain reason.
+    """
+
+    def __init__(self, config: RuntimeConfig | None = None, voice_bus: object | None = None) -> None:
         self.config = config or RuntimeConfig()
+        self.voice_bus = voice_bus
         self._session: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()
 

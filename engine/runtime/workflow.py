@@ -75,6 +75,7 @@ PENDING_SIGNAL_LIMIT = 50  # per signal name, received before anyone waits for i
 # Consecutive instant steps after which the walk yields through a 1 ms timer,
 # so a very long logic loop never trips the SDK's 2 s deadlock detector.
 LOGIC_SLICE = 25_000
+LOGIC_PAUSE = "pause in a long logic loop"
 # Extra attempts beyond the author's max_attempts, for attempts lost with a
 # worker that was killed (heartbeat timeouts). See activities.py.
 LOST_WORKER_RETRIES = 2
@@ -138,7 +139,7 @@ class CallFlowWorkflow:
         self._failure: str | None = state.failure
         self._warned = state.warned
         self._runs = state.runs
-        self._hangup: str | None = None
+        self._hangup: str | None = state.hangup
         self._stopping = False
         self._waiting_for: str | None = None
         self._child: workflow.ChildWorkflowHandle[Any, m.CallResult] | None = None
@@ -288,7 +289,7 @@ class CallFlowWorkflow:
                 instant_streak += 1
                 if instant_streak >= LOGIC_SLICE:
                     instant_streak = 0
-                    await asyncio.sleep(0.001)
+                    await workflow.sleep(0.001, summary=LOGIC_PAUSE)
             else:
                 instant_streak = 0
                 if self._history_is_long():
@@ -319,10 +320,13 @@ class CallFlowWorkflow:
         """Save the node's results and return the next node (None: the call ends here)."""
         if result.variables:
             self._variables.update(result.variables)
+        ends_call = not result.exit or not node.exits
         save_as = node.config.get("save_as")
-        if save_as and result.outputs:  # a wait that timed out leaves it as it was
+        # A wait that timed out leaves save_as as it was; so does a node that
+        # ended the call (its outputs are then the call's status and reason).
+        if save_as and result.outputs and not ends_call:
             self._variables[save_as] = dict(result.outputs)
-        if not result.exit or not node.exits:
+        if ends_call:
             return None
         target = node.exit_target(result.exit)
         if target is None:
@@ -403,8 +407,7 @@ class CallFlowWorkflow:
         retry = config.get("retry") or {}
         attempts = int(retry.get("max_attempts", 1))
         backoff = float(retry.get("backoff", 1.0))
-        own = config.get("timeout")
-        limit = timeout or (float(own) if own is not None else self._options.default_node_timeout)
+        limit = timeout or _time_limit(config, self._options.default_node_timeout)
         task = m.NodeTask(
             call_id=self._input.call_id,
             flow_id=self._graph.flow_id,
@@ -462,6 +465,7 @@ class CallFlowWorkflow:
             failure=self._failure,
             warned=self._warned,
             runs=self._runs + 1,
+            hangup=self._hangup,
         )
         workflow.continue_as_new(replace(self._input, state=state))
 
@@ -627,6 +631,18 @@ def _activity_problem(
             )
         return f"{label} took longer than {_duration(limit + TIMEOUT_GRACE)}."
     return f"{label} failed: {cause or error}"
+
+
+def _time_limit(config: Mapping[str, Any], default: float) -> float:
+    """A node's time limit: its own ``timeout``; else the default, stretched to cover
+    a ``max_duration`` the node declares (a recording may last longer than the default)."""
+    own = config.get("timeout")
+    if own is not None:
+        return float(own)
+    longest = config.get("max_duration")
+    if isinstance(longest, (int, float)):
+        return max(default, float(longest) + 60.0)
+    return default
 
 
 def _duration(seconds: float) -> str:

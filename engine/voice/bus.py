@@ -53,6 +53,12 @@ class VoiceBus(Protocol):
         """Events after id ``after``, waiting up to ``timeout`` seconds (0: no wait)."""
         ...
 
+    async def last_command_id(self, call_id: str) -> str:
+        """The id of the newest command (``START`` if none): where an agent that
+        replaces another starts reading, since the plugin side sends again what
+        was outstanding."""
+        ...
+
     async def load_state(self, call_id: str, owner: str) -> dict[str, Any] | None:
         """The document ``owner`` saved for this call, if any."""
         ...

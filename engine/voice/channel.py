@@ -380,6 +380,7 @@ class VoiceChannel:
         await self._send(request)
         if prompt is None:
             return False
+        await self._drain()
         if self._has_answer(accept_dtmf):
             return True  # typed or said ahead: the prompt is skipped
         result = await self._say(prompt)
@@ -435,7 +436,10 @@ class VoiceChannel:
                 await self._stop(rid)
                 return ListenResult("dtmf", digits=event.digit, barged_in=barged)
             if isinstance(event, SpeechComplete):
-                self._active.discard(rid)
+                if event.request_id == rid:
+                    self._active.discard(rid)  # the agent ended that listen itself
+                else:
+                    await self._stop(rid)  # answered by words said earlier: close ours
                 self._speech_barge_in = False
                 return ListenResult("speech", event.transcript, event.confidence,
                                     barged_in=barged)
@@ -557,6 +561,11 @@ class VoiceChannel:
         seconds = self.policy.silence_check_after + self.policy.silence_hangup_after
         await self.hangup("the caller was silent")
         raise CallEnded(COMPLETED, f"the caller said nothing for {seconds:g} seconds")
+
+    async def _drain(self) -> None:
+        """Take in the events already on the bus (early input), without waiting."""
+        while (entry := await self._cursor.next(0)) is not None:
+            await self._route(entry[1])
 
     def _has_answer(self, accept_dtmf: bool) -> bool:
         return any(

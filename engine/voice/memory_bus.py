@@ -106,6 +106,11 @@ class MemoryVoiceBus:
                 with self._lock:
                     stream.waiters = [w for w in stream.waiters if w[1] is not future]
 
+    async def last_command_id(self, call_id: str) -> str:
+        with self._lock:
+            count = len(self._call(call_id).commands.entries)
+        return _format_id(count) if count else START
+
     # ---- state and lifetime --------------------------------------------
 
     async def load_state(self, call_id: str, owner: str) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ match answers by request id, so a duplicate answer is ignored.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -67,6 +68,7 @@ class RedisVoiceBus:
         self._maxlen = maxlen
         self._reconnect_for = reconnect_for
         self._where = where or "Redis"
+        self._pending_reads: dict[tuple[str, str], asyncio.Future[list[tuple[str, bytes]]]] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisVoiceBus:
@@ -118,8 +120,49 @@ class RedisVoiceBus:
         return [(entry_id, event_from_json(text)) for entry_id, text in raw]
 
     async def _read(self, key: str, after: str, timeout: float) -> list[tuple[str, bytes]]:
-        deadline = time.monotonic() + max(timeout, 0.0)
+        """XREAD, with the caller's timeout kept on this side.
+
+        Redis checks blocked clients' timeouts only about ``hz`` times a second
+        (10 by default), so ``BLOCK 100`` may answer after 200 ms. The caller's
+        deadline is kept here instead: when it passes, the XREAD is left
+        running and handed to the next read from the same id (reads from an id
+        are idempotent, so a result nobody picks up is simply read again).
+        """
         after = after or START
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            task = self._pending_reads.pop((key, after), None)
+            if task is None or (task.done() and task.exception() is not None):
+                task = asyncio.ensure_future(self._xread(key, after, left))
+            if left <= 0:
+                if not task.done():  # still blocked for someone else's timeout: keep it
+                    self._pending_reads[(key, after)] = task
+                    task = asyncio.ensure_future(self._xread(key, after, 0))
+                return await task  # a plain read: the round trip, no waiting for new entries
+            done, _ = await asyncio.wait({task}, timeout=left)
+            if not done:
+                self._pending_reads[(key, after)] = task
+                task.add_done_callback(functools.partial(self._forget_read, key, after))
+                return []
+            entries = task.result()
+            if entries or deadline - time.monotonic() <= 0:
+                return entries
+            # An earlier caller's read that ended empty: ask again for the time left.
+
+    def _forget_read(self, key: str, after: str, task: asyncio.Future[Any]) -> None:
+        # A read that finished after its caller gave up is kept only until its
+        # block time is over; then the next read simply asks Redis again.
+        def drop() -> None:
+            if self._pending_reads.get((key, after)) is task:
+                del self._pending_reads[(key, after)]
+        if not task.cancelled() and task.exception() is None:
+            asyncio.get_running_loop().call_later(1.0, drop)
+        else:
+            drop()
+
+    async def _xread(self, key: str, after: str, timeout: float) -> list[tuple[str, bytes]]:
+        deadline = time.monotonic() + max(timeout, 0.0)
 
         async def read() -> list[tuple[str, bytes]]:
             left = deadline - time.monotonic()
@@ -135,6 +178,15 @@ class RedisVoiceBus:
             return entries
 
         return await self._retrying(read)
+
+    async def last_command_id(self, call_id: str) -> str:
+        key = COMMANDS_KEY.format(call_id=call_id)
+
+        async def newest() -> Any:
+            return await self._client.xrevrange(key, "+", "-", count=1)
+
+        entries = await self._retrying(newest)
+        return _text(entries[0][0]) if entries else START
 
     # ---- state and lifetime --------------------------------------------
 
@@ -171,6 +223,10 @@ class RedisVoiceBus:
         await self._retrying(expire)
 
     async def close(self) -> None:
+        reads, self._pending_reads = list(self._pending_reads.values()), {}
+        for task in reads:
+            task.cancel()
+        await asyncio.gather(*reads, return_exceptions=True)
         await self._client.aclose()
 
     # ---- reconnecting ---------------------------------------------------

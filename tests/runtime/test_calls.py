@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
+import pytest
+
+from engine.errors import VoxflowError
+from engine.plugin_api import NodeContext
 from engine.runtime import messages as m
+from engine.runtime.calls import check_input_size
+from engine.runtime.config import RuntimeConfig
+from engine.runtime.service_types import LlmSettings
+from engine.runtime.services import RuntimeServices
+from plugins import llm
 from tests.runtime.conftest import RuntimeEnv, new_call_id, run_call
 from tests.runtime.webapp import LLM_KEY
 
@@ -125,3 +135,38 @@ def test_default_error_handler_apologises_then_fails(runtime_env: RuntimeEnv, fl
     assert "voice_hangup" in result.reason and "voice bus" in result.reason
     kinds = [event.kind for event in result.events]
     assert kinds.index("node_failed") < kinds.index("farewell_failed")
+
+
+def test_long_node_heartbeats_past_its_heartbeat_timeout(runtime_env: RuntimeEnv, flows) -> None:
+    # The node takes 2.5 s; Temporal declares an activity lost after 1 s without a
+    # heartbeat. It completes on its first attempt only because run_node heartbeats.
+    key = new_call_id("beat")
+    result = run_call(runtime_env, flows["long"], variables={
+        "base_url": runtime_env.web.url, "key": key, "seconds": 2.5,
+    }, options=m.CallOptions(heartbeat_timeout=1.0))
+    assert result.status == m.COMPLETED
+    assert result.variables["long"]["body"] == {"slept": 2.5, "attempt": 1}
+    assert runtime_env.web.state.count(runtime_env.web.state.hits, key) == 1
+
+
+def test_llm_refused_key_is_a_plain_configuration_error(runtime_env: RuntimeEnv) -> None:
+    services = RuntimeServices(RuntimeConfig(llm=LlmSettings(
+        base_url=f"{runtime_env.web.url}/v1", model="test-model", api_key="wrong")))
+    config = {"prompt": "hi", "next": "x"}
+    with pytest.raises(VoxflowError, match=r"refused the API key: Incorrect API key provided"):
+        asyncio.run(_run_llm(services, config))
+
+
+async def _run_llm(services: RuntimeServices, config: dict) -> object:
+    try:
+        return await llm.execute(config, NodeContext("c", "ask", {}), services)
+    finally:
+        await services.close()
+
+
+def test_call_input_too_large_for_temporal_is_refused(flows) -> None:
+    call_input = m.CallInput(graph=flows["basics"], call_id="big",
+                             variables={"blob": "x" * 2_000_000})
+    with pytest.raises(VoxflowError, match=r"Temporal accepts at most 2 MB per call"):
+        check_input_size(call_input)
+    assert check_input_size(m.CallInput(graph=flows["basics"], call_id="small")) < 20_000

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from temporalio.api.enums.v1 import EventType
 
 from engine.runtime import messages as m
 from engine.runtime.calls import start_call
+from engine.runtime.workflow import LOGIC_PAUSE
 from tests.runtime.conftest import RuntimeEnv, client_for, new_call_id, run_call
 
 
@@ -92,3 +94,31 @@ def test_visit_bound_holds_across_continue_as_new(runtime_env: RuntimeEnv, flows
     assert result.status == m.FAILED
     assert result.reason.startswith("the call was stopped at the node 'call_api': it came there "
                                     "more than 15 times")
+
+
+def test_very_long_logic_loop_pauses_instead_of_tripping_the_deadlock_detector(
+    runtime_env: RuntimeEnv, flows
+) -> None:
+    # 30,000 logic steps in one go could take longer than the SDK's 2 s
+    # deadlock limit on a slow machine; the walk yields through a 1 ms timer
+    # every LOGIC_SLICE (25,000) steps, visible as one timer in the history.
+    async def scenario() -> tuple[m.CallResult, list[int], list[str]]:
+        client = await client_for(runtime_env)
+        handle = await start_call(client, flows["long_logic"], new_call_id(),
+                                  task_queue=runtime_env.task_queue)
+        result = await handle.result()
+        history = await handle.fetch_history()
+        timers = [
+            json.loads(e.user_metadata.summary.data) for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+        ]
+        return result, [e.event_type for e in history.events], timers
+
+    result, events, timers = asyncio.run(scenario())
+    assert result.status == m.COMPLETED
+    assert result.variables["counter"] == "15000"
+    assert result.steps == 30_001
+    assert len(result.path) == 1000  # the path kept for the record is the latest part
+    # One timer for the execution cap, one pause.
+    assert sorted(timers) == ["execution_cap", LOGIC_PAUSE]
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in events

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from temporalio.client import WorkflowExecutionStatus
+
 from engine.runtime import messages as m
-from engine.runtime.calls import call_state, send_signal, start_call
+from engine.runtime.calls import call_state, hang_up, send_signal, start_call
 from tests.runtime.conftest import RuntimeEnv, client_for, new_call_id, run_call, wait_until
 
 
@@ -60,3 +62,27 @@ def test_subflow_that_transfers_ends_the_call(runtime_env: RuntimeEnv, flows) ->
     result = run_call(runtime_env, flows["parent"], variables={"mode": "transfer"})
     assert (result.status, result.reason) == (m.TRANSFERRED, "handed to a human")
     assert result.path == ["before", "run_child"]
+
+
+def test_hangup_during_a_subflow_cancels_it(runtime_env: RuntimeEnv, flows) -> None:
+    async def scenario() -> tuple[m.CallResult, WorkflowExecutionStatus | None]:
+        client = await client_for(runtime_env)
+        call_id = new_call_id()
+        handle = await start_call(client, flows["parent"], call_id,
+                                  variables={"mode": "wait"}, task_queue=runtime_env.task_queue)
+        child_id = await wait_until(
+            lambda: _child_id(client, call_id), what="the subflow to start"
+        )
+        await hang_up(client, call_id)
+        result = await handle.result()
+        child = await client.get_workflow_handle(child_id).describe()
+        return result, child.status
+
+    result, child_status = asyncio.run(scenario())
+    assert result.status == m.USER_HANGUP
+    assert result.reason == "the caller hung up (at the node 'run_child')"
+    assert child_status == WorkflowExecutionStatus.CANCELED
+
+
+async def _child_id(client, call_id: str) -> str | None:
+    return (await call_state(client, call_id)).subflow_workflow_id

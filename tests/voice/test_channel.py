@@ -1,0 +1,160 @@
+"""The channel's contract with the agent: stop on cancel, errors, agents that leave and come back."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from types import SimpleNamespace
+
+import pytest
+
+from engine.errors import VoxflowError
+from engine.voice.bus import START, StreamCursor, VoiceBus
+from engine.voice.channel import ChannelPolicy, Prompt, VoiceChannel
+from engine.voice.errors import AgentError, AgentTimeout
+from engine.voice.messages import (
+    AgentJoined, Command, ErrorEvent, Listen, Speak, Stop, TtsStarted,
+)
+from engine.voice.simulated_agent import Say, SimulatedAgent
+from tests.voice.support import CLOCK, Buses, execute, new_call_id, run
+
+
+async def _commands(bus: VoiceBus, call: str) -> list[Command]:
+    return [c for _, c in await bus.read_commands(call, START, 0) if c is not None]
+
+
+def test_a_cancelled_node_stops_what_it_started(buses: Buses) -> None:
+    async def scenario(bus: VoiceBus) -> None:
+        call = new_call_id()
+        agent = SimulatedAgent(bus, call, clock=CLOCK)  # a caller who never answers
+        agent.start()
+        async with VoiceChannel(bus, call, clock=CLOCK) as channel:
+            listening = asyncio.ensure_future(
+                channel.listen(prompt=Prompt("Hello?"), no_input_timeout=1000))
+            await asyncio.sleep(0.2)
+            listening.cancel()  # what a hangup signal does to the activity
+            with pytest.raises(asyncio.CancelledError):
+                await listening
+        commands = await _commands(bus, call)
+        listen = next(c for c in commands if isinstance(c, Listen))
+        assert commands[-1] == Stop(request_id=commands[-1].request_id, target=listen.request_id)
+        assert await bus.load_state(call, "plugin") is not None  # saved even when cancelled
+        await agent.stop()
+
+    run(buses, scenario)
+
+
+def test_an_agent_error_fails_the_request(memory_buses: Buses) -> None:
+    async def scenario(bus: VoiceBus) -> None:
+        call = new_call_id()
+
+        async def broken_agent() -> None:
+            cursor: StreamCursor[Command] = StreamCursor(
+                functools.partial(bus.read_commands, call))
+            entry = await cursor.next(5)
+            assert entry is not None and isinstance(entry[1], Speak)
+            await bus.publish_event(call, TtsStarted(request_id=entry[1].request_id))
+            await bus.publish_event(call, ErrorEvent(request_id=entry[1].request_id, code="tts",
+                                                     message="the speech service is down"))
+
+        task = asyncio.ensure_future(broken_agent())
+        async with VoiceChannel(bus, call, clock=CLOCK) as channel:
+            with pytest.raises(AgentError, match="speech service is down") as caught:
+                await channel.speak("Hello")
+        assert caught.value.code == "tts"
+        await task
+
+    run(memory_buses, scenario)
+
+
+def test_no_agent_at_all_times_out_plainly(memory_buses: Buses) -> None:
+    async def scenario(bus: VoiceBus) -> None:
+        policy = ChannelPolicy(speak_timeout=2, seconds_per_character=0)
+        async with VoiceChannel(bus, new_call_id(), clock=CLOCK, policy=policy) as channel:
+            with pytest.raises(AgentTimeout, match='did not finish saying "Hello" within 2'):
+                await channel.speak("Hello")
+
+    run(memory_buses, scenario)
+
+
+def test_commands_sent_before_the_agent_joins_are_served(buses: Buses) -> None:
+    async def scenario(bus: VoiceBus) -> None:
+        call = new_call_id()
+
+        async def late_agent() -> SimulatedAgent:
+            await CLOCK.sleep(3)  # joins 3 s (flow time) into the call
+            agent = SimulatedAgent(bus, call, [Say("yes")], clock=CLOCK)
+            agent.start()
+            return agent
+
+        joining = asyncio.ensure_future(late_agent())
+        async with VoiceChannel(bus, call, clock=CLOCK) as channel:
+            result = await channel.listen(prompt=Prompt("Ready?"))
+        assert result.transcript == "yes"
+        await (await joining).stop()
+
+    run(buses, scenario)
+
+
+def test_when_the_agent_is_replaced_the_question_is_asked_again(buses: Buses) -> None:
+    async def scenario(bus: VoiceBus) -> None:
+        call = new_call_id()
+        first = SimulatedAgent(bus, call, clock=CLOCK, agent_id="first")
+        first.start()
+        async with VoiceChannel(bus, call, clock=CLOCK) as channel:
+            asking = asyncio.ensure_future(
+                channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100))
+            await asyncio.sleep(0.1)
+            await first.stop()  # the agent process dies: call:agent_left
+            second = SimulatedAgent(bus, call, [Say("savings")], clock=CLOCK, agent_id="second")
+            second.start()
+            result = await asyncio.wait_for(asking, 5)
+        assert result.transcript == "savings"
+        assert [type(c).__name__ for c in first.commands] == ["Listen", "Speak"]
+        # the new agent got the question again, and nothing from before it joined
+        assert [type(c).__name__ for c in second.commands] == ["Listen", "Speak"]
+        await second.stop()
+
+    run(buses, scenario)
+
+
+def test_when_no_agent_comes_back_the_node_fails(memory_buses: Buses) -> None:
+    async def scenario(bus: VoiceBus) -> None:
+        call = new_call_id()
+        agent = SimulatedAgent(bus, call, clock=CLOCK)
+        agent.start()
+        async with VoiceChannel(bus, call, clock=CLOCK) as channel:
+            asking = asyncio.ensure_future(channel.listen(prompt=Prompt("Hm?"),
+                                                          no_input_timeout=100))
+            await asyncio.sleep(0.1)
+            await agent.stop()
+            with pytest.raises(AgentTimeout, match="no other agent joined within 10 seconds"):
+                await asking
+
+    run(memory_buses, scenario)
+
+
+def test_a_node_without_a_voice_bus_says_what_is_missing() -> None:
+    async def scenario() -> None:
+        from plugins import voice_speak
+        from engine.plugin_api import NodeContext
+
+        with pytest.raises(VoxflowError, match=r"services\.voice_bus"):
+            await voice_speak.execute({"message": "Hi", "next": "x"},
+                                      NodeContext("c", "hello", {}), SimpleNamespace())
+
+    asyncio.run(scenario())
+
+
+def test_the_agent_joins_once_per_process(memory_buses: Buses) -> None:
+    async def scenario(bus: VoiceBus) -> None:
+        call = new_call_id()
+        agent = SimulatedAgent(bus, call, clock=CLOCK)
+        agent.start()
+        await execute(bus, "voice_speak", {"message": "Hi"}, call_id=call)
+        await agent.stop()
+        joined = [e for _, e in await bus.read_events(call, START, 0)
+                  if isinstance(e, AgentJoined)]
+        assert [e.agent_id for e in joined] == ["simulator"]
+
+    run(memory_buses, scenario)

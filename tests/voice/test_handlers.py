@@ -1,0 +1,39 @@
+"""Counted no_input / no_match handlers."""
+
+from __future__ import annotations
+
+from engine.voice.handlers import NO_MATCH_REPROMPT, HandlerCounter, Step
+
+CONFIG = {
+    "no_input": [{"reprompt": "Hello?"}, {"say": "Still nothing."}, {"say": "Bye.", "next": "x"}],
+    "no_match": [{"reprompt": "Pardon?"}],
+}
+
+
+def test_handlers_are_used_in_order_with_separate_counts() -> None:
+    counter = HandlerCounter(CONFIG)
+    assert counter.step("no_input", "Menu.") == Step(prompt="Hello?")
+    assert counter.step("no_match", "Menu.") == Step(prompt="Pardon?")
+    # a handler with only `say` says it before the prompt
+    assert counter.step("no_input", "Menu.") == Step(prompt="Still nothing. Menu.")
+    assert counter.step("no_input", "Menu.") == Step(say="Bye.", exit="no_input[2].next")
+
+
+def test_the_last_handler_repeats() -> None:
+    counter = HandlerCounter(CONFIG)
+    steps = [counter.step("no_match", "Menu.") for _ in range(3)]
+    assert steps == [Step(prompt="Pardon?")] * 3
+    counter = HandlerCounter(CONFIG)
+    exits = [counter.step("no_input", "Q").exit for _ in range(5)]
+    assert exits == [None, None, "no_input[2].next", "no_input[2].next", "no_input[2].next"]
+
+
+def test_without_handlers_the_node_asks_again_with_a_default() -> None:
+    counter = HandlerCounter({})
+    assert counter.step("no_match", "Q?") == Step(prompt=NO_MATCH_REPROMPT)
+    assert counter.step("no_input", "Q?") == Step(prompt="Sorry, I didn't hear anything. Q?")
+
+
+def test_a_handler_with_only_next_goes_there_silently() -> None:
+    counter = HandlerCounter({"no_match": [{"next": "agent"}]})
+    assert counter.step("no_match", "Q?") == Step(exit="no_match[0].next")
