@@ -449,6 +449,17 @@ def _variables(text: str, condition: bool) -> frozenset[str]:
         ) from None
 
 
+def _unknown_name(problem: TemplateProblem) -> tuple[str, str] | None:
+    """(words, hint) for "there is no filter named 'titel' (did you mean 'title'?)"."""
+    match = re.match(r"there is no (filter|test) named '([^']*)'(?: \(did you mean '([^']*)'\?\))?",
+                     str(problem))
+    if not match:
+        return None
+    kind, name, suggestion = match.groups()
+    hint = f"Did you mean '{suggestion}'?" if suggestion else f"Check the spelling of the {kind}."
+    return f"a {kind} '{name}' that does not exist.", hint
+
+
 def _explain_template(text: str, problem: TemplateProblem) -> tuple[str, str]:
     """(message, hint) for a text whose ${...} placeholders do not parse."""
     if "not closed" in str(problem) or re.search(r"(?<!\$)\$\{[^}]*(\$\{|$)", text):
@@ -465,6 +476,9 @@ def _explain_template(text: str, problem: TemplateProblem) -> tuple[str, str]:
             if len(words) > 1 and all(re.fullmatch(r"[A-Za-z_][\w.]*", w) for w in words):
                 return (f"the placeholder '{shown}' has a space in the variable name.",
                         f"Variable names have no spaces: did you mean ${{{'_'.join(words)}}}?")
+            unknown = _unknown_name(own)
+            if unknown:
+                return f"the placeholder '{shown}' uses {unknown[0]}", unknown[1]
             return f"the placeholder '{shown}' cannot be read: {_plain(own)}.", _TEMPLATE_HINT
     return f"a ${{...}} placeholder here cannot be read: {_plain(problem)}.", _TEMPLATE_HINT
 
@@ -485,6 +499,9 @@ def _explain_condition(expression: str, problem: TemplateProblem) -> tuple[str, 
     else:
         hint = ("Write a condition such as balance > 100 or menu.key == \"1\"; join conditions "
                 "with 'and' or 'or', and put text in quotes.")
+    unknown = _unknown_name(problem)
+    if unknown:
+        return f"this condition uses {unknown[0]}", unknown[1]
     reason = _plain(problem)
     if expression.count("(") > expression.count(")") and "missing at the end" in reason:
         reason = "a '(' is not closed"

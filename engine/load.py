@@ -79,13 +79,27 @@ def load_file(path: str | Path, display_name: str | None = None) -> LoadedDocume
     except IsADirectoryError:
         raise VoxflowError(f"{name} is a folder, not a file.") from None
     except UnicodeDecodeError as exc:
-        raise VoxflowError(
-            f"{name}: this file is not UTF-8 text (byte {exc.start} cannot be read). "
-            "Save it as UTF-8 in your editor."
-        ) from None
+        raise VoxflowError.from_diagnostics([_not_utf8(name, exc)]) from None
     except OSError as exc:
         raise VoxflowError(f"{name}: cannot read this file ({exc.strerror}).") from None
     return load_text(text, name)
+
+
+def _not_utf8(name: str, exc: UnicodeDecodeError) -> Diagnostic:
+    """Where a file stops being UTF-8 text, and what to do about it."""
+    data = exc.object if isinstance(exc.object, bytes) else bytes(exc.object)
+    hint = "Save the file as UTF-8 in your editor (often under 'Save as' → 'Encoding')."
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return Diagnostic(name, 1, 1, "", "this file is saved as UTF-16 text; voxflow reads "
+                          "UTF-8 text.", hint, code="not-utf8")
+    before = data[: exc.start]
+    line_start = before.rfind(b"\n") + 1
+    column = len(before[line_start:].decode("utf-8", errors="replace")) + 1
+    return Diagnostic(
+        name, before.count(b"\n") + 1, column, "",
+        f"this line has a character that is not UTF-8 text (byte 0x{data[exc.start]:02X}); "
+        "the file was probably saved in another encoding.", hint, code="not-utf8",
+    )
 
 
 def load_text(text: str, file: str) -> LoadedDocument:
@@ -175,8 +189,10 @@ class _TooMuchRepetition(Exception):
 def _check_nesting(text: str, file: str) -> None:
     """Refuse lists and mappings nested deeper than MAX_NESTING, before composing.
 
-    Nesting needs indentation or a bracket per level, so only a file with long
-    lines or many brackets can be that deep; only then are parser events counted.
+    Each level of nesting takes a column of indentation (or a '- ') or a bracket,
+    so a file whose longest line plus its brackets stays under the limit is
+    skipped; otherwise the parser's events are counted (the parser itself is
+    not recursive, unlike the composer, which can crash on very deep input).
     """
     longest = max((len(line) for line in text.splitlines()), default=0)
     if longest + text.count("[") + text.count("{") <= MAX_NESTING:
@@ -187,8 +203,9 @@ def _check_nesting(text: str, file: str) -> None:
             depth += 1
             if depth > MAX_NESTING:
                 mark = event.start_mark
+                where = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
                 raise VoxflowError.from_diagnostics([Diagnostic(
-                    file, mark.line + 1, mark.column + 1, "",
+                    file, *where, "",
                     f"lists and mappings are nested more than {MAX_NESTING} levels deep here.",
                     "Check the brackets and the indentation; a flow never needs this much "
                     "nesting.",

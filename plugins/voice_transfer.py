@@ -6,10 +6,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from engine.errors import VoxflowError
 from engine.plugin_api import (
     PHONE_DESTINATION, TEMPLATE, VOICE_SETTINGS, NodeContext, NodeResult, Services,
 )
-from engine.errors import VoxflowError
 from engine.schema import E164_PATTERN, SIP_URI_PATTERN
 from engine.voice.errors import TRANSFERRED, CallEnded
 from engine.voice.nodes import call_ended, ended_by, open_channel

@@ -520,3 +520,20 @@ def test_anchor_bombs_and_self_references_are_user_errors() -> None:
     for text in ("a: &x [*x]\n", "a: &x {b: *x}\n", "a: !!int x\n", "a: !!float 0x1\n"):
         with pytest.raises(VoxflowError):
             load_text(text, "f.yaml")
+
+
+def test_the_command_never_crashes_on_mutated_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through `voxflow validate` too: printing with the lines around must not crash either."""
+    from engine.cli.main import main
+
+    for seed in range(150):
+        path = tmp_path / f"flow-{seed}.yaml"
+        text = mutated(seed + 10_000, seed, 1 + seed % 3)
+        path.write_bytes(text.encode("utf-8", errors="surrogateescape"))
+        for args in (["validate", str(path)], ["validate", str(path), "--format", "json"]):
+            code = main(args)
+            out, err = capsys.readouterr()
+            assert code in (0, 1), f"seed {seed}: exit code {code}\n{err}\n{text}"
+            assert "Traceback" not in out + err

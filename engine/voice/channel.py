@@ -30,113 +30,21 @@ the agent fails or stops answering.
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import itertools
-import uuid
-from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from types import TracebackType
-from typing import Literal, TypeVar
-
-from engine.voice.bus import StreamCursor, VoiceBus
-from engine.voice.clock import REAL_CLOCK, Clock
-from engine.voice.errors import (
-    COMPLETED, USER_HANGUP, AgentError, AgentTimeout, CallEnded,
-)
+from engine.voice.channel_base import AgentRejoined, ChannelBase
+from engine.voice.errors import COMPLETED, AgentTimeout, CallEnded
 from engine.voice.messages import (
-    CALLER_INPUT, AgentJoined, AgentLeft, CallerInput, CallerLeft, CollectDtmf, Command, Dtmf,
-    ErrorEvent, Event, Hangup, HangupComplete, Listen, Play, Record, RecordComplete, Speak,
-    SpeechComplete, SpeechPartial, SpeechStarted, Stop, Transfer, TransferComplete,
-    TtsComplete, TtsInterrupted,
+    CollectDtmf, Command, Dtmf, Event, Hangup, HangupComplete, Listen, Play, Record,
+    RecordComplete, Speak, SpeechComplete, SpeechPartial, SpeechStarted, Stop, Transfer,
+    TransferComplete, TtsComplete, TtsInterrupted,
 )
-from engine.voice.state import STATE_OWNER, CallVoiceState
+from engine.voice.results import (
+    ChannelPolicy, DtmfResult, ListenResult, Prompt, RecordResult, SpeakResult,
+)
 
-_T = TypeVar("_T")
-# How often one operation is started again after the agent left and another came back.
-MAX_RESTARTS = 3
-
-
-@dataclass(frozen=True)
-class ChannelPolicy:
-    """The engine's timings and rules, in flow seconds. ``silence_check_after=0`` disables
-    the silence rule."""
-
-    silence_check_after: float = 30.0
-    silence_hangup_after: float = 10.0
-    silence_message: str = "Are you still there?"
-    rapid_barge_ins: int = 3  # more than this many barge-ins ...
-    rapid_window: float = 10.0  # ... within this many seconds: "rapid interruptions"
-    agent_rejoin_timeout: float = 10.0
-    # A prompt must be finished within speak_timeout plus this per character of text.
-    speak_timeout: float = 15.0
-    seconds_per_character: float = 0.1
-    transfer_timeout: float = 60.0
-    hangup_timeout: float = 5.0
-    # After max_duration (or a stop), how long the agent has to send its final answer.
-    grace: float = 3.0
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """What to say before listening."""
-
-    text: str
-    interruptible: bool = True
-    voice: str | None = None
-    language: str | None = None
-
-
-@dataclass(frozen=True)
-class SpeakResult:
-    """How a prompt ended: completed, or interrupted ``by`` "speech", "dtmf" or "stop"."""
-
-    interrupted: bool = False
-    by: str = ""
-    digit: str = ""
-
-    @property
-    def barged_in(self) -> bool:
-        return self.interrupted and self.by in ("speech", "dtmf")
-
-
-@dataclass(frozen=True)
-class ListenResult:
-    """A spoken answer, a key (when keys were accepted), or no input.
-
-    ``barged_in``: the answer came during the prompt. ``truncated``: the caller
-    was still talking at max_duration; ``transcript`` is what was heard so far.
-    """
-
-    kind: Literal["speech", "dtmf", "no_input"]
-    transcript: str = ""
-    confidence: float | None = None
-    digits: str = ""
-    barged_in: bool = False
-    truncated: bool = False
-
-
-@dataclass(frozen=True)
-class DtmfResult:
-    """Digits typed (``finished_by``: "num_digits", "finish_key" or "timeout"), or no input."""
-
-    kind: Literal["digits", "no_input"]
-    digits: str = ""
-    finished_by: str = ""
-    barged_in: bool = False
-
-
-@dataclass(frozen=True)
-class RecordResult:
-    kind: Literal["recorded", "no_input"]
-    url: str = ""
-    transcript: str = ""
-    duration: float = 0.0
-
-
-class _Rejoined(Exception):
-    """The agent left and a new one joined: the current operation starts again."""
+__all__ = [
+    "ChannelPolicy", "DtmfResult", "ListenResult", "Prompt", "RecordResult", "SpeakResult",
+    "VoiceChannel",
+]
 
 
 class _Silence:
@@ -156,80 +64,19 @@ class _Silence:
             limit += policy.silence_hangup_after
         return self.started + (limit - state.silence)
 
-    def account(self) -> None:
-        """The wait ended without input: add its length to the call's silence."""
+    def account(self, deadline: float) -> None:
+        """The wait that ended at ``deadline`` had no input: add it to the call's silence.
+
+        Counted to the deadline, not to when this task ran again: a busy worker
+        must not make a caller sound more silent than they were.
+        """
         now = self.channel.clock.monotonic()
-        self.channel.state.silence += max(now - self.started, 0.0)
+        self.channel.state.silence += max(min(now, deadline) - self.started, 0.0)
         self.started = now
 
 
-class VoiceChannel:
+class VoiceChannel(ChannelBase):
     """One node's conversation with the agent side of a call (see the module docstring)."""
-
-    def __init__(
-        self,
-        bus: VoiceBus,
-        call_id: str,
-        *,
-        clock: Clock = REAL_CLOCK,
-        policy: ChannelPolicy | None = None,
-    ) -> None:
-        self.bus = bus
-        self.call_id = call_id
-        self.clock = clock
-        self.policy = policy or ChannelPolicy()
-        self.state = CallVoiceState()
-        self._prefix = uuid.uuid4().hex[:10]
-        self._numbers = itertools.count(1)
-        self._cursor: StreamCursor[Event] = StreamCursor(
-            functools.partial(bus.read_events, call_id)
-        )
-        self._own: set[str] = set()  # every request this channel sent
-        self._active: set[str] = set()  # sent and not yet answered or stopped
-        self._stopped: set[str] = set()  # input for these is late: dropped
-        self._pending: deque[CallerInput] = deque()
-        self._deaf = False  # a prompt that is not interruptible is playing
-        self._keep_speech = False
-        self._speech_barge_in = False  # our prompt was cut by words nobody has used yet
-        self._opened = False
-
-    # ---- lifetime ---------------------------------------------------------
-
-    async def __aenter__(self) -> VoiceChannel:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def open(self) -> None:
-        self.state = CallVoiceState.from_dict(await self.bus.load_state(self.call_id, STATE_OWNER))
-        self._cursor = StreamCursor(functools.partial(self.bus.read_events, self.call_id),
-                                    self.state.cursor)
-        self._pending.extend(self.state.early_events())
-        self._keep_speech = self.state.keep_speech
-        self._opened = True
-
-    async def close(self) -> None:
-        """Save where this node stopped, for the next one (also when cancelled)."""
-        if not self._opened:
-            return
-        self._opened = False
-        # Keys typed ahead always carry over; words only when they interrupted
-        # our own message and no question of ours took them (see CallVoiceState).
-        carried = [
-            event for event in self._pending
-            if isinstance(event, Dtmf)
-            or (self._speech_barge_in and event.request_id not in self._stopped)
-        ]
-        self.state.cursor = self._cursor.position
-        self.state.set_early_events(carried)
-        self.state.keep_speech = self._speech_barge_in and not any(
-            isinstance(event, SpeechComplete) for event in carried
-        )
-        await _shielded(self.bus.save_state(self.call_id, STATE_OWNER, self.state.to_dict()))
 
     # ---- what plugins call ------------------------------------------------
 
@@ -357,7 +204,7 @@ class VoiceChannel:
             await self._send(request)
             await self._await_reply(request.request_id, HangupComplete,
                                     self.policy.hangup_timeout, "hanging up", required=False)
-        except (CallEnded, _Rejoined, AgentTimeout):
+        except (CallEnded, AgentRejoined, AgentTimeout):
             pass  # the caller or the agent is gone already: the call is over either way
         await self.bus.end_call(self.call_id)
 
@@ -542,11 +389,10 @@ class VoiceChannel:
         assert deadline is not None  # suppressed only when the silence rule is on
         if await self._next(deadline) is not None:
             return True
-        if silent_until is None or self.clock.monotonic() < silent_until:
-            silence.account()
+        silence.account(deadline)
+        if silent_until is None or deadline < silent_until:
             await self._stop(rid)
             return False
-        silence.account()
         if not self.state.silence_checked:
             # The listen stays open: an answer to "are you still there?" answers the question.
             result = await self._say(Prompt(self.policy.silence_message, interruptible=True))
@@ -561,84 +407,6 @@ class VoiceChannel:
         seconds = self.policy.silence_check_after + self.policy.silence_hangup_after
         await self.hangup("the caller was silent")
         raise CallEnded(COMPLETED, f"the caller said nothing for {seconds:g} seconds")
-
-    async def _drain(self) -> None:
-        """Take in the events already on the bus (early input), without waiting."""
-        while (entry := await self._cursor.next(0)) is not None:
-            await self._route(entry[1])
-
-    def _has_answer(self, accept_dtmf: bool) -> bool:
-        return any(
-            isinstance(event, (SpeechStarted, SpeechPartial, SpeechComplete))
-            or (accept_dtmf and isinstance(event, Dtmf))
-            for event in self._pending
-        )
-
-    def _take_input(self, *, speech: bool, dtmf: bool) -> CallerInput | None:
-        """The first pending input of the kinds wanted; others stay queued (type-ahead)."""
-        for index, event in enumerate(self._pending):
-            wanted = dtmf if isinstance(event, Dtmf) else speech
-            if wanted:
-                del self._pending[index]
-                self._caller_active()
-                return event
-        return None
-
-    # ---- events -----------------------------------------------------------
-
-    async def _next(self, deadline: float | None) -> Event | None:
-        """The next event that matters, or None once ``deadline`` (flow time) has passed.
-
-        Caller input is queued in ``_pending`` (and returned, to wake the waiter).
-        """
-        while True:
-            if deadline is None:
-                wait = 1.0
-            else:
-                left = deadline - self.clock.monotonic()
-                if left <= 0:
-                    return None
-                wait = self.clock.real(left)
-            entry = await self._cursor.next(wait)
-            if entry is None:
-                continue
-            event = await self._route(entry[1])
-            if event is not None:
-                return event
-
-    async def _route(self, event: Event) -> Event | None:
-        if isinstance(event, CallerLeft):
-            raise CallEnded(USER_HANGUP, "the caller hung up")
-        if isinstance(event, AgentLeft):
-            await self._await_rejoin()
-        if isinstance(event, ErrorEvent):
-            if event.request_id in self._active:
-                self._active.discard(event.request_id)
-                raise AgentError(event.message or f"the voice agent reported '{event.code}'",
-                                 event.code)
-            return None  # about a request that is no longer ours to care about
-        if isinstance(event, CALLER_INPUT):
-            if not self._accept(event):  # type: ignore[arg-type]
-                return None
-            self._pending.append(event)  # type: ignore[arg-type]
-        return event
-
-    def _accept(self, event: CallerInput) -> bool:
-        rid = event.request_id
-        if self._deaf:
-            return False
-        if isinstance(event, Dtmf):
-            return True  # keys are never late: what is not used now is typed ahead
-        if rid in self._stopped:
-            return False
-        if rid and rid in self._own:
-            return True
-        if self._keep_speech:
-            # The rest of an utterance that cut into the previous node's message.
-            if isinstance(event, SpeechComplete):
-                self._keep_speech = False
-            return True
-        return False
 
     async def _await_reply(
         self, rid: str, kind: type[Event], limit: float, what: str, *, required: bool = True
@@ -655,86 +423,6 @@ class VoiceChannel:
             if isinstance(event, kind) and event.request_id == rid:
                 self._active.discard(rid)
                 return
-
-    async def _await_rejoin(self) -> None:
-        """The agent left: wait for another; then every request must be sent again."""
-        deadline = self.clock.monotonic() + self.policy.agent_rejoin_timeout
-        while True:
-            left = deadline - self.clock.monotonic()
-            entry = await self._cursor.next(self.clock.real(left)) if left > 0 else None
-            if entry is None:
-                raise AgentTimeout(
-                    "the voice agent left the call and no other agent joined within "
-                    f"{self.policy.agent_rejoin_timeout:g} seconds"
-                )
-            if isinstance(entry[1], CallerLeft):
-                raise CallEnded(USER_HANGUP, "the caller hung up")
-            if isinstance(entry[1], AgentJoined):
-                self._stopped |= self._active  # whatever the old agent still sends is late
-                self._active.clear()
-                raise _Rejoined()
-
-    # ---- requests ---------------------------------------------------------
-
-    def _new_id(self) -> str:
-        return f"{self._prefix}-{next(self._numbers)}"
-
-    async def _send(self, command: Command) -> None:
-        self._own.add(command.request_id)
-        if not isinstance(command, Stop):
-            self._active.add(command.request_id)
-        await self.bus.send_command(self.call_id, command)
-
-    async def _stop(self, rid: str) -> None:
-        """Stop ``rid`` if it is still outstanding; its late input is dropped."""
-        self._stopped.add(rid)
-        if rid in self._active:
-            self._active.discard(rid)
-            await self.bus.send_command(self.call_id, Stop(request_id=self._new_id(), target=rid))
-
-    async def _stop_all(self) -> None:
-        for rid in sorted(self._active):
-            await self._stop(rid)
-
-    async def _restartable(self, operation: Callable[[], Awaitable[_T]]) -> _T:
-        """Run one operation: stop its requests if cancelled; start again if the agent was replaced."""
-        for attempt in range(MAX_RESTARTS + 1):
-            try:
-                return await operation()
-            except _Rejoined:
-                if attempt == MAX_RESTARTS:
-                    raise AgentTimeout("the voice agent kept leaving the call") from None
-            except asyncio.CancelledError:
-                await _shielded(self._stop_all())
-                raise
-        raise AssertionError("unreachable")
-
-    # ---- call-wide rules --------------------------------------------------
-
-    def _caller_active(self) -> None:
-        self.state.silence = 0.0
-        self.state.silence_checked = False
-
-    def _note_barge_in(self, by: str) -> None:
-        self._caller_active()
-        if by == "speech":
-            self._speech_barge_in = True
-        now = self.clock.time()
-        window = self.policy.rapid_window
-        recent = [at for at in self.state.barge_ins if now - at <= window] + [now]
-        self.state.barge_ins = recent[-(self.policy.rapid_barge_ins + 1):]
-        if len(recent) > self.policy.rapid_barge_ins:
-            self.state.rapid = True
-
-
-async def _shielded(work: Awaitable[None]) -> None:
-    """Finish ``work`` even if the task is being cancelled (a stop, saving state)."""
-    task = asyncio.ensure_future(work)
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await task
-        raise
 
 
 def _short(text: str, limit: int = 60) -> str:

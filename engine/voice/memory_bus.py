@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.voice.bus import START, Entry
-from engine.voice.messages import (
-    Command, Event, command_from_json, event_from_json, to_json,
-)
+from engine.voice.messages import Command, Event, command_from_json, event_from_json, to_json
 
 # How long an ended call's data stays readable (a late reader, a monitor).
 DEFAULT_RETENTION = 300.0

@@ -10,10 +10,31 @@ On the wire a message is one JSON object: ``{"type": "speak", "request_id":
 an agent built against a newer voxflow can add fields without breaking an
 older worker; a message of an unknown type decodes to ``None`` (skipped).
 
+What an agent side must do (the LiveKit agent, the simulator, a harness):
+
+- On joining a call, publish ``agent_joined``. Read commands from the start
+  of the stream if no agent served the call before (commands may be waiting),
+  else from ``VoiceBus.last_command_id``: after ``agent_joined`` the plugin
+  side sends again whatever was outstanding. Publish ``call:agent_left`` when
+  leaving while the call goes on; ``call:caller_left`` when the caller hangs up.
+- ``speak``/``play``: tts:started, then tts:complete, or tts:interrupted when
+  an interruptible prompt is cut by the caller (``by`` speech or dtmf) or by a
+  ``stop``. A key that cuts a prompt is *also* sent as a dtmf event, and the
+  caller's speech:started (or dtmf) should come before the tts:interrupted.
+- ``listen``: speech:started, speech:partial..., speech:complete after
+  ``end_silence_ms`` of silence or at ``max_duration``; with ``dtmf`` a key
+  press is a dtmf event. Speech during a prompt that is not interruptible,
+  with no listen active, is not reported.
+- ``collect_dtmf``: one dtmf event per key (the plugin side counts and times them).
+- ``record``: speech:started when the caller is heard, then record:complete
+  (at silence, ``finish_on_key``, ``max_duration``, or a ``stop``).
+- ``transfer`` / ``hangup``: transfer:complete or ``error:transfer``; hangup:complete.
+- Anything that fails: ``error:<code>`` with the request id and a plain message.
+
 Which request id an agent puts on caller input (speech:*, dtmf): the active
 listen / collect_dtmf / record request if there is one, else the speak
 request the input interrupted, else ``""``. The plugin side treats input for
-requests it did not send as early input (see engine.voice.channel).
+requests it did not send as early input (see engine.voice.state).
 """
 
 from __future__ import annotations

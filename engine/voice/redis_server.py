@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 from engine.errors import VoxflowError
 
@@ -122,7 +123,7 @@ class EmbeddedRedis:
             self._own_dir = own
         self.start()
 
-    def __enter__(self) -> EmbeddedRedis:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

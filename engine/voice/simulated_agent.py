@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -105,6 +105,7 @@ class SimulatedAgent:
         failing_transfers: Iterable[str] = (),
         agent_id: str = "simulator",
         reaction: float = 0.5,
+        on_line: Callable[[Line], None] | None = None,
     ) -> None:
         self.bus = bus
         self.call_id = call_id
@@ -113,6 +114,7 @@ class SimulatedAgent:
         self.failing_transfers = frozenset(failing_transfers)
         self.agent_id = agent_id
         self.reaction = reaction
+        self.on_line = on_line  # e.g. print each line as it happens (voxflow chat)
         self.transcript: list[Line] = []
         self.commands: list[Command] = []
         self.ended = False  # the call is over (hung up or transferred)
@@ -201,7 +203,7 @@ class SimulatedAgent:
         elif isinstance(command, Transfer):
             await self._transfer(command)
         elif isinstance(command, Hangup):
-            self.transcript.append(Line("agent", "[hangs up]"))
+            self._line(Line("agent", "[hangs up]"))
             await self._publish(HangupComplete(request_id=command.request_id))
             self.ended = True
 
@@ -213,11 +215,11 @@ class SimulatedAgent:
         cuts_in = isinstance(head, (Say, Press)) and head.barge_in and command.interruptible
         # A prompt that cannot be cut is heard out; a barge_in action then waits its turn.
         if not cuts_in:
-            self.transcript.append(Line("agent", text))
+            self._line(Line("agent", text))
             await self._publish(TtsComplete(request_id=rid))
             self._ready_at = self.clock.monotonic() + self.reaction
             return
-        self.transcript.append(Line("agent", text, interrupted=True))
+        self._line(Line("agent", text, interrupted=True))
         action = self._actions.popleft()
         # Input goes to the active listen if there is one, else to the prompt it cut.
         target = self._input.request_id if self._input is not None else rid
@@ -241,7 +243,7 @@ class SimulatedAgent:
             await self._publish(RecordComplete(request_id=target, url=self._recording_url()))
 
     async def _transfer(self, command: Transfer) -> None:
-        self.transcript.append(Line("agent", f"[transfers to {command.destination}]"))
+        self._line(Line("agent", f"[transfers to {command.destination}]"))
         if command.destination in self.failing_transfers:
             await self._publish(ErrorEvent(
                 request_id=command.request_id, code="transfer",
@@ -272,7 +274,7 @@ class SimulatedAgent:
                 continue
             if isinstance(head, HangUp):
                 self._actions.popleft()
-                self.transcript.append(Line("caller", "[hangs up]"))
+                self._line(Line("caller", "[hangs up]"))
                 await self._publish(CallerLeft(reason="the caller hung up"))
                 self.ended = True
                 return
@@ -320,7 +322,7 @@ class SimulatedAgent:
             spoken = say.text.split()
             kept = max(1, int(len(spoken) * request.max_duration / say.duration))
             text, seconds = " ".join(spoken[:kept]), request.max_duration
-        self.transcript.append(Line("caller", say.text))
+        self._line(Line("caller", say.text))
         await self._publish(SpeechStarted(request_id=rid))
         if after_start is not None:
             await self._publish(after_start)
@@ -341,13 +343,18 @@ class SimulatedAgent:
         request = self._input
         if rid is None:
             rid = request.request_id if request is not None else ""
-        self.transcript.append(Line("caller", f"[presses {key}]"))
+        self._line(Line("caller", f"[presses {key}]"))
         await self._publish(Dtmf(request_id=rid, digit=key))
         if isinstance(request, Listen) and request.dtmf:
             self._input = None  # a menu key answers the listen
         elif isinstance(request, Record) and key == request.finish_on_key:
             self._input = None
             await self._publish(RecordComplete(request_id=rid, url=self._recording_url()))
+
+    def _line(self, line: Line) -> None:
+        self.transcript.append(line)
+        if self.on_line is not None:
+            self.on_line(line)
 
     def _recording_url(self) -> str:
         self._recordings += 1

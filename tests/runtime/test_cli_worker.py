@@ -33,7 +33,7 @@ def test_embedded_worker_runs_a_call_then_stops_cleanly(tmp_path, flows) -> None
 
         result = asyncio.run(scenario())
         assert (result.status, result.variables["approval"]) == (m.COMPLETED, {"by": "cli"})
-        assert worker.terminate() == 0
+        assert worker.terminate() == 0, "".join(worker.output)
         worker.wait_for("voxflow worker stopped")
         assert db_file.exists()  # the server kept its state where it was told
         host, port = address.split(":")

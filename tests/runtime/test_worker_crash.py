@@ -61,7 +61,7 @@ def test_sigkill_mid_node_then_restart_finishes_the_call(runtime_env: RuntimeEnv
         assert state.count(state.hits, key) == 2
         assert attempts == [1, 2]  # first_call once; long_call's attempt 2 (the first was lost)
         assert second is not None
-        assert second.terminate() == 0  # SIGTERM: a clean stop
+        assert second.terminate() == 0, "".join(second.output)  # SIGTERM: a clean stop
         second.wait_for("voxflow worker stopped")
     finally:
         first.close()

@@ -140,7 +140,7 @@ nodes:
 """
 
 
-def _impatient_caller() -> list[Press | Say]:
+def _impatient_caller() -> list[Press]:
     return [Press("7", barge_in=True) for _ in range(4)] + [Press("0")]
 
 

@@ -13,7 +13,8 @@ from engine.voice.bus import START, StreamCursor, VoiceBus
 from engine.voice.channel import ChannelPolicy, Prompt, VoiceChannel
 from engine.voice.errors import AgentError, AgentTimeout
 from engine.voice.messages import (
-    AgentJoined, Command, ErrorEvent, Listen, Speak, Stop, TtsStarted,
+    AgentJoined, Command, ErrorEvent, Listen, Speak, SpeechPartial, SpeechStarted, Stop,
+    TtsStarted,
 )
 from engine.voice.simulated_agent import Say, SimulatedAgent
 from tests.voice.support import CLOCK, Buses, execute, new_call_id, run
@@ -136,8 +137,8 @@ def test_when_no_agent_comes_back_the_node_fails(memory_buses: Buses) -> None:
 
 def test_a_node_without_a_voice_bus_says_what_is_missing() -> None:
     async def scenario() -> None:
-        from plugins import voice_speak
         from engine.plugin_api import NodeContext
+        from plugins import voice_speak
 
         with pytest.raises(VoxflowError, match=r"services\.voice_bus"):
             await voice_speak.execute({"message": "Hi", "next": "x"},
@@ -156,5 +157,32 @@ def test_the_agent_joins_once_per_process(memory_buses: Buses) -> None:
         joined = [e for _, e in await bus.read_events(call, START, 0)
                   if isinstance(e, AgentJoined)]
         assert [e.agent_id for e in joined] == ["simulator"]
+
+    run(memory_buses, scenario)
+
+
+def test_max_duration_is_kept_even_if_the_agent_never_ends_the_answer(
+    memory_buses: Buses,
+) -> None:
+    async def scenario(bus: VoiceBus) -> None:
+        call = new_call_id()
+
+        async def rambling_agent() -> None:  # hears speech that never ends
+            cursor: StreamCursor[Command] = StreamCursor(
+                functools.partial(bus.read_commands, call))
+            entry = await cursor.next(5)
+            assert entry is not None and isinstance(entry[1], Listen)
+            rid = entry[1].request_id
+            await bus.publish_event(call, SpeechStarted(request_id=rid))
+            await bus.publish_event(call, SpeechPartial(request_id=rid, transcript="and then",
+                                                        confidence=0.7))
+
+        task = asyncio.ensure_future(rambling_agent())
+        async with VoiceChannel(bus, call, clock=CLOCK) as channel:
+            result = await channel.listen(max_duration=4)
+        assert (result.kind, result.transcript, result.truncated) == ("speech", "and then", True)
+        commands = await _commands(bus, call)
+        assert isinstance(commands[-1], Stop)  # the agent is told to stop listening
+        await task
 
     run(memory_buses, scenario)

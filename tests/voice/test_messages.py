@@ -8,7 +8,7 @@ import pytest
 
 from engine.voice import messages as m
 
-COMMANDS = [
+COMMANDS: list[m.Command] = [
     m.Speak(request_id="r1", text="Hello", voice="rachel", language="en-US", interruptible=False),
     m.Play(request_id="r2", audio="beep"),
     m.Listen(request_id="r3", end_silence_ms=700, max_duration=12.0, no_input_timeout=4.0,
@@ -20,7 +20,7 @@ COMMANDS = [
     m.Hangup(request_id="r7", reason="done"),
     m.Stop(request_id="r8", target="r3"),
 ]
-EVENTS = [
+EVENTS: list[m.Event] = [
     m.AgentJoined(agent_id="a1"),
     m.AgentLeft(reason="crash"),
     m.CallerLeft(),
@@ -73,4 +73,4 @@ def test_unknown_types_decode_to_none_and_unknown_fields_are_ignored() -> None:
 
 def test_messages_are_frozen() -> None:
     with pytest.raises(AttributeError):
-        COMMANDS[0].text = "changed"  # type: ignore[misc]
+        COMMANDS[0].request_id = "changed"  # type: ignore[misc]

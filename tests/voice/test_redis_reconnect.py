@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from pathlib import Path
 
 import redis.asyncio as aioredis
 
 from engine.voice.bus import StreamCursor
 from engine.voice.messages import Dtmf, Event
 from engine.voice.redis_bus import RedisVoiceBus
+from engine.voice.redis_server import EmbeddedRedis
 from engine.voice.simulated_agent import Say
 from tests.voice.support import CLOCK, compiled, execute, new_call_id, said
 
@@ -127,3 +129,38 @@ nodes:
     assert exit_name == "options[1].next"
     assert spoken == ["Say balance or agent."]
 
+
+
+def test_both_sides_carry_on_when_the_redis_server_restarts(tmp_path: Path) -> None:
+    """With an append-only file the streams survive a restart; clients reconnect by themselves."""
+    server = EmbeddedRedis(data_dir=tmp_path, appendonly=True)
+    server.start()
+
+    async def scenario() -> list[str]:
+        call = new_call_id()
+        writer = RedisVoiceBus.from_url(server.url)
+        reader = RedisVoiceBus.from_url(server.url)
+        cursor: StreamCursor[Event] = StreamCursor(functools.partial(reader.read_events, call))
+        seen: list[str] = []
+
+        async def consume(count: int) -> None:
+            while len(seen) < count:
+                entry = await cursor.next(5.0)
+                assert entry is not None
+                seen.append(entry[1].request_id)
+
+        await _publish(writer, call, 0, 50)
+        await consume(50)
+        waiting = asyncio.ensure_future(consume(100))  # blocked in XREAD during the restart
+        await asyncio.sleep(0.05)
+        await asyncio.get_running_loop().run_in_executor(None, server.restart)
+        await _publish(writer, call, 50, 100)
+        await asyncio.wait_for(waiting, 10)
+        await writer.close()
+        await reader.close()
+        return seen
+
+    try:
+        assert asyncio.run(scenario()) == [str(n) for n in range(100)]
+    finally:
+        server.stop()
