@@ -24,7 +24,7 @@ from engine.load import LoadedDocument
 from engine.registry import PluginRegistry
 from engine.schema import ID_PATTERN, flow_schema
 from engine.sourcemap import DocPath, format_path
-from engine.suggest import did_you_mean, quoted_list
+from engine.suggest import as_sentence, did_you_mean, quoted_list
 from engine.templates import TemplateProblem, environment, inspect_expression, inspect_template
 
 # Set by the telephony layer for every call (see the README's variable list).
@@ -161,7 +161,7 @@ def _check_targets(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, 
 def _target_hint(target: str, names: list[str]) -> str:
     suggestion = did_you_mean(target, names)
     if suggestion:
-        return _sentence(suggestion)
+        return as_sentence(suggestion)
     return (f"Use the id of one of the nodes under 'nodes:' ({quoted_list(names)}), "
             f"or add a node named '{target}'.")
 
@@ -559,12 +559,7 @@ def _check_variables_set(
                 hint = "Make sure a node that sets it (its save_as or a set node) runs before."
             else:
                 message = f"'{name}' is used here, but nothing in this flow sets it."
-                hint = (_sentence(suggestion) + " ") if suggestion else ""
+                hint = (as_sentence(suggestion) + " ") if suggestion else ""
                 hint += "Declare it under 'variables:' or save a node's result with save_as."
             checker.report(("nodes", node_id, *path), message, hint,
                            code="unset-variable", warning=True)
-
-
-def _sentence(text: str) -> str:
-    """'did you mean 'GET'?' → 'Did you mean 'GET'?' (str.capitalize would lowercase 'GET')."""
-    return text[:1].upper() + text[1:]

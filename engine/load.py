@@ -103,7 +103,20 @@ def _not_utf8(name: str, exc: UnicodeDecodeError) -> Diagnostic:
 
 
 def load_text(text: str, file: str) -> LoadedDocument:
-    """Load YAML text. Raises :class:`VoxflowError` with every problem found."""
+    """Load YAML text. Raises :class:`VoxflowError` with every problem found.
+
+    The error carries the text, so the lines around each problem can be shown
+    even when the text is not a file on disk (a git revision, an editor buffer).
+    """
+    try:
+        return _load_text(text, file)
+    except VoxflowError as error:
+        error.sources.setdefault(file, text)
+        raise
+
+
+def _load_text(text: str, file: str) -> LoadedDocument:
+    """The work of load_text, which adds the text to any error raised here."""
     source_map = SourceMap(file=file, lines=tuple(text.splitlines()))
     tab_problems = list(_find_tab_indentation(text, file))
     if tab_problems:

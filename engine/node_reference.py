@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.registry import NodeType, PluginRegistry
-from engine.schema import flow_schema
+from engine.schema import BASE_DEFS, flow_schema
 
 _REF_WORDS = {
     "#/$defs/node_ref": "node id (an exit)",
@@ -35,8 +35,10 @@ def _kind(schema: Mapping[str, Any]) -> str:
         return "one of " + ", ".join(f"`{v}`" for v in schema["enum"])
     if "const" in schema:
         return f"`{schema['const']}`"
+    if schema.get("oneOf") == BASE_DEFS["duration"]["oneOf"]:
+        return _REF_WORDS["#/$defs/duration"]
     if "oneOf" in schema or "anyOf" in schema:
-        return "length of time (5s, 2m)" if "pattern" in str(schema) and "ms|s|m|h" in str(schema) else "value"
+        return "value"
     kind = schema.get("type", "any value")
     words = {"string": "text", "integer": "whole number", "number": "number",
              "boolean": "true/false", "array": "list", "object": "mapping"}

@@ -20,7 +20,7 @@ from engine.load import LoadedDocument, load_file
 from engine.registry import PluginRegistry, default_registry
 from engine.schema import flow_schema
 from engine.sourcemap import format_path
-from engine.suggest import did_you_mean
+from engine.suggest import as_sentence, did_you_mean
 from engine.triggers import Trigger, build_trigger, trigger_diagnostics
 from engine.validate import schema_diagnostics
 
@@ -149,12 +149,12 @@ def _subflow_calls(document: LoadedDocument) -> list[tuple[str, str]]:
 
 def _subflow_diagnostics(docs: Mapping[str, LoadedDocument], known: set[str]) -> list[Diagnostic]:
     diagnostics = []
-    for flow_id, document in docs.items():
+    for document in docs.values():
         for node_id, called in _subflow_calls(document):
             if called not in known:
                 path = ("nodes", node_id, "flow")
                 line, column = document.source_map.locate(path)
-                hint = did_you_mean(called, known).capitalize() or (
+                hint = as_sentence(did_you_mean(called, known)) or (
                     "Use the 'flow:' name written at the top of another flow file, and "
                     "validate the folder that holds both."
                 )

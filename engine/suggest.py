@@ -22,6 +22,11 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f"did you mean '{match}'?" if match else ""
 
 
+def as_sentence(text: str) -> str:
+    """Capitalise the first letter only: str.capitalize would turn 'GET' into 'get'."""
+    return text[:1].upper() + text[1:]
+
+
 def quoted_list(names: Iterable[str], limit: int = 12) -> str:
     """``'a', 'b' or 'c'`` (shortened with '...' past ``limit``)."""
     items = [f"'{name}'" for name in names]

@@ -18,6 +18,7 @@ from engine.errors import Diagnostic
 from engine.load import LoadedDocument
 from engine.schema import trigger_schema
 from engine.sourcemap import DocPath, format_path
+from engine.suggest import as_sentence, did_you_mean
 from engine.validate import schema_diagnostics
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -75,9 +76,7 @@ def trigger_diagnostics(
     for field_name in ("flow", "voicemail_flow"):
         flow_id = data.get(field_name)
         if known_flows is not None and flow_id is not None and flow_id not in known_flows:
-            from engine.suggest import did_you_mean
-
-            hint = did_you_mean(flow_id, known_flows).capitalize() or (
+            hint = as_sentence(did_you_mean(flow_id, known_flows)) or (
                 "Use the 'flow:' name written at the top of a flow file."
             )
             report((field_name,), f"no flow named '{flow_id}'.", hint, "unknown-flow")

@@ -22,7 +22,7 @@ from engine.errors import Diagnostic
 from engine.load import LoadedDocument
 from engine.schema import E164_PATTERN, ID_PATTERN
 from engine.sourcemap import DocPath, format_path
-from engine.suggest import closest, did_you_mean, quoted_list
+from engine.suggest import as_sentence, closest, did_you_mean, quoted_list
 
 _TYPE_WORDS = {
     "string": "text",
@@ -102,7 +102,7 @@ def _explain(
         for key in extras:
             suggestion = did_you_mean(str(key), allowed)
             tip = (
-                _sentence(suggestion) if suggestion
+                as_sentence(suggestion) if suggestion
                 else f"Allowed here: {quoted_list(allowed, 40)}." if allowed else ""
             )
             yield at(path + (key,), f"unknown field '{key}'.", tip, on_key=True,
@@ -118,12 +118,12 @@ def _explain(
     if keyword == "enum" and path and path[-1] == "type" and len(path) == 3 and path[0] == "nodes":
         names = schema["enum"]
         suggestion = did_you_mean(str(value), names)
-        tip = _sentence(suggestion) if suggestion else f"Known types: {quoted_list(names, 20)}."
+        tip = as_sentence(suggestion) if suggestion else f"Known types: {quoted_list(names, 20)}."
         yield at(path, f"unknown node type '{value}'.", tip, code="unknown-type")
         return
     if keyword == "enum":
         suggestion = did_you_mean(str(value), [str(v) for v in schema["enum"]])
-        tip = _sentence(suggestion) if suggestion else ""
+        tip = as_sentence(suggestion) if suggestion else ""
         yield at(path, f"'{value}' is not allowed here; use {quoted_list(map(str, schema['enum']))}.",
                  tip)
         return
@@ -387,8 +387,3 @@ def _type_hint(value: Any, schema: Mapping[str, Any]) -> str:
     if expected == "array" and isinstance(value, dict):
         return "Start each item with '- '."
     return str(schema.get("description", ""))
-
-
-def _sentence(text: str) -> str:
-    """'did you mean 'GET'?' → 'Did you mean 'GET'?' (str.capitalize would lowercase 'GET')."""
-    return text[:1].upper() + text[1:]

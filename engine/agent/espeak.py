@@ -120,6 +120,22 @@ def sample_rate() -> int:
         return _load().sample_rate
 
 
+def has_voice(name: str) -> bool:
+    """Whether espeak-ng knows the voice ``name`` (``en-us``, ``fr``, ``en-us+f3``...)."""
+    with _LOCK:
+        lib = _load()
+        lib.voice = None  # the next synthesis sets its own voice again
+        return bool(lib.lib.espeak_SetVoiceByName(name.encode()) == _EE_OK)
+
+
+def voice_for_language(language: str) -> str:
+    """The espeak voice for a BCP 47 language code: ``en-US`` → ``en-us``, ``fr-FR`` → ``fr``."""
+    name = language.lower().replace("_", "-")
+    if has_voice(name):
+        return name
+    return name.split("-")[0]
+
+
 def synthesize(text: str, voice: Voice, on_chunk: Callable[[bytes], bool]) -> None:
     """Speak ``text`` with ``voice``, calling ``on_chunk`` with 16-bit mono PCM
     at :func:`sample_rate` as it is made. ``on_chunk`` returns False to stop early.

@@ -43,7 +43,7 @@ def context_lines(diagnostic: Diagnostic, lines: tuple[str, ...] | None, around:
         return []
     if lines is None:
         try:
-            lines = tuple(Path(diagnostic.file).read_text(encoding="utf-8").splitlines())
+            lines = tuple(Path(diagnostic.file).read_text(encoding="utf-8", errors="replace").splitlines())
         except (OSError, UnicodeDecodeError):
             return []
     first = max(1, diagnostic.line - around)
@@ -90,7 +90,7 @@ def print_diagnostics(
         if diagnostic.file not in cache:
             try:
                 cache[diagnostic.file] = tuple(
-                    Path(diagnostic.file).read_text(encoding="utf-8").splitlines()
+                    Path(diagnostic.file).read_text(encoding="utf-8", errors="replace").splitlines()
                 )
             except (OSError, UnicodeDecodeError):
                 cache[diagnostic.file] = ()

@@ -224,10 +224,14 @@ class VoiceChannel(ChannelBase):
             await self._say(prompt)
             await self._send(request)
             return False
+        await self._drain()
+        if isinstance(request, Listen) and self._has_answer(accept_dtmf):
+            # Answered ahead (words said over the last message, a key typed ahead):
+            # no prompt, and no listen for the agent to answer again.
+            return prompt is not None
         await self._send(request)
         if prompt is None:
             return False
-        await self._drain()
         if self._has_answer(accept_dtmf):
             return True  # typed or said ahead: the prompt is skipped
         result = await self._say(prompt)

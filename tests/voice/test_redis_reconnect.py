@@ -123,10 +123,10 @@ nodes:
         await agent.stop(announce=False)
         await plugin_bus.close()
         await agent_bus.close()
-        return result.exit, said(agent)
+        return result.exit, said(agent), result.outputs, agent.transcript, agent.commands
 
-    exit_name, spoken = asyncio.run(scenario())
-    assert exit_name == "options[1].next"
+    exit_name, spoken, outputs, transcript, commands = asyncio.run(scenario())
+    assert exit_name == "options[1].next", (outputs, transcript, commands)
     assert spoken == ["Say balance or agent."]
 
 
