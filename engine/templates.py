@@ -53,6 +53,10 @@ def environment() -> SandboxedEnvironment:
         autoescape=False,
         keep_trailing_newline=True,
     )
+    # Logic nodes render inside the Temporal workflow, which must replay
+    # exactly: nothing random may be reachable from a flow file.
+    env.filters.pop("random", None)
+    env.globals.pop("lipsum", None)
     return env
 
 
@@ -140,13 +144,14 @@ def evaluate(expression: str, variables: Mapping[str, Any]) -> bool:
 def render_value(value: Any, variables: Mapping[str, Any]) -> Any:
     """Render every string inside a value (for params, headers, bodies).
 
-    A string that is exactly one placeholder (``"${account}"``) keeps the
-    variable's own type, so a number stays a number in a JSON body.
+    A string that is exactly one placeholder (``"${account}"``,
+    ``"${attempts + 1}"``) keeps the type of what it works out to, so a number
+    stays a number in a JSON body and in later comparisons.
     """
     if isinstance(value, str):
-        whole = re.fullmatch(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}", value)
+        whole = _WHOLE_PLACEHOLDER.fullmatch(value)
         if whole:
-            return _lookup(whole.group(1), variables, default=render(value, variables))
+            return _native(whole.group(1), value, variables)
         return render(value, variables)
     if isinstance(value, Mapping):
         return {key: render_value(item, variables) for key, item in value.items()}
@@ -155,11 +160,20 @@ def render_value(value: Any, variables: Mapping[str, Any]) -> Any:
     return value
 
 
-def _lookup(dotted: str, variables: Mapping[str, Any], default: Any) -> Any:
-    current: Any = variables
-    for part in dotted.split("."):
-        if isinstance(current, Mapping) and part in current:
-            current = current[part]
-        else:
-            return default
-    return current
+# One ${...} and nothing else; the inside may not contain a closing brace, so
+# "${a} and ${b}" is not mistaken for one placeholder.
+_WHOLE_PLACEHOLDER = re.compile(r"\$\{([^{}]*)\}")
+
+
+def _native(expression: str, text: str, variables: Mapping[str, Any]) -> Any:
+    """The value of ``${expression}`` with its own type; text if it is undefined."""
+    try:
+        inspect_expression(expression)
+        value = _compiled_expression(expression)(**dict(variables))
+    except (TemplateProblem, jinja2.TemplateError):
+        return render(text, variables)  # let render report the problem in its words
+    except Exception as exc:
+        raise TemplateProblem(f"this template could not be filled in: {exc}") from None
+    if isinstance(value, jinja2.Undefined):
+        return ""
+    return value

@@ -76,7 +76,7 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
         raw = await response.content.read(MAX_RESPONSE_BYTES + 1)
         if len(raw) > MAX_RESPONSE_BYTES:
             raise HttpFailure(f"the answer from {url} is larger than {MAX_RESPONSE_BYTES} bytes")
-        text = raw.decode(response.get_encoding() if raw else "utf-8", errors="replace")
+        text = raw.decode(response.charset or "utf-8", errors="replace")
         status = response.status
         reason = response.reason or ""
         headers = {key: value for key, value in response.headers.items()}

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 from livekit import rtc
 from livekit.agents import stt, utils
+from livekit.agents.language import LanguageCode
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
 
 from engine.agent import sphinx
@@ -83,7 +84,7 @@ class OfflineSTT(stt.STT):
         phrases = self._phrases
         result = await asyncio.to_thread(_recognize, pcm, phrases)
         data = stt.SpeechData(
-            language=LANGUAGE,
+            language=LanguageCode(LANGUAGE),
             text=result.transcript,
             confidence=result.confidence,
             metadata={

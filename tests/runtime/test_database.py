@@ -92,6 +92,7 @@ def _pg_bin() -> Path | None:
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
+    pytest.importorskip("psycopg", reason="psycopg (a voxflow dependency) is not installed")
     bin_dir = _pg_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL is not installed here (no initdb); its test is skipped")

@@ -52,7 +52,7 @@ def test_loop_stopped_by_its_visit_bound(runtime_env: RuntimeEnv, flows) -> None
         "the call was stopped at the node 'count': it came there more than 100 times "
         "(its max_visits), so the flow is probably looping."
     )
-    assert result.variables["counter"] == "100"
+    assert result.variables["counter"] == 100  # a number stays a number
     assert result.steps == 200  # 100 × (count, again); the 101st visit is refused, not run
     assert result.path[-2:] == ["count", "again"]
     assert result.last_node == "count"
@@ -77,7 +77,7 @@ def test_long_call_continues_as_new_with_its_state(runtime_env: RuntimeEnv, flow
     assert result.runs >= 3
     assert first_events[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     assert first_length < 60
-    assert result.variables["n"] == "12"
+    assert result.variables["n"] == 12
     assert result.variables["api"]["body"]["query"] == {"n": "11"}
     assert result.steps == 12 * 3 + 1
     assert result.path == ["call_api", "bump", "again"] * 12 + ["done"]
@@ -116,7 +116,7 @@ def test_very_long_logic_loop_pauses_instead_of_tripping_the_deadlock_detector(
 
     result, events, timers = asyncio.run(scenario())
     assert result.status == m.COMPLETED
-    assert result.variables["counter"] == "15000"
+    assert result.variables["counter"] == 15000
     assert result.steps == 30_001
     assert len(result.path) == 1000  # the path kept for the record is the latest part
     # One timer for the execution cap, one pause.

@@ -15,7 +15,7 @@ def test_subflow_inputs_and_outputs(runtime_env: RuntimeEnv, flows) -> None:
     result = run_call(runtime_env, flows["parent"], variables={"x": 21})
     assert result.status == m.COMPLETED
     assert result.path == ["before", "run_child", "after", "done"]
-    assert result.variables["y"] == "42"
+    assert result.variables["y"] == 42
     assert result.variables["stage"] == "after"
     assert result.variables["child_signal"] is None  # the child never set it
 
@@ -46,7 +46,7 @@ def test_signal_reaches_a_waiting_subflow(runtime_env: RuntimeEnv, flows) -> Non
     assert child.flow_id == "child" and child.variables["a"] == 5
     assert result.status == m.COMPLETED
     assert result.variables["child_signal"] == {"ok": 1}
-    assert result.variables["y"] == "10"
+    assert result.variables["y"] == 10
 
 
 def test_failing_subflow_takes_on_error(runtime_env: RuntimeEnv, flows) -> None:

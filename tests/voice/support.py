@@ -22,8 +22,9 @@ from engine.voice.memory_bus import MemoryVoiceBus
 from engine.voice.redis_bus import RedisVoiceBus
 from engine.voice.simulated_agent import CallerAction, SimulatedAgent
 
-# One flow second is 20 ms: "30 s of silence" takes 0.6 s, a 5 s no-input 0.1 s.
-CLOCK = ScaledClock(0.02)
+# One flow second is 30 ms: "30 s of silence" takes 0.9 s, a 5 s no-input 0.15 s (long
+# enough for a busy machine to answer in time, short enough for a quick suite).
+CLOCK = ScaledClock(0.03)
 # Fields the runtime does not render (engine.runtime.activities.ENGINE_FIELDS).
 _ENGINE_FIELDS = frozenset({"timeout", "retry", "on_error", "max_visits", "description", "save_as"})
 

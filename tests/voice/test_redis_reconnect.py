@@ -106,7 +106,7 @@ nodes:
   done: {type: end}
 """)
 
-    async def scenario() -> tuple[str, list[str]]:
+    async def scenario() -> tuple[str, list[str], str]:
         from engine.voice.simulated_agent import Silence, SimulatedAgent
 
         call = new_call_id()
@@ -123,10 +123,10 @@ nodes:
         await agent.stop(announce=False)
         await plugin_bus.close()
         await agent_bus.close()
-        return result.exit, said(agent), result.outputs, agent.transcript, agent.commands
+        return result.exit, said(agent), f"{result.outputs} {agent.transcript} {agent.commands}"
 
-    exit_name, spoken, outputs, transcript, commands = asyncio.run(scenario())
-    assert exit_name == "options[1].next", (outputs, transcript, commands)
+    exit_name, spoken, details = asyncio.run(scenario())
+    assert exit_name == "options[1].next", details
     assert spoken == ["Say balance or agent."]
 
 

@@ -1,0 +1,86 @@
+"""The AgentSession a voxflow call runs on: VAD, STT and TTS, and no LLM.
+
+The flow decides what is said, so there is no language model: the agent
+speaks with ``session.say`` and listens through final transcripts. The audio
+harness and the LiveKit worker build their sessions here, so a harness test
+exercises the same turn handling a phone call gets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass
+
+from livekit import rtc
+from livekit.agents import Agent, AgentSession, ModelSettings, stt, tts
+from livekit.agents import vad as agents_vad
+from livekit.agents.voice.turn import TurnHandlingOptions
+
+SpeechEventHandler = Callable[[stt.SpeechEvent], None]
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    """How the session takes turns.
+
+    ``min_interruption``: seconds of caller speech (as VAD measures it) that
+    stop an interruptible prompt. Small, because a caller who speaks over a
+    prompt expects it to stop at once (issue: within 300 ms of speech onset).
+    """
+
+    min_interruption: float = 0.1
+    endpointing_delay: float = 0.0
+
+
+class VoxflowAgent(Agent):
+    """An agent with no instructions that reports every STT event.
+
+    livekit-agents' ``user_input_transcribed`` event carries no confidence,
+    and the voice bus needs one (low confidence means no_match), so the STT
+    node is wrapped to hand each SpeechEvent to ``on_speech`` on its way.
+    """
+
+    def __init__(self, on_speech: SpeechEventHandler | None = None) -> None:
+        super().__init__(instructions="")
+        self._on_speech = on_speech
+
+    async def stt_node(
+        self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
+    ) -> AsyncIterable[stt.SpeechEvent]:
+        async for event in Agent.default.stt_node(self, audio, model_settings):
+            if self._on_speech is not None:
+                self._on_speech(event)
+            yield event
+
+
+def build_session(
+    *, stt_engine: stt.STT, tts_engine: tts.TTS, vad: agents_vad.VAD, turns: TurnOptions = TurnOptions()
+) -> AgentSession:
+    """An AgentSession for one call."""
+    turn_handling: TurnHandlingOptions = {
+        # End of turn from VAD silence: the flow's end_silence_ms is the VAD's min_silence.
+        "turn_detection": "vad",
+        "endpointing": {"min_delay": turns.endpointing_delay, "max_delay": 3.0},
+        "interruption": {
+            "enabled": True,
+            "mode": "vad",
+            "min_duration": turns.min_interruption,
+            # A prompt stopped by the caller stays stopped: the flow hears what they said.
+            "resume_false_interruption": False,
+            "false_interruption_timeout": None,
+            "discard_audio_if_uninterruptible": True,
+        },
+        "preemptive_generation": {"enabled": False},
+    }
+    return AgentSession(
+        stt=stt_engine,
+        tts=tts_engine,
+        vad=vad,
+        turn_handling=turn_handling,
+        # No echo on a SIP line or in the harness; the default 3 s of ignoring
+        # interruptions after the agent starts speaking would defeat barge-in.
+        aec_warmup_duration=None,
+        # The flow keeps its own no-input timers.
+        user_away_timeout=None,
+        tts_text_transforms=None,
+    )
