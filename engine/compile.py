@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from engine.duration import parse_duration
@@ -54,6 +54,10 @@ class FlowNode:
     exits: tuple[Exit, ...]
     max_visits: int = DEFAULT_MAX_VISITS
     line: int = 0
+    # The engine's per-node time limit (its ``timeout`` field), in seconds. None
+    # when the node has none, or when the node type uses ``timeout`` for
+    # something of its own (voice_dtmf_collect: the wait for each digit).
+    time_limit: float | None = None
 
     def exit_target(self, name: str) -> str | None:
         for candidate in self.exits:
@@ -101,7 +105,7 @@ def compile_flow(
     for node_id, node_data in data["nodes"].items():
         node_type = registry.get(node_data["type"])
         type_schema = schema["$defs"]["node_types"][node_type.name]
-        nodes[node_id] = _compile_node(
+        node = _compile_node(
             node_id,
             node_data,
             node_type.runs_in,
@@ -110,6 +114,10 @@ def compile_flow(
             settings,
             document.source_map.locate(("nodes", node_id), at_key=True)[0],
         )
+        plugin_fields = node_type.schema.get("properties", {})
+        if node.runs_in == "activity" and "timeout" not in plugin_fields:
+            node = replace(node, time_limit=node.config.get("timeout"))
+        nodes[node_id] = node
     called = {
         node.config["flow"] for node in nodes.values() if node.type == "subflow"
     }
@@ -180,7 +188,8 @@ def exit_label(node_data: Mapping[str, Any], path: DocPath) -> str:
 
 def _settings_in_seconds(settings: Mapping[str, Any]) -> dict[str, Any]:
     result = dict(settings)
-    for name in ("no_input_timeout", "max_call_duration"):
+    for name in ("no_input_timeout", "max_call_duration", "silence_check_after",
+                 "silence_hangup_after"):
         if name in result:
             result[name] = parse_duration(result[name])
     return result
@@ -208,6 +217,4 @@ def graph_hash(graph: FlowGraph) -> str:
 
 
 def with_version(graph: FlowGraph) -> FlowGraph:
-    from dataclasses import replace
-
     return replace(graph, version=graph_hash(graph))

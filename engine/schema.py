@@ -61,6 +61,15 @@ _SETTINGS: dict[str, Any] = {
             "type": "boolean",
             "description": "Offer a human after more than 3 barge-ins in 10 seconds.",
         },
+        "silence_check_after": {
+            **_DURATION,
+            "description": "Silence before asking 'Are you still there?' (default 30s; 0 turns "
+            "it off).",
+        },
+        "silence_hangup_after": {
+            **_DURATION,
+            "description": "More silence after that question before hanging up (default 10s).",
+        },
     },
 }
 

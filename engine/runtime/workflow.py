@@ -297,7 +297,9 @@ class CallFlowWorkflow:
 
     async def _run_node(self, node: FlowNode) -> NodeResult:
         if node.runs_in != "workflow":
-            outcome = await self._run_activity(node.id, node.type, node.config)
+            outcome = await self._run_activity(
+                node.id, node.type, node.config, timeout=node.time_limit
+            )
             return NodeResult(exit=outcome.exit, outputs=outcome.outputs,
                               variables=outcome.variables)
         execute = LOGIC_NODES.get(node.type)
@@ -415,7 +417,9 @@ class CallFlowWorkflow:
             node_type=node_type,
             config=dict(config),
             variables=dict(self._variables),
-            call=self._input.call,
+            # The flow's settings ride along, so voice nodes see flow-wide rules
+            # (low_confidence_threshold, rapid_interruptions, silence timers).
+            call={**self._input.call, "settings": self._graph.settings},
             max_attempts=attempts,
             timeout=limit,
             rendered=rendered,
@@ -499,7 +503,9 @@ class CallFlowWorkflow:
         child_input = m.CallInput(
             graph=graph,
             call_id=self._input.call_id,
-            call=self._input.call,
+            # The flow's settings ride along, so voice nodes see flow-wide rules
+            # (low_confidence_threshold, rapid_interruptions, silence timers).
+            call={**self._input.call, "settings": self._graph.settings},
             variables=dict(inputs),
             options=self._options,
             subflow=True,
@@ -634,11 +640,9 @@ def _activity_problem(
 
 
 def _time_limit(config: Mapping[str, Any], default: float) -> float:
-    """A node's time limit: its own ``timeout``; else the default, stretched to cover
-    a ``max_duration`` the node declares (a recording may last longer than the default)."""
-    own = config.get("timeout")
-    if own is not None:
-        return float(own)
+    """A node's time limit when it sets none (FlowNode.time_limit): the default,
+    stretched to cover a ``max_duration`` the node declares (a recording may last
+    longer than the default)."""
     longest = config.get("max_duration")
     if isinstance(longest, (int, float)):
         return max(default, float(longest) + 60.0)
