@@ -7,10 +7,11 @@ caller would hear it. VAD, STT, TTS, endpointing and barge-in are the real
 ones, so tests and ``bench/`` measure them on real audio.
 
     async with AudioHarness() as call:
-        call.play_caller(wav.read_pcm("caller.wav", 16000))
+        call.expect_phrases(["balance", "agent"])
+        call.play_caller("caller.wav")
         heard = await call.wait_for_transcript()
         await call.say("You said " + heard.text)
-        wav.write("agent.wav", call.agent_audio(), 16000)
+        wav.write(Path("agent.wav"), call.agent_audio(), 16000)
 
 Everything is on one timeline (seconds since the harness started):
 ``call.events`` lists the session's events at their times (VAD start and
