@@ -30,10 +30,17 @@ SCHEMA: dict[str, Any] = {
 
 
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
+    return await say_message(config, context, services, NODE_TYPE)
+
+
+async def say_message(
+    config: Mapping[str, Any], context: NodeContext, services: Services, node_type: str
+) -> NodeResult:
+    """Say ``config["message"]`` and take ``next`` (shared with voice_greet)."""
     # Words the caller says over an interruptible message are not lost: the
     # channel hands them to the next question (see engine.voice.state).
     settings = voice_settings(config, context)
-    async with open_channel(services, context, settings, NODE_TYPE) as channel:
+    async with open_channel(services, context, settings, node_type) as channel:
         try:
             await channel.speak(str(config["message"]), voice=settings.voice,
                                 language=settings.language,
