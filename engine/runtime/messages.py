@@ -62,6 +62,8 @@ class CallOptions:
     history_event_limit: int = 10_000
     heartbeat_timeout: float = 10.0
     default_node_timeout: float = 120.0
+    # Write the call record and live events through activities (engine.runtime.recording).
+    record: bool = False
 
 
 @dataclass
@@ -197,6 +199,10 @@ class NodeTask:
     max_attempts: int = 1
     timeout: float | None = None
     rendered: bool = False
+    # For recorded calls (CallOptions.record): the nodes walked since the previous
+    # activity, this one last, so logic nodes reach the call record too.
+    record: bool = False
+    walked: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -8,12 +8,30 @@ database connections and LLM endpoint.
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 import aiohttp
 
+from engine.plugin_api import NodeResult
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.database import open_database
+from engine.runtime.messages import NodeTask
 from engine.runtime.service_types import Database, LlmSettings
+
+
+class FixedAnswers(Protocol):
+    """Fixed results for some nodes, used instead of running their plugin.
+
+    ``voxflow test`` and ``voxflow chat --answers`` give a worker such a table
+    so that http_request, llm and database_query nodes answer the same way
+    every time without the outside service. A worker without one (production)
+    never asks. The ``run_node`` activity calls :meth:`answer` after filling in
+    the node's templates: a result replaces the plugin's work; ``None`` runs
+    the plugin; an exception is the node's failure, handled like the
+    plugin's own (a VoxflowError is final, not retried).
+    """
+
+    def answer(self, task: NodeTask) -> NodeResult | None: ...
 
 
 class RuntimeServices:
@@ -21,11 +39,23 @@ class RuntimeServices:
 
     ``voice_bus`` is handed to voice nodes as ``services.voice_bus`` (see
     engine.voice.services); without one they fail with a plain reason.
+    ``voice_clock`` (a scaled clock) lets conversation tests run voice
+    timeouts faster than real time. ``fixed_answers``, when given, is asked
+    before every activity node runs (see :class:`FixedAnswers`).
     """
 
-    def __init__(self, config: RuntimeConfig | None = None, voice_bus: object | None = None) -> None:
+    def __init__(
+        self,
+        config: RuntimeConfig | None = None,
+        voice_bus: object | None = None,
+        *,
+        voice_clock: object | None = None,
+        fixed_answers: FixedAnswers | None = None,
+    ) -> None:
         self.config = config or RuntimeConfig()
         self.voice_bus = voice_bus
+        self.voice_clock = voice_clock  # engine.voice.clock.Clock; None: real time
+        self.fixed_answers = fixed_answers
         self._session: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()
 

@@ -52,6 +52,12 @@ with workflow.unsafe.imports_passed_through():
     from engine.compile import FlowGraph, FlowNode
     from engine.plugin_api import NodeContext, NodeResult
     from engine.runtime import messages as m
+    from engine.runtime.recording import (
+        RECORD_CALL_ENDED,
+        RECORD_CALL_STARTED,
+        CallClosed,
+        CallOpened,
+    )
     from plugins import condition, end, set_variables, subflow, wait_for_signal
 
 LogicExecute = Callable[[Mapping[str, Any], NodeContext, Any], Awaitable[NodeResult]]
@@ -85,6 +91,12 @@ APOLOGY = "I'm having technical difficulties. Please call again later. Goodbye."
 TIME_UP = "We have reached the time limit for this call. Thank you for calling. Goodbye."
 FAREWELL_NODE = "~farewell"  # not a valid node id, so it never clashes with one
 SAY_NODE = "~say"
+# Writing the call record (CallOptions.record): the start is tried briefly, so a
+# records store that is down delays the caller by seconds at most; the end is
+# tried for about ten minutes, since nothing waits for it.
+RECORD_TIMEOUT = 10.0
+RECORD_START_ATTEMPTS = 3
+RECORD_END_ATTEMPTS = 25
 
 
 class NodeFailure(Exception):
@@ -145,11 +157,19 @@ class CallFlowWorkflow:
         self._child: workflow.ChildWorkflowHandle[Any, m.CallResult] | None = None
         self._ending: Ending | None = None
         self._services = _NodeServices(self)
+        # Nodes walked since the last activity, for the call record (CallOptions.record).
+        self._walked: deque[str] = deque(maxlen=PATH_LIMIT)
 
     # ---- the call -------------------------------------------------------
 
     @workflow.run
     async def run(self, call_input: m.CallInput) -> m.CallResult:
+        if self._records_call() and call_input.state is None:
+            await self._record(RECORD_CALL_STARTED, CallOpened(
+                call_id=call_input.call_id, flow_id=self._graph.flow_id,
+                flow_version=self._graph.version, call=dict(call_input.call),
+                started_at=self._started_at,
+            ), RECORD_START_ATTEMPTS)
         walk = asyncio.create_task(self._walk())
         try:
             ending = await self._supervise(walk)
@@ -159,6 +179,13 @@ class CallFlowWorkflow:
             raise
         self._ending = ending
         self._event("call_ended", f"{ending.status}: {ending.reason}", self._current)
+        if self._records_call():
+            await self._record(RECORD_CALL_ENDED, CallClosed(
+                call_id=self._input.call_id, flow_id=self._graph.flow_id,
+                flow_version=self._graph.version, status=ending.status, reason=ending.reason,
+                variables=self._variables, path=list(self._path), events=self._events,
+                started_at=self._started_at, ended_at=workflow.now().timestamp(),
+            ), RECORD_END_ATTEMPTS)
         return m.CallResult(
             status=ending.status,
             reason=ending.reason,
@@ -171,6 +198,28 @@ class CallFlowWorkflow:
             runs=self._runs,
             events=self._events,
         )
+
+    def _records_call(self) -> bool:
+        # A subflow's nodes are recorded (its activities carry the flag), but the
+        # call's start and end belong to the workflow the call started.
+        return self._options.record and not self._input.subflow
+
+    async def _record(self, name: str, arg: Any, attempts: int) -> None:
+        """Write the call record; a records store that stays down is noted, never fatal."""
+        try:
+            await workflow.execute_activity(
+                name, arg,
+                activity_id=name,
+                start_to_close_timeout=timedelta(seconds=RECORD_TIMEOUT),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=0.5),
+                    maximum_interval=timedelta(seconds=30),
+                    maximum_attempts=attempts,
+                ),
+            )
+        except ActivityError as error:
+            self._event("record_failed", f"the call record could not be written: "
+                        f"{error.cause or error}", self._current)
 
     async def _supervise(self, walk: asyncio.Task[Ending]) -> Ending:
         """Wait for the walk to end, racing the caller's hangup and the call's timers."""
@@ -270,6 +319,8 @@ class CallFlowWorkflow:
                     "Give the loop a way out, or raise max_visits on that node."
                 )
             self._path.append(node.id)
+            if self._options.record:
+                self._walked.append(node.id)
             self._steps += 1
             self._variables["call_duration"] = int(workflow.now().timestamp() - self._started_at)
             try:
@@ -423,6 +474,8 @@ class CallFlowWorkflow:
             max_attempts=attempts,
             timeout=limit,
             rendered=rendered,
+            record=self._options.record,
+            walked=self._take_walked(),
         )
         try:
             return await workflow.execute_activity(
@@ -445,6 +498,11 @@ class CallFlowWorkflow:
                 raise asyncio.CancelledError() from None
             raise NodeFailure(_activity_problem(node_id, node_type, error, limit,
                                                 self._options.heartbeat_timeout)) from None
+
+    def _take_walked(self) -> list[str]:
+        walked = list(self._walked)
+        self._walked.clear()
+        return walked
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
