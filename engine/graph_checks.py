@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+from engine.call_variables import AUTOMATIC_VARIABLES
 from engine.errors import Diagnostic, Severity
 from engine.fields import find_fields, iter_strings
 from engine.load import LoadedDocument
@@ -27,21 +28,6 @@ from engine.suggest import as_sentence, did_you_mean, quoted_list
 from engine.template_messages import explain_condition, explain_template, template_variables
 from engine.templates import TemplateProblem, environment
 
-# Set by the telephony layer for every call (see the README's variable list).
-AUTOMATIC_VARIABLES = frozenset(
-    {
-        "call_sid",
-        "call_id",
-        "caller_number",
-        "called_number",
-        "call_duration",
-        "caller_location",
-        "caller_carrier",
-        "flow_id",
-        "flow_version",
-        "last_error",
-    }
-)
 _USUAL_EXIT_FIELDS = frozenset({"next", "on_error", "on_timeout", "else"})
 # Fields whose values name variables the node sets.
 _SAVE_FIELDS = ("save_as",)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.call_variables import CALL_DATA_VARIABLES
 from engine.compile import FlowGraph
 
 # Workflow, activity, signal and query names as other processes (the server,
@@ -34,9 +35,7 @@ RUNNING = "running"
 CALL_STATUSES = (COMPLETED, USER_HANGUP, TIMEOUT, FAILED, TRANSFERRED)
 
 # Call data keys that become variables of the same name (the seed's automatic variables).
-AUTOMATIC_VARIABLES = (
-    "call_sid", "caller_number", "called_number", "caller_location", "caller_carrier",
-)
+AUTOMATIC_VARIABLES = CALL_DATA_VARIABLES
 
 
 def workflow_id(call_id: str) -> str:

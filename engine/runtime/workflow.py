@@ -118,6 +118,9 @@ def initial_variables(call_input: m.CallInput) -> dict[str, Any]:
     if variables.get("call_sid") is None:
         variables["call_sid"] = call_input.call_id
     variables.update(call_input.variables)
+    variables["call_id"] = call_input.call_id
+    variables["flow_id"] = call_input.graph.flow_id
+    variables["flow_version"] = call_input.graph.version
     variables["call_duration"] = 0
     return variables
 
