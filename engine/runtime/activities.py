@@ -6,6 +6,12 @@ this activity looks the plugin up in the registry, fills in the config's
 so that a hangup (activity cancellation) reaches it within a second and a
 dead worker is noticed within the heartbeat timeout.
 
+For recorded calls (``task.record``; see engine.runtime.recording) it also
+tells the worker's :class:`~engine.runtime.recording.CallRecorder` which node
+the call entered and how it went, and lends the plugin a voice bus that notes
+the transcript; ``record_call_started`` / ``record_call_ended`` are the
+call's first and last writes. Without a recorder they do nothing.
+
 Failures become Temporal ``ApplicationError`` s with plain messages. Whether
 Temporal may retry is decided here, from the attempt number and the flow
 author's ``retry.max_attempts``: the workflow's retry policy allows a couple of
@@ -28,6 +34,14 @@ from engine.errors import VoxflowError
 from engine.plugin_api import NodeContext, NodeResult
 from engine.registry import PluginRegistry, default_registry
 from engine.runtime.messages import RUN_NODE_ACTIVITY, NodeOutcome, NodeTask
+from engine.runtime.recording import (
+    RECORD_CALL_ENDED,
+    RECORD_CALL_STARTED,
+    CallClosed,
+    CallOpened,
+    CallRecorder,
+    NodeEntered,
+)
 from engine.runtime.services import RuntimeServices
 from engine.templates import TemplateProblem, render_value
 
@@ -52,9 +66,48 @@ class NodeActivities:
     def __init__(self, services: RuntimeServices, registry: PluginRegistry | None = None) -> None:
         self.services = services
         self.registry = registry or default_registry()
+        self.recorder: CallRecorder | None = getattr(services, "recorder", None)
+
+    def record_activities(self) -> list[Any]:
+        """The call record's activities, registered on every worker (no-ops without a recorder)."""
+        return [self.record_call_started, self.record_call_ended]
+
+    @activity.defn(name=RECORD_CALL_STARTED)
+    async def record_call_started(self, opened: CallOpened) -> None:
+        if self.recorder is not None:
+            await self.recorder.call_started(opened)
+
+    @activity.defn(name=RECORD_CALL_ENDED)
+    async def record_call_ended(self, closed: CallClosed) -> None:
+        if self.recorder is not None:
+            await self.recorder.call_ended(closed)
 
     @activity.defn(name=RUN_NODE_ACTIVITY)
     async def run_node(self, task: NodeTask) -> NodeOutcome:
+        recorder = self.recorder if task.record else None
+        if recorder is None:
+            return await self._run_node(task, self.services)
+        entered = NodeEntered(
+            call_id=task.call_id, root_flow_id=str(task.call.get("flow_id") or task.flow_id),
+            flow_id=task.flow_id, node_id=task.node_id, node_type=task.node_type,
+            walked=tuple(task.walked), variables=task.variables,
+        )
+        # Noted before the node runs, so the monitor lights the node the caller is in.
+        await recorder.node_entered(entered)
+        services = _WatchedServices(
+            self.services, recorder.watch_voice_bus(
+                getattr(self.services, "voice_bus", None), task.call_id, entered.root_flow_id)
+        )
+        began = time.monotonic()
+        try:
+            outcome = await self._run_node(task, services)
+        except ApplicationError as error:
+            await recorder.node_finished(entered, time.monotonic() - began, error.message)
+            raise
+        await recorder.node_finished(entered, time.monotonic() - began, None)
+        return outcome
+
+    async def _run_node(self, task: NodeTask, services: Any) -> NodeOutcome:
         info = activity.info()
         label = f"the node '{task.node_id}' ({task.node_type})"
         try:
@@ -71,7 +124,9 @@ class NodeActivities:
                 f"{label}: {problem}", type=CONFIG_ERROR, non_retryable=True
             ) from None
         context = NodeContext(task.call_id, task.node_id, task.variables, task.call)
-        work = asyncio.ensure_future(node_type.module.execute(config, context, self.services))
+        work = asyncio.ensure_future(
+            self._execute(node_type.module, task, config, context, services)
+        )
         last_try = info.attempt >= task.max_attempts
         try:
             result = await _await_with_heartbeats(work, task.timeout, info.heartbeat_timeout)
@@ -93,6 +148,29 @@ class NodeActivities:
                 f"{label} failed: {_describe(error)}", type=NODE_FAILED, non_retryable=last_try
             ) from None
         return to_outcome(result, label)
+
+    async def _execute(
+        self, plugin: Any, task: NodeTask, config: dict[str, Any], context: NodeContext,
+        services: Any,
+    ) -> NodeResult:
+        """The plugin's work, or the worker's fixed answer for this node (tests, chat)."""
+        fixed = self.services.fixed_answers
+        answer = fixed.answer(task) if fixed is not None else None
+        if answer is not None:
+            return answer
+        result: NodeResult = await plugin.execute(config, context, services)
+        return result
+
+
+class _WatchedServices:
+    """The worker's services, with the voice bus of a recorded call swapped for a watched one."""
+
+    def __init__(self, services: RuntimeServices, voice_bus: Any) -> None:
+        self._services = services
+        self.voice_bus = voice_bus
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._services, name)
 
 
 async def _await_with_heartbeats(

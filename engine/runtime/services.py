@@ -51,11 +51,15 @@ class RuntimeServices:
         *,
         voice_clock: object | None = None,
         fixed_answers: FixedAnswers | None = None,
+        recorder: object | None = None,
     ) -> None:
         self.config = config or RuntimeConfig()
         self.voice_bus = voice_bus
         self.voice_clock = voice_clock  # engine.voice.clock.Clock; None: real time
         self.fixed_answers = fixed_answers
+        # A CallRecorder (engine.runtime.recording) for calls started with record on;
+        # without one their records are not written (the calls run all the same).
+        self.recorder = recorder
         self._session: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()
 

@@ -68,7 +68,7 @@ def create_worker(
         client,
         task_queue=options.task_queue,
         workflows=[CallFlowWorkflow, *extra_workflows],
-        activities=[activities.run_node, *extra_activities],
+        activities=[activities.run_node, *activities.record_activities(), *extra_activities],
         workflow_runner=sandboxed_runner(),
         max_concurrent_activities=options.max_concurrent_activities,
         max_concurrent_workflow_tasks=options.max_concurrent_workflow_tasks,
