@@ -56,8 +56,8 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
     outcome = await runtime.run_subflow(config["flow"], inputs)
     if outcome.status == "failed":
         raise SubflowFailed(outcome.reason)
-    if outcome.status != "completed":
-        # Transferred or timed out inside the other flow: the whole call ends so.
+    if outcome.status != "completed" or outcome.call_ended:
+        # Transferred, hung up or timed out inside the other flow: the whole call ends so.
         return NodeResult(exit="", outputs={"status": outcome.status, "reason": outcome.reason})
     copied = {
         local: outcome.variables.get(theirs)

@@ -17,6 +17,7 @@ functions from the main thread, as a worker's setup does.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ TTS_ENV = "VOXFLOW_TTS"
 STT_ENGINES = ("offline", "deepgram", "openai")
 TTS_ENGINES = ("offline", "elevenlabs", "openai")
 _KEYS = {"deepgram": "DEEPGRAM_API_KEY", "elevenlabs": "ELEVEN_API_KEY", "openai": "OPENAI_API_KEY"}
+DEEPGRAM_ENDPOINTING_MS = 800
+ELEVENLABS_ENCODING = "pcm_16000"
 _PLUGINS = {
     "deepgram": "livekit.plugins.deepgram",
     "elevenlabs": "livekit.plugins.elevenlabs",
@@ -76,7 +79,10 @@ def make_stt(
     plugin = _plugin(name)
     extra = {"base_url": base_url} if base_url else {}
     if name == "deepgram":
-        return plugin.STT(api_key=key, language=language, **extra)  # type: ignore[no-any-return]
+        # A phone answer ends after about 0.8 s of silence, not Deepgram's default 25 ms;
+        # each listen sets its own end_silence_ms (engine.agent.listening).
+        return plugin.STT(api_key=key, language=language, endpointing_ms=DEEPGRAM_ENDPOINTING_MS,
+                          **extra)  # type: ignore[no-any-return]
     return plugin.STT(api_key=key, language=language.split("-")[0], **extra)  # type: ignore[no-any-return]
 
 
@@ -104,9 +110,35 @@ def make_tts(
         if voice:
             options["voice_id"] = voice
         options["language"] = language.split("-")[0]
+        # Raw 16 kHz PCM: nothing to decode, and a phone line carries no more than that.
+        options["encoding"] = ELEVENLABS_ENCODING
     elif voice:
         options["voice"] = voice
     return plugin.TTS(**options)  # type: ignore[no-any-return]
+
+
+def problems(choice: EngineChoice, env: Mapping[str, str] | None = None) -> list[str]:
+    """What is missing for ``choice`` to run (API keys, plugin packages), in plain words."""
+    env = os.environ if env is None else env
+    found: list[str] = []
+    for name, variable in ((choice.stt, STT_ENV), (choice.tts, TTS_ENV)):
+        if name == "offline":
+            continue
+        key_name = _KEYS[name]
+        message = f"{key_name}: the {name} API key ({variable}={name})"
+        if not env.get(key_name, "").strip() and message not in found:
+            found.append(message)
+        if importlib.util.find_spec(_PLUGINS[name]) is None:
+            found.append(f"the package {_PLUGINS[name].replace('.', '-')} "
+                         "(pip install 'voxflow[cloud]')")
+    return found
+
+
+def import_plugins(choice: EngineChoice) -> None:
+    """Import the chosen cloud plugins now: livekit plugins register themselves on
+    import and only on the main thread, so a worker does this before its jobs start."""
+    for name in {choice.stt, choice.tts} - {"offline"}:
+        _plugin(name)
 
 
 def _check(name: str, known: tuple[str, ...], variable: str, what: str) -> None:

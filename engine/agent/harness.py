@@ -37,9 +37,10 @@ from engine.agent import wav
 from engine.agent.audio_io import CallerLine, RecordingSpeaker
 from engine.agent.offline_stt import OfflineSTT
 from engine.agent.offline_tts import OfflineTTS
-from engine.agent.session import TurnOptions, VoxflowAgent, build_session
+from engine.agent.session import CallVoice, TurnOptions, VoxflowAgent, build_session
 from engine.agent.timeline import Timeline
 from engine.errors import VoxflowError
+
 
 @dataclass(frozen=True)
 class HarnessEvent:
@@ -95,12 +96,21 @@ class AudioHarness:
         self._transcripts: asyncio.Queue[Transcript] = asyncio.Queue()
         self._last_confidence: float | None = None
         self._session: AgentSession | None = None
+        self._voice: CallVoice | None = None
+        self.agent = VoxflowAgent(on_speech=self._on_stt_event)
 
     @property
     def session(self) -> AgentSession:
         if self._session is None:
             raise VoxflowError("the audio harness is not running; use 'async with AudioHarness()'")
         return self._session
+
+    @property
+    def voice(self) -> CallVoice:
+        """The session and its engines, for a bus agent to drive (engine.agent.bus_agent)."""
+        if self._voice is None:
+            raise VoxflowError("the audio harness is not running; use 'async with AudioHarness()'")
+        return self._voice
 
     async def __aenter__(self) -> AudioHarness:
         await self.start()
@@ -123,14 +133,16 @@ class AudioHarness:
         self.speaker.start()
         # The timeline starts now, with the line: frame 0 is due at 0.0.
         self.timeline.restart()
-        await session.start(VoxflowAgent(on_speech=self._on_stt_event), record=False)
+        await session.start(self.agent, record=False)
         self._session = session
+        self._voice = CallVoice(session, self.agent, self.stt, self.tts, vad)
 
     async def aclose(self) -> None:
         self.line.close()
         if self._session is not None:
             await self._session.aclose()
             self._session = None
+            self._voice = None
         await self.speaker.aclose()
 
     # ------------------------------------------------------------ driving

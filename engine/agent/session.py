@@ -8,7 +8,7 @@ exercises the same turn handling a phone call gets.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 
 from livekit import rtc
@@ -17,6 +17,7 @@ from livekit.agents import vad as agents_vad
 from livekit.agents.voice.turn import TurnHandlingOptions
 
 SpeechEventHandler = Callable[[stt.SpeechEvent], None]
+AudioFrameHandler = Callable[[rtc.AudioFrame], None]
 
 
 @dataclass(frozen=True)
@@ -33,24 +34,51 @@ class TurnOptions:
 
 
 class VoxflowAgent(Agent):
-    """An agent with no instructions that reports every STT event.
+    """An agent with no instructions that reports every STT event and caller frame.
 
     livekit-agents' ``user_input_transcribed`` event carries no confidence,
     and the voice bus needs one (low confidence means no_match), so the STT
-    node is wrapped to hand each SpeechEvent to ``on_speech`` on its way.
+    node is wrapped to hand each SpeechEvent to the ``speech_listeners`` on
+    its way. The caller's audio frames pass the ``audio_listeners`` on their
+    way into the STT (the ``record`` command keeps them); frames the session
+    discards (speech over a prompt that may not be interrupted) never do.
     """
 
     def __init__(self, on_speech: SpeechEventHandler | None = None) -> None:
         super().__init__(instructions="")
-        self._on_speech = on_speech
+        self.speech_listeners: list[SpeechEventHandler] = [on_speech] if on_speech else []
+        self.audio_listeners: list[AudioFrameHandler] = []
 
     async def stt_node(
         self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
     ) -> AsyncIterable[stt.SpeechEvent]:
-        async for event in Agent.default.stt_node(self, audio, model_settings):
-            if self._on_speech is not None:
-                self._on_speech(event)
+        async for event in Agent.default.stt_node(self, self._tap(audio), model_settings):
+            for listener in list(self.speech_listeners):
+                listener(event)
             yield event
+
+    async def _tap(self, audio: AsyncIterable[rtc.AudioFrame]) -> AsyncIterator[rtc.AudioFrame]:
+        async for frame in audio:
+            for listener in list(self.audio_listeners):
+                listener(frame)
+            yield frame
+
+
+@dataclass(frozen=True)
+class CallVoice:
+    """The speech side of one call: what the bus agent drives.
+
+    ``vad`` is the session's own VAD (its options change per listen: the
+    silence that ends an answer); ``stt`` and ``tts`` are the engines as
+    given (not the session's stream adapters), so grammar and voice changes
+    reach them.
+    """
+
+    session: AgentSession
+    agent: VoxflowAgent
+    stt: stt.STT
+    tts: tts.TTS
+    vad: agents_vad.VAD
 
 
 def build_session(

@@ -7,6 +7,7 @@ assert from a recording that a prompt played, or stopped.
 
 from __future__ import annotations
 
+import io
 import wave
 from pathlib import Path
 
@@ -22,17 +23,28 @@ SOUND_DBFS = -45.0  # an espeak voice is around -20 dBFS; a quiet line below -60
 def read_pcm(path: Path, sample_rate: int) -> bytes:
     """A WAV file's audio as 16-bit mono PCM at ``sample_rate``."""
     try:
-        with wave.open(str(path), "rb") as handle:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise VoxflowError(f"cannot read the audio file {path}: {exc.strerror or exc}") from exc
+    return decode_pcm(data, sample_rate, str(path))
+
+
+def decode_pcm(data: bytes, sample_rate: int, name: str = "the audio") -> bytes:
+    """WAV file contents as 16-bit mono PCM at ``sample_rate``; ``name`` is for errors."""
+    try:
+        with wave.open(io.BytesIO(data), "rb") as handle:
             channels, width, rate = handle.getnchannels(), handle.getsampwidth(), handle.getframerate()
-            data = handle.readframes(handle.getnframes())
-    except (OSError, wave.Error, EOFError) as exc:
-        raise VoxflowError(f"cannot read the audio file {path}: {exc}") from exc
+            frames = handle.readframes(handle.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise VoxflowError(
+            f"{name} is not a WAV file voxflow can read ({exc}); use 16-bit PCM WAV"
+        ) from exc
     if width != 2:
         raise VoxflowError(
-            f"{path} is {width * 8}-bit audio; voxflow reads 16-bit PCM WAV files "
+            f"{name} is {width * 8}-bit audio; voxflow reads 16-bit PCM WAV files "
             "(convert it with: sox in.wav -b 16 out.wav)"
         )
-    samples = np.frombuffer(data, dtype=np.int16)
+    samples = np.frombuffer(frames, dtype=np.int16)
     if channels > 1:
         samples = samples.reshape(-1, channels).mean(axis=1).astype(np.int16)
     return resample(samples.tobytes(), rate, sample_rate)

@@ -29,6 +29,11 @@ COMMANDS: dict[str, str] = {
     "diff": "engine.cli.diff",
     "docs": "engine.cli.docs",
     "worker": "engine.cli.worker",
+    "chat": "engine.cli.chat",
+    "test": "engine.cli.test",
+    "serve": "engine.cli.serve",
+    "dev": "engine.cli.dev",
+    "livekit": "engine.cli.livekit",
 }
 
 EXIT_OK = 0

@@ -223,8 +223,13 @@ class SignalWait:
 
 @dataclass
 class SubflowOutcome:
-    """What a subflow's child workflow returns to the ``subflow`` plugin."""
+    """What a subflow's child workflow returns to the ``subflow`` plugin.
+
+    ``call_ended``: the subflow ended the call itself (it hung up, at a node
+    other than an ``end`` node), so the calling flow must not go on talking.
+    """
 
     status: str
     reason: str
     variables: dict[str, Any]
+    call_ended: bool = False

@@ -585,7 +585,10 @@ class CallFlowWorkflow:
             return m.SubflowOutcome(m.FAILED, f"the subflow '{flow_id}' stopped: {cause}", {})
         finally:
             self._child = None
-        return m.SubflowOutcome(result.status, result.reason, result.variables)
+        # A subflow that hung up ends at a voice node, not at an ``end`` node.
+        last = graph.nodes.get(result.last_node or "")
+        ended = result.status == m.COMPLETED and last is not None and last.type != "end"
+        return m.SubflowOutcome(result.status, result.reason, result.variables, call_ended=ended)
 
     async def _say(self, text: str) -> None:
         """Best effort: a hold message is a courtesy, so failing to say it is only recorded."""

@@ -20,9 +20,16 @@ PAUSED_POLL = 0.2
 
 
 class PausableClock:
-    """A :class:`~engine.voice.clock.Clock` whose time runs at the real rate or stands still."""
+    """A :class:`~engine.voice.clock.Clock` whose time runs or stands still.
 
-    def __init__(self, running: bool = False) -> None:
+    While it runs, ``rate`` flow seconds pass per real second (1: real time;
+    the chat tests use a faster rate so a ``/silence 6`` does not take 6 s).
+    """
+
+    def __init__(self, running: bool = False, rate: float = 1.0) -> None:
+        if rate <= 0:
+            raise ValueError("a clock's rate must be above 0")
+        self.rate = rate
         self._lock = threading.Lock()
         self._running = running
         self._anchor_real = time.monotonic()
@@ -52,7 +59,7 @@ class PausableClock:
     def real(self, seconds: float) -> float:
         seconds = max(seconds, 0.0)
         if self._running:
-            return seconds  # a waiter that wakes after time stopped looks again and waits on
+            return seconds / self.rate  # a waiter woken after time stopped looks again
         # Time stands still: wait a little and look again, since it may start meanwhile.
         return min(seconds, PAUSED_POLL)
 
@@ -64,4 +71,4 @@ class PausableClock:
     def _flow(self, now: float) -> float:
         if not self._running:
             return self._anchor_flow
-        return self._anchor_flow + (now - self._anchor_real)
+        return self._anchor_flow + (now - self._anchor_real) * self.rate

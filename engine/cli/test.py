@@ -1,0 +1,119 @@
+"""``voxflow test [PATHS]``: run the conversation tests written beside the flows.
+
+Finds ``*.test.yaml`` files under PATHS (default ``flows/``), checks them
+against the flows (problems are shown with file:line:column, like flow
+problems), runs every test as a call on the real engine (an embedded
+Temporal dev server unless TEMPORAL_ADDRESS is set, a worker, a voice bus,
+a scripted caller), prints PASS or FAIL with what was expected and what
+happened, then the nodes and exits of each flow that no test reached.
+Exit code 1 when a test fails. The format is described in
+engine/simulate/conversation.py and docs/conversation-tests.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from engine.cli.output import Painter
+from engine.compile import FlowGraph
+from engine.errors import Diagnostic, VoxflowError
+from engine.project import compile_paths
+from engine.simulate import coverage
+from engine.simulate.conversation import ConversationTest, find_test_files, flow_folder, load_tests
+from engine.simulate.logs import default_log_file, send_logs_to_file
+from engine.simulate.report import print_coverage, print_result
+from engine.simulate.runner import DEFAULT_CONCURRENCY, VOICE_SCALE, TestResult, run_tests
+from engine.simulate.session import BUS_KINDS, EngineOptions, SimulatorEngine
+from engine.voice.clock import ScaledClock
+
+HELP = "Run the conversation tests beside the flows (flows/tests/*.test.yaml)."
+DEFAULT_PATH = "flows"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", default=[DEFAULT_PATH], metavar="PATH",
+                        help=f"test files, or folders to search for *.test.yaml (default "
+                        f"{DEFAULT_PATH}/)")
+    parser.add_argument("-k", dest="pattern", metavar="TEXT",
+                        help="run only the tests whose name contains TEXT")
+    parser.add_argument("--bus", choices=BUS_KINDS, default="memory",
+                        help="the voice bus: in memory (default), or Redis (REDIS_URL, else "
+                        "an embedded redis-server)")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                        help=f"how many tests run at once (default {DEFAULT_CONCURRENCY})")
+    parser.add_argument("--no-coverage", action="store_true",
+                        help="do not print which nodes and exits no test reached")
+
+
+def run(args: argparse.Namespace) -> int:
+    tests, flows = collect(args.paths, args.pattern)
+    log = send_logs_to_file(default_log_file("test"))
+    began = time.monotonic()
+    results = asyncio.run(_run(tests, flows, args.bus, max(1, args.concurrency)))
+    paint = Painter(sys.stdout)
+    if not args.no_coverage:
+        print_coverage(coverage.measure(flows, [r.trace for r in results if r.trace]), sys.stdout)
+        print()
+    failed = [r for r in results if not r.passed]
+    summary = f"{len(results) - len(failed)} passed, {len(failed)} failed"
+    colour = "red" if failed else "green"
+    print(paint(f"{summary} in {time.monotonic() - began:.1f} s", colour, "bold")
+          + paint(f"  (engine log: {log})", "dim"))
+    return 1 if failed else 0
+
+
+def collect(paths: list[str], pattern: str | None) -> tuple[list[ConversationTest],
+                                                             dict[str, FlowGraph]]:
+    """The tests under ``paths`` and the flows they call; every problem at once."""
+    files = find_test_files(paths)
+    if not files:
+        raise VoxflowError(
+            f"no conversation tests found in {', '.join(paths)}. Write them in files named "
+            "<flow>.test.yaml in a 'tests' folder beside the flows, e.g. "
+            "flows/tests/account-balance.test.yaml."
+        )
+    folders = sorted({str(flow_folder(path)) for path in files})
+    flows = compile_paths(folders).flows
+    tests: list[ConversationTest] = []
+    diagnostics: list[Diagnostic] = []
+    sources: dict[str, str] = {}
+    for path in files:
+        try:
+            tests += load_tests(path, flows)
+        except VoxflowError as error:
+            diagnostics += error.diagnostics or [Diagnostic(str(path), 0, 0, "", error.message)]
+            sources.update(error.sources)
+    if diagnostics:
+        raise VoxflowError.from_diagnostics(diagnostics, sources)
+    if pattern:
+        tests = [t for t in tests if pattern.lower() in t.name.lower()]
+        if not tests:
+            raise VoxflowError(f"no test name contains '{pattern}'.")
+    return tests, flows
+
+
+async def _run(tests: list[ConversationTest], flows: dict[str, FlowGraph], bus: str,
+               concurrency: int) -> list[TestResult]:
+    paint = Painter(sys.stdout)
+    files = len({t.file for t in tests})
+    options = EngineOptions(bus=bus, clock=ScaledClock(VOICE_SCALE))
+    async with SimulatorEngine(options) as engine:
+        print(paint(f"Running {_count(len(tests), 'conversation test')} from "
+                    f"{_count(files, 'file')} on {engine.where}.", "bold"))
+        print()
+        return await run_tests(engine, tests, flows, concurrency=concurrency,
+                               on_result=lambda result: print_result(result, sys.stdout))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+if __name__ == "__main__":  # pragma: no cover - `voxflow test` is the entry point
+    from engine.cli.main import main
+
+    sys.exit(main(["test", *sys.argv[1:]]))

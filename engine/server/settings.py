@@ -1,0 +1,91 @@
+"""The server's configuration, from environment variables.
+
+=============================  =====================================================
+``TELNYX_PUBLIC_KEY``          the account's Ed25519 public key (base64, or PEM);
+                               webhooks are refused without it
+``LIVEKIT_SIP_HOST``           where TeXML sends calls: ``sip:call-<id>@HOST``
+``VOXFLOW_API_TOKEN``          the token for /api, the event streams and the monitor
+``VOXFLOW_INTERNAL_TOKEN``     the token the voice agent sends to /api/internal/...
+``VOXFLOW_PUBLIC_URL``         this server as Telnyx reaches it (recording callbacks)
+``VOXFLOW_UNKNOWN_NUMBER``     ``reject`` (default), ``message`` or ``flow:<flow id>``
+``VOXFLOW_UNKNOWN_NUMBER_MESSAGE``  what ``message`` says
+``VOXFLOW_RECORDS_URL``        call records: ``sqlite:///path`` (default
+                               ``sqlite:///.voxflow/calls.db``) or ``postgresql://...``
+``VOXFLOW_REDIS_URL``          live events between processes (Redis pub/sub); without
+                               it, only events of this process are seen
+``VOXFLOW_FLOWS``              the folder of flows and triggers (default ``flows``)
+``VOXFLOW_TELNYX_DTMF``        ``bus``: pass call.dtmf.received keys to the voice bus
+=============================  =====================================================
+
+plus the Temporal variables (``TEMPORAL_ADDRESS``...) of engine.temporal_server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from engine.errors import VoxflowError
+from engine.runtime.messages import TASK_QUEUE
+from engine.server.routing import DEFAULT_UNKNOWN_MESSAGE, UnknownNumberPolicy
+from engine.server.telnyx import TOLERANCE_SECONDS, load_public_key
+
+DEFAULT_SIP_HOST = "sip.livekit.local"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    telnyx_key: Ed25519PublicKey | None = None
+    allow_unsigned: bool = False  # `voxflow dev` without a key only
+    sip_host: str = DEFAULT_SIP_HOST
+    api_token: str | None = None  # None: the API is open (dev on localhost only)
+    internal_token: str | None = None
+    public_url: str | None = None
+    unknown: UnknownNumberPolicy = field(default_factory=UnknownNumberPolicy)
+    records_url: str | None = None
+    redis_url: str | None = None
+    flows_dir: Path = Path("flows")
+    task_queue: str = TASK_QUEUE
+    tolerance: float = TOLERANCE_SECONDS
+    dtmf_to_bus: bool = False
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
+    env = os.environ if env is None else env
+
+    def value(name: str) -> str | None:
+        text = env.get(name, "").strip()
+        return text or None
+
+    key_text = value("TELNYX_PUBLIC_KEY")
+    return ServerSettings(
+        telnyx_key=load_public_key(key_text) if key_text else None,
+        sip_host=value("LIVEKIT_SIP_HOST") or DEFAULT_SIP_HOST,
+        api_token=value("VOXFLOW_API_TOKEN"),
+        internal_token=value("VOXFLOW_INTERNAL_TOKEN"),
+        public_url=(value("VOXFLOW_PUBLIC_URL") or "").rstrip("/") or None,
+        unknown=unknown_policy(value("VOXFLOW_UNKNOWN_NUMBER"),
+                               value("VOXFLOW_UNKNOWN_NUMBER_MESSAGE")),
+        records_url=value("VOXFLOW_RECORDS_URL"),
+        redis_url=value("VOXFLOW_REDIS_URL"),
+        flows_dir=Path(value("VOXFLOW_FLOWS") or "flows"),
+        dtmf_to_bus=(value("VOXFLOW_TELNYX_DTMF") or "").lower() == "bus",
+    )
+
+
+def unknown_policy(action: str | None, message: str | None) -> UnknownNumberPolicy:
+    text = (action or "reject").strip()
+    if text == "reject":
+        return UnknownNumberPolicy("reject")
+    if text == "message":
+        return UnknownNumberPolicy("message", message or DEFAULT_UNKNOWN_MESSAGE)
+    if text.startswith("flow:") and text[5:].strip():
+        return UnknownNumberPolicy("flow", flow=text[5:].strip())
+    raise VoxflowError(
+        f"VOXFLOW_UNKNOWN_NUMBER is '{text}'; use reject, message (with "
+        "VOXFLOW_UNKNOWN_NUMBER_MESSAGE) or flow:<flow name>, e.g. flow:voicemail."
+    )

@@ -1,0 +1,320 @@
+"""One interactive call: what a person types becomes what the caller does.
+
+``ChatSession`` runs a :class:`~engine.simulate.session.SimulatedCall` and
+turns typed lines into caller actions:
+
+=================  ==========================================================
+``words``          the caller says them
+``#1``, ``#123#``  the caller presses keys (everything after the first ``#``)
+``/silence 6``     the caller says nothing for 6 seconds
+``/silence``       the caller does not answer the question being asked
+``/unclear words`` the caller says words the recogniser is unsure of (confidence 0.3)
+``/signal NAME``   the outside world sends the signal NAME (``/signal NAME {"a": 1}``)
+``/variables``     show the call's variables
+``/hangup``        the caller hangs up (so does the end of input, Ctrl-D)
+``/help``          this list
+=================  ==========================================================
+
+What the agent says, the nodes the call walks (``→ menu (voice_menu)``,
+from the call's ``state`` query, subflows included) and nodes that failed
+are shown through a :class:`ChatView`. Time stands still while the caller
+has nothing to do (see engine.simulate.clock), so the flow waits as long as
+the person takes to type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from temporalio.client import Client
+from temporalio.exceptions import TemporalError
+
+from engine.compile import FlowGraph
+from engine.runtime import messages as m
+from engine.runtime.calls import send_signal
+from engine.simulate.caller import NoAnswer, ScriptAction
+from engine.simulate.clock import PausableClock
+from engine.simulate.fixtures import EXTERNAL_NODE_TYPES
+from engine.simulate.session import CallSetup, SimulatedCall, SimulatorEngine
+from engine.voice.simulated_agent import HangUp, Line, Press, Say, Silence
+
+UNCLEAR_CONFIDENCE = 0.3
+POLL_SECONDS = 0.25
+HELP_TEXT = """\
+  words            say them
+  #1   #123#       press keys (everything after the first #; ## presses #)
+  /silence 6       say nothing for 6 seconds
+  /silence         do not answer this question (the flow's no-input timeout passes)
+  /unclear words   say words the recogniser is unsure of
+  /signal NAME     send the signal NAME, e.g. /signal supervisor_decision {"approved": true}
+  /variables       show the call's variables
+  /hangup          hang up (Ctrl-D does too)"""
+_KEYS = re.compile(r"^[0-9*#]+$")
+
+
+class ChatView(Protocol):
+    """Where a chat shows things. ``kind``: agent, caller, node, warning, note, end."""
+
+    def show(self, kind: str, text: str) -> None: ...
+
+
+@dataclass
+class Command:
+    """A typed line, understood: caller actions, or something for the session to do."""
+
+    actions: tuple[ScriptAction, ...] = ()
+    signal: tuple[str, Any] | None = None
+    show_help: bool = False
+    show_variables: bool = False
+    problem: str = ""
+    hang_up: bool = False
+
+
+def parse_line(text: str) -> Command | None:
+    """What a typed line means; None for an empty line."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.startswith("#"):
+        keys = text[1:]
+        if not keys or not _KEYS.match(keys):
+            return Command(problem="after # type the keys to press: 0-9, * and #, e.g. #1 or "
+                           "#1234#")
+        return Command(actions=(Press(keys),))
+    if not text.startswith("/"):
+        return Command(actions=(Say(text),))
+    word, _, rest = text[1:].partition(" ")
+    rest = rest.strip()
+    word = word.lower()
+    if word in ("help", "?"):
+        return Command(show_help=True)
+    if word in ("hangup", "hang-up", "bye", "quit", "exit"):
+        return Command(actions=(HangUp(),), hang_up=True)
+    if word in ("variables", "vars"):
+        return Command(show_variables=True)
+    if word == "silence":
+        if not rest:
+            return Command(actions=(NoAnswer(),))
+        try:
+            seconds = float(rest.removesuffix("s"))
+        except ValueError:
+            seconds = -1.0
+        if seconds <= 0:
+            return Command(problem="/silence takes a number of seconds, e.g. /silence 6")
+        return Command(actions=(Silence(seconds),))
+    if word == "unclear":
+        if not rest:
+            return Command(problem="/unclear takes the words, e.g. /unclear my balance")
+        return Command(actions=(Say(rest, confidence=UNCLEAR_CONFIDENCE),))
+    if word == "signal":
+        name, _, payload_text = rest.partition(" ")
+        if not name:
+            return Command(problem="/signal takes a name, e.g. /signal supervisor_decision "
+                           "{\"approved\": true}")
+        payload: Any = None
+        if payload_text.strip():
+            try:
+                payload = json.loads(payload_text)
+            except ValueError:
+                return Command(problem="the signal's data must be JSON, e.g. {\"approved\": true}")
+        return Command(signal=(name, payload))
+    return Command(problem=f"/{word} is not a chat command; type /help for the list")
+
+
+@dataclass
+class _Watched:
+    """What has been shown of one workflow (the call, or a subflow) so far."""
+
+    label: str  # "" for the call's own flow, the flow id for a subflow
+    graph: FlowGraph
+    path_shown: int = 0
+    events_shown: int = 0
+    children: list[str] = field(default_factory=list)
+
+
+class ChatSession:
+    """One chat call. Feed it lines with :meth:`type`; :meth:`run` returns the call's result."""
+
+    def __init__(self, engine: SimulatorEngine, graph: FlowGraph, setup: CallSetup,
+                 view: ChatView, clock: PausableClock) -> None:
+        self.engine = engine
+        self.graph = graph
+        self.view = view
+        self.clock = clock
+        self.inbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self.call = SimulatedCall(engine, graph, setup, on_line=self._on_line,
+                                  on_idle=lambda idle: clock.set_running(not idle))
+        self._lines: asyncio.Queue[Line | None] = asyncio.Queue()
+        self._watched: dict[str, _Watched] = {}
+        self._hint_given = False
+        self.result: m.CallResult | None = None
+
+    # ---- feeding it -------------------------------------------------------
+
+    def type(self, text: str | None) -> None:
+        """A line the person typed (None: the end of input, which hangs up)."""
+        self.inbox.put_nowait(text)
+
+    def type_threadsafe(self, loop: asyncio.AbstractEventLoop, text: str | None) -> None:
+        loop.call_soon_threadsafe(self.inbox.put_nowait, text)
+
+    # ---- running it ---------------------------------------------------------
+
+    async def run(self) -> m.CallResult:
+        workflow_id = m.workflow_id(self.call.call_id)
+        self._watched[workflow_id] = _Watched("", self.graph)
+        async with self.call:
+            ending = asyncio.ensure_future(self.call.result())
+            reading = asyncio.ensure_future(self._read_input(ending))
+            showing = asyncio.ensure_future(self._show_progress(ending))
+            try:
+                result = await ending
+            finally:
+                reading.cancel()
+                await self._lines.put(None)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await showing
+                    await reading
+        self.result = result
+        self.view.show("end", f"{result.status} — {result.reason}")
+        return result
+
+    async def _read_input(self, ending: asyncio.Future[m.CallResult]) -> None:
+        while not ending.done():
+            text = await self.inbox.get()
+            if text is None:
+                self.call.add(HangUp())
+                return
+            command = parse_line(text)
+            if command is None:
+                continue
+            await self._obey(command)
+
+    async def _obey(self, command: Command) -> None:
+        if command.problem:
+            self.view.show("warning", command.problem)
+        if command.show_help:
+            self.view.show("note", HELP_TEXT)
+        if command.show_variables:
+            await self._show_variables()
+        if command.signal is not None:
+            name, payload = command.signal
+            try:
+                await send_signal(self.engine.client, self.call.call_id, name, payload)
+                self.view.show("note", f"sent the signal '{name}'")
+            except TemporalError as error:
+                self.view.show("warning", f"the signal '{name}' could not be sent: {error}")
+        if command.actions:
+            self.call.add(*command.actions)
+
+    async def _show_variables(self) -> None:
+        try:
+            snapshot = await self.call.state()
+        except TemporalError as error:
+            self.view.show("warning", f"the call's variables cannot be read now: {error}")
+            return
+        shown = {k: v for k, v in snapshot.variables.items() if k != "call_duration"}
+        self.view.show("note", json.dumps(shown, indent=2, ensure_ascii=False, default=str))
+
+    def _on_line(self, line: Line) -> None:
+        self._lines.put_nowait(line)
+
+    async def _show_progress(self, ending: asyncio.Future[m.CallResult]) -> None:
+        """Show each agent line after the nodes the call walked to say it (one printer only)."""
+        while True:
+            try:
+                line = await asyncio.wait_for(self._lines.get(), POLL_SECONDS)
+            except asyncio.TimeoutError:
+                if not ending.done():
+                    await self._refresh()
+                continue
+            await self._refresh()
+            if line is None:
+                return
+            self.view.show(line.speaker, line.text.strip() + (" …" if line.interrupted else ""))
+
+    async def _refresh(self) -> None:
+        """Show the nodes walked and the failures since the last look, subflows included."""
+        await self._refresh_run(self.engine.client, m.workflow_id(self.call.call_id))
+
+    async def _refresh_run(self, client: Client, workflow_id: str) -> None:
+        watched = self._watched[workflow_id]
+        try:
+            snapshot: m.CallSnapshot = await client.get_workflow_handle(workflow_id).query(
+                m.STATE_QUERY, result_type=m.CallSnapshot)
+        except TemporalError:
+            return
+        # A subflow that ended since the last look: its last nodes come before the caller's next.
+        for child in list(watched.children):
+            if child != snapshot.subflow_workflow_id:
+                await self._refresh_run(client, child)
+                watched.children.remove(child)
+        for event in snapshot.events[watched.events_shown:]:
+            self._show_event(event)
+        watched.events_shown = len(snapshot.events)
+        for node_id in snapshot.path[watched.path_shown:]:
+            node = watched.graph.nodes.get(node_id)
+            kind = f" ({node.type})" if node is not None else ""
+            where = f"{watched.label} › " if watched.label else ""
+            self.view.show("node", f"{where}{node_id}{kind}")
+        watched.path_shown = len(snapshot.path)
+        child_id = snapshot.subflow_workflow_id
+        if child_id:
+            if child_id not in self._watched:
+                sub = _subflow_of(watched.graph, child_id)
+                if sub is None:
+                    return
+                label = f"{watched.label} › {sub.flow_id}" if watched.label else sub.flow_id
+                self._watched[child_id] = _Watched(label, sub)
+                watched.children.append(child_id)
+            await self._refresh_run(client, child_id)
+
+    def _show_event(self, event: m.CallEvent) -> None:
+        if event.kind != "node_failed":
+            if event.kind in ("time_warning", "error_handler"):
+                self.view.show("note", event.message)
+            return
+        self.view.show("warning", event.message)
+        node_type = _failed_type(event.message)
+        if node_type in EXTERNAL_NODE_TYPES and not self._hint_given:
+            self._hint_given = True
+            self.view.show("note", "That node calls an outside service. To try the flow "
+                           "without it, give it a fixed answer: voxflow chat FLOW --answers "
+                           "FILE (see voxflow chat --help).")
+
+
+def _failed_type(message: str) -> str:
+    match = re.match(r"the node '[^']*' \(([a-z_]+)\)", message)
+    return match.group(1) if match else ""
+
+
+def _subflow_of(graph: FlowGraph, child_id: str) -> FlowGraph | None:
+    """The compiled subflow a child workflow runs: its id is ``<call's id>/<step>-<flow id>``."""
+    flow_id = child_id.rsplit("/", 1)[-1].partition("-")[2]
+    return graph.subflows.get(flow_id)
+
+
+def external_nodes(graph: FlowGraph) -> list[str]:
+    """``understand (llm)``, ``account-balance/lookup (database_query)``: outside-service nodes."""
+    found: list[str] = []
+
+    def visit(flow: FlowGraph, prefix: str, seen: set[str]) -> None:
+        if flow.flow_id in seen:
+            return
+        seen = seen | {flow.flow_id}
+        for node in flow.nodes.values():
+            if node.type in EXTERNAL_NODE_TYPES:
+                found.append(f"{prefix}{node.id} ({node.type})")
+        for sub in flow.subflows.values():
+            visit(sub, f"{sub.flow_id}/", seen)
+
+    visit(graph, "", set())
+    return found
+
+
+__all__ = ["ChatSession", "ChatView", "Command", "external_nodes", "parse_line"]

@@ -1,0 +1,71 @@
+"""Which nodes and exits of each flow the conversation tests reached.
+
+An exit is one of a node's compiled exits (engine.compile.Exit): ``next``,
+``options[1].next``, ``no_input[1].next``, ``on_error``, ... A node is
+reached when any test's call (or a subflow within it) walked it; an exit
+when a call left the node that way (see engine.simulate.trace for how).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from engine.compile import Exit, FlowGraph
+from engine.simulate.trace import CallTrace
+
+
+@dataclass
+class FlowCoverage:
+    flow_id: str
+    file: str
+    nodes: list[str]
+    exits: list[tuple[str, Exit]]
+    reached: set[str] = field(default_factory=set)
+    taken: set[tuple[str, str]] = field(default_factory=set)
+    tests: int = 0  # tests whose call entered this flow
+
+    @property
+    def missed_nodes(self) -> list[str]:
+        return [node for node in self.nodes if node not in self.reached]
+
+    @property
+    def missed_exits(self) -> list[tuple[str, Exit]]:
+        return [(node, e) for node, e in self.exits if (node, e.name) not in self.taken]
+
+    @property
+    def nodes_reached(self) -> int:
+        return len(self.nodes) - len(self.missed_nodes)
+
+    @property
+    def exits_taken(self) -> int:
+        return len(self.exits) - len(self.missed_exits)
+
+
+def measure(flows: Mapping[str, FlowGraph], traces: Iterable[CallTrace]) -> list[FlowCoverage]:
+    """Coverage of every flow in ``flows`` by the calls in ``traces``."""
+    table = {
+        flow_id: FlowCoverage(
+            flow_id, graph.source, list(graph.nodes),
+            [(node.id, e) for node in graph.nodes.values() for e in node.exits],
+        )
+        for flow_id, graph in sorted(flows.items())
+    }
+    for trace in traces:
+        entered: set[str] = set()
+        for run in trace.runs:
+            coverage = table.get(run.flow_id)
+            if coverage is None:
+                continue
+            entered.add(run.flow_id)
+            coverage.reached.update(run.path)
+            coverage.taken.update(run.exits)
+        for flow_id in entered:
+            table[flow_id].tests += 1
+    return list(table.values())
+
+
+def describe_exit(node_id: str, exit_: Exit) -> str:
+    """``ask no_match[1].next (no match) → transfer``."""
+    label = f" ({exit_.label})" if exit_.label and exit_.label != exit_.name else ""
+    return f"{node_id} {exit_.name}{label} → {exit_.target}"

@@ -1,0 +1,97 @@
+"""The real engine for the agent tests: a Temporal worker, a memory voice bus, SQLite, an LLM.
+
+The worker runs for the whole session on a background thread with its own
+event loop (as in tests/runtime), so the audio of a harnessed call, paced in
+real time on the test's loop, never waits behind a workflow task. Both sides
+share one in-memory voice bus (it wakes readers on their own loops). The
+``accounts`` database is SQLite, named through VOXFLOW_DATABASE_ACCOUNTS as a
+deployment would; the llm node talks to tests/runtime/webapp.py's local
+OpenAI-style endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.compile import FlowGraph
+from engine.project import compile_paths
+from engine.runtime.config import load_runtime_config
+from engine.runtime.services import RuntimeServices
+from engine.runtime.worker import WorkerOptions, create_worker
+from engine.temporal_server import TemporalSettings, connect_client
+from engine.voice.memory_bus import MemoryVoiceBus
+from tests.runtime.conftest import BackgroundLoop
+from tests.runtime.webapp import LLM_KEY, WebState, start_web
+
+FLOWS_DIR = Path(__file__).resolve().parents[2] / "flows"
+CALLER = "+15550100"
+BALANCE = 42.5
+
+
+@dataclass
+class VoiceEngine:
+    """A worker whose voice nodes talk to ``bus``; calls go on ``task_queue``."""
+
+    settings: TemporalSettings
+    task_queue: str
+    bus: MemoryVoiceBus
+    flows: dict[str, FlowGraph]
+
+
+@pytest.fixture(scope="session")
+def example_flows() -> dict[str, FlowGraph]:
+    return compile_paths([FLOWS_DIR]).flows
+
+
+@pytest.fixture(scope="session")
+def voice_engine(
+    temporal_settings: TemporalSettings,
+    example_flows: dict[str, FlowGraph],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[VoiceEngine]:
+    background = BackgroundLoop()
+    database = tmp_path_factory.mktemp("accounts") / "accounts.db"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE accounts (phone TEXT PRIMARY KEY, balance REAL)")
+        db.execute("INSERT INTO accounts VALUES (?, ?)", (CALLER, BALANCE))
+    runner, url = background.run(start_web(WebState()))
+    config = load_runtime_config(environ={
+        "VOXFLOW_DATABASE_ACCOUNTS": f"sqlite:///{database}",
+        "VOXFLOW_LLM_BASE_URL": f"{url}/v1",
+        "VOXFLOW_LLM_API_KEY": LLM_KEY,
+    })
+    bus = MemoryVoiceBus()
+    services = RuntimeServices(config, voice_bus=bus)
+    task_queue = f"voxflow-agent-{uuid.uuid4().hex[:8]}"
+    options = WorkerOptions(task_queue=task_queue, heartbeat_throttle=0.3, graceful_shutdown=1)
+    started: dict[str, Any] = {}
+
+    async def start() -> None:
+        client = await connect_client(temporal_settings)
+        worker = create_worker(client, services, options)
+        started["task"] = asyncio.ensure_future(worker.run())
+        started["worker"] = worker
+
+    background.run(start())
+    try:
+        yield VoiceEngine(temporal_settings, task_queue, bus, example_flows)
+    finally:
+        async def stop() -> None:
+            await started["worker"].shutdown()
+            await services.close()
+            await runner.cleanup()
+
+        background.run(stop())
+        background.close()
+
+
+def new_call_id(prefix: str = "agent") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
