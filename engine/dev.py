@@ -69,7 +69,7 @@ async def _dev(options: DevOptions) -> int:
     )
     async with contextlib.AsyncExitStack() as stack:
         say("starting the Temporal dev server…")
-        temporal = EmbeddedTemporal(db_file=options.state_dir / "temporal.db")
+        temporal = EmbeddedTemporal(db_file=options.state_dir.resolve() / "temporal.db")
         await temporal.start_async()
         stack.push_async_callback(temporal.stop_async)
         voice_bus, redis_url = await _voice_bus(options, stack)
@@ -106,7 +106,8 @@ async def _voice_bus(options: DevOptions, stack: contextlib.AsyncExitStack) -> t
 
     url = os.environ.get("VOXFLOW_REDIS_URL", "").strip()
     if not url:
-        redis = EmbeddedRedis(data_dir=options.state_dir / "redis")
+        # An absolute path: redis-server changes into its --dir before opening its log file.
+        redis = EmbeddedRedis(data_dir=options.state_dir.resolve() / "redis")
         await asyncio.to_thread(redis.start)
         stack.callback(redis.stop)
         url = redis.url

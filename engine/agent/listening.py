@@ -208,14 +208,17 @@ class CallerListener:
             else:
                 self._partial(utterance)
         elif kind == stt.SpeechEventType.END_OF_SPEECH:
-            utterance = self._utterance
-            if utterance is None or utterance.closed:
-                return
-            utterance.stt_ended = True
-            if utterance.finals or utterance.answered:
-                self._answer(utterance)
-            else:
-                self._reschedule(utterance, self.options.final_wait)
+            self._stt_ended()
+
+    def _stt_ended(self) -> None:
+        utterance = self._utterance
+        if utterance is None or utterance.closed:
+            return
+        utterance.stt_ended = True
+        if utterance.finals or utterance.answered:
+            self._answer(utterance)
+        else:
+            self._reschedule(utterance, self.options.final_wait)
 
     def _on_frame(self, frame: rtc.AudioFrame) -> None:
         if self._recording is not None:

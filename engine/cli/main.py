@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "diff": "engine.cli.diff",
     "docs": "engine.cli.docs",
     "worker": "engine.cli.worker",
+    "agent": "engine.cli.agent",
     "chat": "engine.cli.chat",
     "test": "engine.cli.test",
     "serve": "engine.cli.serve",

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
 
 from engine.cli.output import Painter
 from engine.compile import FlowGraph
@@ -27,7 +26,7 @@ from engine.simulate.conversation import ConversationTest, find_test_files, flow
 from engine.simulate.logs import default_log_file, send_logs_to_file
 from engine.simulate.report import print_coverage, print_result
 from engine.simulate.runner import DEFAULT_CONCURRENCY, VOICE_SCALE, TestResult, run_tests
-from engine.simulate.session import BUS_KINDS, EngineOptions, SimulatorEngine
+from engine.simulate.session import BUS_KINDS, EngineOptions, SimulatorEngine, exit_on_interrupt
 from engine.voice.clock import ScaledClock
 
 HELP = "Run the conversation tests beside the flows (flows/tests/*.test.yaml)."
@@ -102,6 +101,7 @@ async def _run(tests: list[ConversationTest], flows: dict[str, FlowGraph], bus: 
     files = len({t.file for t in tests})
     options = EngineOptions(bus=bus, clock=ScaledClock(VOICE_SCALE))
     async with SimulatorEngine(options) as engine:
+        exit_on_interrupt(engine, lambda: print("Interrupted.", file=sys.stderr))
         print(paint(f"Running {_count(len(tests), 'conversation test')} from "
                     f"{_count(files, 'file')} on {engine.where}.", "bold"))
         print()

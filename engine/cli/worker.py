@@ -88,6 +88,11 @@ async def _serve(
             settings = server.settings()
             _say(f"Temporal dev server at {server.address} (state in {args.db_file})")
         client = await connect_client(settings)
+        # Voice bus, call records and live events as the environment says (engine.server).
+        from engine.server.worker_setup import attach_from_env, describe
+
+        closers = await attach_from_env(services)
+        _say(f"voxflow worker: {describe()}")
         ready = asyncio.Event()
         worker = asyncio.create_task(run_worker(client, services, options, stop, ready))
         started = asyncio.create_task(ready.wait())
@@ -98,6 +103,8 @@ async def _serve(
                  f"(namespace {settings.namespace}); configuration from {config_source}. "
                  "Stop with Ctrl-C.")
         await worker
+        for close in closers:
+            await close()
         del client, worker
         await _let_native_threads_settle()
         _say("voxflow worker stopped.")

@@ -37,10 +37,12 @@ from engine.runtime.messages import RUN_NODE_ACTIVITY, NodeOutcome, NodeTask
 from engine.runtime.recording import (
     RECORD_CALL_ENDED,
     RECORD_CALL_STARTED,
+    RECORD_NODE_REACHED,
     CallClosed,
     CallOpened,
     CallRecorder,
     NodeEntered,
+    NodeReached,
 )
 from engine.runtime.services import RuntimeServices
 from engine.templates import TemplateProblem, render_value
@@ -70,12 +72,21 @@ class NodeActivities:
 
     def record_activities(self) -> list[Any]:
         """The call record's activities, registered on every worker (no-ops without a recorder)."""
-        return [self.record_call_started, self.record_call_ended]
+        return [self.record_call_started, self.record_node_reached, self.record_call_ended]
 
     @activity.defn(name=RECORD_CALL_STARTED)
     async def record_call_started(self, opened: CallOpened) -> None:
         if self.recorder is not None:
             await self.recorder.call_started(opened)
+
+    @activity.defn(name=RECORD_NODE_REACHED)
+    async def record_node_reached(self, reached: NodeReached) -> None:
+        if self.recorder is not None:
+            await self.recorder.node_entered(NodeEntered(
+                call_id=reached.call_id, root_flow_id=reached.root_flow_id,
+                flow_id=reached.flow_id, node_id=reached.node_id, node_type=reached.node_type,
+                walked=tuple(reached.walked), variables=reached.variables,
+            ))
 
     @activity.defn(name=RECORD_CALL_ENDED)
     async def record_call_ended(self, closed: CallClosed) -> None:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.converter import DataConverter
 
 from engine.compile import FlowGraph
@@ -34,14 +35,24 @@ async def start_call(
     variables: Mapping[str, Any] | None = None,
     options: m.CallOptions | None = None,
     task_queue: str = m.TASK_QUEUE,
+    once: bool = False,
+    size_checked: bool = False,
 ) -> WorkflowHandle[CallFlowWorkflow, m.CallResult]:
-    """Start the workflow for one call on ``graph`` (the version it will keep)."""
+    """Start the workflow for one call on ``graph`` (the version it will keep).
+
+    With ``once``, the call id can never start a second workflow, even after the
+    first ended (the server: a call is answered once, whatever Telnyx resends).
+    ``size_checked``: the caller already knows the input is small enough (the
+    server checks each flow version once, and adds only a few call fields), so
+    it is not encoded an extra time while a caller waits.
+    """
     options = options or m.CallOptions()
     call_input = m.CallInput(
         graph=graph, call_id=call_id, call=dict(call or {}),
         variables=dict(variables or {}), options=options,
     )
-    check_input_size(call_input, client.data_converter)
+    if not size_checked:
+        check_input_size(call_input, client.data_converter)
     timeout = None
     if options.max_execution_time > 0:
         timeout = timedelta(seconds=options.max_execution_time + EXECUTION_TIMEOUT_MARGIN)
@@ -52,6 +63,8 @@ async def start_call(
         task_queue=task_queue,
         execution_timeout=timeout,
         static_summary=f"{graph.flow_id} @ {graph.short_version}",
+        id_reuse_policy=(WorkflowIDReusePolicy.REJECT_DUPLICATE if once
+                         else WorkflowIDReusePolicy.ALLOW_DUPLICATE),
     )
 
 

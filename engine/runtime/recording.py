@@ -10,6 +10,9 @@ or a worker dies: an activity that did not finish is retried by Temporal.
 - ``run_node`` (engine.runtime.activities) notes each node the call enters,
   the logic nodes walked since the previous activity, the variables as they
   are then, and the transcript turns that cross the voice bus while it runs.
+- ``record_node_reached`` notes a node that waits inside the workflow
+  (``wait_for_signal``, ``subflow``): no activity would report it otherwise,
+  and a call may sit there for hours;
 - ``record_call_ended`` runs once when the call ends, with the status, the
   reason, the whole path and the final variables.
 
@@ -33,6 +36,7 @@ from engine.runtime.messages import CallEvent
 
 RECORD_CALL_STARTED = "record_call_started"
 RECORD_CALL_ENDED = "record_call_ended"
+RECORD_NODE_REACHED = "record_node_reached"
 
 
 @dataclass
@@ -60,6 +64,19 @@ class CallClosed:
     events: list[CallEvent] = field(default_factory=list)
     started_at: float = 0.0
     ended_at: float = 0.0
+
+
+@dataclass
+class NodeReached:
+    """``record_node_reached``'s input (a workflow-side node that waits)."""
+
+    call_id: str
+    root_flow_id: str
+    flow_id: str
+    node_id: str
+    node_type: str
+    walked: list[str] = field(default_factory=list)
+    variables: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

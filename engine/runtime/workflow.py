@@ -55,8 +55,10 @@ with workflow.unsafe.imports_passed_through():
     from engine.runtime.recording import (
         RECORD_CALL_ENDED,
         RECORD_CALL_STARTED,
+        RECORD_NODE_REACHED,
         CallClosed,
         CallOpened,
+        NodeReached,
     )
     from plugins import condition, end, set_variables, subflow, wait_for_signal
 
@@ -207,12 +209,13 @@ class CallFlowWorkflow:
         # call's start and end belong to the workflow the call started.
         return self._options.record and not self._input.subflow
 
-    async def _record(self, name: str, arg: Any, attempts: int) -> None:
+    async def _record(self, name: str, arg: Any, attempts: int,
+                      activity_id: str | None = None) -> None:
         """Write the call record; a records store that stays down is noted, never fatal."""
         try:
             await workflow.execute_activity(
                 name, arg,
-                activity_id=name,
+                activity_id=activity_id or name,
                 start_to_close_timeout=timedelta(seconds=RECORD_TIMEOUT),
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=0.5),
@@ -362,6 +365,14 @@ class CallFlowWorkflow:
                 f"the node '{node.id}' has the type '{node.type}', which runs inside the "
                 "workflow, but this version of voxflow cannot run it there."
             )
+        if self._options.record and node.type not in INSTANT_NODES:
+            # A node that waits here (a signal, a subflow) is reported by no activity.
+            await self._record(RECORD_NODE_REACHED, NodeReached(
+                call_id=self._input.call_id,
+                root_flow_id=str(self._input.call.get("flow_id") or self._graph.flow_id),
+                flow_id=self._graph.flow_id, node_id=node.id, node_type=node.type,
+                walked=self._take_walked(), variables=dict(self._variables),
+            ), RECORD_START_ATTEMPTS, activity_id=f"{self._steps}:record:{node.id}")
         context = NodeContext(self._input.call_id, node.id, self._variables, self._input.call)
         try:
             return await execute(node.config, context, self._services)

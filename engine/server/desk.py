@@ -16,6 +16,7 @@ it, through activities (engine.server.recorder).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -27,15 +28,24 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from engine.flow_library import FlowLibrary
-from engine.runtime.calls import hang_up, start_call
-from engine.runtime.messages import CallOptions
+from engine.runtime.calls import check_input_size, hang_up, start_call
+from engine.compile import FlowGraph
+from engine.runtime.messages import CallInput, CallOptions, workflow_id
 from engine.server import events as ev
-from engine.server.records import FINAL_STATUSES, RecordsStore
+from engine.server.records import FINAL_STATUSES, RecordsStore, Ringing
 from engine.server.routing import UNAVAILABLE_MESSAGE, Decision, route_call
 from engine.server.settings import ServerSettings
 from engine.server.telnyx import call_id_for
+from engine.triggers import Trigger
 
 log = logging.getLogger(__name__)
+
+
+CLAIM_SECONDS = 2 * 300.0 + 60  # a signature is remembered until it is stale anyway
+
+
+class Replayed(Exception):
+    """This exact signed request was handled before."""
 
 
 class CallNotTaken(Exception):
@@ -72,32 +82,67 @@ class CallDesk:
         self._temporal = temporal
         self.voice_bus = voice_bus
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._sized: set[str] = set()  # flow versions whose input size was checked
 
     # ---- a call arrives ---------------------------------------------------
 
-    async def incoming(self, telnyx_call_id: str, caller: str, called: str) -> Answer:
-        """Route the call and start its flow; the same answer however often it is asked."""
+    async def incoming(self, telnyx_call_id: str, caller: str, called: str,
+                       claim: str | None = None) -> Answer:
+        """Route the call and start its flow; the same answer however often it is asked.
+
+        ``claim`` (a request's signature) is claimed in the same database round trip
+        as the ringing record; :class:`Replayed` when it was claimed before.
+        """
         call_id = call_id_for(telnyx_call_id)
         decision = route_call(self.library, called, caller, self._clock(), self.settings.unknown)
-        existing = await self.records.get_call(call_id)
-        if existing is not None and existing["status"] not in FINAL_STATUSES:
-            # Taken already (call.initiated, then the TeXML request; or a retry).
-            trigger = decision.trigger
-            return Answer("dial", call_id, record=bool(trigger and trigger.enable_recording),
-                          reason="already taken")
-        if decision.action != "run" or decision.flow is None:
-            return await self._turn_away(call_id, telnyx_call_id, caller, called, decision)
-        graph = decision.flow
+        graph = decision.flow if decision.action == "run" else None
+        turned_away = graph is None
+        status = "ringing" if not turned_away else (
+            "completed" if decision.action == "message" else "failed")
         trigger = decision.trigger
-        inserted = await self.records.call_ringing(
+        ring = self.records.ring(
             call_id, telnyx_call_id=telnyx_call_id, caller=caller, called=called,
-            flow_id=graph.flow_id, flow_version=graph.version,
+            flow_id=graph.flow_id if graph else (trigger.flow if trigger else None),
+            flow_version=graph.version if graph else None, status=status,
+            reason="" if graph else decision.reason, claim=claim, claim_ttl=CLAIM_SECONDS,
         )
-        if inserted:
-            await self.publisher.publish(ev.LiveEvent(ev.CALL_INCOMING, call_id, graph.flow_id, {
-                "caller": caller, "called": called, "flow_version": graph.version,
-                "telnyx_call_id": telnyx_call_id, "reason": decision.reason,
-            }))
+        if graph is None:
+            ringing = await ring
+            if not ringing.claimed:
+                raise Replayed()
+            return await self._turn_away(call_id, telnyx_call_id, caller, called, decision,
+                                         ringing.inserted)
+        # The record and the workflow's start go together: the caller waits on both. The
+        # workflow id is used once ever, so a replay (found by the claim) cannot start a
+        # call that ended; and a replay that started one is terminated at once.
+        async def ring_and_announce() -> Ringing:
+            ringing = await ring
+            if ringing.claimed and ringing.inserted:  # announced before the worker says active
+                await self.publisher.publish(ev.LiveEvent(
+                    ev.CALL_INCOMING, call_id, graph.flow_id, {
+                        "caller": caller, "called": called, "flow_version": graph.version,
+                        "telnyx_call_id": telnyx_call_id, "reason": decision.reason,
+                    }))
+            return ringing
+
+        ringing_task = asyncio.ensure_future(ring_and_announce())
+        try:
+            started = await self._start(graph, call_id, telnyx_call_id, caller, called, trigger)
+        finally:
+            ringing = await ringing_task
+        if not ringing.claimed:
+            if started:
+                await self._temporal().get_workflow_handle(workflow_id(call_id)).terminate(
+                    "a replayed webhook started it")
+            raise Replayed()
+        if not started and ringing.status in FINAL_STATUSES:
+            return Answer("reject", call_id, reason="the call has already ended")
+        record = bool(trigger and trigger.enable_recording)
+        return Answer("dial", call_id, record=record, reason=decision.reason)
+
+    async def _start(self, graph: FlowGraph, call_id: str, telnyx_call_id: str, caller: str,
+                     called: str, trigger: Trigger | None) -> bool:
+        """Start the call's workflow; False when it had been started before."""
         call = {
             "call_sid": telnyx_call_id, "caller_number": caller, "called_number": called,
             "flow_id": graph.flow_id,
@@ -109,28 +154,29 @@ class CallDesk:
         options = CallOptions(
             record=True, max_call_duration=trigger.max_call_duration if trigger else None,
         )
+        client = self._temporal()
+        if graph.version not in self._sized:
+            # Once per flow version: the graph is the bulk of a call's input.
+            check_input_size(CallInput(graph=graph, call_id=call_id, call=call),
+                             client.data_converter)
+            self._sized.add(graph.version)
         try:
             await start_call(
-                self._temporal(), graph, call_id, call=call, options=options,
+                client, graph, call_id, call=call, options=options,
                 variables={"call_id": call_id, "flow_id": graph.flow_id,
                            "flow_version": graph.version},
-                task_queue=self.settings.task_queue,
+                task_queue=self.settings.task_queue, once=True, size_checked=True,
             )
         except WorkflowAlreadyStartedError:
-            pass  # another delivery (or replica) started it: same call, same answer
+            return False  # another delivery (or replica) started it: same call, same answer
         except RPCError as error:
             raise CallNotTaken(f"Temporal did not start the call: {error.message}") from None
-        record = bool(trigger and trigger.enable_recording)
-        return Answer("dial", call_id, record=record, reason=decision.reason)
+        return True
 
     async def _turn_away(self, call_id: str, telnyx_call_id: str, caller: str, called: str,
-                         decision: Decision) -> Answer:
+                         decision: Decision, inserted: bool) -> Answer:
         status = "completed" if decision.action == "message" else "failed"
         flow_id = decision.trigger.flow if decision.trigger else None
-        inserted = await self.records.call_ringing(
-            call_id, telnyx_call_id=telnyx_call_id, caller=caller, called=called,
-            flow_id=flow_id, flow_version=None, status=status, reason=decision.reason,
-        )
         if inserted:
             log.info("call from %s to %s not run: %s", caller, called, decision.reason)
             await self.publisher.publish(ev.LiveEvent(ev.CALL_INCOMING, call_id, flow_id, {

@@ -31,8 +31,8 @@ def _param(name: str, where: str = "path", description: str = "",
             "description": description, "schema": schema or {"type": "string"}}
 
 
-_SIGNED = [{"telnyxSignature": []}]
-_TOKEN = [{"bearerToken": []}, {"tokenQuery": []}]
+_SIGNED: list[dict[str, list[str]]] = [{"telnyxSignature": []}]
+_TOKEN: list[dict[str, list[str]]] = [{"bearerToken": []}, {"tokenQuery": []}]
 _SSE = {"description": "A stream of live events (text/event-stream).",
         "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/LiveEvent"}}}}
 

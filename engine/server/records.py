@@ -84,7 +84,7 @@ _CALL_COLUMNS = (
     "reason", "started_at", "answered_at", "ended_at", "duration", "current_node", "node_path",
     "variables", "events", "recording_url", "updated_at",
 )
-_JSON_COLUMNS = {"node_path": [], "variables": {}, "events": []}
+_JSON_COLUMNS: dict[str, Any] = {"node_path": [], "variables": {}, "events": []}
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,15 @@ class Turn:
     def to_json(self) -> dict[str, Any]:
         return {"at": self.at, "speaker": self.speaker, "kind": self.kind, "text": self.text,
                 "confidence": self.confidence}
+
+
+@dataclass(frozen=True)
+class Ringing:
+    """What :meth:`RecordsStore.ring` found: the claim taken? the call new? its status."""
+
+    claimed: bool
+    inserted: bool
+    status: str | None
 
 
 class RecordsStore:
@@ -195,6 +204,40 @@ class RecordsStore:
                  now, ended, 0.0 if ended else None, "[]", "{}", "[]", now),
             )
             return bool(cur.rowcount)
+        return await self._run(work)
+
+    async def ring(
+        self, call_id: str, *, telnyx_call_id: str, caller: str, called: str,
+        flow_id: str | None, flow_version: str | None, status: str = RINGING,
+        reason: str = "", claim: str | None = None, claim_ttl: float = 0.0,
+    ) -> Ringing:
+        """:meth:`call_ringing` and, first, :meth:`claim` of ``claim``, in one transaction.
+
+        One round trip on the path where a caller waits for the TeXML answer.
+        """
+        now = time.time()
+        ended = now if status in FINAL_STATUSES else None
+
+        def work(cur: _Cursor) -> Ringing:
+            if claim is not None:
+                cur.execute(
+                    "INSERT INTO voxflow_claims (claim, expires_at) VALUES (?, ?) "
+                    "ON CONFLICT (claim) DO UPDATE SET expires_at = excluded.expires_at "
+                    "WHERE voxflow_claims.expires_at < ?", (claim, now + claim_ttl, now))
+                if not cur.rowcount:
+                    return Ringing(claimed=False, inserted=False, status=None)
+            cur.execute(
+                "INSERT INTO voxflow_calls (call_id, telnyx_call_id, caller, called, flow_id, "
+                "flow_version, status, reason, started_at, ended_at, duration, node_path, "
+                "variables, events, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (call_id) DO NOTHING",
+                (call_id, telnyx_call_id, caller, called, flow_id, flow_version, status, reason,
+                 now, ended, 0.0 if ended else None, "[]", "{}", "[]", now),
+            )
+            if cur.rowcount:
+                return Ringing(claimed=True, inserted=True, status=status)
+            row = cur.one("SELECT status FROM voxflow_calls WHERE call_id = ?", (call_id,))
+            return Ringing(claimed=True, inserted=False, status=row[0] if row else None)
         return await self._run(work)
 
     async def call_started(

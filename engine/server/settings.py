@@ -15,6 +15,8 @@
                                it, only events of this process are seen
 ``VOXFLOW_FLOWS``              the folder of flows and triggers (default ``flows``)
 ``VOXFLOW_TELNYX_DTMF``        ``bus``: pass call.dtmf.received keys to the voice bus
+``VOXFLOW_SIP_USERNAME``,      credentials TeXML's ``<Sip>`` gives LiveKit's inbound
+``VOXFLOW_SIP_PASSWORD``       trunk (set the same on the trunk: voxflow livekit setup)
 =============================  =====================================================
 
 plus the Temporal variables (``TEMPORAL_ADDRESS``...) of engine.temporal_server.
@@ -52,6 +54,8 @@ class ServerSettings:
     task_queue: str = TASK_QUEUE
     tolerance: float = TOLERANCE_SECONDS
     dtmf_to_bus: bool = False
+    sip_username: str | None = None
+    sip_password: str | None = None
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -74,6 +78,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
         redis_url=value("VOXFLOW_REDIS_URL"),
         flows_dir=Path(value("VOXFLOW_FLOWS") or "flows"),
         dtmf_to_bus=(value("VOXFLOW_TELNYX_DTMF") or "").lower() == "bus",
+        sip_username=value("VOXFLOW_SIP_USERNAME"),
+        sip_password=value("VOXFLOW_SIP_PASSWORD"),
     )
 
 

@@ -21,15 +21,23 @@ def sip_uri(call_id: str, sip_host: str) -> str:
 
 
 def dial_sip(call_id: str, sip_host: str, *, record: bool = False,
-             recording_callback: str | None = None) -> str:
-    """Bridge the call to LiveKit; with ``record`` Telnyx records it from the answer."""
+             recording_callback: str | None = None, username: str | None = None,
+             password: str | None = None) -> str:
+    """Bridge the call to LiveKit; with ``record`` Telnyx records it from the answer.
+
+    ``username`` / ``password`` authenticate to LiveKit's inbound trunk when it asks.
+    """
     attributes = ""
     if record:
         attributes = ' record="record-from-answer"'
         if recording_callback:
             attributes += f" recordingStatusCallback={quoteattr(recording_callback)}"
+    credentials = ""
+    if username and password:
+        credentials = f" username={quoteattr(username)} password={quoteattr(password)}"
     uri = escape(sip_uri(call_id, sip_host))
-    return f"{_HEAD}<Response><Dial{attributes}><Sip>{uri}</Sip></Dial></Response>"
+    return (f"{_HEAD}<Response><Dial{attributes}><Sip{credentials}>{uri}</Sip></Dial>"
+            "</Response>")
 
 
 def say_and_hang_up(message: str, language: str | None = None) -> str:

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from engine.server import texml
 from engine.server.context import ServerContext, context_of
-from engine.server.desk import Answer, CallNotTaken
+from engine.server.desk import CLAIM_SECONDS, Answer, CallNotTaken, Replayed
 from engine.server.telnyx import (
     CALL_EVENTS,
     SIGNATURE_HEADER,
@@ -43,8 +43,13 @@ def json_error(status: int, message: str, reason: str = "") -> web.Response:
     return web.json_response(body, status=status)
 
 
-async def _verified_body(request: web.Request, ctx: ServerContext) -> bytes:
-    """The raw body, once the signature checks out and was not seen before."""
+async def _verified_body(request: web.Request, ctx: ServerContext,
+                         claim: bool = True) -> tuple[bytes, str | None]:
+    """The raw body once the signature checks out, and the signature's claim key.
+
+    With ``claim`` the signature is also claimed here (a replay: 409); without,
+    the caller claims the key itself (in the same transaction as its own write).
+    """
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise WebhookRefused(413, "the body is too large for a Telnyx webhook.", "too_large")
     body = await request.read()
@@ -53,17 +58,20 @@ async def _verified_body(request: web.Request, ctx: ServerContext) -> bytes:
     key = ctx.settings.telnyx_key
     if key is None:
         if ctx.settings.allow_unsigned:
-            return body
+            return body, None
         raise WebhookRefused(
             503, "webhooks are refused: set TELNYX_PUBLIC_KEY to the public key of your Telnyx "
             "account so their signatures can be checked.", "no_key",
         )
     delivery = verify_signature(key, headers, body, ctx.clock(), ctx.settings.tolerance)
+    nonce = f"sig:{delivery.nonce}"
     # Remembered for longer than the tolerance: a replay is refused until it is stale anyway.
-    if not await ctx.records.claim(f"sig:{delivery.nonce}", 2 * ctx.settings.tolerance + 60):
-        raise WebhookRefused(409, "this exact request was received before (a replay).",
-                             "replayed")
-    return body
+    if claim and not await ctx.records.claim(nonce, CLAIM_SECONDS):
+        raise REPLAYED
+    return body, nonce
+
+
+REPLAYED = WebhookRefused(409, "this exact request was received before (a replay).", "replayed")
 
 
 async def telnyx_events(request: web.Request) -> web.Response:
@@ -71,7 +79,7 @@ async def telnyx_events(request: web.Request) -> web.Response:
     began = time.perf_counter()
     outcome = "ok"
     try:
-        event = parse_call_event(await _verified_body(request, ctx))
+        event = parse_call_event((await _verified_body(request, ctx))[0])
         claim = f"event:{event.event_id}"
         if not await ctx.records.claim(claim, EVENT_CLAIM_SECONDS):
             outcome = "duplicate"
@@ -128,7 +136,7 @@ async def telnyx_texml(request: web.Request) -> web.Response:
     began = time.perf_counter()
     outcome = "ok"
     try:
-        body = await _verified_body(request, ctx)
+        body, nonce = await _verified_body(request, ctx, claim=False)
         if request.method == "POST":
             try:
                 text = body.decode("utf-8")
@@ -139,6 +147,10 @@ async def telnyx_texml(request: web.Request) -> web.Response:
             params = dict(request.query)
         texml_request = parse_texml_params(params)
         desk = ctx.desk
+        incoming = not texml_request.recording_url and not texml_request.ended
+        if not incoming and nonce is not None and not await ctx.records.claim(nonce,
+                                                                              CLAIM_SECONDS):
+            raise REPLAYED
         if texml_request.recording_url:
             await desk.recording_saved(texml_request.call_sid, texml_request.recording_url)
             outcome = "recording"
@@ -153,7 +165,9 @@ async def telnyx_texml(request: web.Request) -> web.Response:
             return _xml(texml.empty())
         try:
             answer = await desk.incoming(texml_request.call_sid, texml_request.caller,
-                                         texml_request.called)
+                                         texml_request.called, claim=nonce)
+        except Replayed:
+            raise REPLAYED from None
         except CallNotTaken as problem:
             # A caller is waiting on the line: an apology beats silence.
             ctx.metrics.errors.labels("temporal_unavailable").inc()
@@ -172,10 +186,13 @@ async def telnyx_texml(request: web.Request) -> web.Response:
 
 def _texml_for(ctx: ServerContext, answer: Answer) -> str:
     if answer.kind == "dial":
-        callback = (f"{ctx.settings.public_url}/webhooks/telnyx/texml"
-                    if ctx.settings.public_url else None)
-        return texml.dial_sip(answer.call_id, ctx.settings.sip_host, record=answer.record,
-                              recording_callback=callback)
+        # Telnyx records only when it can tell us where the recording is (VOXFLOW_PUBLIC_URL).
+        public = ctx.settings.public_url
+        return texml.dial_sip(
+            answer.call_id, ctx.settings.sip_host, record=answer.record and public is not None,
+            recording_callback=f"{public}/webhooks/telnyx/texml" if public else None,
+            username=ctx.settings.sip_username, password=ctx.settings.sip_password,
+        )
     if answer.kind == "message":
         return texml.say_and_hang_up(answer.message, answer.language)
     return texml.reject()

@@ -28,10 +28,9 @@ import asyncio
 import contextlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from temporalio.client import Client
 from temporalio.exceptions import TemporalError
 
 from engine.compile import FlowGraph
@@ -40,11 +39,13 @@ from engine.runtime.calls import send_signal
 from engine.simulate.caller import NoAnswer, ScriptAction
 from engine.simulate.clock import PausableClock
 from engine.simulate.fixtures import EXTERNAL_NODE_TYPES
+from engine.simulate.progress import PathFollower, Step
 from engine.simulate.session import CallSetup, SimulatedCall, SimulatorEngine
 from engine.voice.simulated_agent import HangUp, Line, Press, Say, Silence
 
 UNCLEAR_CONFIDENCE = 0.3
 POLL_SECONDS = 0.25
+CLEANUP_SECONDS = 2.0  # at most, for the last look and hanging up at the end
 HELP_TEXT = """\
   words            say them
   #1   #123#       press keys (everything after the first #; ## presses #)
@@ -126,17 +127,6 @@ def parse_line(text: str) -> Command | None:
     return Command(problem=f"/{word} is not a chat command; type /help for the list")
 
 
-@dataclass
-class _Watched:
-    """What has been shown of one workflow (the call, or a subflow) so far."""
-
-    label: str  # "" for the call's own flow, the flow id for a subflow
-    graph: FlowGraph
-    path_shown: int = 0
-    events_shown: int = 0
-    children: list[str] = field(default_factory=list)
-
-
 class ChatSession:
     """One chat call. Feed it lines with :meth:`type`; :meth:`run` returns the call's result."""
 
@@ -150,7 +140,6 @@ class ChatSession:
         self.call = SimulatedCall(engine, graph, setup, on_line=self._on_line,
                                   on_idle=lambda idle: clock.set_running(not idle))
         self._lines: asyncio.Queue[Line | None] = asyncio.Queue()
-        self._watched: dict[str, _Watched] = {}
         self._hint_given = False
         self.result: m.CallResult | None = None
 
@@ -166,20 +155,23 @@ class ChatSession:
     # ---- running it ---------------------------------------------------------
 
     async def run(self) -> m.CallResult:
-        workflow_id = m.workflow_id(self.call.call_id)
-        self._watched[workflow_id] = _Watched("", self.graph)
         async with self.call:
             ending = asyncio.ensure_future(self.call.result())
             reading = asyncio.ensure_future(self._read_input(ending))
             showing = asyncio.ensure_future(self._show_progress(ending))
             try:
                 result = await ending
+            except asyncio.CancelledError:
+                # Ctrl-C. The embedded Temporal server got it too and may be gone: be brief.
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(self.call.hang_up("the chat was interrupted"),
+                                           CLEANUP_SECONDS)
+                raise
             finally:
                 reading.cancel()
-                await self._lines.put(None)
-                with contextlib.suppress(asyncio.CancelledError):
-                    await showing
-                    await reading
+                self._lines.put_nowait(None)
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(showing, CLEANUP_SECONDS)
         self.result = result
         self.view.show("end", f"{result.status} — {result.reason}")
         return result
@@ -225,54 +217,27 @@ class ChatSession:
         self._lines.put_nowait(line)
 
     async def _show_progress(self, ending: asyncio.Future[m.CallResult]) -> None:
-        """Show each agent line after the nodes the call walked to say it (one printer only)."""
+        """Show each agent line after the node that says it (the only task that shows progress)."""
+        follower = PathFollower(self.engine.client, m.workflow_id(self.call.call_id), self.graph)
         while True:
             try:
                 line = await asyncio.wait_for(self._lines.get(), POLL_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if not ending.done():
-                    await self._refresh()
+                    self._show_steps(await follower.look(up_to_voice=True))
                 continue
-            await self._refresh()
-            if line is None:
+            if line is None:  # the call is over: everything left
+                self._show_steps(await follower.look(up_to_voice=False))
                 return
+            self._show_steps(await follower.look(up_to_voice=True))
             self.view.show(line.speaker, line.text.strip() + (" …" if line.interrupted else ""))
 
-    async def _refresh(self) -> None:
-        """Show the nodes walked and the failures since the last look, subflows included."""
-        await self._refresh_run(self.engine.client, m.workflow_id(self.call.call_id))
-
-    async def _refresh_run(self, client: Client, workflow_id: str) -> None:
-        watched = self._watched[workflow_id]
-        try:
-            snapshot: m.CallSnapshot = await client.get_workflow_handle(workflow_id).query(
-                m.STATE_QUERY, result_type=m.CallSnapshot)
-        except TemporalError:
-            return
-        # A subflow that ended since the last look: its last nodes come before the caller's next.
-        for child in list(watched.children):
-            if child != snapshot.subflow_workflow_id:
-                await self._refresh_run(client, child)
-                watched.children.remove(child)
-        for event in snapshot.events[watched.events_shown:]:
-            self._show_event(event)
-        watched.events_shown = len(snapshot.events)
-        for node_id in snapshot.path[watched.path_shown:]:
-            node = watched.graph.nodes.get(node_id)
-            kind = f" ({node.type})" if node is not None else ""
-            where = f"{watched.label} › " if watched.label else ""
-            self.view.show("node", f"{where}{node_id}{kind}")
-        watched.path_shown = len(snapshot.path)
-        child_id = snapshot.subflow_workflow_id
-        if child_id:
-            if child_id not in self._watched:
-                sub = _subflow_of(watched.graph, child_id)
-                if sub is None:
-                    return
-                label = f"{watched.label} › {sub.flow_id}" if watched.label else sub.flow_id
-                self._watched[child_id] = _Watched(label, sub)
-                watched.children.append(child_id)
-            await self._refresh_run(client, child_id)
+    def _show_steps(self, steps: list[Step]) -> None:
+        for step in steps:
+            if step.kind == "node":
+                self.view.show("node", step.text)
+            elif step.event is not None:
+                self._show_event(step.event)
 
     def _show_event(self, event: m.CallEvent) -> None:
         if event.kind != "node_failed":
@@ -284,19 +249,13 @@ class ChatSession:
         if node_type in EXTERNAL_NODE_TYPES and not self._hint_given:
             self._hint_given = True
             self.view.show("note", "That node calls an outside service. To try the flow "
-                           "without it, give it a fixed answer: voxflow chat FLOW --answers "
-                           "FILE (see voxflow chat --help).")
+                           "without it, give the node a fixed answer with --answers FILE "
+                           "('voxflow chat --help' shows how).")
 
 
 def _failed_type(message: str) -> str:
     match = re.match(r"the node '[^']*' \(([a-z_]+)\)", message)
     return match.group(1) if match else ""
-
-
-def _subflow_of(graph: FlowGraph, child_id: str) -> FlowGraph | None:
-    """The compiled subflow a child workflow runs: its id is ``<call's id>/<step>-<flow id>``."""
-    flow_id = child_id.rsplit("/", 1)[-1].partition("-")[2]
-    return graph.subflows.get(flow_id)
 
 
 def external_nodes(graph: FlowGraph) -> list[str]:

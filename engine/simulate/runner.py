@@ -103,7 +103,7 @@ async def run_test(engine: SimulatorEngine, test: ConversationTest,
         async with call:
             try:
                 result = await asyncio.wait_for(_drive(call, script, problems), test.timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 problems.append(await _still_going(call, test.timeout))
             if result is not None:
                 trace = await trace_call(engine.client, graph, result, m.workflow_id(call.call_id))

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +50,8 @@ from engine.voice.simulated_agent import Line
 REDIS_URL_VARIABLES = ("VOXFLOW_REDIS_URL", "REDIS_URL")
 BUS_KINDS = ("memory", "redis")
 DEFAULT_CALLER = "+15551234567"
+SHUTDOWN_SECONDS = 5.0
+INTERRUPTED = 130  # the exit code after Ctrl-C, as for every voxflow command
 
 
 def redis_url_from_env(environ: Mapping[str, str] = os.environ) -> str | None:
@@ -167,10 +171,26 @@ class SimulatorEngine:
             await self._new_bus()
         return self._buses[1]
 
+    def abandon(self) -> None:
+        """Stop the embedded servers now, leaving the worker as it is (Ctrl-C: see exit_on_interrupt).
+
+        Ctrl-C in a terminal reaches the embedded servers too (they share our
+        process group), and a worker whose server is gone waits for it forever
+        to report on running nodes; so an interrupted process exits instead of
+        shutting the worker down.
+        """
+        if self._redis is not None:
+            self._redis.stop()
+        if self._temporal is not None:
+            self._temporal.stop()
+
     async def close(self) -> None:
         if self._worker is not None and self._worker_task is not None:
-            with contextlib.suppress(Exception):
-                await self._worker.shutdown()
+            # Bounded: after Ctrl-C the embedded server may already be gone.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._worker.shutdown(), SHUTDOWN_SECONDS)
+            if not self._worker_task.done():
+                self._worker_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._worker_task
         if self._services is not None:
@@ -285,3 +305,24 @@ class SimulatedCall:
             self._hangup_sent = asyncio.ensure_future(self.hang_up())
         if self._on_line is not None:
             self._on_line(line)
+
+
+def exit_on_interrupt(engine: SimulatorEngine, before_exit: Callable[[], None]) -> None:
+    """On Ctrl-C (SIGINT): hang up nothing, wait for nothing: stop the servers and exit with 130.
+
+    Call from the running event loop. ``before_exit`` restores the terminal and
+    says goodbye.
+    """
+    loop = asyncio.get_running_loop()
+
+    def interrupted() -> None:
+        with contextlib.suppress(Exception):
+            before_exit()
+        with contextlib.suppress(Exception):
+            engine.abandon()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(INTERRUPTED)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on the main thread
+        loop.add_signal_handler(signal.SIGINT, interrupted)

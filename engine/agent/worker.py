@@ -1,0 +1,163 @@
+"""The LiveKit agent worker: ``voxflow agent``.
+
+An ``AgentServer`` registered under the explicit agent name ``voxflow`` (the
+SIP dispatch rule that ``voxflow livekit setup`` creates sends rooms
+``call-<id>`` to it). Each job is one call, in its own process:
+
+1. connect (audio only) and wait for the SIP participant: the caller;
+2. the room ``call-<id>`` is the call ``<id>`` (engine.runtime.messages.workflow_id);
+3. ask the voxflow server for the call's context (recording, language, engines);
+4. start an AgentSession (STT, TTS, Silero VAD, no LLM) on the caller's audio;
+5. serve the call's voice bus with a BusAgent until the call ends: DTMF from
+   the room's ``sip_dtmf_received``, the caller leaving from
+   ``participant_disconnected``, transfers and hang-ups through
+   LiveKitCallControl, ``call:agent_left`` on a shutdown while the call goes on.
+
+Prewarm loads Silero (and pocketsphinx, when it is the recogniser) once per
+process, before any job. Job processes are forked from a server that has
+imported this module and the chosen cloud plugins: livekit plugins must be
+imported on the main thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from livekit import rtc
+from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess
+from livekit.agents.utils import http_context
+from livekit.agents.voice import room_io
+
+from engine.agent import engines, sphinx
+from engine.agent import vad as vad_models
+from engine.agent.bus_agent import BusAgent, BusAgentOptions
+from engine.agent.call_context import CallContext, fetch_call_context
+from engine.agent.control import CallControlError
+from engine.agent.listening import ListeningOptions
+from engine.agent.livekit_control import LiveKitCallControl
+from engine.agent.session import CallVoice, VoxflowAgent, build_session
+from engine.agent.settings import AgentSettings, settings_from_env
+from engine.voice.redis_bus import RedisVoiceBus
+
+AGENT_NAME = "voxflow"
+ROOM_PREFIX = "call-"
+SAMPLE_RATE = 16000  # telephone audio; the engines and VAD all take it as it is
+log = logging.getLogger(__name__)
+
+
+def call_id_from_room(room: str) -> str | None:
+    """``call-<id>`` → ``<id>``; None for rooms that are not voxflow calls."""
+    if room.startswith(ROOM_PREFIX) and len(room) > len(ROOM_PREFIX):
+        return room[len(ROOM_PREFIX):]
+    return None
+
+
+def build_server(settings: AgentSettings) -> AgentServer:
+    # Imported now, in the server process, so that forked job processes have them.
+    engines.import_plugins(settings.engines)
+    server = AgentServer(
+        ws_url=settings.livekit_url,
+        api_key=settings.api_key,
+        api_secret=settings.api_secret,
+        setup_fnc=prewarm,
+        preload_modules=[__name__],
+    )
+    server.rtc_session(entrypoint, agent_name=AGENT_NAME)
+    return server
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Once per job process: the VAD model, and the offline recogniser if it is used."""
+    proc.userdata["vad"] = vad_models.prewarm()
+    if engines.choose().stt == "offline":
+        sphinx.engine()
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    call_id = call_id_from_room(ctx.room.name)
+    if call_id is None:
+        log.warning("room %s is not a voxflow call (call-<id>); leaving it", ctx.room.name)
+        ctx.shutdown("not a voxflow call")
+        return
+    settings = settings_from_env()
+    await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
+    caller = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP)
+    context = None
+    if settings.server_url:
+        context = await fetch_call_context(settings.server_url, settings.internal_token, call_id,
+                                           session=http_context.http_session())
+    voice = await _start_voice(ctx, caller, context)
+    bus = RedisVoiceBus.from_url(settings.redis_url)
+    control = LiveKitCallControl(ctx.api, ctx.room.name, caller.identity)
+    agent = BusAgent(
+        bus, call_id, voice, control, agent_id=f"{ctx.worker_id}/{ctx.job.id}",
+        options=BusAgentOptions(listening=ListeningOptions(recordings_dir=settings.recordings_dir)),
+    )
+
+    def on_dtmf(event: rtc.SipDTMF) -> None:
+        agent.dtmf(event.digit)
+
+    def on_left(participant: rtc.RemoteParticipant) -> None:
+        if participant.identity == caller.identity:
+            agent.caller_left()
+
+    ctx.room.on("sip_dtmf_received", on_dtmf)
+    ctx.room.on("participant_disconnected", on_left)
+    ctx.add_shutdown_callback(agent.leave)
+    if context is not None and context.enable_recording:
+        try:
+            egress = await control.start_recording(settings.egress_filepath)
+            await bus.save_state(call_id, "recording", {"egress_id": egress,
+                                                        "filepath": settings.egress_filepath})
+        except CallControlError as error:
+            log.warning("call %s: %s", call_id, error)
+    try:
+        ended = await agent.run()
+    finally:
+        await bus.close()
+    ctx.shutdown(f"the call ended ({ended or 'agent stopped'})")
+
+
+async def _start_voice(
+    ctx: JobContext, caller: rtc.RemoteParticipant, context: CallContext | None
+) -> CallVoice:
+    choice = engines.choose(stt_name=context.stt if context else None,
+                            tts_name=context.tts if context else None)
+    language = (context.language if context else None) or "en-US"
+    speech_in = engines.make_stt(choice.stt, language=language)
+    speech_out = engines.make_tts(choice.tts, language=language,
+                                  voice=context.voice if context and choice.tts != "offline"
+                                  else None)
+    vad = vad_models.for_call()
+    session = build_session(stt_engine=speech_in, tts_engine=speech_out, vad=vad)
+    agent = VoxflowAgent()
+    await session.start(
+        agent,
+        room=ctx.room,
+        room_options=room_io.RoomOptions(
+            participant_identity=caller.identity,
+            participant_kinds=[rtc.ParticipantKind.PARTICIPANT_KIND_SIP],
+            audio_input=room_io.AudioInputOptions(sample_rate=SAMPLE_RATE,
+                                                  pre_connect_audio=False),
+            audio_output=room_io.AudioOutputOptions(sample_rate=SAMPLE_RATE),
+            text_output=False,
+            # The bus agent reports the caller leaving and ends the job itself.
+            close_on_disconnect=False,
+        ),
+        record=False,
+    )
+    return CallVoice(session, agent, speech_in, speech_out, vad)
+
+
+def run(settings: AgentSettings, *, log_level: str = "INFO", log_format: str = "colored") -> None:
+    """Run the worker until SIGINT/SIGTERM (then drain: calls in progress finish)."""
+    # livekit's own runner: signal handling, draining and the job process pool.
+    from livekit.agents.cli import proto
+    from livekit.agents.cli.cli import _run_worker
+
+    os.environ.setdefault("LIVEKIT_URL", settings.livekit_url)
+    _run_worker(build_server(settings), proto.CliArgs(
+        log_level=log_level, url=settings.livekit_url, api_key=settings.api_key,
+        api_secret=settings.api_secret, log_format=log_format,
+    ))

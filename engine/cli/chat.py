@@ -1,0 +1,183 @@
+"""``voxflow chat FLOW``: call a flow from the terminal, as the caller, without a phone.
+
+It runs the flow on the real engine in this process (the embedded Temporal
+dev server unless TEMPORAL_ADDRESS is set, a worker, a voice bus in memory
+or on Redis) and plays the caller: what you type is what the caller says,
+``#1`` presses a key, ``/silence 6`` stays silent, ``/hangup`` hangs up
+(``/help`` lists everything). What the agent says and the nodes the call
+walks are shown as they happen. Nodes that call outside services
+(http_request, llm, database_query) are called for real unless
+``--answers FILE`` gives them fixed answers (the format of a conversation
+test's ``answers:``, by node id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.compile import FlowGraph
+from engine.errors import VoxflowError
+from engine.project import check_paths, compile_file
+from engine.runtime.config import load_runtime_config
+from engine.schema import E164_PATTERN
+from engine.simulate.chat import ChatSession, external_nodes
+from engine.simulate.clock import PausableClock
+from engine.simulate.conversation import load_answers_file
+from engine.simulate.fixtures import CallAnswers
+from engine.simulate.logs import default_log_file, send_logs_to_file
+from engine.simulate.session import (
+    BUS_KINDS, DEFAULT_CALLER, CallSetup, EngineOptions, SimulatorEngine, exit_on_interrupt,
+)
+from engine.simulate.terminal import TerminalView, start_reader, terminal_restored
+
+HELP = "Call a flow from the terminal, as the caller, on the real engine."
+EPILOG = """\
+While the call runs, type what the caller says and press Enter. Also:
+  #1, #1234#        press keys
+  /silence 6        say nothing for 6 seconds (/silence alone: do not answer this question)
+  /unclear words    say words the recogniser is unsure of
+  /signal NAME {..} send a signal to a wait_for_signal node
+  /variables        show the call's variables
+  /hangup           hang up (Ctrl-D too)
+The flow's timers (no input, silence) only run while the caller does something,
+so take your time to type.
+
+--answers FILE maps node ids to fixed answers, e.g.
+  understand: {text: balance}                   # llm
+  lookup: {rows: [{balance: "42.17"}]}          # database_query
+  block_card: {status: 200, body: {ok: true}}   # http_request
+  account-balance/lookup: {error: "down"}       # a node of a subflow, failing
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    parser.add_argument("flow", metavar="FLOW", help="the flow file, e.g. flows/ivr-menu.yaml")
+    parser.add_argument("--caller", default=DEFAULT_CALLER, metavar="NUMBER",
+                        help=f"the caller's number (default {DEFAULT_CALLER})")
+    parser.add_argument("--called", metavar="NUMBER",
+                        help="the number dialled (default: the flow's trigger number, if any)")
+    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                        help="set a flow variable (repeatable); VALUE is text, or JSON "
+                        "such as 42 or true")
+    parser.add_argument("--answers", metavar="FILE",
+                        help="fixed answers for http_request, llm and database_query nodes")
+    parser.add_argument("--bus", choices=BUS_KINDS, default="memory",
+                        help="the voice bus: in memory (default), or Redis (REDIS_URL, else an "
+                        "embedded redis-server)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="a voxflow.yaml with database connections and the LLM endpoint")
+
+
+def run(args: argparse.Namespace) -> int:
+    graph = compile_file(args.flow)
+    variables = _variables(args.var, graph)
+    called = args.called or _trigger_number(Path(args.flow), graph.flow_id)
+    for label, number in (("--caller", args.caller), ("--called", called)):
+        if number and not _is_number(number):
+            raise VoxflowError(f"{label} {number} is not a phone number; write it with + and "
+                               "the country code, e.g. +15551234567.")
+    answers = load_answers_file(Path(args.answers), graph) if args.answers else {}
+    setup = CallSetup(caller_number=args.caller, called_number=called or "",
+                      variables=variables, answers=CallAnswers(answers))
+    config = load_runtime_config(config_file=args.config)
+    log = send_logs_to_file(default_log_file("chat"))
+    view = TerminalView()
+    _banner(view, args, graph, setup, bool(answers))
+    with terminal_restored() as restore:
+
+        def interrupted() -> None:
+            view.stop_prompting()
+            restore()
+            print("Interrupted.", file=sys.stderr)
+
+        try:
+            asyncio.run(_chat(view, graph, setup, EngineOptions(bus=args.bus, config=config),
+                              interrupted))
+        finally:
+            view.stop_prompting()
+    view.say(f"(the engine's log is in {log})", "dim")
+    return 0
+
+
+async def _chat(view: TerminalView, graph: FlowGraph, setup: CallSetup,
+                options: EngineOptions, interrupted: Callable[[], None]) -> None:
+    clock = PausableClock()
+    options.clock = clock
+    view.say("Starting the engine...", "dim")
+    async with SimulatorEngine(options) as engine:
+        exit_on_interrupt(engine, interrupted)
+        view.say(f"Ready ({engine.where}). The call begins.", "dim")
+        view.say()
+        session = ChatSession(engine, graph, setup, view, clock)
+        start_reader(asyncio.get_running_loop(), session.type_threadsafe, view)
+        await session.run()
+
+
+def _banner(view: TerminalView, args: argparse.Namespace, graph: FlowGraph, setup: CallSetup,
+            with_answers: bool) -> None:
+    view.say(f"voxflow chat: {graph.flow_id} ({args.flow})", "bold")
+    if graph.description:
+        view.say(f"  {graph.description.strip()}", "dim")
+    to = f" {setup.called_number}" if setup.called_number else ""
+    view.say(f"You are the caller: you call{to} from {setup.caller_number}.")
+    view.say("Type what you say and press Enter. #1 presses 1, /silence 6 stays silent, "
+             "/hangup hangs up, /help shows more.")
+    view.say("The flow waits while you type: its timers only run while you are doing something.")
+    outside = external_nodes(graph)
+    if outside and not with_answers:
+        view.say(f"Nodes that call outside services: {', '.join(outside)}. They are called "
+                 "for real; if that fails, the flow takes their error exit.", "yellow")
+        suggestion = Path(args.flow).parent / "tests" / f"{Path(args.flow).stem}.answers.yaml"
+        if suggestion.is_file():
+            view.say(f"To use fixed answers instead: --answers {suggestion}", "yellow")
+        else:
+            view.say("To use fixed answers instead: --answers FILE (see voxflow chat --help).",
+                     "yellow")
+
+
+def _variables(pairs: list[str], graph: FlowGraph) -> dict[str, Any]:
+    variables: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise VoxflowError(f"--var {pair}: write it as NAME=VALUE, e.g. --var caller_name=Sam.")
+        if name not in graph.variables:
+            known = ", ".join(sorted(graph.variables)) or "none"
+            raise VoxflowError(f"--var {pair}: the flow '{graph.flow_id}' has no variable "
+                               f"'{name}' (its variables: {known}).")
+        try:
+            variables[name] = json.loads(text)
+        except ValueError:
+            variables[name] = text  # plain text needs no quotes
+    return variables
+
+
+def _trigger_number(flow_file: Path, flow_id: str) -> str | None:
+    """The number whose trigger starts this flow, when the flow's folder has one."""
+    if not (flow_file.parent / "triggers").is_dir():
+        return None
+    try:
+        found = check_paths([flow_file.parent]).triggers
+    except VoxflowError:
+        return None
+    return next((t.number for t in found if t.flow == flow_id), None)
+
+
+def _is_number(text: str) -> bool:
+    return re.fullmatch(E164_PATTERN, text) is not None
+
+
+if __name__ == "__main__":  # pragma: no cover - `voxflow chat` is the entry point
+    from engine.cli.main import main
+
+    sys.exit(main(["chat", *sys.argv[1:]]))

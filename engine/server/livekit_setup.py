@@ -1,0 +1,187 @@
+"""``voxflow livekit setup``: the SIP inbound trunk and dispatch rule LiveKit needs, idempotently.
+
+What a call needs on the LiveKit side: Telnyx's TeXML dials
+``sip:call-<id>@LIVEKIT_SIP_HOST``; LiveKit SIP accepts it on an inbound trunk,
+and a *callee* dispatch rule puts the caller in a room named after the dialled
+user, ``call-<id>`` (the call's workflow id), and dispatches the agent named
+``voxflow`` to it.
+
+Why the rule's room prefix is empty by default: a callee rule names the room
+``<prefix><dialled user>``, and the dialled user already starts with ``call-``;
+a ``call-`` prefix would make ``call-call-<id>``. Every room this rule creates
+still starts with ``call-``.
+
+The trunk accepts any dialled user (the users are call ids, not phone
+numbers), so restrict who may call it: ``--allowed-address`` (Telnyx's SIP
+signalling addresses) and/or a username and password that the TeXML ``<Sip>``
+sends (VOXFLOW_SIP_USERNAME / VOXFLOW_SIP_PASSWORD).
+
+Run it as often as you like: it finds its trunk and rule by name, creates
+what is missing, replaces what differs, and leaves the rest alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+from livekit.api.sip_service import SipService
+from livekit.api.twirp_client import ServerError
+from livekit.protocol import agent_dispatch as lk_dispatch
+from livekit.protocol import room as lk_room
+from livekit.protocol import sip as lk_sip
+
+from engine.errors import VoxflowError
+
+TRUNK_NAME = "voxflow-inbound"
+RULE_NAME = "voxflow-calls"
+AGENT_NAME = "voxflow"
+
+
+@dataclass(frozen=True)
+class LiveKitSetup:
+    url: str
+    api_key: str
+    api_secret: str
+    trunk_name: str = TRUNK_NAME
+    rule_name: str = RULE_NAME
+    agent_name: str = AGENT_NAME
+    room_prefix: str = ""
+    allowed_addresses: tuple[str, ...] = ()
+    auth_username: str = ""
+    auth_password: str = ""
+    numbers: tuple[str, ...] = ()
+
+
+@dataclass
+class SetupReport:
+    trunk_id: str = ""
+    rule_id: str = ""
+    actions: list[str] = field(default_factory=list)
+
+
+def desired_trunk(setup: LiveKitSetup) -> lk_sip.SIPInboundTrunkInfo:
+    return lk_sip.SIPInboundTrunkInfo(
+        name=setup.trunk_name,
+        numbers=list(setup.numbers),
+        allowed_addresses=list(setup.allowed_addresses),
+        auth_username=setup.auth_username,
+        auth_password=setup.auth_password,
+        metadata="managed by voxflow livekit setup",
+    )
+
+
+def desired_rule(setup: LiveKitSetup, trunk_id: str) -> lk_sip.SIPDispatchRuleInfo:
+    return lk_sip.SIPDispatchRuleInfo(
+        name=setup.rule_name,
+        trunk_ids=[trunk_id],
+        rule=lk_sip.SIPDispatchRule(
+            dispatch_rule_callee=lk_sip.SIPDispatchRuleCallee(room_prefix=setup.room_prefix,
+                                                              randomize=False)),
+        room_config=lk_room.RoomConfiguration(
+            agents=[lk_dispatch.RoomAgentDispatch(agent_name=setup.agent_name)]),
+        metadata="managed by voxflow livekit setup",
+    )
+
+
+def _same_trunk(have: lk_sip.SIPInboundTrunkInfo, want: lk_sip.SIPInboundTrunkInfo) -> bool:
+    return (list(have.numbers) == list(want.numbers)
+            and list(have.allowed_addresses) == list(want.allowed_addresses)
+            and have.auth_username == want.auth_username
+            # LiveKit does not always return the password; a set one is compared when shown.
+            and (not have.auth_password or have.auth_password == want.auth_password))
+
+
+def _same_rule(have: lk_sip.SIPDispatchRuleInfo, want: lk_sip.SIPDispatchRuleInfo) -> bool:
+    agents = [a.agent_name for a in have.room_config.agents]
+    return (have.rule.WhichOneof("rule") == "dispatch_rule_callee"
+            and have.rule.dispatch_rule_callee.room_prefix == want.rule.dispatch_rule_callee.room_prefix
+            and not have.rule.dispatch_rule_callee.randomize
+            and list(have.trunk_ids) == list(want.trunk_ids)
+            and agents == [a.agent_name for a in want.room_config.agents])
+
+
+async def set_up_livekit(setup: LiveKitSetup) -> SetupReport:
+    report = SetupReport()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        sip = SipService(session, setup.url, setup.api_key, setup.api_secret, failover=False)
+        try:
+            trunk_id = await _ensure_trunk(sip, setup, report)
+            await _ensure_rule(sip, setup, trunk_id, report)
+        except ServerError as error:
+            raise VoxflowError(
+                f"LiveKit at {setup.url} refused: {error.message or error.code} "
+                f"({error.status}). Check LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET."
+            ) from None
+        except aiohttp.ClientError as error:
+            raise VoxflowError(f"cannot reach LiveKit at {setup.url}: {error}. Check "
+                               "LIVEKIT_URL.") from None
+    return report
+
+
+async def _ensure_trunk(sip: SipService, setup: LiveKitSetup, report: SetupReport) -> str:
+    want = desired_trunk(setup)
+    existing = await sip.list_inbound_trunk(lk_sip.ListSIPInboundTrunkRequest())
+    mine = [t for t in existing.items if t.name == setup.trunk_name]
+    if not mine:
+        created = await sip.create_inbound_trunk(lk_sip.CreateSIPInboundTrunkRequest(trunk=want))
+        report.actions.append(f"created the inbound trunk '{setup.trunk_name}' "
+                              f"({created.sip_trunk_id})")
+        report.trunk_id = created.sip_trunk_id
+        return created.sip_trunk_id
+    have = mine[0]
+    if _same_trunk(have, want):
+        report.actions.append(f"the inbound trunk '{setup.trunk_name}' ({have.sip_trunk_id}) "
+                              "is already set up")
+    else:
+        await sip.update_inbound_trunk(have.sip_trunk_id, want)
+        report.actions.append(f"updated the inbound trunk '{setup.trunk_name}' "
+                              f"({have.sip_trunk_id})")
+    report.trunk_id = have.sip_trunk_id
+    return have.sip_trunk_id
+
+
+async def _ensure_rule(sip: SipService, setup: LiveKitSetup, trunk_id: str,
+                       report: SetupReport) -> None:
+    want = desired_rule(setup, trunk_id)
+    existing = await sip.list_dispatch_rule(lk_sip.ListSIPDispatchRuleRequest())
+    mine = [r for r in existing.items if r.name == setup.rule_name]
+    if not mine:
+        created = await sip.create_dispatch_rule(lk_sip.CreateSIPDispatchRuleRequest(
+            dispatch_rule=want))
+        report.actions.append(f"created the dispatch rule '{setup.rule_name}' "
+                              f"({created.sip_dispatch_rule_id}): rooms named after the dialled "
+                              f"user, agent '{setup.agent_name}'")
+        report.rule_id = created.sip_dispatch_rule_id
+        return
+    have = mine[0]
+    report.rule_id = have.sip_dispatch_rule_id
+    if _same_rule(have, want):
+        report.actions.append(f"the dispatch rule '{setup.rule_name}' "
+                              f"({have.sip_dispatch_rule_id}) is already set up")
+    else:
+        await sip.update_dispatch_rule(have.sip_dispatch_rule_id, want)
+        report.actions.append(f"updated the dispatch rule '{setup.rule_name}' "
+                              f"({have.sip_dispatch_rule_id})")
+
+
+def setup_from_env(env: dict[str, str], **overrides: object) -> LiveKitSetup:
+    missing = [n for n in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+               if not env.get(n, "").strip()]
+    if missing:
+        raise VoxflowError(f"set {', '.join(missing)}: the LiveKit server (https://… or "
+                           "wss://…) and an API key and secret from its configuration or "
+                           "LiveKit Cloud's project settings.")
+    fields: dict[str, object] = {
+        "url": env["LIVEKIT_URL"].strip(), "api_key": env["LIVEKIT_API_KEY"].strip(),
+        "api_secret": env["LIVEKIT_API_SECRET"].strip(),
+        "auth_username": env.get("VOXFLOW_SIP_USERNAME", "").strip(),
+        "auth_password": env.get("VOXFLOW_SIP_PASSWORD", "").strip(),
+    }
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    return LiveKitSetup(**fields)  # type: ignore[arg-type]
+
+
+def as_tuple(values: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)
