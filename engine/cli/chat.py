@@ -31,7 +31,7 @@ from engine.simulate.chat import ChatSession, external_nodes
 from engine.simulate.clock import PausableClock
 from engine.simulate.conversation import load_answers_file
 from engine.simulate.fixtures import CallAnswers
-from engine.simulate.logs import default_log_file, send_logs_to_file
+from engine.simulate.logs import default_log_file, logs_in_file
 from engine.simulate.session import (
     BUS_KINDS, DEFAULT_CALLER, CallSetup, EngineOptions, SimulatorEngine, exit_on_interrupt,
 )
@@ -89,10 +89,9 @@ def run(args: argparse.Namespace) -> int:
     setup = CallSetup(caller_number=args.caller, called_number=called or "",
                       variables=variables, answers=CallAnswers(answers))
     config = load_runtime_config(config_file=args.config)
-    log = send_logs_to_file(default_log_file("chat"))
     view = TerminalView()
     _banner(view, args, graph, setup, bool(answers))
-    with terminal_restored() as restore:
+    with logs_in_file(default_log_file("chat")) as log, terminal_restored() as restore:
 
         def interrupted() -> None:
             view.stop_prompting()

@@ -23,7 +23,7 @@ from engine.errors import Diagnostic, VoxflowError
 from engine.project import compile_paths
 from engine.simulate import coverage
 from engine.simulate.conversation import ConversationTest, find_test_files, flow_folder, load_tests
-from engine.simulate.logs import default_log_file, send_logs_to_file
+from engine.simulate.logs import default_log_file, logs_in_file
 from engine.simulate.report import print_coverage, print_result
 from engine.simulate.runner import DEFAULT_CONCURRENCY, VOICE_SCALE, TestResult, run_tests
 from engine.simulate.session import BUS_KINDS, EngineOptions, SimulatorEngine, exit_on_interrupt
@@ -50,9 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     tests, flows = collect(args.paths, args.pattern)
-    log = send_logs_to_file(default_log_file("test"))
     began = time.monotonic()
-    results = asyncio.run(_run(tests, flows, args.bus, max(1, args.concurrency)))
+    with logs_in_file(default_log_file("test")) as log:
+        results = asyncio.run(_run(tests, flows, args.bus, max(1, args.concurrency)))
     paint = Painter(sys.stdout)
     if not args.no_coverage:
         print_coverage(coverage.measure(flows, [r.trace for r in results if r.trace]), sys.stdout)

@@ -11,12 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import RawValue, WorkflowIDReusePolicy
 from temporalio.converter import DataConverter
 
 from engine.compile import FlowGraph
 from engine.errors import VoxflowError
 from engine.runtime import messages as m
+from engine.runtime.input_encoding import workflow_argument
 from engine.runtime.workflow import CallFlowWorkflow
 
 # Temporal refuses payloads over 2 MB; stay clear of it, since a call's input
@@ -51,14 +52,19 @@ async def start_call(
         graph=graph, call_id=call_id, call=dict(call or {}),
         variables=dict(variables or {}), options=options,
     )
-    if not size_checked:
+    argument = workflow_argument(call_input, client.data_converter)
+    if isinstance(argument, RawValue):
+        _refuse_if_too_large(call_input, len(argument.payload.data))
+    elif not size_checked:
         check_input_size(call_input, client.data_converter)
     timeout = None
     if options.max_execution_time > 0:
         timeout = timedelta(seconds=options.max_execution_time + EXECUTION_TIMEOUT_MARGIN)
-    return await client.start_workflow(
+    # ``argument`` is the CallInput, possibly already encoded (a RawValue the
+    # converter passes through), which the typed overloads do not know about.
+    return await client.start_workflow(  # type: ignore[call-overload, no-any-return]
         CallFlowWorkflow.run,
-        call_input,
+        argument,
         id=m.workflow_id(call_id),
         task_queue=task_queue,
         execution_timeout=timeout,
@@ -72,13 +78,17 @@ def check_input_size(call_input: m.CallInput, converter: DataConverter | None = 
     """The encoded size of a call's input; a VoxflowError when Temporal would refuse it."""
     payload_converter = (converter or DataConverter.default).payload_converter
     size = sum(len(p.data) for p in payload_converter.to_payloads([call_input]))
+    _refuse_if_too_large(call_input, size)
+    return size
+
+
+def _refuse_if_too_large(call_input: m.CallInput, size: int) -> None:
     if size > MAX_INPUT_BYTES:
         raise VoxflowError(
             f"the flow '{call_input.graph.flow_id}' with this call's variables is "
             f"{size / 1e6:.1f} MB once encoded; Temporal accepts at most 2 MB per call. "
             "Shorten long texts in the flow or in the variables passed to the call."
         )
-    return size
 
 
 def call_handle(client: Client, call_id: str) -> WorkflowHandle[Any, Any]:

@@ -3,13 +3,15 @@
 The SDK logs warnings when a node fails ("Completing activity as failed")
 and its Rust core writes its own warnings straight to the terminal. Both
 are useful when something is wrong with voxflow, and noise when a person
-is trying a flow: they go to a log file instead.
+is trying a flow: while a command runs they go to a log file instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from temporalio.runtime import (
@@ -17,25 +19,40 @@ from temporalio.runtime import (
 )
 
 LOGGERS = ("temporalio", "engine", "plugins", "aiohttp", "redis")
+_core_logs_tried = False
 
 
 def default_log_file(name: str) -> Path:
     return Path(tempfile.gettempdir()) / f"voxflow-{name}.log"
 
 
-def send_logs_to_file(path: Path) -> Path:
-    """Route the SDK's and voxflow's log records to ``path`` (appended); returns it."""
+@contextlib.contextmanager
+def logs_in_file(path: Path) -> Iterator[Path]:
+    """Route the SDK's and voxflow's log records to ``path`` (appended) while the block runs."""
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    saved = []
     for name in LOGGERS:
         logger = logging.getLogger(name)
-        logger.handlers = [h for h in logger.handlers if not getattr(h, "_voxflow", False)]
-        handler._voxflow = True  # type: ignore[attr-defined]
+        saved.append((logger, logger.propagate, logger.level))
         logger.addHandler(handler)
         logger.propagate = False  # nothing reaches the terminal through the root logger
         if logger.level == logging.NOTSET or logger.level > logging.INFO:
             logger.setLevel(logging.INFO)
     _forward_core_logs()
+    try:
+        yield path
+    finally:
+        for logger, propagate, level in saved:
+            logger.removeHandler(handler)
+            logger.propagate = propagate
+            logger.setLevel(level)
+        handler.close()
+
+
+def send_logs_to_file(path: Path) -> Path:
+    """Like :func:`logs_in_file`, for the rest of the process (benchmarks, worker processes)."""
+    logs_in_file(path).__enter__()
     return path
 
 
@@ -45,6 +62,10 @@ def _forward_core_logs() -> None:
     The default runtime can only be chosen before the first Temporal client
     exists; in a process that already has one (a test session) it stays as it is.
     """
+    global _core_logs_tried
+    if _core_logs_tried:
+        return
+    _core_logs_tried = True
     runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
         filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
         forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
