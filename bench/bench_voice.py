@@ -103,6 +103,7 @@ class Turns:
 
     samples: list[tuple[float, float]] = field(default_factory=list)  # (at, overhead)
     errors: int = 0
+    started: float = 0.0  # when the last call had started
 
     def since(self, start: float) -> list[float]:
         return [overhead for at, overhead in self.samples if at >= start]
@@ -153,17 +154,20 @@ async def caller(bus: VoiceBus, call_id: str, turns: Turns, think: float, stop: 
 
 async def run_calls(client: Client, graph: FlowGraph, bus: VoiceBus, task_queue: str,
                     count: int, think: float, seconds: float | None,
-                    turns_each: int | None = None) -> Turns:
-    """``count`` calls at once, their starts spread over one think time."""
+                    turns_each: int | None = None, ramp: float | None = None) -> Turns:
+    """``count`` calls at once, their starts spread over ``ramp`` seconds (default: one think
+    time); with ``seconds``, they go on that long after the last one started."""
     turns = Turns()
     stop = asyncio.Event()
     tasks = []
+    ramp = think if ramp is None else ramp
     for _ in range(count):
         call_id = f"bench-{uuid.uuid4().hex[:12]}"
         tasks.append(asyncio.ensure_future(caller(bus, call_id, turns, think, stop, turns_each)))
         await start_call(client, graph, call_id, task_queue=task_queue,
                          options=CallOptions(history_event_limit=50_000))
-        await asyncio.sleep(think / max(count, 1))
+        await asyncio.sleep(ramp / max(count, 1))
+    turns.started = time.perf_counter()
     if seconds is not None:
         await asyncio.sleep(seconds)
         stop.set()
@@ -189,7 +193,7 @@ async def bare_round_trips(client: Client, task_queue: str, activities: int) -> 
     _BARE_STARTS.clear()
     await client.execute_workflow(BareWorkflow.run, activities, id=f"bench-bare-{uuid.uuid4()}",
                                   task_queue=task_queue)
-    return [later - earlier for earlier, later in zip(_BARE_STARTS, _BARE_STARTS[1:])]
+    return [later - earlier for earlier, later in zip(_BARE_STARTS[:-1], _BARE_STARTS[1:], strict=True)]
 
 
 # ---- the worker process for the calls-per-worker steps -----------------------
@@ -269,17 +273,20 @@ async def _calls_per_worker(client: Client, settings: TemporalSettings, redis_ur
     try:
         if not await asyncio.to_thread(ready.wait, 60):
             raise RuntimeError("the worker process did not start")
-        print(f"calls at once on one worker process (Redis bus, callers answer {args.think:g} s "
-              f"after each question, {args.seconds:g} s per step)", flush=True)
-        print(f"  {'calls':>6}  {'turns':>6}  {'p50':>8}  {'p95':>8}  {'p99':>8}  result",
+        print(f"calls at once on one worker process (Redis bus; each caller answers "
+              f"{args.think:g} s after each question; {args.seconds:g} s measured per step)",
+              flush=True)
+        print(f"  {'calls':>6}  {'turns/s':>7}  {'p50':>8}  {'p95':>8}  {'p99':>8}  result",
               flush=True)
         for count in args.calls:
-            began = time.perf_counter()
-            turns = await run_calls(client, graph, bus, queue, count, args.think, args.seconds)
-            # The first think time is the calls starting: measure the steady state after it.
-            overheads = turns.since(began + 2 * args.think)
+            # Calls start a few per second (each new call costs the worker a workflow
+            # sandbox); the steady state is measured from one think time after the last.
+            ramp = max(args.think, count / args.starts_per_second)
+            turns = await run_calls(client, graph, bus, queue, count, args.think,
+                                    args.seconds + args.think, ramp=ramp)
+            overheads = turns.since(turns.started + args.think)
             report.steps.append((count, overheads, turns.errors))
-            print("  " + _step_row(count, overheads, turns.errors), flush=True)
+            print("  " + _step_row(count, overheads, turns.errors, args.seconds), flush=True)
             if not overheads or _percentile(overheads, 95) > P95_LIMIT:
                 break
     finally:
@@ -314,13 +321,14 @@ def _overhead_table(report: Report) -> str:
     return "\n".join(rows)
 
 
-def _step_row(count: int, overheads: list[float], errors: int) -> str:
+def _step_row(count: int, overheads: list[float], errors: int, seconds: float) -> str:
     if not overheads:
-        return f"{count:>6}  {0:>6}  no turns measured ({errors} callers failed)"
+        return f"{count:>6}  {0:>7}  no turns measured ({errors} callers failed)"
     p95 = _percentile(overheads, 95)
     verdict = "ok" if p95 <= P95_LIMIT else "p95 over 100 ms"
     failed = f", {errors} callers failed" if errors else ""
-    return (f"{count:>6}  {len(overheads):>6}  {_ms(_percentile(overheads, 50)):>8}  "
+    rate = len(overheads) / seconds
+    return (f"{count:>6}  {rate:>7.1f}  {_ms(_percentile(overheads, 50)):>8}  "
             f"{_ms(p95):>8}  {_ms(_percentile(overheads, 99)):>8}  {verdict}{failed}")
 
 
@@ -363,9 +371,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="one-call rounds per bus")
     parser.add_argument("--calls", type=lambda text: [int(n) for n in text.split(",")],
                         default=[50, 100, 200, 300], help="the steps of calls at once")
-    parser.add_argument("--think", type=float, default=2.0,
-                        help="seconds a caller takes to answer (default 2)")
-    parser.add_argument("--seconds", type=float, default=15.0, help="seconds per step")
+    parser.add_argument("--think", type=float, default=5.0,
+                        help="seconds from a question to the caller's answer (default 5: "
+                        "prompts take no time here, so this stands for hearing the prompt and "
+                        "answering it)")
+    parser.add_argument("--seconds", type=float, default=15.0,
+                        help="seconds measured per step")
+    parser.add_argument("--starts-per-second", type=float, default=25.0,
+                        help="how fast the calls of a step start")
     parser.add_argument("--transfer-rps", type=int, default=None, metavar="N",
                         help="start the embedded dev server with its history transfer queue "
                         "polled up to N times a second (its default, 20, adds up to 50 ms to "

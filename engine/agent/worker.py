@@ -113,7 +113,7 @@ async def entrypoint(ctx: JobContext) -> None:
         except CallControlError as error:
             log.warning("call %s: %s", call_id, error)
     try:
-        ended = await agent.run()
+        ended = await agent.start()
     finally:
         await bus.close()
     ctx.shutdown(f"the call ended ({ended or 'agent stopped'})")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from temporalio.client import Client
 from temporalio.exceptions import TemporalError
 
-from engine.compile import FlowGraph, FlowNode
+from engine.compile import FlowGraph, FlowNode, with_version
 from engine.runtime import messages as m
 from engine.runtime.calls import send_signal
 from engine.simulate.conversation import AgentTurn, CallerTurn, ConversationTest, SignalTurn
@@ -236,7 +236,8 @@ def scaled(graph: FlowGraph, factor: float) -> FlowGraph:
         return graph
     nodes = {node_id: _scaled_node(node, factor) for node_id, node in graph.nodes.items()}
     subflows = {flow_id: scaled(sub, factor) for flow_id, sub in graph.subflows.items()}
-    return replace(graph, nodes=nodes, subflows=subflows)
+    # A graph of its own, so a version of its own (the runtime caches graphs by version).
+    return with_version(replace(graph, nodes=nodes, subflows=subflows))
 
 
 def _scaled_node(node: FlowNode, factor: float) -> FlowNode:
