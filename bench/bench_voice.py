@@ -72,6 +72,7 @@ from engine.voice.redis_bus import RedisVoiceBus
 from engine.voice.redis_server import EmbeddedRedis
 
 P95_LIMIT = 0.100
+IDLE_READ = 2.0  # seconds a caller waits for a command before looking again
 TARGET_CALLS = 200
 FLOW = textwrap.dedent("""\
     flow: bench-voice
@@ -131,7 +132,7 @@ async def caller(bus: VoiceBus, call_id: str, turns: Turns, think: float, stop: 
                                                             transcript="a coffee please",
                                                             confidence=0.9))
             listening = answer_at = None
-        wait = 5.0 if answer_at is None else max(answer_at - loop.time(), 0.0)
+        wait = IDLE_READ if answer_at is None else max(answer_at - loop.time(), 0.0)
         entry = await cursor.next(wait)
         if entry is None:
             continue
