@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import functools
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -231,7 +232,7 @@ class Report:
 
 
 async def measure(settings: TemporalSettings, redis_url: str, args: argparse.Namespace,
-                  graph: FlowGraph) -> Report:
+                  graph: FlowGraph, server_pid: int | None) -> Report:
     report = Report()
     client = await connect_client(settings)
     queue = f"bench-voice-{uuid.uuid4().hex[:8]}"
@@ -258,12 +259,13 @@ async def measure(settings: TemporalSettings, redis_url: str, args: argparse.Nam
     await redis_services.close()
     print(_overhead_table(report), flush=True)
     print(flush=True)
-    await _calls_per_worker(client, settings, redis_url, graph, args, report)
+    await _calls_per_worker(client, settings, redis_url, graph, args, report, server_pid)
     return report
 
 
 async def _calls_per_worker(client: Client, settings: TemporalSettings, redis_url: str,
-                            graph: FlowGraph, args: argparse.Namespace, report: Report) -> None:
+                            graph: FlowGraph, args: argparse.Namespace, report: Report,
+                            server_pid: int | None) -> None:
     queue = f"bench-voice-load-{uuid.uuid4().hex[:8]}"
     context = multiprocessing.get_context("spawn")
     ready, stop = context.Event(), context.Event()
@@ -279,15 +281,20 @@ async def _calls_per_worker(client: Client, settings: TemporalSettings, redis_ur
               flush=True)
         print(f"  {'calls':>6}  {'turns/s':>7}  {'p50':>8}  {'p95':>8}  {'p99':>8}  result",
               flush=True)
+        meter = CpuMeter({"worker": process.pid, "server": server_pid, "callers": os.getpid()})
         for count in args.calls:
             # Calls start a few per second (each new call costs the worker a workflow
             # sandbox); the steady state is measured from one think time after the last.
             ramp = max(args.think, count / args.starts_per_second)
+            measuring = asyncio.get_running_loop().call_later(
+                ramp + args.think, meter.restart)
             turns = await run_calls(client, graph, bus, queue, count, args.think,
                                     args.seconds + args.think, ramp=ramp)
+            measuring.cancel()
             overheads = turns.since(turns.started + args.think)
             report.steps.append((count, overheads, turns.errors))
-            print("  " + _step_row(count, overheads, turns.errors, args.seconds), flush=True)
+            print("  " + _step_row(count, overheads, turns.errors, args.seconds)
+                  + f"  (cpu: {meter.percent()})", flush=True)
             if not overheads or _percentile(overheads, 95) > P95_LIMIT:
                 break
     finally:
@@ -296,6 +303,41 @@ async def _calls_per_worker(client: Client, settings: TemporalSettings, redis_ur
         if process.is_alive():
             process.terminate()
         await bus.close()
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc); None elsewhere."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class CpuMeter:
+    """How busy some processes were between two readings, in % of one core."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = pids
+        self._start = self._read()
+
+    def _read(self) -> tuple[float, dict[str, float | None]]:
+        return time.perf_counter(), {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def restart(self) -> None:
+        self._start = self._read()
+
+    def percent(self) -> str:
+        began, before = self._start
+        now, after = self._read()
+        parts = []
+        for name in self.pids:
+            first, last = before[name], after[name]
+            if first is not None and last is not None:
+                parts.append(f"{name} {100 * (last - first) / (now - began):.0f}%")
+        return ", ".join(parts)
 
 
 def _percentile(values: list[float], percent: float) -> float:
@@ -392,17 +434,19 @@ def main(argv: list[str] | None = None) -> int:
         Path(folder, "bench.yaml").write_text(FLOW, encoding="utf-8")
         graph = compile_paths([folder]).flows["bench-voice"]
     settings = temporal_settings_from_env()
+    server_pid = None
     with contextlib.ExitStack() as stack:
         if settings.address is None:
             server = stack.enter_context(_DevServer(args.transfer_rps))
             settings = server.settings()
+            server_pid = server.pid
         redis_url = redis_url_from_env()
         if redis_url is None:
             redis = stack.enter_context(EmbeddedRedis())
             redis_url = redis.url
         print(f"voxflow voice benchmark: Temporal at {settings.address}, Redis at {redis_url}",
               flush=True)
-        report = asyncio.run(measure(settings, redis_url, args, graph))
+        report = asyncio.run(measure(settings, redis_url, args, graph, server_pid))
         return 0 if _summary(report) else 1
 
 

@@ -109,7 +109,7 @@ class BusAgent:
     async def leave(self, reason: str = "the agent is shutting down") -> None:
         """Stop serving, telling the plugin side (``call:agent_left``) unless the call ended."""
         if self.ended is None:
-            self.voice.session.interrupt(force=True)  # nothing said after this would be heard
+            self._hush()  # nothing said after this would be heard
         await self._stop_serving()
         if self.ended is None:
             await self.bus.publish_event(self.call_id, AgentLeft(reason=reason))
@@ -118,13 +118,19 @@ class BusAgent:
 
     async def abandon(self) -> None:
         """Stop serving without a word, as an agent process that dies does (tests)."""
-        self.voice.session.interrupt(force=True)  # a dead process stops talking too
+        self._hush()  # a dead process stops talking too
         if self._task is not None:
             self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
                 pass
+
+    def _hush(self) -> None:
+        try:
+            self.voice.session.interrupt(force=True)
+        except RuntimeError:
+            pass  # the session is closed already: silent anyway
 
     # ---- from the room ---------------------------------------------------------
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -33,6 +34,7 @@ TTS_ENV = "VOXFLOW_TTS"
 STT_ENGINES = ("offline", "deepgram", "openai")
 TTS_ENGINES = ("offline", "elevenlabs", "openai")
 _KEYS = {"deepgram": "DEEPGRAM_API_KEY", "elevenlabs": "ELEVEN_API_KEY", "openai": "OPENAI_API_KEY"}
+_ELEVENLABS_VOICE_ID = re.compile(r"^[A-Za-z0-9]{20}$")
 DEEPGRAM_ENDPOINTING_MS = 800
 ELEVENLABS_ENCODING = "pcm_16000"
 _PLUGINS = {
@@ -139,6 +141,22 @@ def import_plugins(choice: EngineChoice) -> None:
     import and only on the main thread, so a worker does this before its jobs start."""
     for name in {choice.stt, choice.tts} - {"offline"}:
         _plugin(name)
+
+
+def engine_voice(name: str, voice: str | None) -> str | None:
+    """The flow's ``voice`` if the engine ``name`` can use it, else None (its default).
+
+    ElevenLabs takes voice ids (20 letters and digits), not names such as
+    "rachel"; OpenAI takes its voice names; offline voices follow the language
+    (the bus agent passes a flow's voice to espeak, which ignores names it lacks).
+    """
+    if not voice:
+        return None
+    if name == "elevenlabs":
+        return voice if _ELEVENLABS_VOICE_ID.match(voice) else None
+    if name == "openai":
+        return voice.lower()
+    return None
 
 
 def _check(name: str, known: tuple[str, ...], variable: str, what: str) -> None:

@@ -126,9 +126,8 @@ async def _start_voice(
                             tts_name=context.tts if context else None)
     language = (context.language if context else None) or "en-US"
     speech_in = engines.make_stt(choice.stt, language=language)
-    speech_out = engines.make_tts(choice.tts, language=language,
-                                  voice=context.voice if context and choice.tts != "offline"
-                                  else None)
+    speech_out = engines.make_tts(choice.tts, language=language, voice=engines.engine_voice(
+        choice.tts, context.voice if context else None))
     vad = vad_models.for_call()
     session = build_session(stt_engine=speech_in, tts_engine=speech_out, vad=vad)
     agent = VoxflowAgent()

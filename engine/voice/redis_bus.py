@@ -71,7 +71,10 @@ class RedisVoiceBus:
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisVoiceBus:
         """``redis://host:port/db`` (``rediss://`` for TLS). Connects lazily; see :meth:`check`."""
-        client = aioredis.Redis.from_url(url, decode_responses=False)
+        # No socket timeout: a blocking XREAD waits as long as its BLOCK says. redis-py 8
+        # times sockets out after 5 s by default, which cut every longer wait, reconnected
+        # (a read could miss events for 50 ms) and failed reads past 15 s as "unreachable".
+        client = aioredis.Redis.from_url(url, decode_responses=False, socket_timeout=None)
         return cls(client, where=f"Redis at {_without_password(url)}", **options)
 
     async def check(self) -> None:

@@ -1,0 +1,35 @@
+"""A caller who thinks for a while: the Redis voice bus keeps waiting, and answers at once.
+
+Regression test: redis-py 8 times sockets out after 5 s by default, which cut
+every longer blocking read (the answer could then wait 50 ms for a retry) and
+failed reads longer than 15 s as "Redis cannot be reached".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from engine.voice.bus import START
+from engine.voice.messages import Dtmf
+from engine.voice.redis_bus import RedisVoiceBus
+
+
+def test_a_read_outlasts_five_seconds_and_wakes_at_once(redis_url: str) -> None:
+    async def scenario() -> tuple[list[str], float]:
+        reader, writer = RedisVoiceBus.from_url(redis_url), RedisVoiceBus.from_url(redis_url)
+        try:
+            reading = asyncio.ensure_future(reader.read_events("long-wait", START, 8.0))
+            await asyncio.sleep(5.2)
+            published = time.perf_counter()
+            await writer.publish_event("long-wait", Dtmf(digit="5"))
+            entries = await reading
+            return [e.digit for _, e in entries if isinstance(e, Dtmf)], (
+                time.perf_counter() - published)
+        finally:
+            await reader.close()
+            await writer.close()
+
+    digits, took = asyncio.run(scenario())
+    assert digits == ["5"]
+    assert took < 0.04
