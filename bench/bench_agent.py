@@ -185,8 +185,8 @@ async def measure(settings: TemporalSettings, turns: int) -> list[Turn]:
             for turn in range(turns + 1):
                 asked_at, asked = await watch.next(Speak, lambda s: s.text == "Say balance.",
                                                    after)
-                done_at, _ = await watch.next(TtsComplete,
-                                              lambda e: e.request_id == asked.request_id,
+                rid = asked.request_id
+                done_at, _ = await watch.next(TtsComplete, lambda e, rid=rid: e.request_id == rid,
                                               asked_at, source="events")
                 await call.wait_until(done_at + ANSWER_DELAY)
                 speech_end = call.play_caller(caller) + sound_end

@@ -202,17 +202,18 @@ async def bare_round_trips(client: Client, task_queue: str, activities: int) -> 
 
 
 def worker_process(settings: TemporalSettings, task_queue: str, redis_url: str, slots: int,
-                   ready: ProcessEvent, stop: ProcessEvent) -> None:
+                   heartbeat_throttle: float, ready: ProcessEvent, stop: ProcessEvent) -> None:
     send_logs_to_file(default_log_file("bench-worker"))
-    asyncio.run(_serve(settings, task_queue, redis_url, slots, ready, stop))
+    asyncio.run(_serve(settings, task_queue, redis_url, slots, heartbeat_throttle, ready, stop))
 
 
 async def _serve(settings: TemporalSettings, task_queue: str, redis_url: str, slots: int,
-                 ready: ProcessEvent, stop: ProcessEvent) -> None:
+                 heartbeat_throttle: float, ready: ProcessEvent, stop: ProcessEvent) -> None:
     client = await connect_client(settings)
     services = RuntimeServices(voice_bus=RedisVoiceBus.from_url(redis_url))
     options = WorkerOptions(task_queue=task_queue, max_concurrent_activities=slots,
-                            max_concurrent_workflow_tasks=200)
+                            max_concurrent_workflow_tasks=200,
+                            heartbeat_throttle=heartbeat_throttle)
     async with create_worker(client, services, options):
         ready.set()
         while not stop.is_set():
@@ -270,7 +271,8 @@ async def _calls_per_worker(client: Client, settings: TemporalSettings, redis_ur
     context = multiprocessing.get_context("spawn")
     ready, stop = context.Event(), context.Event()
     process = context.Process(target=worker_process,
-                              args=(settings, queue, redis_url, args.slots, ready, stop))
+                              args=(settings, queue, redis_url, args.slots,
+                                    args.heartbeat_throttle, ready, stop))
     process.start()
     bus = RedisVoiceBus.from_url(redis_url)
     try:
@@ -426,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="start the embedded dev server with its history transfer queue "
                         "polled up to N times a second (its default, 20, adds up to 50 ms to "
                         "every workflow step)")
+    parser.add_argument("--heartbeat-throttle", type=float, default=1.0, metavar="SECONDS",
+                        help="the load worker's heartbeat throttle (voxflow worker's default: "
+                        "1; a waiting node reports to Temporal that often)")
     parser.add_argument("--slots", type=int, default=1000,
                         help="the load worker's max concurrent activities")
     args = parser.parse_args(argv)

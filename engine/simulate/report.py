@@ -55,7 +55,7 @@ def print_coverage(table: Sequence[FlowCoverage], stream: TextIO) -> None:
     print(f"  {'flow':<{width}}  {'nodes':>12}  {'exits':>12}  tests", file=stream)
     for row in table:
         node_part = _fraction(row.nodes_reached, len(row.nodes))
-        exit_part = _fraction(row.exits_taken, len(row.exits))
+        exit_part = _fraction(row.exits_taken, len(row.possible_exits))
         colour = "green" if not row.missed_nodes and not row.missed_exits else "yellow"
         print(f"  {paint(f'{row.flow_id:<{width}}', colour)}  {node_part:>12}  {exit_part:>12}  "
               f"{row.tests}", file=stream)
@@ -64,8 +64,13 @@ def print_coverage(table: Sequence[FlowCoverage], stream: TextIO) -> None:
         for node, exit_ in row.missed_exits:
             print(f"    {paint('exit not taken:', 'yellow')} {describe_exit(node, exit_)}",
                   file=stream)
+        for node, exit_ in row.exits:
+            why = row.impossible.get((node, exit_.name))
+            if why is not None:
+                print(f"    {paint('exit no call can take:', 'dim')} "
+                      f"{describe_exit(node, exit_)} ({why})", file=stream)
     nodes = sum(len(row.nodes) for row in table)
-    exits = sum(len(row.exits) for row in table)
+    exits = sum(len(row.possible_exits) for row in table)
     reached = sum(row.nodes_reached for row in table)
     taken = sum(row.exits_taken for row in table)
     print(f"  {'all':<{width}}  {_fraction(reached, nodes):>12}  {_fraction(taken, exits):>12}",

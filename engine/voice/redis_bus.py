@@ -37,6 +37,8 @@ from engine.voice.messages import Command, Event, command_from_json, event_from_
 _T = TypeVar("_T")
 _FIELD = b"m"  # each stream entry holds one field: the message's JSON
 _READ_COUNT = 200
+# Connections per bus object (Redis itself accepts 10,000 clients by default).
+MAX_CONNECTIONS = 5_000
 # Connection errors worth a retry on a new connection; anything else is a bug or a
 # misconfiguration and surfaces at once.
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
@@ -74,7 +76,10 @@ class RedisVoiceBus:
         # No socket timeout: a blocking XREAD waits as long as its BLOCK says. redis-py 8
         # times sockets out after 5 s by default, which cut every longer wait, reconnected
         # (a read could miss events for 50 ms) and failed reads past 15 s as "unreachable".
-        client = aioredis.Redis.from_url(url, decode_responses=False, socket_timeout=None)
+        # Every waiting reader (one per call in a voice node) holds a connection while it
+        # waits, so the pool must be larger than redis-py 8's default of 100.
+        client = aioredis.Redis.from_url(url, decode_responses=False, socket_timeout=None,
+                                         max_connections=MAX_CONNECTIONS)
         return cls(client, where=f"Redis at {_without_password(url)}", **options)
 
     async def check(self) -> None:

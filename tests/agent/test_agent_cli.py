@@ -55,3 +55,12 @@ def test_the_worker_registers_as_the_voxflow_agent(clean_env: pytest.MonkeyPatch
     assert isinstance(server, AgentServer)
     assert server._agent_name == worker.AGENT_NAME == "voxflow"  # explicit dispatch only
     assert server.setup_fnc is worker.prewarm
+
+
+def test_a_flow_voice_reaches_only_engines_that_can_use_it() -> None:
+    from engine.agent.engines import engine_voice
+
+    assert engine_voice("elevenlabs", "rachel") is None  # a name, not an ElevenLabs voice id
+    assert engine_voice("elevenlabs", "21m00Tcm4TlvDq8ikWAM") == "21m00Tcm4TlvDq8ikWAM"
+    assert engine_voice("openai", "Alloy") == "alloy"
+    assert engine_voice("offline", "rachel") is None

@@ -44,6 +44,7 @@ def test_a_prompt_is_spoken_through_elevenlabs_and_heard() -> None:
                     agent.start()
                     async with VoiceChannel(bus, call_id) as channel:
                         result = await channel.speak(TEXT)
+                    assert not result.interrupted
                     started = await log.wait_for(TtsStarted)
                     done = await log.wait_for(TtsComplete)
                     await agent.leave()

@@ -33,3 +33,17 @@ def test_a_read_outlasts_five_seconds_and_wakes_at_once(redis_url: str) -> None:
     digits, took = asyncio.run(scenario())
     assert digits == ["5"]
     assert took < 0.04
+
+
+def test_more_than_a_hundred_calls_can_wait_at_once(redis_url: str) -> None:
+    """Each waiting reader holds a connection; redis-py 8's default pool stops at 100."""
+
+    async def scenario() -> list[int]:
+        bus = RedisVoiceBus.from_url(redis_url)
+        try:
+            waits = [bus.read_events(f"crowd-{n}", START, 1.0) for n in range(150)]
+            return [len(entries) for entries in await asyncio.gather(*waits)]
+        finally:
+            await bus.close()
+
+    assert asyncio.run(scenario()) == [0] * 150
