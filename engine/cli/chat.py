@@ -8,7 +8,7 @@ or on Redis) and plays the caller: what you type is what the caller says,
 walks are shown as they happen. Nodes that call outside services
 (http_request, llm, database_query) are called for real unless
 ``--answers FILE`` gives them fixed answers (the format of a conversation
-test's ``answers:``, by node id).
+test's ``answers:``, by node id). More in docs/trying-flows.md.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from engine.runtime.config import load_runtime_config
 from engine.schema import E164_PATTERN
 from engine.simulate.chat import ChatSession, external_nodes
 from engine.simulate.clock import PausableClock
-from engine.simulate.conversation import load_answers_file
+from engine.simulate.conversation_loader import load_answers_file
 from engine.simulate.fixtures import CallAnswers
 from engine.simulate.logs import default_log_file, logs_in_file
 from engine.simulate.session import (

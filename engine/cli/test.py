@@ -7,7 +7,7 @@ Temporal dev server unless TEMPORAL_ADDRESS is set, a worker, a voice bus,
 a scripted caller), prints PASS or FAIL with what was expected and what
 happened, then the nodes and exits of each flow that no test reached.
 Exit code 1 when a test fails. The format is described in
-engine/simulate/conversation.py and docs/conversation-tests.md.
+engine/simulate/conversation.py and docs/trying-flows.md.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from engine.compile import FlowGraph
 from engine.errors import Diagnostic, VoxflowError
 from engine.project import compile_paths
 from engine.simulate import coverage
-from engine.simulate.conversation import ConversationTest, find_test_files, flow_folder, load_tests
+from engine.simulate.conversation import ConversationTest
+from engine.simulate.conversation_loader import find_test_files, flow_folder, load_tests
 from engine.simulate.logs import default_log_file, logs_in_file
 from engine.simulate.report import print_coverage, print_result
 from engine.simulate.runner import DEFAULT_CONCURRENCY, VOICE_SCALE, TestResult, run_tests

@@ -65,11 +65,6 @@ class ScriptedCaller(SimulatedAgent):
         """Nothing queued and no question being left unanswered: the caller waits for the person."""
         return not self._actions and self._holding is None
 
-    @property
-    def listening(self) -> Command | None:
-        """The flow's input request the caller would answer now, if any."""
-        return self._input
-
     # ---- the simulated agent's hooks -----------------------------------
 
     async def _handle(self, command: Command) -> None:

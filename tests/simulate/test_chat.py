@@ -7,7 +7,7 @@ import asyncio
 from engine.runtime import messages as m
 from engine.simulate.chat import ChatSession, parse_line
 from engine.simulate.caller import NoAnswer
-from engine.simulate.conversation import load_answers_file
+from engine.simulate.conversation_loader import load_answers_file
 from engine.simulate.fixtures import CallAnswers
 from engine.simulate.session import CallSetup
 from engine.temporal_server import TemporalSettings
