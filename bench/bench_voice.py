@@ -415,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=30, help="turns per one-call round")
     parser.add_argument("--rounds", type=int, default=3, help="one-call rounds per bus")
     parser.add_argument("--calls", type=lambda text: [int(n) for n in text.split(",")],
-                        default=[50, 100, 200, 300], help="the steps of calls at once")
+                        default=[50, 100, 150, 200, 300], help="the steps of calls at once")
     parser.add_argument("--think", type=float, default=5.0,
                         help="seconds from a question to the caller's answer (default 5: "
                         "prompts take no time here, so this stands for hearing the prompt and "

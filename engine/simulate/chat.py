@@ -141,6 +141,7 @@ class ChatSession:
                                   on_idle=lambda idle: clock.set_running(not idle))
         self._lines: asyncio.Queue[Line | None] = asyncio.Queue()
         self._hint_given = False
+        self._speaker_shown = False  # a voice node was shown that has not spoken yet
         self.result: m.CallResult | None = None
 
     # ---- feeding it -------------------------------------------------------
@@ -229,13 +230,18 @@ class ChatSession:
             if line is None:  # the call is over: everything left
                 self._show_steps(await follower.look(up_to_voice=False))
                 return
-            self._show_steps(await follower.look(up_to_voice=True))
+            if line.speaker == "agent":
+                # The speaker is the last voice node shown, unless it has spoken already.
+                if not self._speaker_shown:
+                    self._show_steps(await follower.look(up_to_voice=True))
+                self._speaker_shown = False
             self.view.show(line.speaker, line.text.strip() + (" …" if line.interrupted else ""))
 
     def _show_steps(self, steps: list[Step]) -> None:
         for step in steps:
             if step.kind == "node":
                 self.view.show("node", step.text)
+                self._speaker_shown = self._speaker_shown or step.voice
             elif step.event is not None:
                 self._show_event(step.event)
 

@@ -115,6 +115,8 @@ class _Reader:
         if graph is None:
             return None
         refs = node_refs(graph)
+        self._variables(graph, (("variables",), self.top.get("variables") or {}),
+                        (here + ("variables",), data.get("variables") or {}))
         answers = self.answers(graph, refs, here, data)
         turns = tuple(t for i, turn in enumerate(data["turns"])
                       if (t := self._turn(turn, here + ("turns", i), graph)) is not None)
@@ -132,6 +134,18 @@ class _Reader:
                                              self.top.get("failing_transfers", ()))),
             turns=turns, expect=expect, timeout=float(data.get("timeout", DEFAULT_TIMEOUT)),
         )
+
+    def _variables(self, graph: FlowGraph, *given: tuple[DocPath, Mapping[str, Any]]) -> None:
+        """Only the flow's own variables can be set: a misspelt one would be silently ignored."""
+        for where, values in given:
+            for name in values:
+                if name not in graph.variables:
+                    known = sorted(graph.variables)
+                    tip = did_you_mean(str(name), known)
+                    self.problem(where + (name,), f"the flow '{graph.flow_id}' has no variable "
+                                 f"'{name}'.", as_sentence(tip) if tip else (
+                                     f"Its variables: {quoted_list(known)}." if known
+                                     else "It declares no variables."), on_key=True)
 
     def graph(self, flow_id: Any, path: DocPath, test: DocPath) -> FlowGraph | None:
         if flow_id is None:
