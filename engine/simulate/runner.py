@@ -38,11 +38,12 @@ from engine.simulate.session import CallSetup, SimulatedCall, SimulatorEngine
 from engine.simulate.trace import CallTrace, trace_call
 from engine.voice.simulated_agent import Line
 
-# Flow seconds per real second: voice timers run 30 times faster than real time
-# (a 5 s no-input takes 0.17 s), durable workflow timers 100 times.
-VOICE_SCALE = 1 / 30
+# Flow seconds per real second: voice timers run 10 times faster than real time
+# (a 5 s no-input takes 0.5 s: faster made a busy 2-core machine miss a caller's
+# turn now and then), durable workflow timers 100 times.
+VOICE_SCALE = 1 / 10
 TIMER_SCALE = 1 / 100
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 4
 _POLL = 0.05
 
 
