@@ -5,8 +5,9 @@ unless ``TEMPORAL_ADDRESS`` is set, and an embedded redis-server unless
 ``REDIS_URL`` is set). Everything is measured in the same run:
 
 bare activity round trip
-    an empty workflow awaiting empty activities one after another (bench/bare.py):
-    the time per activity is what Temporal itself costs per step.
+    an empty workflow awaiting empty activities one after another (bench/bare.py),
+    timed from one activity's start to the next's: what Temporal itself costs
+    per step (an activity completing, a workflow task, the next activity starting).
 turn overhead
     a call loops ``voice_listen`` → ``voice_speak`` → ``voice_listen``...; a
     simulated caller answers each question, and the overhead of a turn is the
@@ -25,6 +26,13 @@ calls per worker
 A waiting ``voice_listen`` holds one activity slot for as long as the caller
 takes to answer, so the worker here allows ``--slots`` concurrent activities
 (the ``voxflow worker`` default, 200, would cap the calls below 200).
+
+Knobs for finding where the time goes: ``--transfer-rps 1000`` lifts the
+embedded dev server's limit of 20 transfer-queue reads a second (which alone
+adds up to 50 ms to every workflow step), ``--no-sandbox`` runs the load
+worker's workflows outside Temporal's sandbox, ``--heartbeat-throttle``. Each
+step's row shows the CPU used by the worker process, the Temporal server and
+the callers, in % of one core.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import gc
 import multiprocessing
 import os
 import statistics
@@ -201,24 +210,24 @@ async def bare_round_trips(client: Client, task_queue: str, activities: int) -> 
 # ---- the worker process for the calls-per-worker steps -----------------------
 
 
-def worker_process(settings: TemporalSettings, task_queue: str, redis_url: str, slots: int,
-                   heartbeat_throttle: float, ready: ProcessEvent, stop: ProcessEvent) -> None:
+def worker_process(settings: TemporalSettings, redis_url: str, options: WorkerOptions,
+                   ready: ProcessEvent, stop: ProcessEvent) -> None:
     send_logs_to_file(default_log_file("bench-worker"))
-    asyncio.run(_serve(settings, task_queue, redis_url, slots, heartbeat_throttle, ready, stop))
+    asyncio.run(_serve(settings, redis_url, options, ready, stop))
 
 
-async def _serve(settings: TemporalSettings, task_queue: str, redis_url: str, slots: int,
-                 heartbeat_throttle: float, ready: ProcessEvent, stop: ProcessEvent) -> None:
+async def _serve(settings: TemporalSettings, redis_url: str, options: WorkerOptions,
+                 ready: ProcessEvent, stop: ProcessEvent) -> None:
     client = await connect_client(settings)
     services = RuntimeServices(voice_bus=RedisVoiceBus.from_url(redis_url))
-    options = WorkerOptions(task_queue=task_queue, max_concurrent_activities=slots,
-                            max_concurrent_workflow_tasks=200,
-                            heartbeat_throttle=heartbeat_throttle)
     async with create_worker(client, services, options):
         ready.set()
         while not stop.is_set():
             await asyncio.sleep(0.2)
     await services.close()
+    del client
+    gc.collect()
+    await asyncio.sleep(0.3)  # temporalio/sdk-python#300, as in measure()
 
 
 # ---- the run -------------------------------------------------------------------
@@ -261,6 +270,10 @@ async def measure(settings: TemporalSettings, redis_url: str, args: argparse.Nam
     print(_overhead_table(report), flush=True)
     print(flush=True)
     await _calls_per_worker(client, settings, redis_url, graph, args, report, server_pid)
+    # Let the SDK's native threads finish while the loop runs (temporalio/sdk-python#300).
+    del client, worker, redis_worker
+    gc.collect()
+    await asyncio.sleep(0.5)
     return report
 
 
@@ -270,9 +283,12 @@ async def _calls_per_worker(client: Client, settings: TemporalSettings, redis_ur
     queue = f"bench-voice-load-{uuid.uuid4().hex[:8]}"
     context = multiprocessing.get_context("spawn")
     ready, stop = context.Event(), context.Event()
+    options = WorkerOptions(task_queue=queue, max_concurrent_activities=args.slots,
+                            max_concurrent_workflow_tasks=200,
+                            heartbeat_throttle=args.heartbeat_throttle,
+                            sandboxed=not args.no_sandbox)
     process = context.Process(target=worker_process,
-                              args=(settings, queue, redis_url, args.slots,
-                                    args.heartbeat_throttle, ready, stop))
+                              args=(settings, redis_url, options, ready, stop))
     process.start()
     bus = RedisVoiceBus.from_url(redis_url)
     try:
@@ -431,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heartbeat-throttle", type=float, default=1.0, metavar="SECONDS",
                         help="the load worker's heartbeat throttle (voxflow worker's default: "
                         "1; a waiting node reports to Temporal that often)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run the load worker's workflows without Temporal's sandbox")
     parser.add_argument("--slots", type=int, default=1000,
                         help="the load worker's max concurrent activities")
     args = parser.parse_args(argv)

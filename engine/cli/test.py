@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import sys
 import time
+from pathlib import Path
 
 from engine.cli.output import Painter
 from engine.compile import FlowGraph
@@ -56,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
         results = asyncio.run(_run(tests, flows, args.bus, max(1, args.concurrency)))
     paint = Painter(sys.stdout)
     if not args.no_coverage:
-        print_coverage(coverage.measure(flows, [r.trace for r in results if r.trace]), sys.stdout)
+        table = coverage.measure(flows, [r.trace for r in results if r.trace])
+        if not all(Path(path).is_dir() for path in args.paths):
+            # Test files named one by one: their flows only, not every flow beside them.
+            tested = {test.flow_id for test in tests}
+            table = [row for row in table if row.tests or row.flow_id in tested]
+        print_coverage(table, sys.stdout)
         print()
     failed = [r for r in results if not r.passed]
     summary = f"{len(results) - len(failed)} passed, {len(failed)} failed"

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from engine.registry import PluginRegistry
@@ -45,6 +45,10 @@ class WorkerOptions:
     heartbeat_throttle: float = 1.0
     sticky_timeout: float = 10.0
     graceful_shutdown: float = 10.0
+    # False runs workflows without Temporal's sandbox: about 40% less worker CPU per
+    # voice turn (bench/bench_voice.py --no-sandbox), without its guard against
+    # non-deterministic code. The replay tests use the sandboxed runner either way.
+    sandboxed: bool = True
 
 
 def sandboxed_runner() -> SandboxedWorkflowRunner:
@@ -69,7 +73,7 @@ def create_worker(
         task_queue=options.task_queue,
         workflows=[CallFlowWorkflow, *extra_workflows],
         activities=[activities.run_node, *activities.record_activities(), *extra_activities],
-        workflow_runner=sandboxed_runner(),
+        workflow_runner=sandboxed_runner() if options.sandboxed else UnsandboxedWorkflowRunner(),
         max_concurrent_activities=options.max_concurrent_activities,
         max_concurrent_workflow_tasks=options.max_concurrent_workflow_tasks,
         max_heartbeat_throttle_interval=timedelta(seconds=options.heartbeat_throttle),

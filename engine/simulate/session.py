@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -51,6 +52,7 @@ REDIS_URL_VARIABLES = ("VOXFLOW_REDIS_URL", "REDIS_URL")
 BUS_KINDS = ("memory", "redis")
 DEFAULT_CALLER = "+15551234567"
 SHUTDOWN_SECONDS = 5.0
+SETTLE_SECONDS = 0.3
 INTERRUPTED = 130  # the exit code after Ctrl-C, as for every voxflow command
 
 
@@ -201,6 +203,11 @@ class SimulatorEngine:
         self._buses.clear()
         self._worker = self._worker_task = self._services = None
         self._client = None
+        # As `voxflow worker` does (engine.cli.worker): let the SDK's native threads
+        # finish their last callbacks while the loop runs, or one may abort the
+        # process at interpreter exit (temporalio/sdk-python#300).
+        gc.collect()
+        await asyncio.sleep(SETTLE_SECONDS)
         if self._redis is not None:
             await asyncio.to_thread(self._redis.stop)
             self._redis = None
@@ -222,7 +229,7 @@ class CallSetup:
 
 
 class SimulatedCall:
-    """One call of a flow with a scripted caller (use with ``async with``; see :meth:`run`)."""
+    """One call of a flow with a scripted caller (use with ``async with``, then await :meth:`result`)."""
 
     def __init__(
         self,

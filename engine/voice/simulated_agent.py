@@ -161,6 +161,7 @@ class SimulatedAgent:
         )
         await self._publish(AgentJoined(agent_id=self.agent_id))
         reading: asyncio.Future[tuple[str, Command] | None] | None = None
+        woken: asyncio.Future[Any] | None = None
         try:
             while not self.ended:
                 await self._act()
@@ -181,6 +182,8 @@ class SimulatedAgent:
         finally:
             if reading is not None:
                 reading.cancel()
+            if woken is not None:  # stopped mid-wait: else it is left pending at loop close
+                woken.cancel()
 
     def _wait_for(self) -> float | None:
         due = [t for t in (self._silent_until, self._ready_at) if t is not None]
