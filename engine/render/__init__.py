@@ -74,6 +74,18 @@ def diagram_from_graph(graph: FlowGraph) -> Diagram:
     )
 
 
+def entry_edges(diagram: Diagram, start_id: str, error_id: str) -> list[DiagramEdge]:
+    """The start arrow, and the flow-wide error handler's, as ordinary edges.
+
+    Each format names the two entry points its own way, hence the ids.
+    """
+    edges = [DiagramEdge(start_id, diagram.start, status=diagram.start_status)]
+    if diagram.error_handler:
+        edges.append(DiagramEdge(error_id, diagram.error_handler, soft=True,
+                                 status=diagram.error_handler_status))
+    return edges
+
+
 def diagram_node(node: FlowNode, status: Status = "same") -> DiagramNode:
     excerpt, quoted = node_excerpt(node)
     return DiagramNode(node.id, node.type, excerpt, quoted, node_shape(node), status)

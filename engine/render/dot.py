@@ -8,7 +8,7 @@ quotes are escaped.
 
 from __future__ import annotations
 
-from engine.render import Diagram, DiagramEdge, DiagramNode, Shape, Status
+from engine.render import Diagram, DiagramEdge, DiagramNode, Shape, Status, entry_edges
 
 # Names that cannot be node ids (those start with a letter), so they never clash.
 START_ID = "__start__"
@@ -59,7 +59,8 @@ def render_dot(diagram: Diagram) -> str:
     lines += [f"  {_node_line(node)}" for node in diagram.nodes]
     if diagram.error_handler:
         lines.append(f'  {quote(ERROR_ID)} [label="any error", shape=circle, style=dashed];')
-    lines += [f"  {_edge_line(edge)}" for edge in _entry_edges(diagram) + list(diagram.edges)]
+    edges = entry_edges(diagram, START_ID, ERROR_ID) + list(diagram.edges)
+    lines += [f"  {_edge_line(edge)}" for edge in edges]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -82,13 +83,6 @@ def _node_line(node: DiagramNode) -> str:
         attributes.append(f"style={quote(','.join(sorted(styles)))}")
     return f"{quote(node.id)} [{', '.join(attributes)}];"
 
-
-def _entry_edges(diagram: Diagram) -> list[DiagramEdge]:
-    edges = [DiagramEdge(START_ID, diagram.start, status=diagram.start_status)]
-    if diagram.error_handler:
-        edges.append(DiagramEdge(ERROR_ID, diagram.error_handler, soft=True,
-                                 status=diagram.error_handler_status))
-    return edges
 
 
 def _edge_line(edge: DiagramEdge) -> str:

@@ -13,7 +13,7 @@ import hashlib
 import re
 import string
 
-from engine.render import Diagram, DiagramEdge, DiagramNode, Shape, Status
+from engine.render import Diagram, DiagramEdge, DiagramNode, Shape, Status, entry_edges
 
 START_ID = "start"
 ERROR_ID = "any_error"
@@ -87,7 +87,7 @@ def render_mermaid(diagram: Diagram) -> str:
     lines += [f"    {_node_line(node)}" for node in diagram.nodes]
     if diagram.error_handler:
         lines.append(f'    {ERROR_ID}(("any error"))')
-    edges = _entry_edges(diagram) + list(diagram.edges)
+    edges = entry_edges(diagram, START_ID, ERROR_ID) + list(diagram.edges)
     lines += [f"    {_edge_line(edge)}" for edge in edges]
     lines += _class_lines(diagram)
     lines += _link_style_lines(edges)
@@ -108,14 +108,6 @@ def _node_line(node: DiagramNode) -> str:
     opening, closing = _SHAPES[node.shape]
     return f'{mermaid_id(node.id)}{opening}"{node_label(node)}"{closing}'
 
-
-def _entry_edges(diagram: Diagram) -> list[DiagramEdge]:
-    """The start arrow, and the flow-wide error handler's, as ordinary edges."""
-    edges = [DiagramEdge(START_ID, diagram.start, status=diagram.start_status)]
-    if diagram.error_handler:
-        edges.append(DiagramEdge(ERROR_ID, diagram.error_handler, soft=True,
-                                 status=diagram.error_handler_status))
-    return edges
 
 
 def _endpoint(node_id: str) -> str:
