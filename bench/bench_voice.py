@@ -27,9 +27,10 @@ A waiting ``voice_listen`` holds one activity slot for as long as the caller
 takes to answer, so the worker here allows ``--slots`` concurrent activities
 (the ``voxflow worker`` default, 200, would cap the calls below 200).
 
-Knobs for finding where the time goes: ``--transfer-rps 1000`` lifts the
-embedded dev server's limit of 20 transfer-queue reads a second (which alone
-adds up to 50 ms to every workflow step), ``--no-sandbox`` runs the load
+Knobs for finding where the time goes: ``--transfer-rps 20`` puts back the
+dev server's own limit of 20 transfer-queue reads a second, which voxflow's
+embedded server lifts to 1000 (engine.temporal_server.DEV_SERVER_DYNAMIC_CONFIG;
+the limit alone adds up to 50 ms to every workflow step), ``--no-sandbox`` runs the load
 worker's workflows outside Temporal's sandbox, ``--heartbeat-throttle``. Each
 step's row shows the CPU used by the worker process, the Temporal server and
 the callers, in % of one core.
@@ -70,7 +71,8 @@ from engine.runtime.worker import WorkerOptions, create_worker
 from engine.simulate.logs import default_log_file, send_logs_to_file
 from engine.simulate.session import redis_url_from_env
 from engine.temporal_server import (
-    EmbeddedTemporal, TemporalSettings, connect_client, temporal_settings_from_env,
+    DEV_SERVER_DYNAMIC_CONFIG, EmbeddedTemporal, TemporalSettings, connect_client,
+    temporal_settings_from_env,
 )
 from engine.voice.bus import START, StreamCursor, VoiceBus
 from engine.voice.memory_bus import MemoryVoiceBus
@@ -404,26 +406,12 @@ def _summary(report: Report) -> bool:
     return met
 
 
-class _DevServer(EmbeddedTemporal):
-    """The embedded dev server, optionally with its history transfer queue allowed more polls.
-
-    The dev server's single history shard reads its transfer queue at most
-    ``history.transferProcessorMaxPollRPS`` (20) times a second, so a workflow
-    task (the step after an activity) may wait up to 50 ms before a worker can
-    pick it up; ``--transfer-rps`` raises that, as a production cluster with many
-    shards effectively does.
-    """
-
-    def __init__(self, transfer_rps: int | None) -> None:
-        super().__init__()
-        self.transfer_rps = transfer_rps
-
-    def _command(self, binary: str) -> list[str]:
-        command = super()._command(binary)
-        if self.transfer_rps:
-            command += ["--dynamic-config-value",
-                        f"history.transferProcessorMaxPollRPS={self.transfer_rps}"]
-        return command
+def _dev_server(transfer_rps: int | None) -> EmbeddedTemporal:
+    """The embedded dev server; ``transfer_rps`` overrides how often it reads its transfer queue."""
+    if transfer_rps is None:
+        return EmbeddedTemporal()
+    return EmbeddedTemporal(dynamic_config={
+        **DEV_SERVER_DYNAMIC_CONFIG, "history.transferProcessorMaxPollRPS": transfer_rps})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -442,8 +430,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="how fast the calls of a step start")
     parser.add_argument("--transfer-rps", type=int, default=None, metavar="N",
                         help="start the embedded dev server with its history transfer queue "
-                        "polled up to N times a second (its default, 20, adds up to 50 ms to "
-                        "every workflow step)")
+                        "polled up to N times a second (voxflow's default: 1000; the dev "
+                        "server's own, 20, adds up to 50 ms to every workflow step)")
     parser.add_argument("--heartbeat-throttle", type=float, default=1.0, metavar="SECONDS",
                         help="the load worker's heartbeat throttle (voxflow worker's default: "
                         "1; a waiting node reports to Temporal that often)")
@@ -460,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     server_pid = None
     with contextlib.ExitStack() as stack:
         if settings.address is None:
-            server = stack.enter_context(_DevServer(args.transfer_rps))
+            server = stack.enter_context(_dev_server(args.transfer_rps))
             settings = server.settings()
             server_pid = server.pid
         redis_url = redis_url_from_env()

@@ -107,6 +107,15 @@ def test_session_server_is_a_live_child(temporal_server: EmbeddedTemporal) -> No
     assert temporal_server.db_file is not None and temporal_server.db_file.exists()
 
 
+def test_session_server_reads_its_transfer_queue_often(temporal_server: EmbeddedTemporal) -> None:
+    # The dev server's own limit (20 reads a second) would add up to 50 ms to every
+    # step of a call; the server must have started with the lifted limit and accepted it.
+    assert temporal_server.pid is not None
+    arguments = Path(f"/proc/{temporal_server.pid}/cmdline").read_bytes().split(b"\0")
+    assert b"history.transferProcessorMaxPollRPS=1000" in arguments
+    assert temporal_server.running
+
+
 # --------------------------------------------------------------------------
 # A server of its own: start, stop, nothing left behind
 # --------------------------------------------------------------------------
