@@ -5,7 +5,9 @@ them: answers to our requests go to the operation waiting for them; caller
 input (speech, keys) is queued, or dropped when it is late (for a request we
 stopped) or not for us (words said while nobody asked); ``call:caller_left``
 ends the node; ``call:agent_left`` waits for a new agent and then starts the
-current operation again. It keeps the request bookkeeping (what is
+current operation again, as does an ``agent_joined`` from another agent than
+the one serving the call while requests are outstanding (the old agent died
+without a word and the new one came first). It keeps the request bookkeeping (what is
 outstanding, so a cancelled node can stop it) and the call-wide counts that
 outlive the node (engine.voice.state).
 """
@@ -162,6 +164,8 @@ class ChannelBase:
             raise CallEnded(USER_HANGUP, "the caller hung up")
         if isinstance(event, AgentLeft):
             await self._await_rejoin()
+        if isinstance(event, AgentJoined):
+            await self._agent_joined(event)
         if isinstance(event, ErrorEvent):
             if event.request_id in self._active:
                 self._active.discard(event.request_id)
@@ -205,9 +209,31 @@ class ChannelBase:
             if isinstance(entry[1], CallerLeft):
                 raise CallEnded(USER_HANGUP, "the caller hung up")
             if isinstance(entry[1], AgentJoined):
+                self.state.agent_id = entry[1].agent_id or self.state.agent_id
                 self._stopped |= self._active  # whatever the old agent still sends is late
                 self._active.clear()
                 raise AgentRejoined()
+
+    async def _agent_joined(self, event: AgentJoined) -> None:
+        """An agent announced itself with no ``call:agent_left`` before it.
+
+        The first agent of a call, or the same one again, changes nothing. Another
+        one while requests are outstanding means the agent serving them died
+        without a word and this one took its place; it reads only commands sent
+        after it joined, so the current operation starts again. Whatever was
+        outstanding is stopped first, in case the new agent got some of it.
+        """
+        previous = self.state.agent_id
+        if event.agent_id:
+            self.state.agent_id = event.agent_id
+        if not previous or not event.agent_id or event.agent_id == previous or not self._active:
+            return
+        outstanding = sorted(self._active)
+        self._stopped |= self._active
+        self._active.clear()
+        for rid in outstanding:
+            await self.bus.send_command(self.call_id, Stop(request_id=self._new_id(), target=rid))
+        raise AgentRejoined()
 
     # ---- requests ---------------------------------------------------------
 

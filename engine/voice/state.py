@@ -18,6 +18,8 @@ never part of the workflow's history (so it cannot make replay differ):
   life, not one node's).
 - ``silence``, ``silence_checked``: how long the caller has been silent while
   being listened to, across reprompts and nodes, for "Are you still there?".
+- ``agent_id``: the agent serving the call, from its ``agent_joined``; another
+  one announcing itself while requests are outstanding replaced it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class CallVoiceState:
     human_offered: bool = False
     silence: float = 0.0
     silence_checked: bool = False
+    agent_id: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> CallVoiceState:

@@ -129,6 +129,59 @@ def test_when_the_agent_is_replaced_the_question_is_asked_again(buses: Buses) ->
     run(buses, scenario)
 
 
+def test_a_new_agent_that_joins_without_a_word_from_the_old_one_is_asked_again(
+    buses: Buses,
+) -> None:
+    """The old agent dies silently (no call:agent_left) and a new one joins first: its
+    agent_joined alone restarts the question; the first agent's agent_joined did not."""
+
+    async def scenario(bus: VoiceBus) -> None:
+        call = new_call_id()
+        first = SimulatedAgent(bus, call, clock=CLOCK, agent_id="first")
+        first.start()
+        async with VoiceChannel(bus, call, clock=CLOCK) as channel:
+            asking = asyncio.ensure_future(
+                channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100))
+            await _until(lambda: len(first.commands) == 2)  # it got the question
+            await first.stop(announce=False)  # the process dies: nothing said
+            second = SimulatedAgent(bus, call, [Say("savings")], clock=CLOCK, agent_id="second")
+            second.start()
+            result = await asyncio.wait_for(asking, 5)
+            assert channel.state.agent_id == "second"
+        assert result.transcript == "savings"
+        assert [type(c).__name__ for c in first.commands] == ["Listen", "Speak"]
+        old = {c.request_id for c in first.commands}
+        # the first question was stopped (in case the new agent had it), then asked again
+        served = [(type(c).__name__, getattr(c, "target", None) in old)
+                  for c in second.commands]
+        assert served[-2:] == [("Listen", False), ("Speak", False)], served
+        assert all(is_old for kind, is_old in served if kind == "Stop")
+        again = [c for c in second.commands if isinstance(c, Speak)]
+        assert len(again) == 1 and again[0].request_id not in old
+        await second.stop()
+
+    run(buses, scenario)
+
+
+def test_the_same_agent_announcing_itself_again_restarts_nothing(memory_buses: Buses) -> None:
+    async def scenario(bus: VoiceBus) -> None:
+        call = new_call_id()
+        agent = SimulatedAgent(bus, call, [Say("savings")], clock=CLOCK, agent_id="only")
+        async with VoiceChannel(bus, call, clock=CLOCK) as channel:
+            asking = asyncio.ensure_future(
+                channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100))
+            await asyncio.sleep(0.1)  # the question waits on the bus: no agent yet
+            agent.start()  # the call's first agent_joined, with requests outstanding
+            await _until(lambda: len(agent.commands) >= 2)
+            await bus.publish_event(call, AgentJoined(agent_id="only"))
+            result = await asyncio.wait_for(asking, 5)
+        assert result.transcript == "savings"
+        assert [type(c).__name__ for c in agent.commands] == ["Listen", "Speak"]
+        await agent.stop()
+
+    run(memory_buses, scenario)
+
+
 def test_when_no_agent_comes_back_the_node_fails(memory_buses: Buses) -> None:
     async def scenario(bus: VoiceBus) -> None:
         call = new_call_id()
