@@ -83,6 +83,9 @@ async def _dev(options: DevOptions) -> int:
             f"{server.url}/monitor/#token={settings.api_token}")
         say(f"  Telnyx webhooks: {server.url}/webhooks/telnyx and {server.url}/webhooks/telnyx/"
             f"texml{'' if env_key else ' (unsigned requests accepted: no TELNYX_PUBLIC_KEY)'}")
+        livekit_signed = bool(settings.livekit_api_key and settings.livekit_api_secret)
+        say(f"  LiveKit webhook: {server.url}/webhooks/livekit"
+            f"{'' if livekit_signed else ' (refused: no LIVEKIT_API_KEY / LIVEKIT_API_SECRET)'}")
         say(f"  Temporal: {temporal.address} (UI-less dev server); call records: "
             f"{settings.records_url}")
         if redis_url:

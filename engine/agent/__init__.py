@@ -22,6 +22,7 @@ Serving a call's voice bus (no LiveKit needed):
 LiveKit and the command line:
 
 - ``worker``: the AgentServer (agent name ``voxflow``), prewarm, the job entrypoint.
+- ``rooms``: room ``call-<id>`` ↔ call ``<id>``, the agent's name and identity.
 - ``settings`` (what ``voxflow agent`` needs), ``call_context`` (the server's
   word on a call).
 

@@ -5,7 +5,8 @@ SIP dispatch rule that ``voxflow livekit setup`` creates sends rooms
 ``call-<id>`` to it). Each job is one call, in its own process:
 
 1. connect (audio only) and wait for the SIP participant: the caller;
-2. the room ``call-<id>`` is the call ``<id>`` (engine.runtime.messages.workflow_id);
+2. the room ``call-<id>`` is the call ``<id>`` (engine.agent.rooms); the agent's
+   id on the bus is its participant identity in the room;
 3. ask the voxflow server for the call's context (recording, language, engines);
 4. start an AgentSession (STT, TTS, Silero VAD, no LLM) on the caller's audio;
 5. serve the call's voice bus with a BusAgent until the call ends: DTMF from
@@ -36,21 +37,13 @@ from engine.agent.call_context import CallContext, fetch_call_context
 from engine.agent.control import CallControlError
 from engine.agent.listening import ListeningOptions
 from engine.agent.livekit_control import LiveKitCallControl
+from engine.agent.rooms import AGENT_NAME, call_id_from_room
 from engine.agent.session import CallVoice, VoxflowAgent, build_session
 from engine.agent.settings import AgentSettings, settings_from_env
 from engine.voice.redis_bus import RedisVoiceBus
 
-AGENT_NAME = "voxflow"
-ROOM_PREFIX = "call-"
 SAMPLE_RATE = 16000  # telephone audio; the engines and VAD all take it as it is
 log = logging.getLogger(__name__)
-
-
-def call_id_from_room(room: str) -> str | None:
-    """``call-<id>`` → ``<id>``; None for rooms that are not voxflow calls."""
-    if room.startswith(ROOM_PREFIX) and len(room) > len(ROOM_PREFIX):
-        return room[len(ROOM_PREFIX):]
-    return None
 
 
 def build_server(settings: AgentSettings) -> AgentServer:
@@ -91,7 +84,9 @@ async def entrypoint(ctx: JobContext) -> None:
     bus = RedisVoiceBus.from_url(settings.redis_url)
     control = LiveKitCallControl(ctx.api, ctx.room.name, caller.identity)
     agent = BusAgent(
-        bus, call_id, voice, control, agent_id=f"{ctx.worker_id}/{ctx.job.id}",
+        bus, call_id, voice, control,
+        # Its identity in the room: the server matches LiveKit's participant_left to it.
+        agent_id=ctx.room.local_participant.identity or f"agent-{ctx.job.id}",
         options=BusAgentOptions(listening=ListeningOptions(recordings_dir=settings.recordings_dir)),
     )
 

@@ -1,10 +1,11 @@
 """``voxflow serve``: the telephony server for production.
 
-Telnyx webhooks, the JSON API, live events (SSE / WebSocket), Prometheus
-metrics and the monitor page, with hot reload of the flows folder. It needs a
-Temporal server (``TEMPORAL_ADDRESS``) and, to share live events between
-replicas, Redis (``VOXFLOW_REDIS_URL``); calls run on ``voxflow worker``
-processes. Configuration is in environment variables (engine.server.settings).
+Telnyx and LiveKit webhooks, the JSON API, live events (SSE / WebSocket),
+Prometheus metrics and the monitor page, with hot reload of the flows folder.
+It needs a Temporal server (``TEMPORAL_ADDRESS``) and, to share live events
+between replicas and tell calls that their agent left (LiveKit's webhook),
+Redis (``VOXFLOW_REDIS_URL``, also the voice bus); calls run on ``voxflow
+worker`` processes. Configuration is in environment variables (engine.server.settings).
 Stops cleanly on Ctrl-C or SIGTERM.
 """
 
@@ -60,9 +61,14 @@ def check(settings: ServerSettings, *, no_auth: bool) -> None:
     if settings.telnyx_key is None:
         print("warning: TELNYX_PUBLIC_KEY is not set, so every Telnyx webhook will be refused.",
               flush=True)
+    if settings.livekit_api_key is None or settings.livekit_api_secret is None:
+        print("warning: LIVEKIT_API_KEY and LIVEKIT_API_SECRET are not both set, so LiveKit's "
+              "webhooks will be refused (a voice agent that dies mid-call is then noticed "
+              "only by the call's own timeouts).", flush=True)
     if settings.redis_url is None:
         print("note: VOXFLOW_REDIS_URL is not set: live events from workers in other processes "
-              "will not reach this server.", flush=True)
+              "will not reach this server, nor LiveKit's word that an agent left a call "
+              "reach the call.", flush=True)
 
 
 async def _serve(settings: ServerSettings, options: StackOptions, temporal) -> int:  # type: ignore[no-untyped-def]
@@ -71,10 +77,21 @@ async def _serve(settings: ServerSettings, options: StackOptions, temporal) -> i
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stop.set)
     client = await connect_client(temporal)
-    async with ServerStack(settings, client, options) as stack:
-        print(f"voxflow server listening on {stack.url} (Temporal {temporal.address}, task queue "
-              f"'{settings.task_queue}'); monitor page at {stack.url}/monitor/. "
-              "Stop with Ctrl-C.", flush=True)
-        await stop.wait()
+    bus = None
+    if settings.redis_url and options.voice_bus is None:
+        # The calls' voice bus: where LiveKit's webhooks tell a call its agent left.
+        from engine.voice.redis_bus import RedisVoiceBus
+
+        bus = RedisVoiceBus.from_url(settings.redis_url)
+        options = replace(options, voice_bus=bus)
+    try:
+        async with ServerStack(settings, client, options) as stack:
+            print(f"voxflow server listening on {stack.url} (Temporal {temporal.address}, task "
+                  f"queue '{settings.task_queue}'); monitor page at {stack.url}/monitor/. "
+                  "Stop with Ctrl-C.", flush=True)
+            await stop.wait()
+    finally:
+        if bus is not None:
+            await bus.close()
     print("voxflow server stopped.", flush=True)
     return 0

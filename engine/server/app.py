@@ -6,8 +6,8 @@ Authentication: /api (and the event streams) take ``VOXFLOW_API_TOKEN`` as a
 bearer token, a ``token`` query parameter (EventSource and WebSocket cannot
 send headers) or the ``voxflow_token`` cookie; /api/internal takes
 ``VOXFLOW_INTERNAL_TOKEN``; the webhooks are authenticated by their Telnyx
-signature; /metrics, /healthz, the OpenAPI document and the monitor page's
-files are open (the page holds no data: it asks the API).
+signature or LiveKit's signed token; /metrics, /healthz, the OpenAPI document
+and the monitor page's files are open (the page holds no data: it asks the API).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from engine.server import api, streams, webhooks
+from engine.server import api, livekit_webhooks, streams, webhooks
 from engine.server.context import CONTEXT_KEY, ServerContext, context_of
 from engine.server.metrics import PROMETHEUS_CONTENT_TYPE
 
@@ -109,6 +109,7 @@ def create_app(ctx: ServerContext) -> web.Application:
     app.router.add_post("/webhooks/telnyx", webhooks.telnyx_events)
     app.router.add_get("/webhooks/telnyx/texml", webhooks.telnyx_texml)
     app.router.add_post("/webhooks/telnyx/texml", webhooks.telnyx_texml)
+    app.router.add_post("/webhooks/livekit", livekit_webhooks.livekit_events)
     api.add_routes(app)
     streams.add_routes(app)
     app.router.add_get("/metrics", metrics)

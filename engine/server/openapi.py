@@ -19,7 +19,8 @@ def _ok(description: str, schema: dict[str, Any] | None = None,
 def _errors(*codes: int) -> dict[str, Any]:
     words = {400: "Malformed request", 401: "Missing or wrong credentials or signature",
              404: "Not found", 409: "A replayed webhook", 413: "Body too large",
-             503: "Temporarily unable (Temporal down, or no Telnyx key configured)"}
+             503: "Temporarily unable (Temporal down), or not configured (no Telnyx or "
+                  "LiveKit key, no voice bus)"}
     return {str(code): {"description": words[code],
                         "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
             for code in codes}
@@ -69,6 +70,19 @@ def openapi_document() -> dict[str, Any]:
                      "security": _SIGNED, "requestBody": texml_form,
                      "responses": {**texml_ok, **_errors(400, 401, 409, 413, 503)}},
         },
+        "/webhooks/livekit": {"post": {
+            "summary": "LiveKit webhooks: the voice agent left a call's room",
+            "description": "participant_left of the voxflow agent (kind AGENT) in a room "
+                           "call-<id> while the call goes on becomes call:agent_left on the "
+                           "call's voice bus, so the call waits for a new agent (or ends with "
+                           "an apology after 10 s). Other events are acknowledged and ignored. "
+                           "Signed by LiveKit with LIVEKIT_API_KEY / LIVEKIT_API_SECRET.",
+            "security": [{"livekitToken": []}],
+            "requestBody": {"required": True, "content": {_JSON: {"schema": {
+                "$ref": "#/components/schemas/LiveKitWebhookEvent"}}}},
+            "responses": {**_ok("Handled, ignored or a duplicate."),
+                          **_errors(400, 401, 413, 503)},
+        }},
         "/api/flows": {"get": {"summary": "Flows being served", "security": _TOKEN,
                                "responses": {**_ok("Flows."), **_errors(401)}}},
         "/api/flows/{flow_id}": {"get": {
@@ -134,7 +148,8 @@ def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "voxflow server", "version": "1",
-                 "description": "Telnyx webhooks, call records, live events and the monitor."},
+                 "description": "Telnyx and LiveKit webhooks, call records, live events and "
+                                "the monitor."},
         "paths": paths,
         "components": {
             "securitySchemes": {
@@ -145,6 +160,10 @@ def openapi_document() -> dict[str, Any]:
                                 "description": "VOXFLOW_API_TOKEN"},
                 "tokenQuery": {"type": "apiKey", "in": "query", "name": "token",
                                "description": "VOXFLOW_API_TOKEN, for EventSource and WebSocket"},
+                "livekitToken": {"type": "apiKey", "in": "header", "name": "Authorization",
+                                 "description": "A JWT (HS256, the LiveKit API secret, issuer "
+                                 "the API key) whose sha256 claim is the base64 SHA-256 of the "
+                                 "body."},
                 "internalToken": {"type": "http", "scheme": "bearer",
                                   "description": "VOXFLOW_INTERNAL_TOKEN"},
             },
@@ -158,6 +177,14 @@ def openapi_document() -> dict[str, Any]:
                                             "occurred_at": {"type": "string"},
                                             "payload": {"type": "object"}}},
                     "meta": {"type": "object"}}},
+                "LiveKitWebhookEvent": {"type": "object", "required": ["event"], "properties": {
+                    "event": {"type": "string"}, "id": {"type": "string"},
+                    "createdAt": {"type": "string"},
+                    "room": {"type": "object", "properties": {"name": {"type": "string"}}},
+                    "participant": {"type": "object", "properties": {
+                        "identity": {"type": "string"}, "kind": {"type": "string"},
+                        "attributes": {"type": "object"},
+                        "disconnectReason": {"type": "string"}}}}},
                 "CallRecord": {"type": "object", "properties": {
                     "call_id": {"type": "string"}, "telnyx_call_id": {"type": "string"},
                     "caller": {"type": "string"}, "called": {"type": "string"},

@@ -12,11 +12,15 @@
 ``VOXFLOW_RECORDS_URL``        call records: ``sqlite:///path`` (default
                                ``sqlite:///.voxflow/calls.db``) or ``postgresql://...``
 ``VOXFLOW_REDIS_URL``          live events between processes (Redis pub/sub); without
-                               it, only events of this process are seen
+                               it, only events of this process are seen. Also the
+                               voice bus ``voxflow serve`` tells a call its agent left
 ``VOXFLOW_FLOWS``              the folder of flows and triggers (default ``flows``)
 ``VOXFLOW_TELNYX_DTMF``        ``bus``: pass call.dtmf.received keys to the voice bus
 ``VOXFLOW_SIP_USERNAME``,      credentials TeXML's ``<Sip>`` gives LiveKit's inbound
 ``VOXFLOW_SIP_PASSWORD``       trunk (set the same on the trunk: voxflow livekit setup)
+``LIVEKIT_API_KEY``,           the key LiveKit signs its webhooks with (``webhook:
+``LIVEKIT_API_SECRET``         api_key`` in its config); /webhooks/livekit is refused
+                               without them
 =============================  =====================================================
 
 plus the Temporal variables (``TEMPORAL_ADDRESS``...) of engine.temporal_server.
@@ -56,6 +60,8 @@ class ServerSettings:
     dtmf_to_bus: bool = False
     sip_username: str | None = None
     sip_password: str | None = None
+    livekit_api_key: str | None = None
+    livekit_api_secret: str | None = None
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -80,6 +86,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
         dtmf_to_bus=(value("VOXFLOW_TELNYX_DTMF") or "").lower() == "bus",
         sip_username=value("VOXFLOW_SIP_USERNAME"),
         sip_password=value("VOXFLOW_SIP_PASSWORD"),
+        livekit_api_key=value("LIVEKIT_API_KEY"),
+        livekit_api_secret=value("LIVEKIT_API_SECRET"),
     )
 
 

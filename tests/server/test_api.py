@@ -37,7 +37,8 @@ def test_api_routes_auth_and_documents(temporal_settings: Any, tmp_path: Path) -
             document = await h.api("/api/openapi.json", token=None)
             assert document["openapi"].startswith("3.1")
             documented = set(document["paths"])
-            served = {"/webhooks/telnyx", "/webhooks/telnyx/texml", "/api/flows",
+            served = {"/webhooks/telnyx", "/webhooks/telnyx/texml", "/webhooks/livekit",
+                      "/api/flows",
                       "/api/flows/{flow_id}", "/api/flows/{flow_id}/diagram.svg",
                       "/api/flows/{flow_id}/events", "/api/triggers", "/api/problems",
                       "/api/calls", "/api/calls/{call_id}", "/api/calls/{call_id}/events",

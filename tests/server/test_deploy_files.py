@@ -25,3 +25,15 @@ def test_compose_has_the_production_topology() -> None:
         assert env["VOXFLOW_REDIS_URL"].startswith("redis://")
         assert env["VOXFLOW_RECORDS_URL"].startswith("postgresql://")
     assert (ROOT / "deploy" / "Caddyfile").is_file() and (ROOT / "Dockerfile").is_file()
+
+
+def test_livekit_sends_its_webhooks_to_the_server_signed_with_the_servers_key() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    livekit = yaml.safe_load((ROOT / "deploy" / "livekit.yaml").read_text())
+    server_env = compose["services"]["voxflow-server"]["environment"]
+    # The key LiveKit signs with is the one the server checks with (compose's default).
+    assert server_env["LIVEKIT_API_KEY"] == "${LIVEKIT_API_KEY:-voxflow}"
+    assert livekit["webhook"]["api_key"] == "voxflow"
+    assert "LIVEKIT_API_SECRET" in server_env
+    assert livekit["webhook"]["urls"] == ["http://voxflow-server:8080/webhooks/livekit"]
+    assert compose["services"]["voxflow-server"]["command"][-1] == "8080"
