@@ -30,9 +30,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from engine.flow_library import FlowLibrary
 from engine.runtime.calls import check_input_size, hang_up, start_call
 from engine.compile import FlowGraph
-from engine.runtime.messages import CallInput, CallOptions
+from engine.runtime.messages import CallInput, CallOptions, workflow_id
 from engine.server import events as ev
-from engine.server.records import FINAL_STATUSES, RecordsStore
+from engine.server.records import FINAL_STATUSES, RecordsStore, Ringing
 from engine.server.routing import UNAVAILABLE_MESSAGE, Decision, route_call
 from engine.server.settings import ServerSettings
 from engine.server.telnyx import call_id_for
@@ -112,25 +112,31 @@ class CallDesk:
                 raise Replayed()
             return await self._turn_away(call_id, telnyx_call_id, caller, called, decision,
                                          ringing.inserted)
-        # The claim first, then the start: a replay is refused before it can start anything.
-        # Run side by side they saved nothing measurable (bench/bench_server.py: the claim
-        # and the ringing record are one SQLite round trip of ~0.1-0.4 ms, and both compete
-        # for the same two cores as the start).
-        ringing = await ring
-        if not ringing.claimed:
-            raise Replayed()
-        announced = None
-        if ringing.inserted:  # announced before the worker says active
-            announced = asyncio.ensure_future(self.publisher.publish(ev.LiveEvent(
-                ev.CALL_INCOMING, call_id, graph.flow_id, {
-                    "caller": caller, "called": called, "flow_version": graph.version,
-                    "telnyx_call_id": telnyx_call_id, "reason": decision.reason,
-                })))
+        # The record and the workflow's start go together: the caller waits on both, side
+        # by side (in a row, claim first, the webhook took 1.49-1.66x a bare start instead
+        # of 1.36-1.43x: bench/bench_server.py, three alternating runs). The workflow id is
+        # used once ever, so a replay (found by the claim) cannot start a call that ended;
+        # and a replay that started one is terminated at once.
+        async def ring_and_announce() -> Ringing:
+            ringing = await ring
+            if ringing.claimed and ringing.inserted:  # announced before the worker says active
+                await self.publisher.publish(ev.LiveEvent(
+                    ev.CALL_INCOMING, call_id, graph.flow_id, {
+                        "caller": caller, "called": called, "flow_version": graph.version,
+                        "telnyx_call_id": telnyx_call_id, "reason": decision.reason,
+                    }))
+            return ringing
+
+        ringing_task = asyncio.ensure_future(ring_and_announce())
         try:
             started = await self._start(graph, call_id, telnyx_call_id, caller, called, trigger)
         finally:
-            if announced is not None:
-                await announced
+            ringing = await ringing_task
+        if not ringing.claimed:
+            if started:
+                await self._temporal().get_workflow_handle(workflow_id(call_id)).terminate(
+                    "a replayed webhook started it")
+            raise Replayed()
         if not started and ringing.status in FINAL_STATUSES:
             return Answer("reject", call_id, reason="the call has already ended")
         record = bool(trigger and trigger.enable_recording)
