@@ -93,8 +93,13 @@ async def run_audio_call(
     patience: float = 8.0,
     both_sides: bool = False,
     timeout: float = 600.0,
+    call_id: str | None = None,
 ) -> AudioCallResult:
-    """Run ``graph`` once with the caller's audio; write the call's audio to ``out_wav``."""
+    """Run ``graph`` once with the caller's audio; write the call's audio to ``out_wav``.
+
+    ``call_id`` names the call (e.g. to give its nodes fixed answers first); by default
+    a new ``audio-...`` id.
+    """
     if engine is None:
         from engine.simulate.session import SimulatorEngine
 
@@ -102,11 +107,11 @@ async def run_audio_call(
             return await run_audio_call(
                 graph, caller_audio, out_wav, engine=own_engine, call=call, variables=variables,
                 stt_engine=stt_engine, tts_engine=tts_engine, on_line=on_line,
-                patience=patience, both_sides=both_sides, timeout=timeout)
+                patience=patience, both_sides=both_sides, timeout=timeout, call_id=call_id)
     whole = isinstance(caller_audio, (str, Path))  # one recording, or one clip per answer
     clips = [caller_audio] if isinstance(caller_audio, (str, Path)) else list(caller_audio)
     pcm = deque(wav.read_pcm(Path(clip), 16000) for clip in clips)  # fail early on a bad file
-    call_id = f"audio-{uuid.uuid4().hex[:12]}"
+    call_id = call_id or f"audio-{uuid.uuid4().hex[:12]}"
     bus = await engine.caller_bus()
     progress = _Progress()
 

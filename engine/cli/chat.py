@@ -8,7 +8,10 @@ or on Redis) and plays the caller: what you type is what the caller says,
 walks are shown as they happen. Nodes that call outside services
 (http_request, llm, database_query) are called for real unless
 ``--answers FILE`` gives them fixed answers (the format of a conversation
-test's ``answers:``, by node id). More in docs/trying-flows.md.
+test's ``answers:``, by node id). With ``--audio caller.wav`` the caller is a
+recording instead, heard by the voice agent's speech engines, and what the
+agent says is written to a WAV (engine.cli.chat_audio). More in
+docs/trying-flows.md.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from typing import Any
 from engine.compile import FlowGraph
 from engine.errors import VoxflowError
 from engine.project import check_paths, compile_file
-from engine.runtime.config import load_runtime_config
+from engine.cli import chat_audio
+from engine.runtime.config import RuntimeConfig, load_runtime_config
 from engine.schema import E164_PATTERN
 from engine.simulate.chat import ChatSession, external_nodes
 from engine.simulate.clock import PausableClock
@@ -36,6 +40,7 @@ from engine.simulate.session import (
     BUS_KINDS, DEFAULT_CALLER, CallSetup, EngineOptions, SimulatorEngine, exit_on_interrupt,
 )
 from engine.simulate.terminal import TerminalView, start_reader, terminal_restored
+from engine.triggers import Trigger
 
 HELP = "Call a flow from the terminal, as the caller, on the real engine."
 EPILOG = """\
@@ -54,6 +59,17 @@ so take your time to type.
   lookup: {rows: [{balance: "42.17"}]}          # database_query
   block_card: {status: 200, body: {ok: true}}   # http_request
   account-balance/lookup: {error: "down"}       # a node of a subflow, failing
+
+--audio FILE.wav: the caller is a recording, not you typing. The voice agent's
+speech engines hear it and speak (offline, pocketsphinx and espeak-ng, unless
+VOXFLOW_STT / VOXFLOW_TTS choose others), in real time, and what the agent says
+is written to a WAV file:
+  voxflow chat flows/ivr-menu.yaml --audio caller.wav
+  voxflow chat flows/ivr-menu.yaml --audio balance.wav yes.wav --out call.wav
+One file is the caller's whole side of the call, silences included; several
+are one answer each, said in turn when the flow asks. When the caller has
+nothing left to say, they hang up. The recording goes to --out (default
+<flow>-call.wav here); --both-sides mixes the caller in.
 """
 
 
@@ -75,12 +91,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "embedded redis-server)")
     parser.add_argument("--config", metavar="FILE",
                         help="a voxflow.yaml with database connections and the LLM endpoint")
+    parser.add_argument("--audio", nargs="+", metavar="WAV",
+                        help="the caller is this recording (one WAV: the whole call; several: "
+                        "one answer each), heard and answered with real speech engines")
+    parser.add_argument("--out", metavar="FILE.wav",
+                        help="with --audio: where to write the call's audio (default "
+                        "<flow>-call.wav in this folder)")
+    parser.add_argument("--both-sides", action="store_true",
+                        help="with --audio: record the caller too, not only the agent")
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.audio and (args.out or args.both_sides):
+        raise VoxflowError("--out and --both-sides go with --audio FILE.wav (a call played "
+                           "from a recording); a typed chat records no audio.")
     graph = compile_file(args.flow)
     variables = _variables(args.var, graph)
-    called = args.called or _trigger_number(Path(args.flow), graph.flow_id)
+    trigger = _trigger(Path(args.flow), graph.flow_id)
+    called = args.called or (trigger.number if trigger else None)
     for label, number in (("--caller", args.caller), ("--called", called)):
         if number and not _is_number(number):
             raise VoxflowError(f"{label} {number} is not a phone number; write it with + and "
@@ -89,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     setup = CallSetup(caller_number=args.caller, called_number=called or "",
                       variables=variables, answers=CallAnswers(answers))
     config = load_runtime_config(config_file=args.config)
+    if args.audio:
+        return _audio(args, graph, setup, config, trigger.language if trigger else None)
     view = TerminalView()
     _banner(view, args, graph, setup, bool(answers))
     with logs_in_file(default_log_file("chat")) as log, terminal_restored() as restore:
@@ -161,15 +191,33 @@ def _variables(pairs: list[str], graph: FlowGraph) -> dict[str, Any]:
     return variables
 
 
-def _trigger_number(flow_file: Path, flow_id: str) -> str | None:
-    """The number whose trigger starts this flow, when the flow's folder has one."""
+def _audio(args: argparse.Namespace, graph: FlowGraph, setup: CallSetup, config: RuntimeConfig,
+           language: str | None) -> int:
+    chat = chat_audio.prepare(graph, args.audio, args.out, both_sides=args.both_sides,
+                              language=language)
+    view = TerminalView(interactive=False)
+    view.say(f"voxflow chat: {graph.flow_id} ({args.flow}), the caller's audio from "
+             f"{', '.join(str(p) for p in chat.caller)}", "bold")
+    view.say(f"Speech: {chat.choice.stt} recognition, {chat.choice.tts} synthesis, "
+             f"{chat.language}. The agent's audio goes to {chat.out}.", "dim")
+    if external_nodes(graph) and not setup.answers.answers:
+        view.say("Nodes that call outside services are called for real (--answers FILE gives "
+                 "them fixed answers).", "yellow")
+    with logs_in_file(default_log_file("chat")) as log:
+        chat_audio.run(view, graph, setup, EngineOptions(bus=args.bus, config=config), chat)
+    view.say(f"(the engine's log is in {log})", "dim")
+    return 0
+
+
+def _trigger(flow_file: Path, flow_id: str) -> Trigger | None:
+    """The trigger that starts this flow, when the flow's folder has one."""
     if not (flow_file.parent / "triggers").is_dir():
         return None
     try:
         found = check_paths([flow_file.parent]).triggers
     except VoxflowError:
         return None
-    return next((t.number for t in found if t.flow == flow_id), None)
+    return next((t for t in found if t.flow == flow_id), None)
 
 
 def _is_number(text: str) -> bool:
