@@ -40,9 +40,11 @@ from engine.agent.livekit_control import LiveKitCallControl
 from engine.agent.rooms import AGENT_NAME, call_id_from_room
 from engine.agent.session import CallVoice, VoxflowAgent, build_session
 from engine.agent.settings import AgentSettings, settings_from_env
+from engine.voice.bus import VoiceBus
 from engine.voice.redis_bus import RedisVoiceBus
 
 SAMPLE_RATE = 16000  # telephone audio; the engines and VAD all take it as it is
+RECORDING_STATE_OWNER = "recording"  # the bus document of the call's egress
 log = logging.getLogger(__name__)
 
 
@@ -101,17 +103,29 @@ async def entrypoint(ctx: JobContext) -> None:
     ctx.room.on("participant_disconnected", on_left)
     ctx.add_shutdown_callback(agent.leave)
     if context is not None and context.enable_recording:
-        try:
-            egress = await control.start_recording(settings.egress_filepath)
-            await bus.save_state(call_id, "recording", {"egress_id": egress,
-                                                        "filepath": settings.egress_filepath})
-        except CallControlError as error:
-            log.warning("call %s: %s", call_id, error)
+        await record_call(control, bus, call_id, settings.egress_filepath)
     try:
         ended = await agent.start()
     finally:
         await bus.close()
     ctx.shutdown(f"the call ended ({ended or 'agent stopped'})")
+
+
+async def record_call(control: LiveKitCallControl, bus: VoiceBus, call_id: str,
+                      filepath: str) -> str | None:
+    """Record the whole call through LiveKit egress (the trigger's enable_recording).
+
+    The egress id is kept on the call's bus (``recording``); when LiveKit refuses,
+    the call goes on unrecorded and the reason is logged. Returns the egress id.
+    """
+    try:
+        egress = await control.start_recording(filepath)
+    except CallControlError as error:
+        log.warning("call %s: %s", call_id, error)
+        return None
+    await bus.save_state(call_id, RECORDING_STATE_OWNER, {"egress_id": egress,
+                                                          "filepath": filepath})
+    return egress
 
 
 async def _start_voice(
