@@ -112,7 +112,8 @@ class BusAgent:
             self._hush()  # nothing said after this would be heard
         await self._stop_serving()
         if self.ended is None:
-            await self.bus.publish_event(self.call_id, AgentLeft(reason=reason))
+            await self.bus.publish_event(self.call_id, AgentLeft(reason=reason,
+                                                                 agent_id=self.agent_id))
             await self.bus.save_state(self.call_id, AGENT_STATE_OWNER,
                                       {"agent_id": self.agent_id, "left": True})
 
@@ -156,8 +157,9 @@ class BusAgent:
         if previous is not None:
             # Said for the old agent even if it said so itself: a process that died
             # could not, and the plugin side re-sends what is outstanding on seeing both.
-            self._publish(AgentLeft(reason=f"the agent {previous.get('agent_id', '')} was "
-                                           f"replaced by {self.agent_id}"))
+            old_id = str(previous.get("agent_id", ""))
+            self._publish(AgentLeft(reason=f"the agent {old_id} was replaced by {self.agent_id}",
+                                    agent_id=old_id))
         self._publish(AgentJoined(agent_id=self.agent_id))
         return StreamCursor(functools.partial(self.bus.read_commands, self.call_id), after)
 

@@ -142,7 +142,8 @@ async def _act_on(ctx: ServerContext, event: WebhookEvent) -> str:
     why = DisconnectReason.Name(participant.disconnect_reason).lower().replace("_", " ")
     try:
         await bus.publish_event(call_id, AgentLeft(
-            reason=f"LiveKit saw the agent {participant.identity} leave the room ({why})"))
+            reason=f"LiveKit saw the agent {participant.identity} leave the room ({why})",
+            agent_id=participant.identity))
     except BaseException:
         if claim is not None:
             await ctx.records.release(claim)  # so LiveKit's next delivery is handled

@@ -162,7 +162,7 @@ class ChannelBase:
     async def _route(self, event: Event) -> Event | None:
         if isinstance(event, CallerLeft):
             raise CallEnded(USER_HANGUP, "the caller hung up")
-        if isinstance(event, AgentLeft):
+        if isinstance(event, AgentLeft) and not self._about_former_agent(event):
             await self._await_rejoin()
         if isinstance(event, AgentJoined):
             await self._agent_joined(event)
@@ -213,6 +213,14 @@ class ChannelBase:
                 self._stopped |= self._active  # whatever the old agent still sends is late
                 self._active.clear()
                 raise AgentRejoined()
+
+    def _about_former_agent(self, event: AgentLeft) -> bool:
+        """A late report that an agent left, about one another agent has replaced already.
+
+        (LiveKit's webhook for a dead agent can arrive after its successor joined.)
+        """
+        return bool(event.agent_id and self.state.agent_id
+                    and event.agent_id != self.state.agent_id)
 
     async def _agent_joined(self, event: AgentJoined) -> None:
         """An agent announced itself with no ``call:agent_left`` before it.

@@ -160,11 +160,16 @@ class AgentJoined:
 
 @dataclass(frozen=True, kw_only=True)
 class AgentLeft:
-    """The agent process left the call (it may come back: a new agent_joined)."""
+    """The agent process left the call (it may come back: a new agent_joined).
+
+    ``agent_id`` names the agent that left (its ``agent_joined``'s), so a late
+    report about an agent already replaced is not taken for the current one.
+    """
 
     TYPE: ClassVar[str] = "call:agent_left"
     request_id: str = ""
     reason: str = ""
+    agent_id: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

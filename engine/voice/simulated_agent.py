@@ -147,7 +147,8 @@ class SimulatedAgent:
             except asyncio.CancelledError:
                 pass
         if announce and not self.ended:
-            await self._publish(AgentLeft(reason="simulated agent stopped"))
+            await self._publish(AgentLeft(reason="simulated agent stopped",
+                                          agent_id=self.agent_id))
 
     async def run(self) -> None:
         """Serve the call until it ends (hangup, transfer, the caller hanging up)."""

@@ -14,8 +14,8 @@ from engine.voice.bus import START, StreamCursor, VoiceBus
 from engine.voice.channel import ChannelPolicy, Prompt, VoiceChannel
 from engine.voice.errors import AgentError, AgentTimeout
 from engine.voice.messages import (
-    AgentJoined, Command, ErrorEvent, Listen, Speak, SpeechPartial, SpeechStarted, Stop,
-    TtsStarted,
+    AgentJoined, AgentLeft, Command, ErrorEvent, Listen, Speak, SpeechComplete, SpeechPartial,
+    SpeechStarted, Stop, TtsStarted,
 )
 from engine.voice.simulated_agent import Say, SimulatedAgent
 from tests.voice.support import CLOCK, Buses, execute, new_call_id, run
@@ -158,6 +158,39 @@ def test_a_new_agent_that_joins_without_a_word_from_the_old_one_is_asked_again(
         assert all(is_old for kind, is_old in served if kind == "Stop")
         again = [c for c in second.commands if isinstance(c, Speak)]
         assert len(again) == 1 and again[0].request_id not in old
+        await second.stop()
+
+    run(buses, scenario)
+
+
+def test_a_late_report_that_the_replaced_agent_left_changes_nothing(buses: Buses) -> None:
+    """LiveKit's webhook for a dead agent may come after its successor joined: that
+    call:agent_left names the old agent, so the call keeps its new one and goes on."""
+
+    async def scenario(bus: VoiceBus) -> None:
+        call = new_call_id()
+        first = SimulatedAgent(bus, call, clock=CLOCK, agent_id="first")
+        first.start()
+        async with VoiceChannel(bus, call, clock=CLOCK) as channel:
+            asking = asyncio.ensure_future(
+                channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100))
+            await _until(lambda: len(first.commands) == 2)
+            await first.stop(announce=False)  # dies without a word
+            second = SimulatedAgent(bus, call, clock=CLOCK, agent_id="second")
+            second.start()
+            await _until(lambda: any(isinstance(c, Speak) for c in second.commands))
+            asked = len(second.commands)
+            await bus.publish_event(call, AgentLeft(reason="LiveKit: first left",
+                                                    agent_id="first"))
+            await asyncio.sleep(0.3)
+            assert not asking.done()  # not failed, not waiting for yet another agent
+            await bus.publish_event(call, SpeechComplete(
+                request_id=next(c.request_id for c in reversed(second.commands)
+                                if isinstance(c, Listen)),
+                transcript="savings", confidence=0.9))
+            result = await asyncio.wait_for(asking, 5)
+        assert result.transcript == "savings"
+        assert len(second.commands) == asked  # the question was not asked a third time
         await second.stop()
 
     run(buses, scenario)
