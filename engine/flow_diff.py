@@ -337,7 +337,7 @@ def _pair_items(
 ) -> list[tuple[int, int]]:
     """Which changed items are one item edited: same menu key, else same position."""
     if len(old_range) == len(new_range):
-        return list(zip(old_range, new_range))
+        return list(zip(old_range, new_range, strict=True))
     new_by_key = {_item_key(new[j]): j for j in new_range if _item_key(new[j]) is not None}
     return [(i, new_by_key[_item_key(old[i])]) for i in old_range
             if _item_key(old[i]) is not None and _item_key(old[i]) in new_by_key]

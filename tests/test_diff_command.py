@@ -306,7 +306,9 @@ def test_colour_on_a_terminal_only(
 
 
 def test_markdown_for_a_pull_request(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], mermaid_parser: Path | None
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mermaid_parser: Path | None,  # noqa: F811 - the fixture imported above
 ) -> None:
     new = edited(*ADD_SURVEY, ("Hello ${caller_name}! Welcome to Acme Bank.",
                                "Hello ${caller_name}! Welcome to Acme Bank, the bank that `listens`."))

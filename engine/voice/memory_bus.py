@@ -98,7 +98,7 @@ class MemoryVoiceBus:
                 stream.waiters.append((loop, future))
             try:
                 await asyncio.wait_for(future, left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return []
             finally:
                 with self._lock:

@@ -129,7 +129,8 @@ def postgres_url() -> Iterator[str]:
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"PostgreSQL did not start: {server.stderr.read()!r}")  # type: ignore[union-attr]
+                    raise RuntimeError(  # noqa: B904 - the server's own words say why
+                        f"PostgreSQL did not start: {server.stderr.read()!r}")  # type: ignore[union-attr]
                 time.sleep(0.1)
         yield url
     finally:
