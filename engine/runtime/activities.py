@@ -22,6 +22,7 @@ timeouts) are retried even on nodes the author did not ask to retry.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Mapping
@@ -45,7 +46,7 @@ from engine.runtime.recording import (
     NodeReached,
 )
 from engine.runtime.services import RuntimeServices
-from engine.templates import TemplateProblem, render_value
+from engine.templates import TemplateProblem, render, render_value
 
 # Config fields read by the engine, not by the plugin: never rendered as templates.
 ENGINE_FIELDS = frozenset({"timeout", "retry", "on_error", "max_visits", "description", "save_as"})
@@ -219,9 +220,29 @@ async def _await_with_heartbeats(
 def render_config(config: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
     """Fill in every template of a node's config, except the engine's own fields."""
     return {
-        key: value if key in ENGINE_FIELDS else render_value(value, variables)
+        key: value if key in ENGINE_FIELDS
+        else _render_fixed(value) if _is_fixed_text(value)
+        else render_value(value, variables)
         for key, value in config.items()
     }
+
+
+def _is_fixed_text(value: Any) -> bool:
+    # Text without "${" (and without the NUL that starts Jinja's moved-away
+    # block syntax) renders the same whatever the variables are.
+    return isinstance(value, str) and "${" not in value and "\x00" not in value
+
+
+@functools.lru_cache(maxsize=4096)
+def _render_fixed(text: str) -> str:
+    """``render(text, ...)`` for text that uses no variable, worked out once per text.
+
+    Why: most of a node's config is fixed text (type, connection, query, next),
+    and a Jinja render costs ~15 us even then, on every node of every call.
+    Rendering (not returning the text as is) keeps exactly what render does to
+    such text: newlines normalised, over-long text refused.
+    """
+    return render(text, {})
 
 
 def to_outcome(result: object, label: str) -> NodeOutcome:
