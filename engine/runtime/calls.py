@@ -62,7 +62,7 @@ async def start_call(
         timeout = timedelta(seconds=options.max_execution_time + EXECUTION_TIMEOUT_MARGIN)
     # ``argument`` is the CallInput, possibly already encoded (a RawValue the
     # converter passes through), which the typed overloads do not know about.
-    return await client.start_workflow(  # type: ignore[call-overload, no-any-return]
+    return await client.start_workflow(  # type: ignore[call-overload, no-any-return, misc]
         CallFlowWorkflow.run,
         argument,
         id=m.workflow_id(call_id),

@@ -157,7 +157,8 @@ class SqliteDatabase:
                 connection.commit()
                 return QueryResult([], max(cursor.rowcount, 0))
             columns = [d[0] for d in cursor.description]
-            rows = [dict(zip(columns, map(plain, row))) for row in cursor.fetchmany(MAX_ROWS)]
+            rows = [dict(zip(columns, map(plain, row), strict=True))
+                    for row in cursor.fetchmany(MAX_ROWS)]
             connection.commit()  # INSERT ... RETURNING
             return QueryResult(rows, len(rows))
         finally:
@@ -186,7 +187,7 @@ class PostgresDatabase:
                     return QueryResult([], max(cursor.rowcount, 0))
                 columns = [d.name for d in cursor.description]
                 fetched = await cursor.fetchmany(MAX_ROWS)
-                rows = [dict(zip(columns, map(plain, row))) for row in fetched]
+                rows = [dict(zip(columns, map(plain, row), strict=True)) for row in fetched]
                 return QueryResult(rows, len(rows))
 
 

@@ -4,8 +4,9 @@ A plugin receives one ``services`` object (see engine.plugin_api.Services) and
 asks it for what it needs. Activity nodes get :class:`ActivityServices` (an
 HTTP session, databases by connection name, the LLM endpoint); nodes that run
 inside the workflow get :class:`WorkflowServices` (waiting for a signal,
-running a subflow, saying something). :func:`activity_services` and :func:`workflow_services` turn "this object
-lacks that" into a plain sentence instead of an AttributeError.
+running a subflow, saying something). :func:`activity_services` and
+:func:`workflow_services` turn "this object lacks that" into a plain sentence
+instead of an AttributeError.
 
 This module is imported inside the workflow sandbox (through the plugins), so
 it must stay free of I/O and heavy imports.

@@ -237,13 +237,13 @@ class CallFlowWorkflow:
             alarm, kind = self._next_alarm()
             try:
                 if alarm is not None and alarm <= 0:
-                    raise asyncio.TimeoutError()
+                    raise TimeoutError()
                 await workflow.wait_condition(
                     lambda: walk.done() or self._hangup is not None,
                     timeout=alarm,
                     timeout_summary=kind,
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if kind == "warning":
                     self._warn()
                     continue
@@ -568,7 +568,7 @@ class CallFlowWorkflow:
                 timeout=timeout,
                 timeout_summary=f"wait_for_signal {name}",
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return m.SignalWait(arrived=False)
         finally:
             self._waiting_for = None
