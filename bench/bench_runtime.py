@@ -17,6 +17,13 @@ I/O node transition
 10,000 logic transitions
     one call whose ``set`` → ``condition`` loop runs 5,000 times (10,000
     transitions), start to result. Target: under 1 s.
+run_node-shaped activity (``--breakdown``)
+    the bare workflow's activity scheduled the way CallFlowWorkflow schedules
+    ``run_node`` (timeouts, heartbeat timeout, retry policy, cancellation
+    type, activity id) with a task and an outcome the size of the I/O node's,
+    doing nothing: what Temporal charges for such a step. The rest, up to the
+    I/O node transition, is voxflow's (the run_node activity, the workflow's
+    walk, and each call's start and end spread over its nodes).
 
 Each figure is the median of several repetitions, bare and voxflow runs
 interleaved so that drift on the machine hits both alike.
@@ -34,20 +41,22 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: python bench/bench_runtime.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from temporalio.client import Client
 
-from bench.bare import BareWorkflow, empty_activity
+from bench.bare import BareWorkflow, ShapedWorkflow, echo_activity, empty_activity
 from engine.compile import FlowGraph
 from engine.project import compile_paths
 from engine.runtime.calls import start_call
 from engine.runtime.config import RuntimeConfig
-from engine.runtime.messages import CallOptions
+from engine.runtime.messages import CallInput, CallOptions, NodeOutcome, NodeTask, flat_data
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions, create_worker
+from engine.runtime.workflow import initial_variables
 from engine.temporal_server import (
     EmbeddedTemporal,
     TemporalSettings,
@@ -123,11 +132,27 @@ class Figures:
     io_per_node: list[float]
     logic_call: list[float]
     logic_steps: int
+    shaped_per_activity: list[float]
+
+
+def shaped_task(graph: FlowGraph) -> dict[str, Any]:
+    """A task and outcome like those of the I/O flow's query node, halfway through a call."""
+    row = {"one": 1, "n": 20}
+    outcome = NodeOutcome(exit="next", outputs={**row, "rows": [row], "row_count": 1})
+    variables = {**initial_variables(CallInput(graph=graph, call_id="bench-shaped")),
+                 "n": 20, "row": outcome.outputs}
+    task = NodeTask(
+        call_id="bench-shaped", flow_id=graph.flow_id, node_id="query", node_type="database_query",
+        config=dict(graph.nodes["query"].config), variables=variables,
+        call={"settings": graph.settings}, timeout=120.0, walked=[],
+    )
+    return {**flat_data(task), "outcome": flat_data(outcome)}
 
 
 async def measure(client: Client, flows: dict[str, FlowGraph], io_nodes: int, repeats: int,
-                  task_queue: str) -> Figures:
-    figures = Figures([], [], [], 0)
+                  task_queue: str, breakdown: bool = False) -> Figures:
+    figures = Figures([], [], [], 0, [])
+    shaped_input = shaped_task(flows["bench-io"])
     options = CallOptions(history_event_limit=50_000)
     for index in range(repeats + 1):  # the first round warms up and is discarded
         began = time.perf_counter()
@@ -135,6 +160,14 @@ async def measure(client: Client, flows: dict[str, FlowGraph], io_nodes: int, re
             BareWorkflow.run, io_nodes, id=f"bench-bare-{uuid.uuid4()}", task_queue=task_queue
         )
         bare = (time.perf_counter() - began) / io_nodes
+
+        if breakdown:
+            began = time.perf_counter()
+            await client.execute_workflow(
+                ShapedWorkflow.run, args=[io_nodes, shaped_input],
+                id=f"bench-shaped-{uuid.uuid4()}", task_queue=task_queue,
+            )
+            shaped = (time.perf_counter() - began) / io_nodes
 
         began = time.perf_counter()
         handle = await start_call(client, flows["bench-io"], f"bench-io-{uuid.uuid4()}",
@@ -154,10 +187,13 @@ async def measure(client: Client, flows: dict[str, FlowGraph], io_nodes: int, re
             figures.io_per_node.append(io)
             figures.logic_call.append(logic)
             figures.logic_steps = result.steps - 1  # transitions between the nodes walked
+            if breakdown:
+                figures.shaped_per_activity.append(shaped)
     return figures
 
 
-async def run(settings: TemporalSettings, io_nodes: int, repeats: int) -> Figures:
+async def run(settings: TemporalSettings, io_nodes: int, repeats: int,
+              breakdown: bool = False) -> Figures:
     with tempfile.TemporaryDirectory() as folder:
         for name, text in flows_text(io_nodes).items():
             Path(folder, name).write_text(text, encoding="utf-8")
@@ -167,11 +203,12 @@ async def run(settings: TemporalSettings, io_nodes: int, repeats: int) -> Figure
     services = RuntimeServices(RuntimeConfig(databases={"bench": "sqlite:///:memory:"}))
     worker = create_worker(
         client, services, WorkerOptions(task_queue=task_queue),
-        extra_workflows=[BareWorkflow], extra_activities=[empty_activity],
+        extra_workflows=[BareWorkflow, ShapedWorkflow],
+        extra_activities=[empty_activity, echo_activity],
     )
     async with worker:
         try:
-            return await measure(client, flows, io_nodes, repeats, task_queue)
+            return await measure(client, flows, io_nodes, repeats, task_queue, breakdown)
         finally:
             await services.close()
 
@@ -191,6 +228,10 @@ def report(figures: Figures, server: str) -> bool:
          f"{'met' if logic < LOGIC_TARGET_SECONDS else 'MISSED'}"),
     ]
     print(f"voxflow runtime benchmark on {server} (median of {len(figures.io_per_node)} runs)")
+    if figures.shaped_per_activity:
+        shaped = statistics.median(figures.shaped_per_activity)
+        rows.insert(1, ("run_node-shaped activity", f"{shaped * 1000:8.2f} ms",
+                        f"{shaped / bare:.2f}x", "Temporal's part (nothing runs)"))
     print(f"{'what':30} {'time':>11}  {'vs bare':>8}  result")
     for what, took, versus, verdict in rows:
         print(f"{what:30} {took:>11}  {versus:>8}  {verdict}")
@@ -203,14 +244,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--io-nodes", type=int, default=40, help="I/O nodes per call")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time an activity that does nothing, scheduled like run_node")
     args = parser.parse_args(argv)
     settings = temporal_settings_from_env()
     if settings.address is not None:
-        figures = asyncio.run(run(settings, args.io_nodes, args.repeats))
+        figures = asyncio.run(run(settings, args.io_nodes, args.repeats, args.breakdown))
         ok = report(figures, settings.address)
     else:
         with EmbeddedTemporal() as server:
-            figures = asyncio.run(run(server.settings(), args.io_nodes, args.repeats))
+            figures = asyncio.run(run(server.settings(), args.io_nodes, args.repeats,
+                                      args.breakdown))
             ok = report(figures, f"the embedded dev server ({server.address})")
     return 0 if ok else 1
 
