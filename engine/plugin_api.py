@@ -22,6 +22,12 @@ in pyproject.toml). The module provides:
     True when the node waits for the caller or the outside world (listen,
     menu, signal). A loop through such a node is paced by people, so the
     validator does not warn that it has no bound.
+``HEARS_HANGUP`` (optional, default False)
+    True when the node notices by itself that the caller hung up (the voice
+    nodes: the voice bus says ``call:caller_left``). Temporal tells a running
+    node of a hangup on its next heartbeat, so other nodes heartbeat every
+    second; these heartbeat only as often as noticing a dead worker needs,
+    which saves the Temporal server a write per waiting call per second.
 ``execute(config, context, services)``
     a coroutine returning a :class:`NodeResult`.
 

@@ -41,6 +41,7 @@ class NodeType:
     module: ModuleType
     distribution: str
     waits: bool = False
+    hears_hangup: bool = False
 
     @property
     def summary(self) -> str:
@@ -127,6 +128,9 @@ def check_plugin_module(
     waits = getattr(module, "WAITS", False)
     if not isinstance(waits, bool):
         raise fault("WAITS must be True or False")
+    hears_hangup = getattr(module, "HEARS_HANGUP", False)
+    if not isinstance(hears_hangup, bool):
+        raise fault("HEARS_HANGUP must be True or False")
     schema = getattr(module, "SCHEMA", None)
     _check_schema(schema, fault)
     execute = getattr(module, "execute", None)
@@ -137,7 +141,8 @@ def check_plugin_module(
     if len(inspect.signature(execute).parameters) != 3:
         raise fault("execute must take exactly (config, context, services)")
     return NodeType(
-        name, doc, schema, runs_in, dict(outputs), module, distribution, waits  # type: ignore[arg-type]
+        name, doc, schema, runs_in, dict(outputs), module, distribution,  # type: ignore[arg-type]
+        waits, hears_hangup,
     )
 
 

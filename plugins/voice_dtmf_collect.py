@@ -18,6 +18,7 @@ NODE_TYPE = "voice_dtmf_collect"
 DOC = __doc__ or ""
 WAITS = True  # it waits for the caller or the outside world
 RUNS_IN = "activity"
+HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
 OUTPUTS = {"digits": "The digits typed, as text (leading zeros kept)."}
 SCHEMA: dict[str, Any] = {
     "type": "object",

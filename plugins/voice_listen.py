@@ -28,6 +28,7 @@ NODE_TYPE = "voice_listen"
 DOC = __doc__ or ""
 WAITS = True  # it waits for the caller or the outside world
 RUNS_IN = "activity"
+HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
 OUTPUTS = {
     "transcript": "What the caller said, as text.",
     "confidence": "How sure the recogniser is, from 0 to 1.",

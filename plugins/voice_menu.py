@@ -27,6 +27,7 @@ NODE_TYPE = "voice_menu"
 DOC = __doc__ or ""
 WAITS = True  # it waits for the caller or the outside world
 RUNS_IN = "activity"
+HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
 OUTPUTS = {
     "key": "The key of the option chosen (empty if that option has no key).",
     "transcript": "What the caller said, if they spoke.",

@@ -18,6 +18,7 @@ NODE_TYPE = "voice_record"
 DOC = __doc__ or ""
 WAITS = True  # it waits for the caller or the outside world
 RUNS_IN = "activity"
+HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
 OUTPUTS = {
     "recording_url": "Where the recording is stored.",
     "transcript": "The recording as text.",

@@ -13,6 +13,7 @@ from engine.voice.settings import voice_settings
 NODE_TYPE = "voice_speak"
 DOC = __doc__ or ""
 RUNS_IN = "activity"
+HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
 OUTPUTS: dict[str, str] = {}
 SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -155,6 +155,7 @@ def _module(**attributes: object) -> types.ModuleType:
         ({"SCHEMA": {"type": "object", "properties": {"description": {}}}}, "may not define"),
         ({"SCHEMA": {"type": "object", "properties": {"x": {"type": 5}}}}, "not valid JSON Schema"),
         ({"RUNS_IN": "thread"}, "RUNS_IN must be"),
+        ({"HEARS_HANGUP": "yes"}, "HEARS_HANGUP must be True or False"),
         ({"execute": lambda config, context, services: None}, "async def execute"),
         ({"OUTPUTS": ["a"]}, "OUTPUTS must map"),
     ],

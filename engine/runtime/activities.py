@@ -26,6 +26,7 @@ import functools
 import json
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
@@ -55,8 +56,14 @@ NOT_RUNNABLE = "NodeNotRunnable"
 CONFIG_ERROR = "NodeConfigError"
 NODE_TIMEOUT = "NodeTimeout"
 NODE_FAILED = "NodeFailed"
-# Longest gap between two heartbeats we record (the SDK batches them further).
+# Longest gap between two heartbeats we record (the SDK batches them further). A hangup
+# cancels a running node through Temporal, which tells the node on its next heartbeat.
 MAX_HEARTBEAT_GAP = 1.0
+# Heartbeats per heartbeat timeout for a node that hears a hangup itself (HEARS_HANGUP):
+# enough that one lost heartbeat does not look like a dead worker. Every waiting caller
+# costs the Temporal server a write per heartbeat, so 200 calls at one a second were
+# 200 writes a second (bench/bench_voice.py).
+QUIET_HEARTBEATS_PER_TIMEOUT = 3
 
 
 class _TimedOut(Exception):
@@ -145,7 +152,8 @@ class NodeActivities:
         )
         last_try = info.attempt >= task.max_attempts
         try:
-            result = await _await_with_heartbeats(work, task.timeout, info.heartbeat_timeout)
+            gap = heartbeat_gap(info.heartbeat_timeout, node_type.hears_hangup)
+            result = await _await_with_heartbeats(work, task.timeout, gap)
         except _TimedOut:
             raise ApplicationError(
                 f"{label} took longer than its time limit of {_seconds(task.timeout)}.",
@@ -189,13 +197,26 @@ class _WatchedServices:
         return getattr(self._services, name)
 
 
+def heartbeat_gap(heartbeat_timeout: timedelta | None, hears_hangup: bool) -> float:
+    """Seconds between a node's heartbeats.
+
+    Every second at most, so a hangup's cancellation reaches the node soon; for a node
+    that hears the hangup on the voice bus, only as often as the heartbeat timeout
+    (noticing a dead worker) needs.
+    """
+    if heartbeat_timeout is None:
+        return MAX_HEARTBEAT_GAP
+    timeout = heartbeat_timeout.total_seconds()
+    gap = min(MAX_HEARTBEAT_GAP, max(timeout / 4, 0.05))
+    if hears_hangup:
+        gap = max(gap, timeout / QUIET_HEARTBEATS_PER_TIMEOUT)
+    return gap
+
+
 async def _await_with_heartbeats(
-    work: asyncio.Future[NodeResult], limit: float | None, heartbeat_timeout: Any
+    work: asyncio.Future[NodeResult], limit: float | None, gap: float
 ) -> NodeResult:
-    """Await the plugin, heartbeating meanwhile; cancel it on timeout or cancellation."""
-    gap = MAX_HEARTBEAT_GAP
-    if heartbeat_timeout is not None:
-        gap = min(gap, max(heartbeat_timeout.total_seconds() / 4, 0.05))
+    """Await the plugin, heartbeating every ``gap`` seconds; cancel it on timeout or cancellation."""
     deadline = None if limit is None else time.monotonic() + limit
     try:
         while True:
