@@ -67,7 +67,7 @@ from engine.project import compile_paths
 from engine.runtime.calls import start_call
 from engine.runtime.messages import CallOptions
 from engine.runtime.services import RuntimeServices
-from engine.runtime.worker import WorkerOptions, create_worker
+from engine.runtime.worker import WorkerOptions, create_worker, freeze_startup_objects
 from engine.simulate.logs import default_log_file, send_logs_to_file
 from engine.simulate.session import redis_url_from_env
 from engine.temporal_server import (
@@ -223,6 +223,7 @@ async def _serve(settings: TemporalSettings, redis_url: str, options: WorkerOpti
     client = await connect_client(settings)
     services = RuntimeServices(voice_bus=RedisVoiceBus.from_url(redis_url))
     async with create_worker(client, services, options):
+        freeze_startup_objects()  # as voxflow worker does
         ready.set()
         while not stop.is_set():
             await asyncio.sleep(0.2)

@@ -9,6 +9,7 @@ breaking replay. The engine modules it needs are passed through with
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -83,6 +84,19 @@ def create_worker(
     )
 
 
+def freeze_startup_objects() -> None:
+    """Leave the objects of start-up (modules, plugins, the SDK) out of garbage collection.
+
+    Python's oldest-generation collection looks at every object the process holds
+    and stops the event loop meanwhile. A worker holding 200 calls paused for up to
+    240 ms at a time, delaying every call's next turn; with what start-up loaded
+    frozen (it lives as long as the process anyway), the pauses were about half as
+    long (bench/bench_voice.py). Call it once the worker has started.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def run_worker(
     client: Client,
     services: RuntimeServices,
@@ -94,6 +108,7 @@ async def run_worker(
     worker = create_worker(client, services, options)
     try:
         async with worker:
+            freeze_startup_objects()
             if ready is not None:
                 ready.set()
             await (stop.wait() if stop is not None else asyncio.Future())

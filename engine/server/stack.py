@@ -21,7 +21,7 @@ from temporalio.client import Client
 from engine.flow_library import FlowLibrary
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.services import RuntimeServices
-from engine.runtime.worker import WorkerOptions, create_worker
+from engine.runtime.worker import WorkerOptions, create_worker, freeze_startup_objects
 from engine.server import events as ev
 from engine.server.app import create_app
 from engine.server.context import ServerContext
@@ -134,6 +134,7 @@ class ServerStack:
             task_queue=self.settings.task_queue, graceful_shutdown=2.0)
         worker = create_worker(self.temporal, services, worker_options)
         task = asyncio.create_task(worker.run())
+        freeze_startup_objects()
 
         async def stop_worker() -> None:
             with contextlib.suppress(Exception):
