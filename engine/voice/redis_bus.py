@@ -139,13 +139,19 @@ class RedisVoiceBus:
         while True:
             left = deadline - time.monotonic()
             task = self._pending_reads.pop((key, after), None)
-            if task is None or (task.done() and task.exception() is not None):
-                task = asyncio.ensure_future(self._xread(key, after, left))
+            if task is not None and task.done() and (
+                task.cancelled() or task.exception() is not None or not task.result()
+            ):
+                # Failed, or an old "nothing yet": entries may have come since, so ask again.
+                task = None
             if left <= 0:
-                if not task.done():  # still blocked for someone else's timeout: keep it
+                if task is not None and task.done():
+                    return task.result()  # entries read earlier are still the next ones
+                if task is not None:  # still blocked for someone else's timeout: keep it
                     self._pending_reads[(key, after)] = task
-                    task = asyncio.ensure_future(self._xread(key, after, 0))
-                return await task  # a plain read: the round trip, no waiting for new entries
+                return await self._xread(key, after, 0)  # the round trip, no waiting
+            if task is None:
+                task = asyncio.ensure_future(self._xread(key, after, left))
             done, _ = await asyncio.wait({task}, timeout=left)
             if not done:
                 self._pending_reads[(key, after)] = task

@@ -50,6 +50,22 @@ def test_a_blocked_read_wakes_on_append_and_times_out_empty(buses: Buses) -> Non
     run(buses, scenario)
 
 
+def test_a_read_that_does_not_wait_sees_what_came_after_an_earlier_empty_read(
+    buses: Buses,
+) -> None:
+    """A read that gave up leaves its question to Redis running (engine.voice.redis_bus);
+    its empty answer must not be handed, later, to a read that asks what is there now."""
+
+    async def scenario(bus: VoiceBus) -> None:
+        call = new_call_id()
+        assert await bus.read_events(call, START, 0.05) == []  # gives up; Redis answers later
+        await asyncio.sleep(0.4)  # that answer (nothing) has come back by now
+        await bus.publish_event(call, Dtmf(digit="7"))
+        assert [e for _, e in await bus.read_events(call, START, 0)] == [Dtmf(digit="7")]
+
+    run(buses, scenario)
+
+
 def test_state_documents_per_call_and_owner(buses: Buses) -> None:
     async def scenario(bus: VoiceBus) -> None:
         call = new_call_id()
