@@ -182,38 +182,16 @@ class RecordsStore:
 
     # ---- writing a call -------------------------------------------------
 
-    async def call_ringing(
-        self, call_id: str, *, telnyx_call_id: str, caller: str, called: str,
-        flow_id: str | None, flow_version: str | None, status: str = RINGING,
-        reason: str = "", at: float | None = None,
-    ) -> bool:
-        """The call arrived: True if this wrote it (False: it was known already).
-
-        A final ``status`` is for calls that never run a flow (a message, a rejection).
-        """
-        now = at or time.time()
-        ended = now if status in FINAL_STATUSES else None
-
-        def work(cur: _Cursor) -> bool:
-            cur.execute(
-                "INSERT INTO voxflow_calls (call_id, telnyx_call_id, caller, called, flow_id, "
-                "flow_version, status, reason, started_at, ended_at, duration, node_path, "
-                "variables, events, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (call_id) DO NOTHING",
-                (call_id, telnyx_call_id, caller, called, flow_id, flow_version, status, reason,
-                 now, ended, 0.0 if ended else None, "[]", "{}", "[]", now),
-            )
-            return bool(cur.rowcount)
-        return await self._run(work)
-
     async def ring(
         self, call_id: str, *, telnyx_call_id: str, caller: str, called: str,
         flow_id: str | None, flow_version: str | None, status: str = RINGING,
         reason: str = "", claim: str | None = None, claim_ttl: float = 0.0,
     ) -> Ringing:
-        """:meth:`call_ringing` and, first, :meth:`claim` of ``claim``, in one transaction.
+        """The call arrived: its record as ``status``, unless it is known already; and first,
+        :meth:`claim` of ``claim``, in the same transaction (one round trip on the path
+        where a caller waits for the TeXML answer).
 
-        One round trip on the path where a caller waits for the TeXML answer.
+        A final ``status`` is for calls that never run a flow (a message, a rejection).
         """
         now = time.time()
         ended = now if status in FINAL_STATUSES else None

@@ -22,10 +22,11 @@ def _urls(tmp_path: Path) -> list[str]:
 
 async def _lifecycle(store: RecordsStore) -> None:
     call = uuid.uuid4().hex[:24]
-    assert await store.call_ringing(call, telnyx_call_id="v3:x", caller="+1", called="+2",
-                                    flow_id="f", flow_version="v1")
-    assert not await store.call_ringing(call, telnyx_call_id="v3:x", caller="+1", called="+2",
-                                        flow_id="f", flow_version="v1")
+    first = await store.ring(call, telnyx_call_id="v3:x", caller="+1", called="+2",
+                             flow_id="f", flow_version="v1")
+    again = await store.ring(call, telnyx_call_id="v3:x", caller="+1", called="+2",
+                             flow_id="f", flow_version="v1")
+    assert (first.inserted, again.inserted, again.status) == (True, False, "ringing")
     assert await store.call_started(call, flow_id="f", flow_version="v1", call={},
                                     answered_at=1000.0)
     assert not await store.call_started(call, flow_id="f", flow_version="v1", call={},
