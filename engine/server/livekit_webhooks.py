@@ -47,7 +47,7 @@ from engine.agent.rooms import AGENT_NAME, AGENT_NAME_ATTRIBUTE, call_id_from_ro
 from engine.server.context import ServerContext, context_of
 from engine.server.records import FINAL_STATUSES
 from engine.server.telnyx import WebhookRefused
-from engine.server.webhooks import MAX_BODY, json_error
+from engine.server.webhooks import MAX_BODY, refusal
 from engine.voice.messages import AgentLeft
 from engine.voice.simulated_agent import AGENT_STATE_OWNER
 
@@ -69,9 +69,7 @@ async def livekit_events(request: web.Request) -> web.Response:
         return web.json_response({"status": result, "event": event.event, "id": event.id})
     except WebhookRefused as refused:
         outcome = refused.reason
-        ctx.metrics.errors.labels(f"livekit_webhook_{refused.reason}").inc()
-        log.warning("LiveKit webhook refused (%s): %s", refused.reason, refused.message)
-        return json_error(refused.status, refused.message, refused.reason)
+        return refusal(ctx, refused, "LiveKit webhook", "livekit_webhook")
     finally:
         ctx.metrics.webhook_duration.labels("livekit", outcome).observe(
             time.perf_counter() - began)

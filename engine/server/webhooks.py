@@ -43,6 +43,13 @@ def json_error(status: int, message: str, reason: str = "") -> web.Response:
     return web.json_response(body, status=status)
 
 
+def refusal(ctx: ServerContext, refused: WebhookRefused, what: str, metric: str) -> web.Response:
+    """Count, log and answer a refused delivery (``what``: "Telnyx webhook", ...)."""
+    ctx.metrics.errors.labels(f"{metric}_{refused.reason}").inc()
+    log.warning("%s refused (%s): %s", what, refused.reason, refused.message)
+    return json_error(refused.status, refused.message, refused.reason)
+
+
 async def _verified_body(request: web.Request, ctx: ServerContext,
                          claim: bool = True) -> tuple[bytes, str | None]:
     """The raw body once the signature checks out, and the signature's claim key.
@@ -96,9 +103,7 @@ async def telnyx_events(request: web.Request) -> web.Response:
                                   if event.telnyx_call_id else None})
     except WebhookRefused as refused:
         outcome = refused.reason
-        ctx.metrics.errors.labels(f"webhook_{refused.reason}").inc()
-        log.warning("Telnyx webhook refused (%s): %s", refused.reason, refused.message)
-        return json_error(refused.status, refused.message, refused.reason)
+        return refusal(ctx, refused, "Telnyx webhook", "webhook")
     finally:
         ctx.metrics.webhook_duration.labels("events", outcome).observe(time.perf_counter() - began)
 
@@ -177,9 +182,7 @@ async def telnyx_texml(request: web.Request) -> web.Response:
         return _xml(_texml_for(ctx, answer))
     except WebhookRefused as refused:
         outcome = refused.reason
-        ctx.metrics.errors.labels(f"webhook_{refused.reason}").inc()
-        log.warning("Telnyx TeXML request refused (%s): %s", refused.reason, refused.message)
-        return json_error(refused.status, refused.message, refused.reason)
+        return refusal(ctx, refused, "Telnyx TeXML request", "webhook")
     finally:
         ctx.metrics.webhook_duration.labels("texml", outcome).observe(time.perf_counter() - began)
 
