@@ -12,7 +12,6 @@ encode the usual way.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import OrderedDict
 
@@ -21,7 +20,7 @@ from temporalio.common import RawValue
 from temporalio.converter import AdvancedJSONEncoder, DataConverter, DefaultPayloadConverter
 
 from engine.compile import FlowGraph
-from engine.runtime.messages import CallInput
+from engine.runtime.messages import CallInput, flat_data
 
 _CACHED_VERSIONS = 64
 _graph_json: OrderedDict[str, bytes] = OrderedDict()
@@ -50,7 +49,7 @@ def encode_call_input(call_input: CallInput, converter: DataConverter) -> Payloa
     """A ready payload for ``call_input``, or the input itself for a custom converter."""
     if converter.payload_converter_class is not DefaultPayloadConverter:
         return call_input
-    rest = {f.name: getattr(call_input, f.name) for f in dataclasses.fields(call_input)}
+    rest = flat_data(call_input)
     del rest["graph"]
     rest_json = _dumps(rest)  # '{"call":...}'
     data = b'{"graph":' + graph_json(call_input.graph) + b"," + rest_json[1:]
