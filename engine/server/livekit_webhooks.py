@@ -47,12 +47,11 @@ from engine.agent.rooms import AGENT_NAME, AGENT_NAME_ATTRIBUTE, call_id_from_ro
 from engine.server.context import ServerContext, context_of
 from engine.server.records import FINAL_STATUSES
 from engine.server.telnyx import WebhookRefused
-from engine.server.webhooks import MAX_BODY, refusal
+from engine.server.webhooks import EVENT_CLAIM_SECONDS, MAX_BODY, refusal
 from engine.voice.messages import AgentLeft
 from engine.voice.simulated_agent import AGENT_STATE_OWNER
 
 log = logging.getLogger(__name__)
-EVENT_CLAIM_SECONDS = 24 * 3600.0
 LEFT_EVENTS = frozenset({"participant_left", "participant_connection_aborted"})
 # The room is gone: the call ended with it, the agent did not die in the middle of it.
 _CALL_OVER = frozenset({DisconnectReason.ROOM_DELETED, DisconnectReason.ROOM_CLOSED})

@@ -32,7 +32,7 @@ from engine.server.telnyx import (
 )
 
 log = logging.getLogger(__name__)
-EVENT_CLAIM_SECONDS = 24 * 3600.0  # Telnyx retries for far less than a day
+EVENT_CLAIM_SECONDS = 24 * 3600.0  # Telnyx and LiveKit retry for far less than a day
 MAX_BODY = 256 * 1024
 
 
