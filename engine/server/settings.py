@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from nacl.signing import VerifyKey
 
 from engine.errors import VoxflowError
 from engine.runtime.messages import TASK_QUEUE
@@ -45,7 +45,7 @@ DEFAULT_SIP_HOST = "sip.livekit.local"
 
 @dataclass(frozen=True)
 class ServerSettings:
-    telnyx_key: Ed25519PublicKey | None = None
+    telnyx_key: VerifyKey | None = None
     allow_unsigned: bool = False  # `voxflow dev` without a key only
     sip_host: str = DEFAULT_SIP_HOST
     api_token: str | None = None  # None: the API is open (dev on localhost only)
