@@ -29,11 +29,21 @@ def test_compose_has_the_production_topology() -> None:
 
 def test_livekit_sends_its_webhooks_to_the_server_signed_with_the_servers_key() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    livekit = yaml.safe_load((ROOT / "deploy" / "livekit.yaml").read_text())
     server_env = compose["services"]["voxflow-server"]["environment"]
-    # The key LiveKit signs with is the one the server checks with (compose's default).
+    livekit_env = compose["services"]["livekit"]["environment"]
+    sip_config = yaml.safe_load(compose["services"]["livekit-sip"]["environment"]["SIP_CONFIG_BODY"])
+    # Compose fills in ${...} before LiveKit reads its config: read it as LiveKit would.
+    key, secret = "key-from-env", "secret-from-env-at-least-32-characters"
+    livekit = yaml.safe_load(livekit_env["LIVEKIT_CONFIG"]
+                             .replace("${LIVEKIT_API_KEY:-voxflow}", key)
+                             .replace("${LIVEKIT_API_SECRET}", secret))
+    # LiveKit signs its webhooks with the key the server checks them with, and knows only
+    # the key pair of .env, which the SIP service and the voxflow services use too.
     assert server_env["LIVEKIT_API_KEY"] == "${LIVEKIT_API_KEY:-voxflow}"
-    assert livekit["webhook"]["api_key"] == "voxflow"
-    assert "LIVEKIT_API_SECRET" in server_env
+    assert server_env["LIVEKIT_API_SECRET"].startswith("${LIVEKIT_API_SECRET")
+    assert livekit["keys"] == {key: secret}
+    assert livekit["webhook"]["api_key"] == key
     assert livekit["webhook"]["urls"] == ["http://voxflow-server:8080/webhooks/livekit"]
+    assert sip_config["api_key"] == "${LIVEKIT_API_KEY:-voxflow}"
     assert compose["services"]["voxflow-server"]["command"][-1] == "8080"
+    assert "volumes" not in compose["services"]["livekit"]  # no config file to keep in step
