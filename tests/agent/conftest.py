@@ -11,13 +11,11 @@ OpenAI-style endpoint.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,10 +23,10 @@ from engine.compile import FlowGraph
 from engine.project import compile_paths
 from engine.runtime.config import load_runtime_config
 from engine.runtime.services import RuntimeServices
-from engine.runtime.worker import WorkerOptions, create_worker
-from engine.temporal_server import TemporalSettings, connect_client
+from engine.runtime.worker import WorkerOptions
+from engine.temporal_server import TemporalSettings
 from engine.voice.memory_bus import MemoryVoiceBus
-from tests.runtime.conftest import BackgroundLoop
+from tests.background_loop import BackgroundLoop
 from tests.runtime.webapp import LLM_KEY, WebState, start_web
 
 FLOWS_DIR = Path(__file__).resolve().parents[2] / "flows"
@@ -72,24 +70,11 @@ def voice_engine(
     services = RuntimeServices(config, voice_bus=bus)
     task_queue = f"voxflow-agent-{uuid.uuid4().hex[:8]}"
     options = WorkerOptions(task_queue=task_queue, heartbeat_throttle=0.3, graceful_shutdown=1)
-    started: dict[str, Any] = {}
-
-    async def start() -> None:
-        client = await connect_client(temporal_settings)
-        worker = create_worker(client, services, options)
-        started["task"] = asyncio.ensure_future(worker.run())
-        started["worker"] = worker
-
-    background.run(start())
     try:
-        yield VoiceEngine(temporal_settings, task_queue, bus, example_flows)
+        with background.running_worker(temporal_settings, services, options):
+            yield VoiceEngine(temporal_settings, task_queue, bus, example_flows)
     finally:
-        async def stop() -> None:
-            await started["worker"].shutdown()
-            await services.close()
-            await runner.cleanup()
-
-        background.run(stop())
+        background.run(runner.cleanup())
         background.close()
 
 

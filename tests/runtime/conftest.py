@@ -9,13 +9,11 @@ its own, so these tests never meet another worker on the same dev server.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import threading
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from temporalio.client import Client
@@ -25,29 +23,12 @@ from engine.project import compile_paths
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.service_types import LlmSettings
 from engine.runtime.services import RuntimeServices
-from engine.runtime.worker import WorkerOptions, create_worker
+from engine.runtime.worker import WorkerOptions
 from engine.temporal_server import TemporalSettings, connect_client
+from tests.background_loop import BackgroundLoop
 from tests.runtime.webapp import LLM_KEY, WebState, start_web
 
 FLOWS_DIR = Path(__file__).parent / "flows"
-_T = TypeVar("_T")
-
-
-class BackgroundLoop:
-    """An event loop on a daemon thread; run coroutines on it from sync code."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, _T], timeout: float = 60) -> _T:
-        future: concurrent.futures.Future[_T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 @dataclass
@@ -99,24 +80,9 @@ def runtime_env(
         llm=LlmSettings(base_url=f"{web.url}/v1", model="test-model", api_key=LLM_KEY),
     )
     task_queue = f"voxflow-test-{uuid.uuid4().hex[:8]}"
-    services = RuntimeServices(config)
     options = WorkerOptions(task_queue=task_queue, heartbeat_throttle=0.3, graceful_shutdown=1)
-    started: dict[str, Any] = {}
-
-    async def start() -> None:
-        client = await connect_client(temporal_settings)
-        worker = create_worker(client, services, options)
-        started["task"] = asyncio.ensure_future(worker.run())
-        started["worker"] = worker
-
-    background.run(start())
-    yield RuntimeEnv(temporal_settings, task_queue, web, database)
-
-    async def stop() -> None:
-        await started["worker"].shutdown()
-        await services.close()
-
-    background.run(stop())
+    with background.running_worker(temporal_settings, RuntimeServices(config), options):
+        yield RuntimeEnv(temporal_settings, task_queue, web, database)
 
 
 async def client_for(env: RuntimeEnv) -> Client:
