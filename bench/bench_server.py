@@ -232,17 +232,22 @@ async def server_side_median(http: aiohttp.ClientSession, url: str) -> float:
 
 
 async def start_server(temporal: TemporalSettings, signer: Signer, folder: Path,
-                       flows: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`voxflow serve` in its own process, as in production (Telnyx is not in our process)."""
+                       flows: Path, checkout: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """`voxflow serve` in its own process, as in production (Telnyx is not in our process).
+
+    ``checkout``: run that checkout's code instead of this one's (``python -m``
+    imports from its working folder first; bench/compare_servers.py).
+    """
     port = free_port()
     env = {**os.environ, "TEMPORAL_ADDRESS": temporal.address or "",
            "TEMPORAL_NAMESPACE": temporal.namespace, "TELNYX_PUBLIC_KEY": signer.public,
-           "VOXFLOW_API_TOKEN": TOKEN, "VOXFLOW_RECORDS_URL": f"sqlite:///{folder}/calls.db",
+           "VOXFLOW_API_TOKEN": TOKEN, "VOXFLOW_RECORDS_URL": f"sqlite:///{folder}/calls-{port}.db",
            "VOXFLOW_FLOWS": str(flows)}
     env.pop("VOXFLOW_REDIS_URL", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "engine.cli.main", "serve", "--host", "127.0.0.1",
-         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--port", str(port)], env=env, cwd=checkout, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as http:
         for _ in range(300):
