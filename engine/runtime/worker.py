@@ -26,8 +26,13 @@ from engine.runtime.services import RuntimeServices
 from engine.runtime.workflow import CallFlowWorkflow
 
 # Third-party modules the workflow's pass-through imports rely on; passing
-# them through keeps the sandbox from re-importing them for every call.
-PASSTHROUGH_MODULES = ("jinja2", "markupsafe", "yaml", "jsonschema", "aiohttp")
+# them through keeps the sandbox from re-importing them for every call. redis and
+# opentelemetry are never workflow code, but the garbage collector may run a
+# finalizer on a workflow's thread mid-activation, and redis's ConnectionPool.__del__
+# imports redis.observability (and opentelemetry) lazily: passed through, that is
+# the real module, not a fresh copy inside one call's sandbox with a warning.
+PASSTHROUGH_MODULES = ("jinja2", "markupsafe", "yaml", "jsonschema", "aiohttp", "redis",
+                       "opentelemetry")
 
 
 @dataclass(frozen=True)
