@@ -40,17 +40,18 @@ class BackgroundLoop:
     def running_worker(self, settings: TemporalSettings, services: RuntimeServices,
                        options: WorkerOptions) -> Iterator[None]:
         """A voxflow worker on this loop for the block; then shut down and its services closed."""
-        async def start() -> Any:
+        async def start() -> tuple[Any, asyncio.Task[None]]:
             worker = create_worker(await connect_client(settings), services, options)
-            asyncio.ensure_future(worker.run())
-            return worker
+            # Kept: the loop holds only a weak reference to a task.
+            return worker, asyncio.ensure_future(worker.run())
 
-        worker = self.run(start())
+        worker, running = self.run(start())
         try:
             yield
         finally:
             async def stop() -> None:
                 await worker.shutdown()
+                await asyncio.gather(running, return_exceptions=True)
                 await services.close()
 
             self.run(stop())
