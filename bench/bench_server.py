@@ -95,6 +95,15 @@ FLOW = textwrap.dedent("""\
 TRIGGER = f'number: "{NUMBER}"\nflow: bench-hold\n'
 
 
+def write_flows(folder: Path) -> Path:
+    """The benchmark's flows folder in ``folder``: the held flow and its trigger."""
+    flows = folder / "flows"
+    (flows / "triggers").mkdir(parents=True)
+    (flows / "hold.yaml").write_text(FLOW.format(edition=1))
+    (flows / "triggers" / "bench.yaml").write_text(TRIGGER)
+    return flows
+
+
 class Signer:
     def __init__(self) -> None:
         self.key = Ed25519PrivateKey.generate()
@@ -308,11 +317,8 @@ async def run(settings: TemporalSettings, repeats: int, rounds: int, io_nodes: i
     client = await connect_client(settings)
     signer = Signer()
     with tempfile.TemporaryDirectory() as folder:
-        flows = Path(folder, "flows")
-        (flows / "triggers").mkdir(parents=True)
+        flows = write_flows(Path(folder))
         flow_file = flows / "hold.yaml"
-        flow_file.write_text(FLOW.format(edition=1))
-        (flows / "triggers" / "bench.yaml").write_text(TRIGGER)
         graph = compile_paths([flows]).flows["bench-hold"]
         process, url = await start_server(settings, signer, Path(folder), flows)
         try:

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -30,8 +32,10 @@ if __package__ in (None, ""):  # run as a script: python bench/compare_servers.p
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bare import BareWorkflow
-from bench.bench_server import FLOW, TRIGGER, Signer, start_server, texml_body
+from bench.bench_server import Signer, start_server, texml_body, write_flows
 from bench.http_sender import HttpSender
+from temporalio.client import Client
+
 from engine.temporal_server import EmbeddedTemporal, TemporalSettings, connect_client
 
 THIS_CHECKOUT = Path(__file__).resolve().parent.parent
@@ -52,46 +56,46 @@ async def one_run(settings: TemporalSettings, checkouts: list[Path],
     times: dict[str, list[float]] = {"bare": [], **{str(c): [] for c in checkouts}}
     queue = f"compare-bare-{uuid.uuid4().hex[:8]}"  # nobody polls it: starting is what counts
     with tempfile.TemporaryDirectory() as folder:
-        flows = Path(folder, "flows")
-        (flows / "triggers").mkdir(parents=True)
-        (flows / "hold.yaml").write_text(FLOW.format(edition=1))
-        (flows / "triggers" / "bench.yaml").write_text(TRIGGER)
+        flows = write_flows(Path(folder))
         servers = [await start_server(settings, signer, Path(folder), flows, checkout)
                    for checkout in checkouts]
         try:
-            senders = []
-            for _, url in servers:
-                host, port = url.removeprefix("http://").split(":")
-                senders.append(HttpSender(host, int(port)))
-            for sender in senders:
-                await sender.__aenter__()
-            for index in range(repeats + 5):  # the first five warm up
-                began = time.perf_counter()
-                await client.start_workflow(BareWorkflow.run, 1, id=f"compare-{uuid.uuid4()}",
-                                            task_queue=queue)
-                if index >= 5:
-                    times["bare"].append(time.perf_counter() - began)
-                turns = list(zip(checkouts, senders, strict=True))
-                if index % 2:
-                    turns.reverse()
-                for checkout, sender in turns:
-                    status, _ = await sender.request("GET", "/healthz")  # as bench_server does
-                    body = texml_body(f"v3:compare-{uuid.uuid4().hex}")
-                    headers = signer.headers(body)
-                    began = time.perf_counter()
-                    status, answer = await sender.request("POST", "/webhooks/telnyx/texml",
-                                                          body, headers)
-                    took = time.perf_counter() - began
-                    assert status == 200 and b"<Dial>" in answer, (checkout, answer)
-                    if index >= 5:
-                        times[str(checkout)].append(took)
-            for sender in senders:
-                await sender.__aexit__(None, None, None)
+            async with contextlib.AsyncExitStack() as stack:
+                senders = [await stack.enter_async_context(HttpSender(address.hostname or "",
+                                                                      address.port or 0))
+                           for address in (urllib.parse.urlsplit(url) for _, url in servers)]
+                await take_turns(client, signer, queue, checkouts, senders, repeats, times)
         finally:
             for process, _ in servers:
                 process.send_signal(signal.SIGINT)
                 process.wait(20)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+async def take_turns(client: Client, signer: Signer, queue: str, checkouts: list[Path],
+                     senders: list[HttpSender], repeats: int,
+                     times: dict[str, list[float]]) -> None:
+    """A bare start, then each server's webhook in turn (who goes first swaps every round)."""
+    for index in range(repeats + 5):  # the first five warm up
+        began = time.perf_counter()
+        await client.start_workflow(BareWorkflow.run, 1, id=f"compare-{uuid.uuid4()}",
+                                    task_queue=queue)
+        if index >= 5:
+            times["bare"].append(time.perf_counter() - began)
+        turns = list(zip(checkouts, senders, strict=True))
+        if index % 2:
+            turns.reverse()
+        for checkout, sender in turns:
+            await sender.request("GET", "/healthz")  # as bench_server does
+            body = texml_body(f"v3:compare-{uuid.uuid4().hex}")
+            headers = signer.headers(body)
+            began = time.perf_counter()
+            status, answer = await sender.request("POST", "/webhooks/telnyx/texml",
+                                                  body, headers)
+            took = time.perf_counter() - began
+            assert status == 200 and b"<Dial>" in answer, (checkout, answer)
+            if index >= 5:
+                times[str(checkout)].append(took)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     checkouts = [args.other.resolve(), THIS_CHECKOUT]
     for checkout in checkouts:
-        if engine_folder(checkout) != checkout / "engine":
-            print(f"{checkout}: python run there does not import its own engine/ "
-                  f"({engine_folder(checkout)})", file=sys.stderr)
+        if (found := engine_folder(checkout)) != checkout / "engine":
+            print(f"{checkout}: python run there does not import its own engine/ ({found})",
+                  file=sys.stderr)
             return 1
     print(f"signed TeXML webhook as a ratio to a bare client.start_workflow, per run; "
           f"'{checkouts[0]}' then this checkout")
