@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import collections
 import concurrent.futures
 import importlib.metadata
 import os
@@ -329,7 +328,7 @@ class EmbeddedTemporal:
             if time.monotonic() > deadline:
                 raise VoxflowError(
                     f"The Temporal dev server did not answer on {self.address} within "
-                    f"{self._startup_timeout:.0f} seconds.{self._stderr_excerpt()}"
+                    f"{self._startup_timeout:.0f} seconds.{_excerpt(self._stderr_text())}"
                 )
             await asyncio.sleep(_POLL_INTERVAL)
 
@@ -377,29 +376,43 @@ class EmbeddedTemporal:
             return
         self._process = None
         atexit.unregister(self.stop)
-        excerpt = self._stderr_excerpt()
-        if "address already in use" in excerpt:
+        output = self._stderr_text()
+        # Anywhere in the output: when one of the ports the dev server picks for
+        # its own services is taken, it panics, and the reason is the first line
+        # of a long stack trace, not among the last lines.
+        if "address already in use" in output:
             raise _PortTaken()
         raise VoxflowError(
-            f"The Temporal dev server stopped during start-up (exit code {code}).{excerpt}"
+            f"The Temporal dev server stopped during start-up (exit code {code})."
+            f"{_excerpt(output)}"
         )
 
     # ---- stderr ---------------------------------------------------------
 
-    def _stderr_excerpt(self, lines: int = 15) -> str:
+    def _stderr_text(self) -> str:
         if self._stderr is None:
             return ""
         self._stderr.flush()
         self._stderr.seek(0)
-        tail = collections.deque(self._stderr.read().decode(errors="replace").splitlines(), lines)
+        text = self._stderr.read().decode(errors="replace")
         self._stderr.seek(0, os.SEEK_END)
-        text = "\n".join(line for line in tail if line.strip())
-        return f"\nIts last output was:\n{text}" if text else ""
+        return text
 
     def _close_stderr(self) -> None:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+
+
+def _excerpt(output: str, lines: int = 15) -> str:
+    """The output's last lines, after the line saying why when Go panicked."""
+    all_lines = [line for line in output.splitlines() if line.strip()]
+    tail = all_lines[-lines:]
+    panic = next((line for line in all_lines if line.startswith("panic:")), None)
+    if panic is not None and panic not in tail:
+        tail = [panic, "..."] + tail
+    text = "\n".join(tail)
+    return f"\nIts last output was:\n{text}" if text else ""
 
 
 class _PortTaken(Exception):

@@ -172,6 +172,50 @@ def test_binary_that_exits_early_reports_its_stderr(tmp_path: Path) -> None:
     assert "flux capacitor missing" in message
 
 
+def _panicking_binary(tmp_path: Path, reason: str, then_exec: str | None = None) -> Path:
+    """A 'temporal' that panics as Go does: the reason first, then a long stack trace.
+
+    With ``then_exec`` only its first run panics; later runs are that binary.
+    """
+    fake = tmp_path / "temporal"
+    stack = "".join(f"echo '\tgithub.com/temporalio/cli/frame{i}.go:{i} +0x1' >&2\n"
+                    for i in range(30))
+    panic = f"echo 'panic: {reason}' >&2\n{stack}exit 2\n"
+    if then_exec is None:
+        fake.write_text(f"#!/bin/sh\n{panic}")
+    else:
+        marker = tmp_path / "panicked"
+        fake.write_text(f'#!/bin/sh\nif [ -e "{marker}" ]; then exec "{then_exec}" "$@"; fi\n'
+                        f'touch "{marker}"\n{panic}')
+    fake.chmod(0o755)
+    return fake
+
+
+def test_a_panic_over_a_port_of_its_own_services_is_retried_on_fresh_ports(
+    tmp_path: Path,
+) -> None:
+    fake = _panicking_binary(
+        tmp_path, "listen tcp 127.0.0.1:41234: bind: address already in use",
+        then_exec=find_temporal_binary())
+    server = EmbeddedTemporal(binary=fake)
+    try:
+        server.start()
+        assert server.running
+    finally:
+        server.stop()
+    assert (tmp_path / "panicked").exists()  # the first run did panic
+
+
+def test_a_panic_shows_its_reason_however_long_its_stack_trace(tmp_path: Path) -> None:
+    fake = _panicking_binary(tmp_path, "flux capacitor missing")
+    with pytest.raises(VoxflowError) as caught:
+        EmbeddedTemporal(binary=fake).start()
+    message = str(caught.value)
+    assert "exit code 2" in message
+    assert "panic: flux capacitor missing" in message
+    assert "frame29.go" in message  # and the end of the trace
+
+
 def test_busy_port_is_a_voxflow_error() -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
