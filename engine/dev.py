@@ -9,7 +9,16 @@ Started in this order, stopped in the reverse one (Ctrl-C or SIGTERM):
    ``--memory-bus``, the in-memory bus;
 3. the call records in SQLite (``.voxflow/calls.db``);
 4. a worker, in this process, writing call records and live events;
-5. the server on localhost:8080 with hot reload of ``flows/`` and the monitor page.
+5. the server on localhost:8080 with hot reload of ``flows/`` and the monitor page;
+6. a voice agent for every call (engine.agent.dev_agents: offline speech engines
+   unless ``VOXFLOW_STT`` / ``VOXFLOW_TTS`` say otherwise), so a call placed with
+   curl is answered and the monitor page's browser caller can talk to a flow; or,
+   with ``LIVEKIT_URL`` set, ``voxflow agent`` as a child process, joining calls
+   through LiveKit as in production.
+
+The terminal shows one line per call that failed; details and tracebacks go to
+``.voxflow/dev.log``. ``.voxflow/dev.json`` tells ``voxflow chat`` where the
+running server is.
 
 Without ``TELNYX_PUBLIC_KEY`` the webhooks take unsigned requests (only here,
 never in ``voxflow serve``), so curl can play Telnyx. The API token is made up
@@ -20,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -27,8 +37,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from engine import dev_agent
 from engine.errors import VoxflowError
 from engine.runtime.config import load_runtime_config
+from engine.server.events import CALL_ENDED, LiveEvent
 from engine.server.settings import settings_from_env
 from engine.server.stack import ServerStack, StackOptions
 from engine.temporal_server import EmbeddedTemporal, connect_client
@@ -41,6 +53,7 @@ class DevOptions:
     flows: Path = Path("flows")
     state_dir: Path = Path(".voxflow")
     memory_bus: bool = False
+    agent: bool = True  # run a voice agent (in this process, or voxflow agent for LiveKit)
 
 
 def run_dev(options: DevOptions) -> int:
@@ -56,6 +69,7 @@ async def _dev(options: DevOptions) -> int:
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stop.set)
     options.state_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_to_file(options.state_dir / "dev.log")
     env_key = bool(os.environ.get("TELNYX_PUBLIC_KEY", "").strip())
     settings = settings_from_env()
     settings = replace(
@@ -78,9 +92,14 @@ async def _dev(options: DevOptions) -> int:
             host=options.host, port=options.port, watch=True, run_worker=True,
             runtime_config=load_runtime_config(), voice_bus=voice_bus,
         )))
+        ctx = server.context
+        ctx.hub.listen(report_failed_calls)
+        agent_line = await dev_agent.start(options, stack, ctx, server.url, voice_bus, redis_url)
+        dev_agent.write_discovery(options.state_dir, server.url, settings.api_token, stack)
         say("")
         say(f"voxflow dev is running. Monitor page: "
             f"{server.url}/monitor/#token={settings.api_token}")
+        say(f"  Voice agent: {agent_line}")
         say(f"  Telnyx webhooks: {server.url}/webhooks/telnyx and {server.url}/webhooks/telnyx/"
             f"texml{'' if env_key else ' (unsigned requests accepted: no TELNYX_PUBLIC_KEY)'}")
         livekit_signed = bool(settings.livekit_api_key and settings.livekit_api_secret)
@@ -92,7 +111,7 @@ async def _dev(options: DevOptions) -> int:
             say(f"  for 'voxflow agent': VOXFLOW_REDIS_URL={redis_url} "
                 f"VOXFLOW_INTERNAL_TOKEN={settings.internal_token} "
                 f"VOXFLOW_SERVER_URL={server.url}")
-        say("  Editing files in flows/ reloads them. Stop with Ctrl-C.")
+        say(f"  Editing files in flows/ reloads them. Log: {log_file}. Stop with Ctrl-C.")
         await stop.wait()
         say("stopping…")
     say("voxflow dev stopped.")
@@ -122,3 +141,22 @@ async def _voice_bus(options: DevOptions, stack: contextlib.AsyncExitStack) -> t
 
 def say(text: str) -> None:
     print(text, flush=True)
+
+
+def report_failed_calls(event: LiveEvent) -> None:
+    """One line in the terminal for each call that failed; the details are in the log."""
+    if event.type == CALL_ENDED and event.data.get("status") in ("failed", "timeout"):
+        say(f"call {event.call_id} ({event.flow_id or 'no flow'}) {event.data.get('status')}: "
+            f"{event.data.get('reason') or 'no reason given'}")
+
+
+def log_to_file(path: Path) -> Path:
+    """Everything logged (Temporal's tracebacks included) goes to ``path``, not the terminal."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return path

@@ -146,7 +146,7 @@ async def run_audio_call(
         seconds = harness.timeline.now()
         audio = harness.agent_audio()
         if both_sides:
-            audio = _mix(audio, harness.caller_audio())
+            audio = mix(audio, harness.caller_audio())
     out_wav.parent.mkdir(parents=True, exist_ok=True)
     wav.write(out_wav, audio, 16000)
     return AudioCallResult(result.status, result.reason, list(result.path), progress.lines,
@@ -208,7 +208,7 @@ async def _watch(bus: VoiceBus, call_id: str, progress: _Progress, harness: Audi
             progress.waiting_since = None
 
 
-def _mix(agent: np.ndarray, caller: np.ndarray) -> np.ndarray:
+def mix(agent: np.ndarray, caller: np.ndarray) -> np.ndarray:
     size = max(len(agent), len(caller))
     total = np.zeros(size, dtype=np.int32)
     total[: len(agent)] += agent

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,9 +104,14 @@ class _Segment:
 
 
 class RecordingSpeaker(io.AudioOutput):
-    """Plays the agent's audio in real time and records it on the timeline."""
+    """Plays the agent's audio in real time and records it on the timeline.
 
-    def __init__(self, timeline: Timeline, *, sample_rate: int = 16000) -> None:
+    ``on_heard`` is given each piece as it is played (a browser caller's
+    speaker: it hears exactly what a phone would, interruptions included).
+    """
+
+    def __init__(self, timeline: Timeline, *, sample_rate: int = 16000,
+                 on_heard: Callable[[bytes], None] | None = None) -> None:
         super().__init__(
             label="voxflow-recorder",
             next_in_chain=None,
@@ -115,6 +121,7 @@ class RecordingSpeaker(io.AudioOutput):
             capabilities=io.AudioOutputCapabilities(pause=False),
         )
         self._timeline = timeline
+        self._on_heard = on_heard
         self._piece_samples = int(sample_rate * PIECE_SECONDS)
         self._current: _Segment | None = None
         self._queue: deque[_Segment] = deque()
@@ -179,6 +186,8 @@ class RecordingSpeaker(io.AudioOutput):
                 segment.record.started_at = start
                 self.on_playback_started(created_at=self._timeline.to_wall(start))
             self.heard.append((start, piece))
+            if self._on_heard is not None:
+                self._on_heard(piece)
             seconds = len(piece) / 2 / self.sample_rate_or_default
             segment.record.played += seconds
             head = start + seconds

@@ -140,6 +140,11 @@ class BusAgent:
         if self._listener is not None and self.ended is None:
             self._listener.dtmf(digit)
 
+    def typed(self, text: str) -> None:
+        """The caller typed ``text`` instead of saying it (voxflow dev's typed caller)."""
+        if self._listener is not None and self.ended is None and text.strip():
+            self._listener.typed(text.strip())
+
     def caller_left(self, reason: str = "the caller hung up") -> None:
         """The caller's side of the call is gone."""
         if self.ended is None:

@@ -23,7 +23,7 @@ end and whether it was interrupted.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,13 +85,17 @@ class AudioHarness:
         stt_engine: stt.STT | None = None,
         tts_engine: tts.TTS | None = None,
         options: HarnessOptions = HarnessOptions(),
+        on_agent_audio: Callable[[bytes], None] | None = None,
     ) -> None:
+        """``on_agent_audio`` is given the agent's audio (16-bit PCM at the sample rate)
+        piece by piece, as the caller hears it."""
         self.options = options
         self.stt = stt_engine or OfflineSTT()
         self.tts = tts_engine or OfflineTTS(sample_rate=options.sample_rate)
         self.timeline = Timeline()
         self.line = CallerLine(self.timeline, sample_rate=options.sample_rate, frame_ms=options.frame_ms)
-        self.speaker = RecordingSpeaker(self.timeline, sample_rate=options.sample_rate)
+        self.speaker = RecordingSpeaker(self.timeline, sample_rate=options.sample_rate,
+                                        on_heard=on_agent_audio)
         self.events: list[HarnessEvent] = []
         self._transcripts: asyncio.Queue[Transcript] = asyncio.Queue()
         self._last_confidence: float | None = None

@@ -175,6 +175,15 @@ class CallerListener:
         elif isinstance(request, Record) and request.finish_on_key and digit == request.finish_on_key:
             self._finish_recording(self._utterance.text() if self._utterance else "")
 
+    def typed(self, text: str) -> None:
+        """Words the caller typed (``voxflow dev``'s typed caller): heard as a recogniser
+        would report a sure utterance, so the rest of the path is the spoken one."""
+        words = [stt.SpeechData(language="", text=text, confidence=1.0)]
+        self._on_speech(stt.SpeechEvent(type=stt.SpeechEventType.START_OF_SPEECH))
+        self._on_speech(stt.SpeechEvent(type=stt.SpeechEventType.FINAL_TRANSCRIPT,
+                                        alternatives=words))
+        self._on_speech(stt.SpeechEvent(type=stt.SpeechEventType.END_OF_SPEECH))
+
     # ---- session events ------------------------------------------------------
 
     def _on_user_state(self, event: Any) -> None:

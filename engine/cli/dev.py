@@ -12,7 +12,8 @@ from pathlib import Path
 
 from engine.dev import DevOptions, run_dev
 
-HELP = "Run everything on this machine: Temporal, Redis, worker, server, monitor page."
+HELP = ("Run everything on this machine: Temporal, Redis, worker, server, a voice agent "
+        "and the monitor page, where you can call your flows.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,10 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-bus", action="store_true",
                         help="use the in-memory voice bus instead of the embedded Redis "
                         "(then no separate 'voxflow agent' process can join calls)")
+    parser.add_argument("--no-agent", action="store_true",
+                        help="run no voice agent (calls wait for a 'voxflow agent' you start)")
 
 
 def run(args: argparse.Namespace) -> int:
     return run_dev(DevOptions(
         host=args.host, port=args.port, flows=Path(args.flows), state_dir=Path(args.state_dir),
-        memory_bus=args.memory_bus,
+        memory_bus=args.memory_bus, agent=not args.no_agent,
     ))

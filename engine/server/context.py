@@ -30,6 +30,9 @@ class ServerContext:
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], float] = time.time
     last_reload: ReloadReport | None = None
+    # voxflow dev's voice agents (engine.agent.dev_agents.DevAgents), which take
+    # browser callers; None where agents run elsewhere (voxflow serve).
+    agents: Any = None
     desk: CallDesk = field(init=False)
 
     def __post_init__(self) -> None:

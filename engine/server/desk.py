@@ -87,14 +87,21 @@ class CallDesk:
     # ---- a call arrives ---------------------------------------------------
 
     async def incoming(self, telnyx_call_id: str, caller: str, called: str,
-                       claim: str | None = None) -> Answer:
+                       claim: str | None = None, flow: FlowGraph | None = None) -> Answer:
         """Route the call and start its flow; the same answer however often it is asked.
 
         ``claim`` (a request's signature) is claimed in the same database round trip
-        as the ringing record; :class:`Replayed` when it was claimed before.
+        as the ringing record; :class:`Replayed` when it was claimed before. ``flow``
+        skips routing: a caller who chose the flow itself (``voxflow dev``'s browser
+        caller) reaches it whatever number it has.
         """
         call_id = call_id_for(telnyx_call_id)
-        decision = route_call(self.library, called, caller, self._clock(), self.settings.unknown)
+        if flow is not None:
+            decision = Decision("run", f"a call to the flow '{flow.flow_id}' from voxflow dev",
+                                flow=flow)
+        else:
+            decision = route_call(self.library, called, caller, self._clock(),
+                                  self.settings.unknown)
         graph = decision.flow if decision.action == "run" else None
         turned_away = graph is None
         status = "ringing" if not turned_away else (
