@@ -39,8 +39,10 @@ def find_chromium() -> str | None:
 
 
 class Browser:
-    def __init__(self, binary: str, width: int = 1440, height: int = 1000) -> None:
+    def __init__(self, binary: str, width: int = 1440, height: int = 1000,
+                 flags: tuple[str, ...] = ()) -> None:
         self.binary = binary
+        self.flags = flags
         self.width, self.height = width, height
         self._profile = Path(tempfile.mkdtemp(prefix="voxflow-chromium-"))
         self._process: subprocess.Popen[bytes] | None = None
@@ -51,7 +53,7 @@ class Browser:
 
     async def __aenter__(self) -> Browser:
         self._process = subprocess.Popen(
-            [self.binary, *FLAGS, f"--user-data-dir={self._profile}",
+            [self.binary, *FLAGS, *self.flags, f"--user-data-dir={self._profile}",
              f"--window-size={self.width},{self.height}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )

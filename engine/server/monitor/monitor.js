@@ -117,15 +117,33 @@ async function loadTriggers() {
 
 async function loadProblems() {
   const { problems } = await api("/api/problems");
-  showProblems(problems.filter((p) => p.severity === "error"));
+  showProblems(problems);
 }
 
-function showProblems(errors) {
+function showProblems(problems) {
+  const errors = problems.filter((p) => p.severity === "error");
+  const warnings = problems.filter((p) => p.severity !== "error");
   const box = $("problems");
-  box.hidden = errors.length === 0;
-  box.textContent = errors.length
-    ? `Flow files with errors (the previous version is still served):\n${errors.map((e) => e.text).join("\n")}`
-    : "";
+  box.hidden = problems.length === 0;
+  const parts = [];
+  if (errors.length) {
+    parts.push(el("div", { class: "problem-errors" },
+      `Flow files with errors (the previous version is still served):\n${errors.map((e) => e.text).join("\n")}`));
+  }
+  if (warnings.length) {
+    parts.push(el("div", { class: "problem-warnings" },
+      `Warnings (the flows run, but look at these):\n${warnings.map((w) => w.text).join("\n")}`));
+  }
+  box.replaceChildren(...parts);
+}
+
+let noticeTimer = null;
+function notice(text) {
+  const box = $("notice");
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { box.hidden = true; }, 4000);
 }
 
 async function showFlow(flowId) {
@@ -138,6 +156,7 @@ async function showFlow(flowId) {
   try {
     const svg = await api(`/api/flows/${encodeURIComponent(flowId)}/diagram.svg`);
     $("diagram").innerHTML = svg;
+    fitDiagram();
   } catch (error) {
     $("diagram").replaceChildren(el("p", { class: "empty" }, String(error)));
   }
@@ -158,9 +177,86 @@ function lightNodes() {
     const current = svg.querySelector(`.node[data-node="${CSS.escape(call.current_node)}"]`);
     if (current) {
       current.classList.add("current");
-      current.scrollIntoView({ block: "nearest", inline: "nearest" });
+      keepInView(current);
     }
   }
+}
+
+// ---- diagram: zoom, fit and pan ------------------------------------------------------
+// The SVG keeps its own coordinates; the view is its viewBox, so text stays sharp.
+
+const view = { box: null, full: null, dragging: null };
+
+function fitDiagram() {
+  const svg = document.querySelector("#diagram svg");
+  if (!svg) return;
+  svg.removeAttribute("width");
+  svg.removeAttribute("height");
+  const [x, y, w, h] = (svg.getAttribute("viewBox") || "0 0 100 100").split(/\s+/).map(Number);
+  view.full = { x, y, w, h };
+  view.box = { ...view.full };
+  applyView();
+}
+
+function applyView() {
+  const svg = document.querySelector("#diagram svg");
+  if (!svg || !view.box) return;
+  const { x, y, w, h } = view.box;
+  svg.setAttribute("viewBox", `${x} ${y} ${w} ${h}`);
+}
+
+function zoomDiagram(factor, cx = 0.5, cy = 0.5) {
+  if (!view.box) return;
+  const { x, y, w, h } = view.box;
+  const nw = Math.min(Math.max(w * factor, view.full.w / 8), view.full.w * 4);
+  const nh = h * (nw / w);
+  view.box = { x: x + (w - nw) * cx, y: y + (h - nh) * cy, w: nw, h: nh };
+  applyView();
+}
+
+function keepInView(node) {
+  // Pans (never zooms) so that the lit node is on screen.
+  if (!view.box) return;
+  const box = node.getBBox();
+  const match = (node.getAttribute("transform") || "").match(/translate\(([-\d.]+),([-\d.]+)\)/);
+  const nx = match ? Number(match[1]) : box.x;
+  const ny = match ? Number(match[2]) : box.y;
+  const { x, y, w, h } = view.box;
+  if (nx >= x && ny >= y && nx + box.width <= x + w && ny + box.height <= y + h) return;
+  view.box = { ...view.box, x: nx + box.width / 2 - w / 2, y: ny + box.height / 2 - h / 2 };
+  applyView();
+}
+
+function setUpDiagramControls() {
+  const holder = $("diagram");
+  $("zoom-in").addEventListener("click", () => zoomDiagram(0.8));
+  $("zoom-out").addEventListener("click", () => zoomDiagram(1.25));
+  $("zoom-fit").addEventListener("click", fitDiagram);
+  holder.addEventListener("wheel", (event) => {
+    if (!view.box) return;
+    event.preventDefault();
+    const rect = holder.getBoundingClientRect();
+    zoomDiagram(event.deltaY < 0 ? 0.9 : 1.1, (event.clientX - rect.left) / rect.width,
+      (event.clientY - rect.top) / rect.height);
+  }, { passive: false });
+  holder.addEventListener("pointerdown", (event) => {
+    if (!view.box || event.button !== 0) return;
+    view.dragging = { x: event.clientX, y: event.clientY, box: { ...view.box } };
+    holder.setPointerCapture(event.pointerId);
+    holder.classList.add("panning");
+  });
+  holder.addEventListener("pointermove", (event) => {
+    const drag = view.dragging;
+    const svg = holder.querySelector("svg");
+    if (!drag || !svg) return;
+    const scale = drag.box.w / svg.getBoundingClientRect().width;
+    view.box = { ...drag.box, x: drag.box.x - (event.clientX - drag.x) * scale,
+      y: drag.box.y - (event.clientY - drag.y) * scale };
+    applyView();
+  });
+  const stop = () => { view.dragging = null; holder.classList.remove("panning"); };
+  holder.addEventListener("pointerup", stop);
+  holder.addEventListener("pointercancel", stop);
 }
 
 // ---- calls ----------------------------------------------------------------------
@@ -190,6 +286,7 @@ function renderCalls() {
       el("td", {}, call.called || ""),
       el("td", {}, call.flow_id || ""),
       el("td", {}, el("span", { class: `status ${call.status}`, title: call.reason || "" }, call.status)),
+      el("td", { class: "reason" }, call.reason || ""),
       el("td", {}, seconds(call.duration)),
       el("td", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); selectCall(call.call_id); } }, "show")),
       el("td", {}, call.recording_url ? el("a", { href: call.recording_url, target: "_blank" }, "listen") : ""))));
@@ -253,8 +350,13 @@ function renderDetail() {
 function onEvent(event) {
   const { type, call_id: callId, data } = event;
   if (type === "flows:reloaded") {
-    showProblems(data.errors || []);
-    loadFlows().then(() => state.selectedFlow && showFlow(state.selectedFlow));
+    const errors = data.errors || [];
+    if (!errors.length) notice(`Flows reloaded: ${data.summary}`);
+    loadProblems().catch(() => showProblems(errors));
+    loadFlows().then(() => {
+      if (typeof fillTargets === "function") fillTargets();
+      return state.selectedFlow && showFlow(state.selectedFlow);
+    });
     return;
   }
   let call = state.calls.get(callId);
@@ -339,6 +441,7 @@ async function start() {
     await Promise.all([loadCalls(), loadTriggers(), loadProblems()]);
     await loadFlows();
     connect();
+    if (typeof setUpCaller === "function") await setUpCaller();
     const live = [...state.calls.values()].find((c) => LIVE.has(c.status));
     if (live) await selectCall(live.call_id);
     document.body.dataset.ready = "true";
@@ -355,4 +458,5 @@ setInterval(() => {  // keeps the running duration of the selected call moving
 }, 1000);
 
 readToken();
+setUpDiagramControls();
 start();
