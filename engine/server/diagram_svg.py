@@ -93,11 +93,17 @@ def render_svg(diagram: Diagram) -> str:
     parts.append('<g class="edges">')
     right = max((b.x + b.width for b in boxes.values()), default=0)
     left = min((b.x for b in boxes.values()), default=0)
+    labels: list[_Label] = []
     for index, edge in enumerate(edges):
-        parts.append(_edge_svg(edge, boxes, (edge.source, edge.target) in back, (left, right),
-                               index, marker))
+        path, label = _edge_svg(edge, boxes, (edge.source, edge.target) in back, (left, right),
+                                index, marker)
+        parts.append(path)
+        if label is not None:
+            labels.append(label)
     parts.append("</g><g class=\"nodes\">")
     parts += [_node_svg(box) for box in boxes.values()]
+    parts.append("</g><g class=\"edge-labels\">")
+    parts += [label.svg() for label in _place_labels(labels, list(boxes.values()))]
     parts.append("</g></svg>")
     return "\n".join(parts)
 
@@ -216,8 +222,58 @@ def _node_svg(box: _Box) -> str:
     )
 
 
+@dataclass
+class _Label:
+    """An edge's label: its text, centred on (x, y) unless moved off another label."""
+
+    text: str
+    x: float
+    y: float
+    source: str
+    target: str
+
+    @property
+    def width(self) -> float:
+        return len(self.text) * CHAR_WIDTH * 0.95 + 6
+
+    def rect(self) -> tuple[float, float, float, float]:
+        return (self.x - self.width / 2, self.y - 9, self.x + self.width / 2, self.y + 5)
+
+    def svg(self) -> str:
+        x0, y0, _, _ = self.rect()
+        return (f'<g class="edge-label-box" data-source={quoteattr(self.source)} '
+                f'data-target={quoteattr(self.target)}><rect class="edge-label-bg" '
+                f'x="{x0:.1f}" y="{y0:.1f}" width="{self.width:.1f}" height="14" rx="3"/>'
+                f'<text class="edge-label" x="{self.x:.1f}" y="{self.y + 2:.1f}" '
+                f'text-anchor="middle">{escape(self.text)}</text></g>')
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float],
+             gap: float = 2.0) -> bool:
+    return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
+
+
+def _place_labels(labels: list[_Label], boxes: list[_Box]) -> list[_Label]:
+    """Move each label along its edge's lane, in 16 px steps either way, until it covers
+    neither a node nor a label placed before it (no two labels ever overlap)."""
+    taken = [(b.x, b.y, b.x + b.width, b.y + NODE_HEIGHT) for b in boxes]
+    placed: list[_Label] = []
+    steps = [0.0] + [sign * 16.0 * n for n in range(1, 40) for sign in (1, -1)]
+    for label in labels:
+        base = label.y
+        for step in steps:
+            label.y = base + step
+            if not any(_overlap(label.rect(), other) for other in taken):
+                break
+        else:
+            label.y = base + steps[-1] + 16  # nowhere free nearby: below everything tried
+        taken.append(label.rect())
+        placed.append(label)
+    return placed
+
+
 def _edge_svg(edge: DiagramEdge, boxes: dict[str, _Box], back: bool,
-              bounds: tuple[float, float], index: int, marker: str) -> str:
+              bounds: tuple[float, float], index: int, marker: str) -> tuple[str, _Label | None]:
     source, target = boxes[edge.source], boxes[edge.target]
     left, right = bounds
     if not back and target.layer > source.layer + 1:
@@ -241,15 +297,12 @@ def _edge_svg(edge: DiagramEdge, boxes: dict[str, _Box], back: bool,
              f"{tx:.1f} {ty - 2:.1f}")
         lx, ly = (sx + tx) / 2, (sy + ty) / 2
     classes = "edge soft" if edge.soft else "edge"
-    out = (f'<path class="{classes}" data-source={quoteattr(edge.source)} '
-           f'data-target={quoteattr(edge.target)} d="{d}" marker-end="url(#{marker})"/>')
-    if edge.label:
-        label = _fit(edge.label, LABEL_CHARS * CHAR_WIDTH)
-        width = len(label) * CHAR_WIDTH * 0.95 + 6
-        out += (f'<rect class="edge-label-bg" x="{lx - width / 2:.1f}" y="{ly - 9:.1f}" '
-                f'width="{width:.1f}" height="14" rx="3"/><text class="edge-label" '
-                f'x="{lx:.1f}" y="{ly + 2:.1f}" text-anchor="middle">{escape(label)}</text>')
-    return out
+    path = (f'<path class="{classes}" data-source={quoteattr(edge.source)} '
+            f'data-target={quoteattr(edge.target)} d="{d}" marker-end="url(#{marker})"/>')
+    if not edge.label:
+        return path, None
+    return path, _Label(_fit(edge.label, LABEL_CHARS * CHAR_WIDTH), lx, ly, edge.source,
+                        edge.target)
 
 
 def _fit(text: str, width: float) -> str:
