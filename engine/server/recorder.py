@@ -7,8 +7,9 @@ activity is retried on another worker. Writes are idempotent for that reason
 (upserts; transcript turns keyed by their voice bus entry id).
 
 The transcript comes from the voice bus itself: :class:`TranscriptBus` wraps
-the bus a voice node uses and notes what the agent was asked to say
-(``speak``) and what the caller said or pressed (``speech:partial`` as
+the bus a voice node uses and notes what the agent said (a ``speak`` once
+``tts:complete`` or ``tts:interrupted`` says it was heard: a prompt never
+said is never in the transcript) and what the caller said or pressed (``speech:partial`` as
 interim, ``speech:complete`` and ``dtmf`` as final turns). Nothing about
 recording ever fails a call: a store or Redis that is down is logged.
 """
@@ -25,10 +26,12 @@ from engine.server import events as ev
 from engine.server.records import RecordsStore, Turn
 from engine.voice.bus import Entry
 from engine.voice.messages import (
-    Command, Dtmf, Event, RecordComplete, Speak, SpeechComplete, SpeechPartial,
+    Command, Dtmf, Event, RecordComplete, Speak, SpeechComplete, SpeechPartial, TtsComplete,
+    TtsInterrupted,
 )
 
 log = logging.getLogger(__name__)
+INTERRUPTED = " [interrupted]"  # appended to a prompt the caller cut short
 # Changing every node, so not worth an event each time (it is on the record).
 QUIET_VARIABLES = frozenset({"call_duration"})
 
@@ -134,6 +137,9 @@ class TranscriptBus:
         self._recorder = recorder
         self._call_id = call_id
         self._flow_id = flow_id
+        # Prompts sent and not yet said (request id -> entry id, text, time sent): a line
+        # is in the transcript once the agent has said it, never merely for being sent.
+        self._unsaid: dict[str, tuple[str, str, float]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._bus, name)
@@ -141,9 +147,7 @@ class TranscriptBus:
     async def send_command(self, call_id: str, command: Command) -> str:
         entry_id: str = await self._bus.send_command(call_id, command)
         if isinstance(command, Speak) and call_id == self._call_id and command.text.strip():
-            await self._recorder.turn(Turn(
-                call_id, f"c{entry_id}", time.time(), "agent", "speech", command.text,
-            ), self._flow_id)
+            self._unsaid[command.request_id] = (entry_id, command.text, time.time())
         return entry_id
 
     async def read_events(self, call_id: str, after: str, timeout: float) -> list[Entry[Event]]:
@@ -155,6 +159,15 @@ class TranscriptBus:
 
     async def _note(self, entry_id: str, event: Event | None) -> None:
         key, now = f"e{entry_id}", time.time()
+        if isinstance(event, (TtsComplete, TtsInterrupted)):
+            said = self._unsaid.pop(event.request_id, None)
+            if said is not None:
+                sent_entry, text, sent_at = said
+                if isinstance(event, TtsInterrupted):
+                    text += INTERRUPTED
+                await self._recorder.turn(Turn(self._call_id, f"c{sent_entry}", sent_at, "agent",
+                                               "speech", text), self._flow_id)
+            return
         if isinstance(event, SpeechPartial) and event.transcript:
             await self._recorder.turn(Turn(self._call_id, key, now, "caller", "speech",
                                            event.transcript, event.confidence),

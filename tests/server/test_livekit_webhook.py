@@ -164,7 +164,8 @@ def test_with_no_new_agent_within_10_s_the_call_fails_with_the_apology(
             assert "no other agent joined within 10 seconds" in record["reason"], record
             detail = await h.api(f"/api/calls/{call_id}")
             said = [t["text"] for t in detail["transcript"] if t["speaker"] == "agent"]
-            assert said[-1] == APOLOGY
+            # The apology was sent, but no agent was there to say it: it is not shown as said.
+            assert APOLOGY not in said, said
             # The question had been sent once: nobody was there to ask it again.
             asks = [c for c in await _commands(redis_url, call_id)
                     if isinstance(c, Speak) and c.text == ASK]
