@@ -114,12 +114,16 @@ def write_discovery(state_dir: Path, url: str, token: str | None,
 
 
 def find_running(state_dir: Path = Path(".voxflow")) -> tuple[str, str | None] | None:
-    """The URL and token of a ``voxflow dev`` running from this folder, if any."""
+    """The URL and token of a ``voxflow dev`` running from this folder and answering, if any."""
+    import urllib.request
+
     path = state_dir / DISCOVERY_FILE
     try:
         found = json.loads(path.read_text())
-        pid = int(found["pid"])
-        os.kill(pid, 0)  # still running?
-        return str(found["url"]), found.get("token")
+        os.kill(int(found["pid"]), 0)  # still running? (a stale file is left by a kill -9)
+        url = str(found["url"])
+        with urllib.request.urlopen(f"{url}/healthz", timeout=1.0):
+            pass
+        return url, found.get("token")
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -113,6 +113,7 @@ class CallerListener:
         self._input_timer: asyncio.TimerHandle | None = None
         self._answer_silence: float | None = None
         self._hints: tuple[tuple[str, ...], int] | None = None
+        self._typed_ahead: str | None = None  # typed before anything asked: kept for the question
         voice.session.on("user_state_changed", self._on_user_state)
         voice.agent.speech_listeners.append(self._on_speech)
         voice.agent.audio_listeners.append(self._on_frame)
@@ -135,6 +136,10 @@ class CallerListener:
 
     def listen(self, command: Listen) -> None:
         self._replace_input(command)
+        if self._typed_ahead is not None:
+            # Typed before the question was asked: that is the answer to it.
+            text, self._typed_ahead = self._typed_ahead, None
+            self._later(0.0, lambda: self.typed(text))
         self._set_end_silence(command.end_silence_ms / 1000)
         self._answer_silence = command.end_silence_ms / 1000
         self._hint_recogniser(command.expected_phrases, command.end_silence_ms)
@@ -178,6 +183,9 @@ class CallerListener:
     def typed(self, text: str) -> None:
         """Words the caller typed (``voxflow dev``'s typed caller): heard as a recogniser
         would report a sure utterance, so the rest of the path is the spoken one."""
+        if self._input is None:
+            self._typed_ahead = text  # nothing asked yet: it answers the next question
+            return
         words = [stt.SpeechData(language="", text=text, confidence=1.0)]
         self._on_speech(stt.SpeechEvent(type=stt.SpeechEventType.START_OF_SPEECH))
         self._on_speech(stt.SpeechEvent(type=stt.SpeechEventType.FINAL_TRANSCRIPT,

@@ -10,8 +10,10 @@ walks are shown as they happen. Nodes that call outside services
 ``--answers FILE`` gives them fixed answers (the format of a conversation
 test's ``answers:``, by node id). With ``--audio caller.wav`` the caller is a
 recording instead, heard by the voice agent's speech engines, and what the
-agent says is written to a WAV (engine.cli.chat_audio). More in
-docs/trying-flows.md.
+agent says is written to a WAV (engine.cli.chat_audio). With ``--server URL``
+(or when a ``voxflow dev`` is running from this folder) the call is placed on
+that server instead, through its caller socket, so it shows on its monitor page
+(engine.cli.chat_server). More in docs/trying-flows.md.
 """
 
 from __future__ import annotations
@@ -99,6 +101,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "<flow>-call.wav in this folder)")
     parser.add_argument("--both-sides", action="store_true",
                         help="with --audio: record the caller too, not only the agent")
+    parser.add_argument("--server", metavar="URL",
+                        help="place the call on this running voxflow server (e.g. "
+                        "http://127.0.0.1:8080 of 'voxflow dev'), so it shows on its monitor "
+                        "page; found on its own when 'voxflow dev' runs from this folder")
+    parser.add_argument("--token", metavar="TOKEN",
+                        help="with --server: the server's API token (default "
+                        "VOXFLOW_API_TOKEN, or the one 'voxflow dev' wrote here)")
+    parser.add_argument("--local", action="store_true",
+                        help="run the flow on a private engine in this process even when a "
+                        "'voxflow dev' is running")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
     answers = load_answers_file(Path(args.answers), graph) if args.answers else {}
     setup = CallSetup(caller_number=args.caller, called_number=called or "",
                       variables=variables, answers=CallAnswers(answers))
+    server = _server(args)
+    if server is not None:
+        return _through_server(args, graph, server)
     config = load_runtime_config(config_file=args.config)
     if args.audio:
         return _audio(args, graph, setup, config, trigger.language if trigger else None)
@@ -207,6 +222,45 @@ def _audio(args: argparse.Namespace, graph: FlowGraph, setup: CallSetup, config:
         chat_audio.run(view, graph, setup, EngineOptions(bus=args.bus, config=config), chat)
     view.say(f"(the engine's log is in {log})", "dim")
     return 0
+
+
+def _server(args: argparse.Namespace) -> str | None:
+    """The server to call through: --server, else a voxflow dev running from here."""
+    if args.server:
+        local_only = [flag for flag, used in (("--audio", args.audio), ("--answers", args.answers),
+                                              ("--var", args.var), ("--config", args.config))
+                      if used]
+        if local_only:
+            raise VoxflowError(f"{', '.join(local_only)} only work on a private engine; leave "
+                               "out --server.")
+        return str(args.server)
+    if args.local or args.audio or args.answers or args.var or args.config:
+        return None
+    from engine.dev_agent import find_running
+
+    found = find_running()
+    return found[0] if found else None
+
+
+def _through_server(args: argparse.Namespace, graph: FlowGraph, url: str) -> int:
+    from engine.cli import chat_server
+    from engine.dev_agent import find_running
+
+    token = chat_server.token_for(url, args.token, find_running())
+    view = TerminalView()
+    view.say(f"voxflow chat: {graph.flow_id} on the server at {url}", "bold")
+    if not args.server:
+        view.say("(a running 'voxflow dev' was found here; --local runs the flow on a private "
+                 "engine instead)", "dim")
+    view.say(f"You are the caller: {chat_server.SERVER_COMMANDS}. The call runs the version "
+             "of the flow that server serves.")
+    with terminal_restored():
+        try:
+            status = asyncio.run(chat_server.call_through_server(view, url, token, graph.flow_id,
+                                                                 args.caller))
+        finally:
+            view.stop_prompting()
+    return 0 if status in ("completed", "transferred", "user_hangup") else 1
 
 
 def _trigger(flow_file: Path, flow_id: str) -> Trigger | None:

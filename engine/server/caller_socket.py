@@ -92,7 +92,7 @@ class CallerSocket:
                 elif message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                     break
         finally:
-            await self._hang_up("the caller closed the browser")
+            await self._hang_up("the browser was closed")
             self._outgoing.put_nowait(None)
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(sender, 2)
@@ -132,7 +132,7 @@ class CallerSocket:
             await self._start(message)
             return
         if kind == "hangup":
-            await self._hang_up("the caller hung up")
+            await self._hang_up("")
             return
         if kind == "mute":
             return  # the page stops sending audio; silence is what the agent hears then
@@ -225,14 +225,14 @@ class CallerSocket:
         numbers = sorted(n for n, t in library.triggers.items() if t.flow == flow_id)
         return graph, numbers[0] if numbers else f"flow:{flow_id}"
 
-    async def _hang_up(self, reason: str) -> None:
-        """The caller ends the call: the workflow ends it as user_hangup."""
+    async def _hang_up(self, cause: str) -> None:
+        """The caller ends the call: the workflow ends it as user_hangup (``cause``: how)."""
         call, telnyx_id = self.call, self.telnyx_id
         if call is None or telnyx_id is None:
             return
-        call.caller_left(reason)
+        call.caller_left(f"the caller hung up ({cause})" if cause else "the caller hung up")
         try:
-            await self.ctx.desk.hung_up(telnyx_id, reason.removeprefix("the caller "))
+            await self.ctx.desk.hung_up(telnyx_id, cause)
         except Exception as error:  # noqa: BLE001 - the record is closed by the workflow anyway
             log.warning("browser call %s: the hangup was not delivered: %s", self.call_id, error)
         self._release()

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -178,3 +181,35 @@ def test_a_failed_call_is_one_line_in_the_terminal(dev: DevServer) -> None:
     lines = [line for line in dev.printed().splitlines() if call_id in line]
     assert len(lines) == 1 and "failed" in lines[0], lines
     assert "Traceback" not in dev.printed()
+
+
+def test_voxflow_chat_calls_through_the_running_dev_server(dev: DevServer) -> None:
+    """`voxflow chat FLOW` in the folder of a running voxflow dev finds it and calls on it."""
+    chat = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli.main", "chat", "flows/bank-line.yaml"],
+        cwd=dev.folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    assert chat.stdin is not None and chat.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + CALL_SECONDS
+    for line in chat.stdout:  # the menu's question is being asked: answer it
+        seen.append(line)
+        if line.strip() == "→ menu":
+            chat.stdin.write("balance\n")
+            chat.stdin.flush()
+        if "The call ended" in line:
+            break
+        assert time.monotonic() < deadline, seen
+    out, _ = chat.communicate(timeout=CALL_SECONDS)
+    text = "".join(seen) + out
+    assert chat.returncode == 0, text
+    assert "a running 'voxflow dev' was found here" in text
+    assert "Your balance is forty two dollars." in text, text
+    assert "The call ended (completed" in text, text
+    call_id = re.search(r"The call (\w+) has begun", text).group(1)  # type: ignore[union-attr]
+
+    async def record() -> dict[str, Any]:
+        async with aiohttp.ClientSession() as http:
+            return await _record(http, dev, call_id)
+
+    assert "balance" in asyncio.run(record())["node_path"]
