@@ -36,6 +36,7 @@ from typing import Any, TypeAlias
 
 from livekit import rtc
 from livekit.agents import stt
+from livekit.agents.language import LanguageCode
 
 from engine.agent.offline_stt import OfflineSTT
 from engine.agent import clips
@@ -186,7 +187,7 @@ class CallerListener:
         if self._input is None:
             self._typed_ahead = text  # nothing asked yet: it answers the next question
             return
-        words = [stt.SpeechData(language="", text=text, confidence=1.0)]
+        words = [stt.SpeechData(language=LanguageCode(""), text=text, confidence=1.0)]
         self._on_speech(stt.SpeechEvent(type=stt.SpeechEventType.START_OF_SPEECH))
         self._on_speech(stt.SpeechEvent(type=stt.SpeechEventType.FINAL_TRANSCRIPT,
                                         alternatives=words))

@@ -143,6 +143,14 @@ def test_keypad_and_typed_words_choose_menu_options(dev: DevServer, microphone: 
             assert "agent" in record["node_path"] and "balance" not in record["node_path"]
             assert any(t["kind"] == "dtmf" and t["text"] == "2" for t in record["transcript"])
 
+            # The author edits the flow: the page says it reloaded, and the next call
+            # runs the new version.
+            flow = dev.flows / "bank-line.yaml"
+            flow.write_text(flow.read_text().replace("forty two dollars", "seven dollars"))
+            await browser.wait_for("!document.getElementById('notice').hidden && "
+                                   "document.getElementById('notice').textContent"
+                                   ".includes('bank-line')", timeout=30)
+
             # A typed call: the words go in where speech would.
             await browser.evaluate("document.getElementById('call-text').click()")
             await browser.wait_for(f"window.voxflowCaller.callId && "
@@ -157,6 +165,7 @@ def test_keypad_and_typed_words_choose_menu_options(dev: DevServer, microphone: 
             assert "balance" in record["node_path"], record["node_path"]
             assert any(t["speaker"] == "caller" and t["text"] == "my balance"
                        for t in record["transcript"]), record["transcript"]
+            assert any(t["text"] == "Your balance is seven dollars." for t in record["transcript"])
 
     asyncio.run(scenario())
 
