@@ -103,8 +103,12 @@ def _llm(connection: Connection) -> list[str]:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
             async with session.get(f"{base}/models",
                                    headers={"Authorization": f"Bearer {key}"}) as response:
-                body = await response.json(content_type=None) if response.status < 500 else None
-                return response.status, body
+                if response.status != 200:
+                    return response.status, None
+                try:
+                    return 200, await response.json(content_type=None)
+                except ValueError:
+                    return 200, None  # not JSON: said below
 
     try:
         status, body = asyncio.run(ask())
@@ -122,8 +126,11 @@ def _llm(connection: Connection) -> list[str]:
                            "missing its /v1.")
     if status >= 400:
         raise VoxflowError(f"the LLM endpoint {base} answered {status}.")
-    models = [m.get("id") for m in (body or {}).get("data", [])  # type: ignore[union-attr]
-              if isinstance(m, dict)]
+    listed = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(listed, list):
+        raise VoxflowError(f"{base}/models did not answer as an OpenAI-compatible endpoint "
+                           "does (a JSON list of models): check the base_url.")
+    models = [m.get("id") for m in listed if isinstance(m, dict)]
     model = connection.value("model")
     if model and models and model not in models:
         raise VoxflowError(f"the LLM endpoint {base} has no model '{model}' (it has "
