@@ -7,11 +7,12 @@ server, both POST.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -92,7 +93,12 @@ class TwilioCarrier:
     @contextmanager
     def _speaking(self, doing: str) -> Iterator[None]:
         try:
-            yield
+            try:
+                yield
+            except TwilioRestException:
+                raise
+            except TwilioException as error:  # a list page that failed: the response is kept
+                raise _as_rest_error(error) from None
         except TwilioRestException as error:
             if error.status == 401:
                 raise VoxflowError(
@@ -110,6 +116,18 @@ class TwilioCarrier:
             raise VoxflowError(
                 f"cannot reach Twilio at {self.base_url} to {doing}: check the connection's "
                 "base_url (normally https://api.twilio.com) and the network.") from None
+
+
+def _as_rest_error(error: TwilioException) -> TwilioRestException:
+    response = error.args[1] if len(error.args) > 1 else None
+    status = getattr(response, "status_code", 500)
+    try:
+        body = json.loads(getattr(response, "text", "") or "{}")
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    return TwilioRestException(status, "", str(body.get("message") or error.args[0]),
+                               body.get("code"))
 
 
 def twilio_carrier(values: Callable[[str], str | None], account: str) -> TwilioCarrier:
