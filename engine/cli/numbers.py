@@ -78,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if action == "buy":
         return _buy(carrier, number)
     if action == "assign":
-        return _assign(carrier, number, args.flow, _public_url(args.public_url, required=True),
-                       _flows(args))
+        return _assign(carrier, number, args.flow,
+                       str(_public_url(args.public_url, required=True)), _flows(args))
     return _release(carrier, number, args.yes, _flows(args))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 from engine.connections.store import Connection
 from engine.errors import VoxflowError
@@ -59,8 +60,9 @@ def _livekit(connection: Connection) -> list[str]:
             raise VoxflowError(f"the API key of the connection '{connection.name}' has no "
                                "permission to manage SIP on LiveKit (it needs the SIP admin "
                                "grant).") from None
-        raise VoxflowError(f"LiveKit at {url} answered {error.status}: {error.message or error.code}.") from None
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+        raise VoxflowError(f"LiveKit at {url} answered {error.status}: "
+                           f"{error.message or error.code}.") from None
+    except (TimeoutError, aiohttp.ClientError, ValueError) as error:
         raise VoxflowError(f"cannot reach LiveKit at {url} ({type(error).__name__}): check the "
                            "connection's url (https://... or wss://...).") from None
     return [f"LiveKit accepted the key and secret ({trunks} SIP inbound trunk"
@@ -70,7 +72,7 @@ def _livekit(connection: Connection) -> list[str]:
 def _database(connection: Connection) -> list[str]:
     from engine.runtime.config import _check_url
 
-    url = _check_url(connection.name, connection.require("url"), _cwd(), where=connection.name)
+    url = _check_url(connection.name, connection.require("url"), Path.cwd(), where=connection.name)
     if url.startswith("sqlite"):
         path = url[len("sqlite:///"):]
         try:
@@ -112,7 +114,7 @@ def _llm(connection: Connection) -> list[str]:
 
     try:
         status, body = asyncio.run(ask())
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+    except (TimeoutError, aiohttp.ClientError, ValueError):
         raise VoxflowError(f"cannot reach the LLM endpoint {base}: check the connection's "
                            "base_url (e.g. https://api.openai.com/v1).") from None
     if status == 401:
@@ -137,12 +139,6 @@ def _llm(connection: Connection) -> list[str]:
                            f"{', '.join(str(m) for m in models[:8])}).")
     return [f"the LLM endpoint accepted the key ({len(models)} models"
             + (f", {model} among them" if model else "") + ")"]
-
-
-def _cwd():  # type: ignore[no-untyped-def]
-    from pathlib import Path
-
-    return Path.cwd()
 
 
 def _without(text: str, secret_url: str) -> str:

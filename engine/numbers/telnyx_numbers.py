@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
-
 import telnyx
+from telnyx.types import available_phone_number_list_params
 
 from engine.connections.kinds import TELNYX_API
 from engine.errors import VoxflowError
@@ -45,17 +44,18 @@ class TelnyxCarrier:
                 f"{balance.currency or ''})").replace(" )", ")")
 
     def search(self, country: str, area_code: str | None, limit: int) -> list[AvailableNumber]:
-        wanted: dict[str, Any] = {"country_code": country.upper(), "limit": limit,
-                                  "features": ["voice"]}
+        wanted: available_phone_number_list_params.Filter = {
+            "country_code": country.upper(), "limit": limit, "features": ["voice"]}
         if area_code:
             wanted["national_destination_code"] = area_code
         with self._speaking("search for numbers"):
             found = self.client.available_phone_numbers.list(filter=wanted).data or []
         numbers = []
         for item in found:
-            regions = {r.region_type: r.region_name for r in item.region_information or []
-                       if r.region_type and r.region_name}
-            region = ", ".join(v for v in (regions.get("rate_center") or regions.get("locality"),
+            regions: dict[str, str] = {str(r.region_type): r.region_name
+                                       for r in item.region_information or []
+                                       if r.region_type and r.region_name}
+            region = ", ".join(v for v in (regions.get("rate_center") or regions.get("location"),
                                            regions.get("state")) if v)
             cost = item.cost_information
             monthly = f"{cost.monthly_cost} {cost.currency}" if cost and cost.monthly_cost else ""
@@ -64,11 +64,11 @@ class TelnyxCarrier:
         return numbers
 
     def owned(self, number: str | None = None) -> list[OwnedNumber]:
-        filter_: dict[str, Any] = {"phone_number": number} if number else {}
         with self._speaking("list the account's numbers"):
             applications = {a.id: a for a in self.client.texml_applications.list() if a.id}
-            numbers = list(self.client.phone_numbers.list(filter=filter_, page_size=250)
-                           if filter_ else self.client.phone_numbers.list(page_size=250))
+            numbers = list(self.client.phone_numbers.list(filter={"phone_number": number},
+                                                          page_size=250)
+                           if number else self.client.phone_numbers.list(page_size=250))
         owned = []
         for item in numbers:
             if number and item.phone_number != number:
