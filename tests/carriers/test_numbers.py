@@ -199,3 +199,20 @@ def test_numbers_say_what_is_wrong_with_the_account(carrier: str, project: Path,
 def test_numbers_without_any_account(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, said = run(capsys, "numbers", "list")
     assert code == 1 and "voxflow connections add" in said
+
+
+def test_the_walkthrough_in_the_docs_uses_real_commands() -> None:
+    """Every voxflow command of docs/telephony.md's walkthrough parses as written."""
+    import shlex
+
+    from engine.cli.main import build_parser
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "telephony.md").read_text()
+    section = docs.split("## 0.", 1)[1].split("\n## ", 1)[0]
+    commands = [line.split("#", 1)[0].strip() for line in section.splitlines()
+                if line.startswith("voxflow ")]
+    assert len(commands) >= 8
+    parser = build_parser()
+    for command in commands:
+        args = parser.parse_args(shlex.split(command)[1:])
+        assert args.run is not None, command
