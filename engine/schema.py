@@ -289,6 +289,11 @@ def trigger_schema() -> dict[str, Any]:
                 "in quotes.",
             },
             "flow": {"type": "string", "pattern": ID_PATTERN, "description": "The flow's id."},
+            "carrier": {
+                "enum": ["telnyx", "twilio"],
+                "description": "Take calls to this number only through this carrier (default: "
+                "through any).",
+            },
             "description": {"type": "string"},
             "greeting_message": {"$ref": "#/$defs/template"},
             "language": _SETTINGS["properties"]["language"],

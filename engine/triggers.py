@@ -55,6 +55,7 @@ class Trigger:
     voicemail_enabled: bool = False
     voicemail_flow: str | None = None
     business_hours: BusinessHours | None = None
+    carrier: str | None = None  # only calls through this carrier (telnyx, twilio); None: any
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -153,4 +154,5 @@ def build_trigger(document: LoadedDocument) -> Trigger:
         voicemail_enabled=bool(data.get("voicemail_enabled", False)),
         voicemail_flow=data.get("voicemail_flow"),
         business_hours=business_hours,
+        carrier=data.get("carrier"),
     )

@@ -35,6 +35,8 @@ COMMANDS: dict[str, str] = {
     "serve": "engine.cli.serve",
     "dev": "engine.cli.dev",
     "livekit": "engine.cli.livekit",
+    "connections": "engine.cli.connections",
+    "numbers": "engine.cli.numbers",
 }
 
 EXIT_OK = 0

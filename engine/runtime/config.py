@@ -29,6 +29,11 @@ Environment variables
           api_key_env: MY_LLM_KEY                   # read the key from this variable
 
     Keys are better kept in the environment; ``llm.api_key`` is accepted too.
+
+Stored connections (``voxflow connections``)
+    A flow's ``connection: NAME`` also finds a stored database connection of
+    that name; ``VOXFLOW_CONNECTIONS`` may name an llm connection, whose values
+    stand for the ``VOXFLOW_LLM_*`` variables (engine.connections.environment).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Any
 
 import yaml
 
+from engine.connections.environment import with_connections
 from engine.errors import VoxflowError
 from engine.runtime.service_types import LlmSettings
 
@@ -65,19 +71,34 @@ class RuntimeConfig:
         try:
             return self.databases[name]
         except KeyError:
+            stored = _stored_database(name)
+            if stored is not None:
+                return stored
             known = ", ".join(sorted(self.databases)) or "none"
             raise VoxflowError(
                 f"no database connection named '{name}' is configured (configured: {known}). "
                 f"Set {DATABASE_PREFIX}{name.upper()} to its URL, for example "
-                f"sqlite:///data/{name}.db, or add it under 'databases:' in {CONFIG_FILE_NAME}."
+                f"sqlite:///data/{name}.db, add it under 'databases:' in {CONFIG_FILE_NAME}, "
+                f"or store it: voxflow connections add {name} database."
             ) from None
+
+
+def _stored_database(name: str) -> str | None:
+    """A stored database connection of that name (engine.connections), if there is one."""
+    from engine.connections.store import default_store
+
+    store = default_store()
+    if not store.path.is_file() or name not in store.names("database"):
+        return None
+    connection = store.get(name)
+    return _check_url(name, connection.require("url"), Path.cwd(), where=f"connection {name}")
 
 
 def load_runtime_config(
     environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
 ) -> RuntimeConfig:
     """Read the config file (if any), then let the environment override it."""
-    env = os.environ if environ is None else environ
+    env = with_connections(os.environ if environ is None else environ)
     path = _config_path(env, config_file)
     file_data = _read_config_file(path) if path is not None else {}
     base_dir = path.parent if path is not None else Path.cwd()

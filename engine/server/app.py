@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from engine.server import api, caller_socket, livekit_webhooks, streams, webhooks
+from engine.server import api, caller_socket, livekit_webhooks, streams, twilio_webhooks, webhooks
 from engine.server.context import CONTEXT_KEY, ServerContext, context_of
 from engine.server.metrics import PROMETHEUS_CONTENT_TYPE
 
@@ -110,6 +110,7 @@ def create_app(ctx: ServerContext) -> web.Application:
     app.router.add_get("/webhooks/telnyx/texml", webhooks.telnyx_texml)
     app.router.add_post("/webhooks/telnyx/texml", webhooks.telnyx_texml)
     app.router.add_post("/webhooks/livekit", livekit_webhooks.livekit_events)
+    twilio_webhooks.add_routes(app)
     api.add_routes(app)
     streams.add_routes(app)
     caller_socket.add_routes(app)

@@ -195,7 +195,8 @@ class CallerSocket:
         self.call = await agents.serve(call_id, leg)
         self.resampler = rtc.AudioResampler(int(rate), SAMPLE_RATE)
         try:
-            answer = await self.ctx.desk.incoming(self.telnyx_id, caller, called, flow=graph)
+            answer = await self.ctx.desk.incoming(self.telnyx_id, caller, called,
+                                                  carrier="browser", flow=graph)
         except CallNotTaken as problem:
             await self._abandon()
             raise Refused(f"the call could not start: {problem}") from None

@@ -87,13 +87,15 @@ class CallDesk:
     # ---- a call arrives ---------------------------------------------------
 
     async def incoming(self, telnyx_call_id: str, caller: str, called: str,
-                       claim: str | None = None, flow: FlowGraph | None = None) -> Answer:
+                       claim: str | None = None, carrier: str = "telnyx",
+                       flow: FlowGraph | None = None) -> Answer:
         """Route the call and start its flow; the same answer however often it is asked.
 
         ``claim`` (a request's signature) is claimed in the same database round trip
-        as the ringing record; :class:`Replayed` when it was claimed before. ``flow``
-        skips routing: a caller who chose the flow itself (``voxflow dev``'s browser
-        caller) reaches it whatever number it has.
+        as the ringing record; :class:`Replayed` when it was claimed before.
+        ``carrier`` is the carrier the call came through (its id is that carrier's).
+        ``flow`` skips routing: a caller who chose the flow itself (``voxflow dev``'s
+        browser caller) reaches it whatever number it has.
         """
         call_id = call_id_for(telnyx_call_id)
         if flow is not None:
@@ -101,7 +103,7 @@ class CallDesk:
                                 flow=flow)
         else:
             decision = route_call(self.library, called, caller, self._clock(),
-                                  self.settings.unknown)
+                                  self.settings.unknown, carrier)
         graph = decision.flow if decision.action == "run" else None
         turned_away = graph is None
         status = "ringing" if not turned_away else (
@@ -136,7 +138,8 @@ class CallDesk:
 
         ringing_task = asyncio.ensure_future(ring_and_announce())
         try:
-            started = await self._start(graph, call_id, telnyx_call_id, caller, called, trigger)
+            started = await self._start(graph, call_id, telnyx_call_id, caller, called, trigger,
+                                        carrier)
         finally:
             ringing = await ringing_task
         if not ringing.claimed:
@@ -150,11 +153,11 @@ class CallDesk:
         return Answer("dial", call_id, record=record, reason=decision.reason)
 
     async def _start(self, graph: FlowGraph, call_id: str, telnyx_call_id: str, caller: str,
-                     called: str, trigger: Trigger | None) -> bool:
+                     called: str, trigger: Trigger | None, carrier: str = "telnyx") -> bool:
         """Start the call's workflow; False when it had been started before."""
         call = {
             "call_sid": telnyx_call_id, "caller_number": caller, "called_number": called,
-            "flow_id": graph.flow_id,
+            "flow_id": graph.flow_id, "carrier": carrier,
         }
         if trigger is not None:
             call.update({k: v for k, v in (("language", trigger.language),

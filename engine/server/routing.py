@@ -64,6 +64,7 @@ def route_call(
     caller: str,
     now: dt.datetime,
     unknown: UnknownNumberPolicy,
+    carrier: str = "telnyx",
 ) -> Decision:
     number = normalise_number(called)
     trigger = library.trigger_for(number)
@@ -71,6 +72,9 @@ def route_call(
     if trigger is None:
         return _unknown(library, unknown, f"no trigger for the number {number or '(none)'}",
                         variables)
+    if trigger.carrier is not None and trigger.carrier != carrier:
+        return _unknown(library, unknown, f"the trigger for {number} takes calls through "
+                        f"{trigger.carrier}, and this one came through {carrier}", variables)
     flow = library.flow(trigger.flow)
     if flow is None:
         return _unknown(library, unknown,

@@ -18,6 +18,11 @@
 ``VOXFLOW_TELNYX_DTMF``        ``bus``: pass call.dtmf.received keys to the voice bus
 ``VOXFLOW_SIP_USERNAME``,      credentials TeXML's ``<Sip>`` gives LiveKit's inbound
 ``VOXFLOW_SIP_PASSWORD``       trunk (set the same on the trunk: voxflow livekit setup)
+``TWILIO_AUTH_TOKEN``          the Twilio account's Auth Token: Twilio's webhooks
+                               are signed with it, and refused without it
+``TWILIO_ACCOUNT_SID``         (optional) refuse requests for other Twilio accounts
+``VOXFLOW_CONNECTIONS``        stored connections whose values stand for these
+                               variables (engine.connections.environment)
 ``LIVEKIT_API_KEY``,           the key LiveKit signs its webhooks with (``webhook:
 ``LIVEKIT_API_SECRET``         api_key`` in its config); /webhooks/livekit is refused
                                without them
@@ -35,6 +40,7 @@ from pathlib import Path
 
 from nacl.signing import VerifyKey
 
+from engine.connections.environment import with_connections
 from engine.errors import VoxflowError
 from engine.runtime.messages import TASK_QUEUE
 from engine.server.routing import DEFAULT_UNKNOWN_MESSAGE, UnknownNumberPolicy
@@ -62,10 +68,13 @@ class ServerSettings:
     sip_password: str | None = None
     livekit_api_key: str | None = None
     livekit_api_secret: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_account_sid: str | None = None
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
     env = os.environ if env is None else env
+    env = with_connections(env)
 
     def value(name: str) -> str | None:
         text = env.get(name, "").strip()
@@ -88,6 +97,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
         sip_password=value("VOXFLOW_SIP_PASSWORD"),
         livekit_api_key=value("LIVEKIT_API_KEY"),
         livekit_api_secret=value("LIVEKIT_API_SECRET"),
+        twilio_auth_token=value("TWILIO_AUTH_TOKEN"),
+        twilio_account_sid=value("TWILIO_ACCOUNT_SID"),
     )
 
 
