@@ -12,8 +12,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
 from engine.plugin_api import NODE_REF, TEMPLATE, VARIABLE_NAME, NodeContext, NodeResult, Services
 from engine.runtime.service_types import activity_services
 
@@ -70,6 +68,8 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
     if config.get("body") is not None:
         kwargs["json"] = config["body"]
     if config.get("timeout") is not None:
+        import aiohttp  # here, not at the top: `voxflow validate` loads every plugin
+
         kwargs["timeout"] = aiohttp.ClientTimeout(total=float(config["timeout"]))
     method = str(config.get("method") or "GET")
     async with session.request(method, url, **kwargs) as response:
