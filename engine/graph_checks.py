@@ -350,7 +350,8 @@ def _check_menu_keys(checker: _Checker, nodes: dict[str, _Node]) -> None:
                     )
                 else:
                     keys[key] = index
-            for p_index, phrase in enumerate(option.get("phrases") or []):
+            phrases_given = option.get("phrases")
+            for p_index, phrase in enumerate(phrases_given if isinstance(phrases_given, list) else []):
                 if not isinstance(phrase, str):
                     continue
                 normal = " ".join(phrase.lower().split())

@@ -189,6 +189,8 @@ _ODD_CHARACTER = re.compile(
 # Deeper nesting than this is no flow anyone writes; refusing it keeps a
 # hostile or broken file from exhausting the stack of the parser and checkers.
 MAX_NESTING = 50
+# Longer whole numbers are refused (Python will not even print one over 4,300 digits).
+MAX_NUMBER_DIGITS = 100
 # Anchors and '*references' may repeat values; past this many it is a "YAML bomb".
 _MAX_REPEATED_VALUES = 10_000
 
@@ -350,6 +352,15 @@ class _DataBuilder:
         if tag == _BOOL:
             return value.lower() == "true"
         if tag == _INT:
+            if len(value) > MAX_NUMBER_DIGITS:
+                self._problem(
+                    self.source_map.values[path], path,
+                    f"this number has {len(value):,} digits; voxflow reads numbers of at most "
+                    f"{MAX_NUMBER_DIGITS} digits.",
+                    "Shorten it, or put it in quotes if it is text (an account number, say).",
+                    code="number-too-long",
+                )
+                return value
             if value.startswith(("0o", "0x")):
                 return int(value[2:], 8 if value[1] == "o" else 16)
             return int(value, 10)
