@@ -26,7 +26,7 @@ from engine.schema import ID_PATTERN, flow_schema
 from engine.sourcemap import DocPath, format_path
 from engine.suggest import as_sentence, did_you_mean, quoted_list
 from engine.template_messages import explain_condition, explain_template, template_variables
-from engine.templates import TemplateProblem, environment
+from engine.templates import MAX_OUTPUT, TemplateProblem, environment, render
 
 _USUAL_EXIT_FIELDS = frozenset({"next", "on_error", "on_timeout", "else"})
 # Fields whose values name variables the node sets.
@@ -388,9 +388,27 @@ def _check_templates(checker: _Checker, data: Mapping[str, Any], nodes: dict[str
                 checker.report(("nodes", node.id, *path), *explain_template(text, problem),
                                code="bad-template")
                 continue
+            if not variables - known_globals:
+                _check_fixed_template(checker, ("nodes", node.id, *path), text)
             found += [(path, name) for name in sorted(variables)]
         uses[node.id] = [(p, n) for p, n in found if n not in known_globals]
     _check_variables_set(checker, data, nodes, uses)
+
+
+def _check_fixed_template(checker: _Checker, path: DocPath, text: str) -> None:
+    """A template that reads no variable comes out the same on every call: fill it in now.
+
+    Safe to do here: the template engine bounds every operation that could make
+    a large value before making it (engine.templates), so a text that would be
+    100 MB is refused, not built.
+    """
+    try:
+        render(text, {})
+    except TemplateProblem as problem:
+        checker.report(path, f"this text cannot be filled in: {problem}",
+                       "Shorten what the ${...} makes; voxflow refuses texts longer than "
+                       f"{MAX_OUTPUT:,} characters." if "limit" in str(problem) else
+                       "Fix the ${...} expression.", code="template-fails")
 
 
 def _sets(node: _Node) -> set[str]:

@@ -259,7 +259,9 @@ def environment() -> SandboxedEnvironment:
 def _encode_url_part(value: Any) -> Any:
     if isinstance(value, (_Raw, jinja2.Undefined)):
         return value
-    return quote(str(value), safe="")
+    encoded = quote(str(value), safe="")
+    # "." and ".." would be read as "this folder" and "the folder above": encode them too.
+    return encoded.replace(".", "%2E") if encoded.strip(".") == "" else encoded
 
 
 @functools.cache

@@ -20,7 +20,8 @@ from jsonschema.exceptions import ValidationError
 from engine.duration import DURATION_PATTERN
 from engine.errors import Diagnostic
 from engine.load import LoadedDocument
-from engine.schema import E164_PATTERN, ID_PATTERN
+from engine.schema import E164_PATTERN, ID_PATTERN, NO_TEMPLATE_PATTERN
+from engine.templates import URL_ORIGIN_PROBLEM
 from engine.sourcemap import DocPath, format_path
 from engine.suggest import as_sentence, closest, did_you_mean, quoted_list
 
@@ -164,12 +165,23 @@ def _explain(
                  f"Use only letters, digits, - and _ (no spaces), starting with a letter{example}.",
                  code="bad-name")
         return
+    if keyword == "pattern" and isinstance(value, str) and schema.get("pattern") == NO_TEMPLATE_PATTERN:
+        found = re.search(r"\$\{[^}]*\}?|\{%|%\}|\{#|#\}|\x00", value)
+        shown = (found.group() if found else "${").replace("\x00", "\\0")
+        what = "${...} placeholders" if shown.startswith("${") else "template syntax"
+        yield at(path, f"'{path[-1]}' must not contain {what} (found '{shown}').", hint,
+                 code="template-in-raw-text")
+        return
     if keyword == "pattern" and isinstance(value, str) and "${" in value and "\\$\\{" in str(
         schema.get("pattern", "")
     ):
         placeholder = re.search(r"\$\{[^}]*\}?", value)
         yield at(path, f"'{path[-1]}' must not contain ${{...}} placeholders "
                  f"(found '{placeholder.group() if placeholder else '${'}').", hint)
+        return
+    if keyword == "pattern" and isinstance(value, str) and schema.get("x-url"):
+        yield at(path, f"{_show(value)} is not an address voxflow will call: "
+                 f"{URL_ORIGIN_PROBLEM}", hint, code="bad-url")
         return
     if keyword in ("oneOf", "anyOf") and _is_duration(schema):
         fixed = _duration_fix(value)

@@ -170,3 +170,21 @@ def test_call_input_too_large_for_temporal_is_refused(flows) -> None:
     with pytest.raises(VoxflowError, match=r"Temporal accepts at most 2 MB per call"):
         check_input_size(call_input)
     assert check_input_size(m.CallInput(graph=flows["basics"], call_id="small")) < 20_000
+
+
+def test_values_in_a_url_are_encoded_and_cannot_change_its_host(runtime_env: RuntimeEnv, flows) -> None:
+    hostile = "+1555/../../admin/delete?all=1#"
+    result = run_call(runtime_env, flows["url_safety"],
+                      variables={"caller_number": hostile, "where": "a/b"})
+    assert (result.status, result.reason) == (m.COMPLETED, "looked up")
+    lookup = result.variables["lookup"]["body"]
+    path = lookup["raw_path"].split("?")[0]
+    assert path == "/echo/callers/%2B1555%2F..%2F..%2Fadmin%2Fdelete%3Fall%3D1%23"
+    assert lookup["query"] == {"number": hostile}
+    assert result.variables["raw"]["body"]["raw_path"] == "/echo/a/b"  # `| raw`: as written
+    # Even `| raw` cannot move the request to another host: the host is written out.
+    moved = run_call(runtime_env, flows["url_safety"],
+                     variables={"caller_number": "..", "where": "@evil.example/x"})
+    assert (moved.status, moved.reason) == (m.COMPLETED, "looked up")
+    assert moved.variables["raw"]["body"]["raw_path"] == "/echo/@evil.example/x"
+    assert moved.variables["lookup"]["body"]["raw_path"] == "/echo/callers/%2E%2E?number=.."
