@@ -25,8 +25,8 @@ from engine.registry import PluginRegistry
 from engine.schema import ID_PATTERN, flow_schema
 from engine.sourcemap import DocPath, format_path
 from engine.suggest import as_sentence, did_you_mean, quoted_list
-from engine.template_messages import explain_condition, explain_template, template_variables
-from engine.templates import MAX_OUTPUT, TemplateProblem, environment, render
+from engine.template_messages import explain_condition, explain_template, template_info
+from engine.templates import MAX_OUTPUT, TemplateInfo, TemplateProblem, environment, render
 
 _USUAL_EXIT_FIELDS = frozenset({"next", "on_error", "on_timeout", "else"})
 # Fields whose values name variables the node sets.
@@ -365,34 +365,43 @@ def _check_menu_keys(checker: _Checker, nodes: dict[str, _Node]) -> None:
 
 
 def _check_templates(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _Node]) -> None:
-    """Templates must parse; variables they read should be set on some path before."""
+    """Templates must parse; variables they read must be set on some path before them."""
     known_globals = set(environment().globals)
-    uses: dict[str, list[tuple[DocPath, str]]] = {}
+    uses: dict[str, list[tuple[DocPath, str, str | None]]] = {}
     for node in nodes.values():
         expression_paths = {path for path, _ in node.expressions}
-        found: list[tuple[DocPath, str]] = []
+        found: list[tuple[DocPath, str, str | None]] = []
         for path, expression in node.expressions:
             try:
-                variables = template_variables(expression, condition=True)
+                info = template_info(expression, condition=True)
             except TemplateProblem as problem:
                 checker.report(("nodes", node.id, *path), *explain_condition(expression, problem),
                                code="bad-expression")
                 continue
-            found += [(path, name) for name in sorted(variables)]
+            found += _uses(path, info)
         for path, text in iter_strings(node.data):
             if path in expression_paths or "${" not in text:
                 continue
             try:
-                variables = template_variables(text, condition=False)
+                info = template_info(text, condition=False)
             except TemplateProblem as problem:
                 checker.report(("nodes", node.id, *path), *explain_template(text, problem),
                                code="bad-template")
                 continue
-            if not variables - known_globals:
+            if not info.variables - known_globals:
                 _check_fixed_template(checker, ("nodes", node.id, *path), text)
-            found += [(path, name) for name in sorted(variables)]
-        uses[node.id] = [(p, n) for p, n in found if n not in known_globals]
+            found += _uses(path, info)
+        uses[node.id] = [(p, n, f) for p, n, f in found if n not in known_globals]
     _check_variables_set(checker, data, nodes, uses)
+
+
+def _uses(path: DocPath, info: TemplateInfo) -> list[tuple[DocPath, str, str | None]]:
+    """(path, variable, field or None) for each variable a template reads, sorted."""
+    with_field = {name for name, _ in info.fields}
+    found: list[tuple[DocPath, str, str | None]] = [
+        (path, name, None) for name in sorted(info.variables - with_field)]
+    found += [(path, name, field) for name, field in sorted(info.fields)]
+    return found
 
 
 def _check_fixed_template(checker: _Checker, path: DocPath, text: str) -> None:
@@ -420,25 +429,62 @@ def _sets(node: _Node) -> set[str]:
     return names
 
 
+# A variable saved by a node of one of these types holds exactly its OUTPUTS; an output named
+# like "<column>" means "any field" (database_query's columns, a signal's data).
+def _output_fields(node: _Node, registry: PluginRegistry) -> frozenset[str] | None:
+    if node.type not in registry:
+        return None
+    outputs = registry.get(node.type).outputs
+    if not outputs or any(name.startswith("<") for name in outputs):
+        return None
+    return frozenset(outputs)
+
+
+def _field_sources(
+    data: Mapping[str, Any], nodes: dict[str, _Node], registry: PluginRegistry
+) -> dict[str, tuple[frozenset[str] | None, list[str]]]:
+    """variable → (the fields it can have, or None for any; the nodes that save it)."""
+    sources: dict[str, tuple[frozenset[str] | None, list[str]]] = {}
+    unconstrained = set(AUTOMATIC_VARIABLES) - {"last_error"}
+    if isinstance(data.get("variables"), Mapping):
+        unconstrained.update(str(name) for name in data["variables"])
+    for node in nodes.values():
+        saved = node.data.get("save_as")
+        for name in _sets(node):
+            fields = _output_fields(node, registry) if name == saved else None
+            known, savers = sources.get(name, (frozenset(), []))
+            if fields is None or known is None:
+                sources[name] = (None, savers + [node.id])
+            else:
+                sources[name] = (known | fields, savers + [node.id])
+    sources["last_error"] = (frozenset({"node", "message"}), [])
+    for name in unconstrained:
+        sources[name] = (None, [])
+    return sources
+
+
 def _check_variables_set(
     checker: _Checker,
     data: Mapping[str, Any],
     nodes: dict[str, _Node],
-    uses: Mapping[str, list[tuple[DocPath, str]]],
+    uses: Mapping[str, list[tuple[DocPath, str, str | None]]],
 ) -> None:
     declared = set(AUTOMATIC_VARIABLES)
     if isinstance(data.get("variables"), Mapping):
         declared.update(str(name) for name in data["variables"])
     everything_set = declared.union(*(_sets(n) for n in nodes.values()))
     # "May" analysis: a name is available at a node if some path from the
-    # start sets it. We warn only when no path does, to avoid false alarms.
+    # start sets it. An error only when no path does, so there are no false alarms;
+    # what is missing on one particular path is handled when the call runs
+    # (empty text or the template's default(...), and a warning for the author).
     available: dict[str, set[str]] = {name: set() for name in nodes}
     start = data.get("start")
     if isinstance(start, str) and start in nodes:
         available[start] = set(declared)
-    for root in _roots(data):
-        if root in nodes:
-            available[root] |= declared
+    handler = data.get("error_handler")
+    if isinstance(handler, str) and handler in nodes:
+        # Any node may fail into the error handler, after whatever it set.
+        available[handler] = set(everything_set)
     queue = deque(r for r in _roots(data) if r in nodes)
     while queue:
         current = queue.popleft()
@@ -447,20 +493,44 @@ def _check_variables_set(
             if not out <= available[target]:
                 available[target] |= out
                 queue.append(target)
+    sources = _field_sources(data, nodes, checker.registry)
     for node_id, node_uses in uses.items():
         reported: set[str] = set()
         here = available[node_id] | _sets(nodes[node_id]) | declared
-        for path, name in node_uses:
-            if name in here or name in reported:
+        for path, name, field_name in node_uses:
+            where = ("nodes", node_id, *path)
+            if name not in here:
+                if name not in reported:
+                    reported.add(name)
+                    _report_unset(checker, where, name, everything_set)
                 continue
-            reported.add(name)
-            suggestion = did_you_mean(name, everything_set)
-            if name in everything_set:
-                message = f"'{name}' is used here, but no path to this node sets it first."
-                hint = "Make sure a node that sets it (its save_as or a set node) runs before."
-            else:
-                message = f"'{name}' is used here, but nothing in this flow sets it."
-                hint = (as_sentence(suggestion) + " ") if suggestion else ""
-                hint += "Declare it under 'variables:' or save a node's result with save_as."
-            checker.report(("nodes", node_id, *path), message, hint,
-                           code="unset-variable", warning=True)
+            if field_name is None or (name, field_name) in reported:
+                continue
+            fields, savers = sources.get(name, (None, []))
+            if fields is None or field_name in fields:
+                continue
+            reported.add((name, field_name))  # type: ignore[arg-type]
+            saver = nodes[savers[0]] if savers else None
+            by = (f"node '{saver.id}' ({saver.type}) saves" if saver and len(savers) == 1
+                  else "the nodes that set it save")
+            suggestion = did_you_mean(field_name, sorted(fields))
+            checker.report(
+                where,
+                f"'{name}.{field_name}' does not exist: {by} {quoted_list(sorted(fields))} "
+                f"under '{name}', not '{field_name}'.",
+                (as_sentence(suggestion) + " " if suggestion else "")
+                + f"Write ${{{name}.<field>}} with one of the fields above.",
+                code="unknown-output",
+            )
+
+
+def _report_unset(checker: _Checker, where: DocPath, name: str, everything_set: set[str]) -> None:
+    suggestion = did_you_mean(name, everything_set)
+    if name in everything_set:
+        message = f"'{name}' is used here, but no path to this node sets it first."
+        hint = "Make sure a node that sets it (its save_as or a set node) runs before."
+    else:
+        message = f"'{name}' is used here, but nothing in this flow sets it."
+        hint = (as_sentence(suggestion) + " ") if suggestion else ""
+        hint += "Declare it under 'variables:' or save a node's result with save_as."
+    checker.report(where, message, hint, code="unset-variable")

@@ -61,9 +61,28 @@ class TemplateProblem(ValueError):
 
 @dataclass(frozen=True)
 class TemplateInfo:
-    """What a template refers to: the top-level variable names it reads."""
+    """What a template refers to: the top-level variable names it reads, and their fields.
+
+    ``fields`` holds ``(variable, field)`` for each ``${variable.field}`` or
+    ``${variable['field']}`` (the first level only).
+    """
 
     variables: frozenset[str]
+    fields: frozenset[tuple[str, str]] = frozenset()
+
+
+def _info(tree: jinja2.nodes.Template) -> TemplateInfo:
+    variables = frozenset(meta.find_undeclared_variables(tree))
+    fields: set[tuple[str, str]] = set()
+    for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem)):
+        owner = node.node
+        if not isinstance(owner, jinja2.nodes.Name) or owner.name not in variables:
+            continue
+        if isinstance(node, jinja2.nodes.Getattr):
+            fields.add((owner.name, node.attr))
+        elif isinstance(node.arg, jinja2.nodes.Const) and isinstance(node.arg.value, str):
+            fields.add((owner.name, node.arg.value))
+    return TemplateInfo(variables, frozenset(fields))
 
 
 class _Raw(str):
@@ -337,7 +356,7 @@ def inspect_template(text: str) -> TemplateInfo:
         raise _explain(exc, text, expression=False) from None
     except (RecursionError, ValueError, MemoryError) as exc:
         raise TemplateProblem(f"a ${{...}} placeholder here cannot be read: {_short(exc)}.") from None
-    return TemplateInfo(frozenset(meta.find_undeclared_variables(tree)))
+    return _info(tree)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -355,7 +374,7 @@ def inspect_expression(text: str) -> TemplateInfo:
         raise _explain(exc, text, expression=True) from None
     except (RecursionError, ValueError, MemoryError) as exc:
         raise TemplateProblem(f"this condition cannot be read: {_short(exc)}.") from None
-    return TemplateInfo(frozenset(meta.find_undeclared_variables(tree)))
+    return _info(tree)
 
 
 def _short(exc: BaseException) -> str:

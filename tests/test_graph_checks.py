@@ -75,7 +75,7 @@ def test_last_handler_without_next_is_a_warning(tmp_path: Path) -> None:
     assert codes(found) == [("handler-without-next", 7, "warning")]
 
 
-def test_variables_nothing_sets_are_warned_with_a_suggestion(tmp_path: Path) -> None:
+def test_variables_nothing_sets_are_errors_with_a_suggestion(tmp_path: Path) -> None:
     found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
         "  a: {type: http_request, url: 'https://x.test/${caller_number}', save_as: account,"
         " next: b}\n"
@@ -83,7 +83,7 @@ def test_variables_nothing_sets_are_warned_with_a_suggestion(tmp_path: Path) -> 
         "  c: {type: voice_hangup, farewell_message: 'Bye ${caller_name}'}\n"
         "variables:\n  caller_name: {default: there}\n"
     )})
-    assert codes(found) == [("unset-variable", 5, "warning")]
+    assert codes(found) == [("unset-variable", 5, "error")]
     assert "Did you mean 'account'?" in found[0].hint
 
 
@@ -149,3 +149,31 @@ def test_triggers_are_checked_against_flows_and_each_other(tmp_path: Path) -> No
     assert by_code["bad-timezone"].line == 4
     assert by_code["bad-hours"].line == 5
     assert "voicemail_flow" in by_code["missing-voicemail-flow"].hint
+
+
+def test_a_field_the_saving_node_does_not_produce_is_an_error(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
+        "  a: {type: voice_listen, prompt: 'Name?', save_as: name, no_input: [{next: c}],"
+        " next: b}\n"
+        "  b: {type: voice_speak, message: 'Thanks ${name.text}, ${name.transcript}.', next: d}\n"
+        "  d: {type: condition, branches: [{if: name.confidnce > 0.5, next: c}], else: c}\n"
+        "  c: {type: voice_hangup, farewell_message: 'Bye ${last_error.mesage}'}\n"
+    )})
+    assert [(d.code, d.line, d.severity.value) for d in found] == [
+        ("unknown-output", 5, "error"), ("unknown-output", 6, "error"),
+        ("unknown-output", 7, "error")]
+    assert "node 'a' (voice_listen) saves 'confidence', 'phrase' or 'transcript'" in found[0].message
+    assert "not 'text'" in found[0].message
+    assert "Did you mean 'confidence'?" in found[1].hint
+    assert "Did you mean 'message'?" in found[2].hint
+
+
+def test_fields_of_open_ended_outputs_and_declared_variables_are_not_checked(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
+        "  a: {type: database_query, connection: db, query: 'SELECT 1 AS n', save_as: row,"
+        " next: b}\n"
+        "  b: {type: voice_speak, message: '${row.n} ${account.balance} ${row.rows}', next: c}\n"
+        "  c: {type: voice_hangup}\n"
+        "variables:\n  account: {default: {balance: 0}}\n"
+    )})
+    assert not [d for d in found if d.is_error], found
