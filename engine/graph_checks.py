@@ -288,7 +288,9 @@ def _check_loops(checker: _Checker, nodes: dict[str, _Node], stuck: set[str]) ->
         if not is_loop or stuck.intersection(component):
             continue  # a loop the call can never leave is reported as such already
         members = [nodes[name] for name in component]
-        if any(m.waits or "max_visits" in m.data for m in members):
+        # A subflow runs a whole other flow, which usually waits for the caller: a loop
+        # through one is paced like a loop through a listen node.
+        if any(m.waits or m.type == "subflow" or "max_visits" in m.data for m in members):
             continue
         ordered = sorted(component, key=lambda n: checker.document.source_map.locate(("nodes", n))[0])
         cycle = " → ".join(ordered + [ordered[0]])
@@ -321,7 +323,21 @@ def _check_handlers(checker: _Checker, nodes: dict[str, _Node]) -> None:
                     code=f"missing-{name.replace('_', '-')}", warning=True, on_key=True,
                 )
             elif isinstance(handlers, list) and handlers and isinstance(handlers[-1], Mapping):
-                if "next" not in handlers[-1]:
+                leaving = next((i for i, h in enumerate(handlers)
+                                if isinstance(h, Mapping) and "next" in h), None)
+                if leaving is not None and leaving < len(handlers) - 1:
+                    unused = len(handlers) - 1 - leaving
+                    checker.report(
+                        ("nodes", node.id, name, leaving + 1),
+                        f"'{name}' entry {leaving + 1} already leaves (next: "
+                        f"{handlers[leaving]['next']}), so the {unused} "
+                        f"entr{'y' if unused == 1 else 'ies'} after it "
+                        f"{'is' if unused == 1 else 'are'} never used.",
+                        "Move the entry with 'next' to the end of the list, or delete the "
+                        "entries after it.",
+                        code="handler-never-used", warning=True,
+                    )
+                elif "next" not in handlers[-1]:
                     checker.report(
                         ("nodes", node.id, name, len(handlers) - 1),
                         f"the last '{name}' handler has no 'next', so it repeats for ever.",
@@ -534,3 +550,18 @@ def _report_unset(checker: _Checker, where: DocPath, name: str, everything_set: 
         hint = (as_sentence(suggestion) + " ") if suggestion else ""
         hint += "Declare it under 'variables:' or save a node's result with save_as."
     checker.report(where, message, hint, code="unset-variable")
+
+
+def variables_of(data: Any) -> set[str]:
+    """Every variable a flow declares or sets anywhere (for a subflow's ``outputs``)."""
+    if not isinstance(data, Mapping):
+        return set()
+    names = set(AUTOMATIC_VARIABLES)
+    if isinstance(data.get("variables"), Mapping):
+        names.update(str(name) for name in data["variables"])
+    raw_nodes = data.get("nodes")
+    if isinstance(raw_nodes, Mapping):
+        for node_id, node_data in raw_nodes.items():
+            if isinstance(node_data, Mapping):
+                names |= _sets(_Node(str(node_id), str(node_data.get("type")), node_data))
+    return names

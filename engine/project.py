@@ -15,7 +15,7 @@ from pathlib import Path
 
 from engine.compile import FlowGraph, compile_flow
 from engine.errors import Diagnostic, Severity, VoxflowError
-from engine.graph_checks import graph_diagnostics
+from engine.graph_checks import graph_diagnostics, variables_of
 from engine.load import LoadedDocument, load_file
 from engine.registry import PluginRegistry, default_registry
 from engine.schema import flow_schema
@@ -188,6 +188,7 @@ def _subflow_diagnostics(docs: Mapping[str, LoadedDocument], known: set[str]) ->
                     document.file, line, column, format_path(path),
                     f"no flow named '{called}'.", hint, code="unknown-flow",
                 ))
+        diagnostics += _subflow_output_diagnostics(document, docs)
     for cycle in _subflow_cycles(docs):
         first = docs[cycle[0]]
         node_id = next(n for n, called in _subflow_calls(first) if called == cycle[1 % len(cycle)])
@@ -200,6 +201,33 @@ def _subflow_diagnostics(docs: Mapping[str, LoadedDocument], known: set[str]) ->
             "loop inside one flow instead.",
             code="subflow-cycle",
         ))
+    return diagnostics
+
+
+def _subflow_output_diagnostics(
+    document: LoadedDocument, docs: Mapping[str, LoadedDocument]
+) -> list[Diagnostic]:
+    """A subflow's ``outputs`` must copy variables the called flow actually has."""
+    diagnostics = []
+    nodes = document.data.get("nodes") or {}
+    for node_id, called in _subflow_calls(document):
+        outputs = nodes[node_id].get("outputs")
+        if called not in docs or not isinstance(outputs, Mapping):
+            continue
+        theirs = variables_of(docs[called].data)
+        for local, name in outputs.items():
+            if not isinstance(name, str) or name in theirs:
+                continue
+            path = ("nodes", node_id, "outputs", local)
+            line, column = document.source_map.locate(path)
+            suggestion = did_you_mean(name, theirs)
+            diagnostics.append(Diagnostic(
+                document.file, line, column, format_path(path),
+                f"the flow '{called}' has no variable '{name}' to copy back.",
+                (as_sentence(suggestion) + " " if suggestion else "")
+                + f"Name a variable that '{called}' declares or sets.",
+                code="unknown-subflow-output",
+            ))
     return diagnostics
 
 

@@ -177,3 +177,42 @@ def test_fields_of_open_ended_outputs_and_declared_variables_are_not_checked(tmp
         "variables:\n  account: {default: {balance: 0}}\n"
     )})
     assert not [d for d in found if d.is_error], found
+
+
+def test_subflow_outputs_must_name_variables_of_the_called_flow(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {
+        "main.yaml": HEAD.format(name="main") + (
+            "  a: {type: subflow, flow: survey, outputs: {score: scroe, mood: mood}, next: b}\n"
+            "  b: {type: voice_hangup, farewell_message: 'Score ${score}, ${mood}'}\n"),
+        "survey.yaml": HEAD.format(name="survey") + (
+            "  a: {type: set, values: {score: 5}, next: b}\n  b: {type: end}\n"
+            "variables:\n  mood: {default: fine}\n"),
+    })
+    assert [(d.code, d.line) for d in found] == [("unknown-subflow-output", 4)]
+    assert "the flow 'survey' has no variable 'scroe'" in found[0].message
+    assert found[0].hint.startswith("Did you mean 'score'?")
+
+
+def test_a_loop_through_a_subflow_is_not_called_a_loop_that_never_waits(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {
+        "main.yaml": HEAD.format(name="main") + (
+            "  a: {type: subflow, flow: ask, next: b}\n"
+            "  b: {type: condition, branches: [{if: answer == 'again', next: a}], else: c}\n"
+            "  c: {type: voice_hangup}\n"
+            "variables:\n  answer: {default: ''}\n"),
+        "ask.yaml": HEAD.format(name="ask") + (
+            "  a: {type: voice_listen, prompt: 'Again?', save_as: said, no_input: [{next: b}],"
+            " next: b}\n  b: {type: end}\n"),
+    })
+    assert not [d for d in found if d.code == "unbounded-loop"], found
+
+
+def test_handler_entries_after_one_that_leaves_are_never_used(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
+        "  a:\n    type: voice_listen\n    prompt: Name?\n    no_input:\n"
+        "      - next: b\n      - reprompt: Sorry?\n    next: b\n"
+        "  b: {type: voice_hangup}\n"
+    )})
+    assert codes(found) == [("handler-never-used", 9, "warning")]
+    assert "entry 1 already leaves (next: b), so the 1 entry after it is never used" in (
+        found[0].message)
