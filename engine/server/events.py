@@ -45,6 +45,8 @@ CALL_NODE_CHANGE = "call:node_change"
 CALL_VARIABLE_UPDATED = "call:variable_updated"
 CALL_ENDED = "call:ended"
 CALL_ERROR = "call:error"
+# A template read a variable the call did not have (engine.runtime.messages.VARIABLE_MISSING).
+CALL_VARIABLE_MISSING = "call:variable_missing"
 FLOWS_RELOADED = "flows:reloaded"
 NODE_FINISHED = "node:finished"
 CALL_EVENT_TYPES = (

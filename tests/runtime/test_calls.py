@@ -188,3 +188,19 @@ def test_values_in_a_url_are_encoded_and_cannot_change_its_host(runtime_env: Run
     assert (moved.status, moved.reason) == (m.COMPLETED, "looked up")
     assert moved.variables["raw"]["body"]["raw_path"] == "/echo/@evil.example/x"
     assert moved.variables["lookup"]["body"]["raw_path"] == "/echo/callers/%2E%2E?number=.."
+
+
+def test_a_variable_missing_at_run_time_is_empty_and_warned(runtime_env: RuntimeEnv, flows) -> None:
+    result = run_call(runtime_env, flows["missing_vars"])
+    assert (result.status, result.reason) == (m.COMPLETED, "went on")
+    assert result.variables["said"] == "Thank you, . Hello friend."
+    assert result.variables["api"]["body"]["query"] == {"who": ""}
+    warnings = [e for e in result.events if e.kind == m.VARIABLE_MISSING]
+    assert [w.node for w in warnings] == ["greet", "call_api"]  # logic node, then activity
+    for warning in warnings:
+        assert "flow 'missing_vars'" in warning.message
+        assert "'name.transcript'" in warning.message
+        assert result.variables["call_id"] in warning.message
+    clean = run_call(runtime_env, flows["missing_vars"], variables={"maybe": "yes"})
+    assert clean.variables["said"] == "Thank you, Ada. Hello Ada."
+    assert not [e for e in clean.events if e.kind == m.VARIABLE_MISSING]
