@@ -25,7 +25,9 @@ from engine.registry import PluginRegistry
 from engine.schema import ID_PATTERN, flow_schema
 from engine.sourcemap import DocPath, format_path
 from engine.suggest import as_sentence, did_you_mean, quoted_list
-from engine.template_messages import explain_condition, explain_template, template_info
+from engine.template_messages import (
+    explain_condition, explain_template, problem_offset, template_info,
+)
 from engine.templates import MAX_OUTPUT, TemplateInfo, TemplateProblem, environment, render
 
 _USUAL_EXIT_FIELDS = frozenset({"next", "on_error", "on_timeout", "else"})
@@ -61,14 +63,28 @@ class _Checker:
         code: str,
         warning: bool = False,
         on_key: bool = False,
+        at_text: tuple[str, int | None] | None = None,
     ) -> None:
         line, column = self.document.source_map.locate(path, at_key=on_key)
+        if at_text is not None and not on_key:
+            column = _column_of(self.document, line, column, *at_text)
         self.diagnostics.append(
             Diagnostic(
                 self.document.file, line, column, format_path(path), message, hint,
                 Severity.WARNING if warning else Severity.ERROR, code,
             )
         )
+
+
+def _column_of(document: LoadedDocument, line: int, column: int, text: str,
+               offset: int | None) -> int:
+    """The column of ``text[offset:]`` when the value is written on its line as it reads."""
+    if offset is None or not 0 < line <= len(document.source_map.lines):
+        return column
+    fragment = text[offset:offset + 12].split("\n")[0]
+    source = document.source_map.lines[line - 1]
+    found = source.find(fragment, max(0, column - 1)) if fragment else -1
+    return found + 1 if found >= 0 else column
 
 
 def graph_diagnostics(document: LoadedDocument, registry: PluginRegistry) -> list[Diagnostic]:
@@ -402,7 +418,7 @@ def _check_templates(checker: _Checker, data: Mapping[str, Any], nodes: dict[str
                 info = template_info(text, condition=False)
             except TemplateProblem as problem:
                 checker.report(("nodes", node.id, *path), *explain_template(text, problem),
-                               code="bad-template")
+                               code="bad-template", at_text=(text, problem_offset(text)))
                 continue
             if not info.variables - known_globals:
                 _check_fixed_template(checker, ("nodes", node.id, *path), text)

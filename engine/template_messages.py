@@ -125,3 +125,16 @@ def explain_condition(expression: str, problem: TemplateProblem) -> tuple[str, s
     elif reason == "')' is not expected there" and expression.count(")") <= expression.count("("):
         reason = "something is missing at the end"  # the ')' is our own, around the condition
     return f"this condition cannot be read: {reason}.", hint
+
+
+def problem_offset(text: str) -> int | None:
+    """Where in ``text`` its first unreadable ``${...}`` starts (None: nowhere in particular)."""
+    unclosed = re.search(r"(?<!\$)\$\{[^}]*(?=\$\{|$)", text)
+    if unclosed:
+        return unclosed.start()
+    for match in _PLACEHOLDER.finditer(text):
+        try:
+            template_variables(match.group(), condition=False)
+        except TemplateProblem:
+            return match.start()
+    return None
