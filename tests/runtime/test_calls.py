@@ -204,3 +204,19 @@ def test_a_variable_missing_at_run_time_is_empty_and_warned(runtime_env: Runtime
     clean = run_call(runtime_env, flows["missing_vars"], variables={"maybe": "yes"})
     assert clean.variables["said"] == "Thank you, Ada. Hello Ada."
     assert not [e for e in clean.events if e.kind == m.VARIABLE_MISSING]
+
+
+def test_a_template_that_would_make_a_huge_value_fails_its_node(runtime_env: RuntimeEnv, flows) -> None:
+    small = run_call(runtime_env, flows["huge_text"])
+    assert (small.status, small.variables["blob"]) == (m.COMPLETED, "ababab")
+    assert small.variables["said"]["body"]["body"] == {"text": "ab" * 9}
+    # In the workflow (a set node): refused before anything is built, the call goes on to
+    # the error handler instead of retrying a 200 MB payload for ever.
+    huge = run_call(runtime_env, flows["huge_text"], variables={"n": 100_000_000})
+    assert huge.status == m.FAILED
+    assert "longer than voxflow's limit of 65,536 characters" in huge.reason
+    assert huge.path == ["grow", "failed"]
+    # In an activity (http_request): the same, and not retried.
+    late = run_call(runtime_env, flows["huge_text"], variables={"n": 20_000})
+    assert late.status == m.FAILED and late.path == ["grow", "say", "failed"]
+    assert "longer than voxflow's limit" in late.reason
