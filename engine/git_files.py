@@ -159,8 +159,8 @@ def sibling_sources(spec: str, cwd: str | Path | None = None) -> dict[str, str]:
                 except (OSError, UnicodeDecodeError):
                     continue
         return texts
-    rev, path = parts
-    found = _object_for(rev, path, cwd) if rev else None
+    rev, in_repo = parts
+    found = _object_for(rev, in_repo, cwd) if rev else None
     if found is None:
         return texts
     folder = found.rsplit("/", 1)[0] if "/" in found else f"{rev}:"

@@ -75,12 +75,13 @@ def _info(tree: jinja2.nodes.Template) -> TemplateInfo:
     variables = frozenset(meta.find_undeclared_variables(tree))
     fields: set[tuple[str, str]] = set()
     for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem)):
-        owner = node.node
+        owner = getattr(node, "node", None)
         if not isinstance(owner, jinja2.nodes.Name) or owner.name not in variables:
             continue
         if isinstance(node, jinja2.nodes.Getattr):
             fields.add((owner.name, node.attr))
-        elif isinstance(node.arg, jinja2.nodes.Const) and isinstance(node.arg.value, str):
+        elif isinstance(node, jinja2.nodes.Getitem) and isinstance(node.arg, jinja2.nodes.Const) \
+                and isinstance(node.arg.value, str):
             fields.add((owner.name, node.arg.value))
     return TemplateInfo(variables, frozenset(fields))
 
@@ -490,7 +491,7 @@ def url_origin(text: str, whole: bool = False) -> tuple[str, str] | None:
     match = _ORIGIN.match(fixed)
     if match is None or (not whole and "${" in text and match.end() > len(fixed)):
         return None
-    if not whole and "${" in text and not fixed[match.end() - 1:match.end()] in "/?#":
+    if not whole and "${" in text and fixed[match.end() - 1:match.end()] not in "/?#":
         return None
     return match.group(1).lower(), match.group(2).lower()
 

@@ -29,7 +29,7 @@ from engine.errors import VoxflowError
 from engine.plugin_api import NodeResult
 from engine.runtime.messages import NodeTask
 from engine.suggest import closest
-from engine.templates import TemplateProblem, render_url, render_value
+from engine.templates import TemplateProblem, render_url
 
 # Node types that reach outside voxflow; conversation tests must fix their answers.
 EXTERNAL_NODE_TYPES = ("http_request", "llm", "database_query")
