@@ -23,7 +23,7 @@ from pathlib import Path
 
 from engine.compile import FlowGraph
 from engine.errors import Diagnostic
-from engine.project import YAML_SUFFIXES, check_paths
+from engine.project import YAML_SUFFIXES, check_paths, internal_problem
 from engine.registry import PluginRegistry, default_registry
 from engine.triggers import Trigger
 
@@ -81,8 +81,25 @@ class FlowLibrary:
         return self.triggers.get(number)
 
     def reload(self) -> ReloadReport:
-        """Re-check every file under ``root`` and update what is served."""
+        """Re-check every file under ``root`` and update what is served; never raises.
+
+        A file no check foresaw is reported against that file (check_paths);
+        should the reload itself fail, everything served stays as it was and
+        the failure is reported, so one hostile file can never stop the server
+        from serving the others, nor the watcher from watching.
+        """
         started = time.perf_counter()
+        try:
+            return self._reload(started)
+        except (Exception, RecursionError) as error:
+            log.exception("reloading %s failed", self.root)
+            problem = internal_problem(str(self.root), error)
+            return ReloadReport(
+                started=started, finished=time.perf_counter(), added=(), updated=(), removed=(),
+                kept=tuple(self.flows), diagnostics=(problem,),
+            )
+
+    def _reload(self, started: float) -> ReloadReport:
         result = check_paths([self.root], self.registry) if self.root.exists() else None
         diagnostics = list(result.diagnostics) if result else []
         present = {str(p) for p in self.root.rglob("*") if p.suffix in YAML_SUFFIXES}
@@ -153,7 +170,11 @@ class FlowLibrary:
         ):
             report = self.reload()
             log.info("flows reloaded in %.0f ms: %s", report.seconds * 1000, report.summary())
-            if on_reload is not None:
+            if on_reload is None:
+                continue
+            try:
                 outcome = on_reload(report)
                 if asyncio.iscoroutine(outcome):
                     await outcome
+            except Exception:  # reporting a reload must not end the watching
+                log.exception("reporting the reload of %s failed", self.root)

@@ -138,3 +138,42 @@ def _git(
         message = result.stderr.decode(errors="replace").strip() or "no message"
         raise VoxflowError(f"git failed: {message}")
     return result
+
+
+def sibling_sources(spec: str, cwd: str | Path | None = None) -> dict[str, str]:
+    """The other YAML files beside ``spec`` (its folder on disk, or at that revision in git).
+
+    A flow's version includes the versions of the subflows it calls, which live
+    in its folder; ``voxflow diff`` compiles each side with them so that it shows
+    the same version as ``validate`` and the monitor. Files that cannot be read
+    are left out; the staged version (``:path``) has no siblings here.
+    """
+    parts = split_spec(spec)
+    texts: dict[str, str] = {}
+    if parts is None:
+        own = Path(cwd or ".") / spec
+        for path in sorted(own.parent.glob("*.y*ml")):
+            if path.name != own.name and path.suffix in (".yaml", ".yml") and path.is_file():
+                try:
+                    texts[path.name] = path.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    continue
+        return texts
+    rev, in_repo = parts
+    found = _object_for(rev, in_repo, cwd) if rev else None
+    if found is None:
+        return texts
+    folder = found.rsplit("/", 1)[0] if "/" in found else f"{rev}:"
+    listing = _git(["ls-tree", "--name-only", folder], cwd, check=False)
+    own_name = found.rsplit("/", 1)[-1].split(":")[-1]
+    for name in listing.stdout.decode(errors="replace").splitlines():
+        if name == own_name or not name.endswith((".yaml", ".yml")):
+            continue
+        blob = _git(["cat-file", "blob", f"{folder}/{name}" if "/" in found else f"{rev}:{name}"],
+                    cwd, check=False)
+        if blob.returncode == 0:
+            try:
+                texts[name] = blob.stdout.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+    return texts

@@ -25,8 +25,10 @@ from engine.registry import PluginRegistry
 from engine.schema import ID_PATTERN, flow_schema
 from engine.sourcemap import DocPath, format_path
 from engine.suggest import as_sentence, did_you_mean, quoted_list
-from engine.template_messages import explain_condition, explain_template, template_variables
-from engine.templates import TemplateProblem, environment
+from engine.template_messages import (
+    explain_condition, explain_template, problem_offset, template_info,
+)
+from engine.templates import MAX_OUTPUT, TemplateInfo, TemplateProblem, environment, render
 
 _USUAL_EXIT_FIELDS = frozenset({"next", "on_error", "on_timeout", "else"})
 # Fields whose values name variables the node sets.
@@ -61,14 +63,28 @@ class _Checker:
         code: str,
         warning: bool = False,
         on_key: bool = False,
+        at_text: tuple[str, int | None] | None = None,
     ) -> None:
         line, column = self.document.source_map.locate(path, at_key=on_key)
+        if at_text is not None and not on_key:
+            column = _column_of(self.document, line, column, *at_text)
         self.diagnostics.append(
             Diagnostic(
                 self.document.file, line, column, format_path(path), message, hint,
                 Severity.WARNING if warning else Severity.ERROR, code,
             )
         )
+
+
+def _column_of(document: LoadedDocument, line: int, column: int, text: str,
+               offset: int | None) -> int:
+    """The column of ``text[offset:]`` when the value is written on its line as it reads."""
+    if offset is None or not 0 < line <= len(document.source_map.lines):
+        return column
+    fragment = text[offset:offset + 12].split("\n")[0]
+    source = document.source_map.lines[line - 1]
+    found = source.find(fragment, max(0, column - 1)) if fragment else -1
+    return found + 1 if found >= 0 else column
 
 
 def graph_diagnostics(document: LoadedDocument, registry: PluginRegistry) -> list[Diagnostic]:
@@ -288,7 +304,9 @@ def _check_loops(checker: _Checker, nodes: dict[str, _Node], stuck: set[str]) ->
         if not is_loop or stuck.intersection(component):
             continue  # a loop the call can never leave is reported as such already
         members = [nodes[name] for name in component]
-        if any(m.waits or "max_visits" in m.data for m in members):
+        # A subflow runs a whole other flow, which usually waits for the caller: a loop
+        # through one is paced like a loop through a listen node.
+        if any(m.waits or m.type == "subflow" or "max_visits" in m.data for m in members):
             continue
         ordered = sorted(component, key=lambda n: checker.document.source_map.locate(("nodes", n))[0])
         cycle = " → ".join(ordered + [ordered[0]])
@@ -321,7 +339,21 @@ def _check_handlers(checker: _Checker, nodes: dict[str, _Node]) -> None:
                     code=f"missing-{name.replace('_', '-')}", warning=True, on_key=True,
                 )
             elif isinstance(handlers, list) and handlers and isinstance(handlers[-1], Mapping):
-                if "next" not in handlers[-1]:
+                leaving = next((i for i, h in enumerate(handlers)
+                                if isinstance(h, Mapping) and "next" in h), None)
+                if leaving is not None and leaving < len(handlers) - 1:
+                    unused = len(handlers) - 1 - leaving
+                    checker.report(
+                        ("nodes", node.id, name, leaving + 1),
+                        f"'{name}' entry {leaving + 1} already leaves (next: "
+                        f"{handlers[leaving]['next']}), so the {unused} "
+                        f"entr{'y' if unused == 1 else 'ies'} after it "
+                        f"{'is' if unused == 1 else 'are'} never used.",
+                        "Move the entry with 'next' to the end of the list, or delete the "
+                        "entries after it.",
+                        code="handler-never-used", warning=True,
+                    )
+                elif "next" not in handlers[-1]:
                     checker.report(
                         ("nodes", node.id, name, len(handlers) - 1),
                         f"the last '{name}' handler has no 'next', so it repeats for ever.",
@@ -350,7 +382,8 @@ def _check_menu_keys(checker: _Checker, nodes: dict[str, _Node]) -> None:
                     )
                 else:
                     keys[key] = index
-            for p_index, phrase in enumerate(option.get("phrases") or []):
+            phrases_given = option.get("phrases")
+            for p_index, phrase in enumerate(phrases_given if isinstance(phrases_given, list) else []):
                 if not isinstance(phrase, str):
                     continue
                 normal = " ".join(phrase.lower().split())
@@ -364,32 +397,59 @@ def _check_menu_keys(checker: _Checker, nodes: dict[str, _Node]) -> None:
 
 
 def _check_templates(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _Node]) -> None:
-    """Templates must parse; variables they read should be set on some path before."""
+    """Templates must parse; variables they read must be set on some path before them."""
     known_globals = set(environment().globals)
-    uses: dict[str, list[tuple[DocPath, str]]] = {}
+    uses: dict[str, list[tuple[DocPath, str, str | None]]] = {}
     for node in nodes.values():
         expression_paths = {path for path, _ in node.expressions}
-        found: list[tuple[DocPath, str]] = []
+        found: list[tuple[DocPath, str, str | None]] = []
         for path, expression in node.expressions:
             try:
-                variables = template_variables(expression, condition=True)
+                info = template_info(expression, condition=True)
             except TemplateProblem as problem:
                 checker.report(("nodes", node.id, *path), *explain_condition(expression, problem),
                                code="bad-expression")
                 continue
-            found += [(path, name) for name in sorted(variables)]
+            found += _uses(path, info)
         for path, text in iter_strings(node.data):
             if path in expression_paths or "${" not in text:
                 continue
             try:
-                variables = template_variables(text, condition=False)
+                info = template_info(text, condition=False)
             except TemplateProblem as problem:
                 checker.report(("nodes", node.id, *path), *explain_template(text, problem),
-                               code="bad-template")
+                               code="bad-template", at_text=(text, problem_offset(text)))
                 continue
-            found += [(path, name) for name in sorted(variables)]
-        uses[node.id] = [(p, n) for p, n in found if n not in known_globals]
+            if not info.variables - known_globals:
+                _check_fixed_template(checker, ("nodes", node.id, *path), text)
+            found += _uses(path, info)
+        uses[node.id] = [(p, n, f) for p, n, f in found if n not in known_globals]
     _check_variables_set(checker, data, nodes, uses)
+
+
+def _uses(path: DocPath, info: TemplateInfo) -> list[tuple[DocPath, str, str | None]]:
+    """(path, variable, field or None) for each variable a template reads, sorted."""
+    with_field = {name for name, _ in info.fields}
+    found: list[tuple[DocPath, str, str | None]] = [
+        (path, name, None) for name in sorted(info.variables - with_field)]
+    found += [(path, name, field) for name, field in sorted(info.fields)]
+    return found
+
+
+def _check_fixed_template(checker: _Checker, path: DocPath, text: str) -> None:
+    """A template that reads no variable comes out the same on every call: fill it in now.
+
+    Safe to do here: the template engine bounds every operation that could make
+    a large value before making it (engine.templates), so a text that would be
+    100 MB is refused, not built.
+    """
+    try:
+        render(text, {})
+    except TemplateProblem as problem:
+        checker.report(path, f"this text cannot be filled in: {problem}",
+                       "Shorten what the ${...} makes; voxflow refuses texts longer than "
+                       f"{MAX_OUTPUT:,} characters." if "limit" in str(problem) else
+                       "Fix the ${...} expression.", code="template-fails")
 
 
 def _sets(node: _Node) -> set[str]:
@@ -401,25 +461,62 @@ def _sets(node: _Node) -> set[str]:
     return names
 
 
+# A variable saved by a node of one of these types holds exactly its OUTPUTS; an output named
+# like "<column>" means "any field" (database_query's columns, a signal's data).
+def _output_fields(node: _Node, registry: PluginRegistry) -> frozenset[str] | None:
+    if node.type not in registry:
+        return None
+    outputs = registry.get(node.type).outputs
+    if not outputs or any(name.startswith("<") for name in outputs):
+        return None
+    return frozenset(outputs)
+
+
+def _field_sources(
+    data: Mapping[str, Any], nodes: dict[str, _Node], registry: PluginRegistry
+) -> dict[str, tuple[frozenset[str] | None, list[str]]]:
+    """variable → (the fields it can have, or None for any; the nodes that save it)."""
+    sources: dict[str, tuple[frozenset[str] | None, list[str]]] = {}
+    unconstrained = set(AUTOMATIC_VARIABLES) - {"last_error"}
+    if isinstance(data.get("variables"), Mapping):
+        unconstrained.update(str(name) for name in data["variables"])
+    for node in nodes.values():
+        saved = node.data.get("save_as")
+        for name in _sets(node):
+            fields = _output_fields(node, registry) if name == saved else None
+            known, savers = sources.get(name, (frozenset(), []))
+            if fields is None or known is None:
+                sources[name] = (None, savers + [node.id])
+            else:
+                sources[name] = (known | fields, savers + [node.id])
+    sources["last_error"] = (frozenset({"node", "message"}), [])
+    for name in unconstrained:
+        sources[name] = (None, [])
+    return sources
+
+
 def _check_variables_set(
     checker: _Checker,
     data: Mapping[str, Any],
     nodes: dict[str, _Node],
-    uses: Mapping[str, list[tuple[DocPath, str]]],
+    uses: Mapping[str, list[tuple[DocPath, str, str | None]]],
 ) -> None:
     declared = set(AUTOMATIC_VARIABLES)
     if isinstance(data.get("variables"), Mapping):
         declared.update(str(name) for name in data["variables"])
     everything_set = declared.union(*(_sets(n) for n in nodes.values()))
     # "May" analysis: a name is available at a node if some path from the
-    # start sets it. We warn only when no path does, to avoid false alarms.
+    # start sets it. An error only when no path does, so there are no false alarms;
+    # what is missing on one particular path is handled when the call runs
+    # (empty text or the template's default(...), and a warning for the author).
     available: dict[str, set[str]] = {name: set() for name in nodes}
     start = data.get("start")
     if isinstance(start, str) and start in nodes:
         available[start] = set(declared)
-    for root in _roots(data):
-        if root in nodes:
-            available[root] |= declared
+    handler = data.get("error_handler")
+    if isinstance(handler, str) and handler in nodes:
+        # Any node may fail into the error handler, after whatever it set.
+        available[handler] = set(everything_set)
     queue = deque(r for r in _roots(data) if r in nodes)
     while queue:
         current = queue.popleft()
@@ -428,20 +525,59 @@ def _check_variables_set(
             if not out <= available[target]:
                 available[target] |= out
                 queue.append(target)
+    sources = _field_sources(data, nodes, checker.registry)
     for node_id, node_uses in uses.items():
         reported: set[str] = set()
         here = available[node_id] | _sets(nodes[node_id]) | declared
-        for path, name in node_uses:
-            if name in here or name in reported:
+        for path, name, field_name in node_uses:
+            where = ("nodes", node_id, *path)
+            if name not in here:
+                if name not in reported:
+                    reported.add(name)
+                    _report_unset(checker, where, name, everything_set)
                 continue
-            reported.add(name)
-            suggestion = did_you_mean(name, everything_set)
-            if name in everything_set:
-                message = f"'{name}' is used here, but no path to this node sets it first."
-                hint = "Make sure a node that sets it (its save_as or a set node) runs before."
-            else:
-                message = f"'{name}' is used here, but nothing in this flow sets it."
-                hint = (as_sentence(suggestion) + " ") if suggestion else ""
-                hint += "Declare it under 'variables:' or save a node's result with save_as."
-            checker.report(("nodes", node_id, *path), message, hint,
-                           code="unset-variable", warning=True)
+            if field_name is None or (name, field_name) in reported:
+                continue
+            fields, savers = sources.get(name, (None, []))
+            if fields is None or field_name in fields:
+                continue
+            reported.add((name, field_name))  # type: ignore[arg-type]
+            saver = nodes[savers[0]] if savers else None
+            by = (f"node '{saver.id}' ({saver.type}) saves" if saver and len(savers) == 1
+                  else "the nodes that set it save")
+            suggestion = did_you_mean(field_name, sorted(fields))
+            checker.report(
+                where,
+                f"'{name}.{field_name}' does not exist: {by} {quoted_list(sorted(fields))} "
+                f"under '{name}', not '{field_name}'.",
+                (as_sentence(suggestion) + " " if suggestion else "")
+                + f"Write ${{{name}.<field>}} with one of the fields above.",
+                code="unknown-output",
+            )
+
+
+def _report_unset(checker: _Checker, where: DocPath, name: str, everything_set: set[str]) -> None:
+    suggestion = did_you_mean(name, everything_set)
+    if name in everything_set:
+        message = f"'{name}' is used here, but no path to this node sets it first."
+        hint = "Make sure a node that sets it (its save_as or a set node) runs before."
+    else:
+        message = f"'{name}' is used here, but nothing in this flow sets it."
+        hint = (as_sentence(suggestion) + " ") if suggestion else ""
+        hint += "Declare it under 'variables:' or save a node's result with save_as."
+    checker.report(where, message, hint, code="unset-variable")
+
+
+def variables_of(data: Any) -> set[str]:
+    """Every variable a flow declares or sets anywhere (for a subflow's ``outputs``)."""
+    if not isinstance(data, Mapping):
+        return set()
+    names = set(AUTOMATIC_VARIABLES)
+    if isinstance(data.get("variables"), Mapping):
+        names.update(str(name) for name in data["variables"])
+    raw_nodes = data.get("nodes")
+    if isinstance(raw_nodes, Mapping):
+        for node_id, node_data in raw_nodes.items():
+            if isinstance(node_data, Mapping):
+                names |= _sets(_Node(str(node_id), str(node_data.get("type")), node_data))
+    return names

@@ -11,6 +11,8 @@ is not the number 90.
 from __future__ import annotations
 
 import math
+import os
+import stat
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -73,6 +75,14 @@ def load_file(path: str | Path, display_name: str | None = None) -> LoadedDocume
     """Read and load one YAML file; a missing or unreadable file is a user error."""
     name = display_name or str(path)
     try:
+        info = os.stat(path)
+        if stat.S_ISREG(info.st_mode) and info.st_size > MAX_FILE_BYTES:
+            raise VoxflowError(f"{name}: this file is {info.st_size:,} bytes; a flow file is at "
+                               f"most {MAX_FILE_BYTES:,} bytes. Split it into subflows.")
+        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+            # A pipe or a device would block the reader (and a server's hot reload) for ever.
+            raise VoxflowError(f"{name} is not a plain file (a pipe or a device?); "
+                               "flow files are plain text files.")
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise VoxflowError(f"{name}: no such file. Check the path and try again.") from None
@@ -189,6 +199,10 @@ _ODD_CHARACTER = re.compile(
 # Deeper nesting than this is no flow anyone writes; refusing it keeps a
 # hostile or broken file from exhausting the stack of the parser and checkers.
 MAX_NESTING = 50
+# Bigger files are refused unread: no one writes a flow of a million characters.
+MAX_FILE_BYTES = 1_000_000
+# Longer whole numbers are refused (Python will not even print one over 4,300 digits).
+MAX_NUMBER_DIGITS = 100
 # Anchors and '*references' may repeat values; past this many it is a "YAML bomb".
 _MAX_REPEATED_VALUES = 10_000
 
@@ -350,6 +364,15 @@ class _DataBuilder:
         if tag == _BOOL:
             return value.lower() == "true"
         if tag == _INT:
+            if len(value) > MAX_NUMBER_DIGITS:
+                self._problem(
+                    self.source_map.values[path], path,
+                    f"this number has {len(value):,} digits; voxflow reads numbers of at most "
+                    f"{MAX_NUMBER_DIGITS} digits.",
+                    "Shorten it, or put it in quotes if it is text (an account number, say).",
+                    code="number-too-long",
+                )
+                return value
             if value.startswith(("0o", "0x")):
                 return int(value[2:], 8 if value[1] == "o" else 16)
             return int(value, 10)

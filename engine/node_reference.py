@@ -78,6 +78,34 @@ def node_section(node_type: NodeType, root: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# How no_input / no_match are counted, said for someone who knows VoiceXML 2.0 (§5.2.2 and
+# §5.2.5 count per form and replay the prompt in the default handler).
+HANDLER_RULES = [
+    "## `no_input` and `no_match`: how they are counted",
+    "",
+    "A node's handlers are used in order: the first time the caller says nothing (or",
+    "something that does not match), the first entry; the second time, the second; after",
+    "the list runs out, its last entry again. An entry with `reprompt` says that text and",
+    "asks again; one with `say` says it, then asks the node's own prompt again; one with",
+    "`next` leaves the node (saying its `say` or `reprompt` on the way out), so entries",
+    "after it are never used and `voxflow validate` warns about them.",
+    "",
+    "**Counts start again at every visit to a node.** A call that comes back to a question",
+    "(through a menu, a confirmation, a loop) gets the first handler again. This differs",
+    "from VoiceXML 2.0 (§5.2.2, §5.2.5), where a form item's counters are kept until the",
+    "whole form is entered again: voxflow has no forms, and each visit of a node is a new",
+    "question. To give up after N tries across visits, count them yourself (a `set` node:",
+    "`tries: \"${tries + 1}\"`, and a `condition` on `tries`) or set `max_visits` on the node.",
+    "",
+    "**Without handlers**, voxflow asks again for ever: after silence it says \"Sorry, I",
+    "didn't hear anything.\" and the prompt; after an answer it cannot match it says",
+    "\"Sorry, I didn't catch that. Could you repeat?\" and the prompt (as VoiceXML's",
+    "default handlers re-prompt). `voxflow validate` warns about every question without",
+    "them.",
+    "",
+]
+
+
 def node_reference(registry: PluginRegistry) -> str:
     root = flow_schema(registry)
     types = list(registry)
@@ -94,5 +122,6 @@ def node_reference(registry: PluginRegistry) -> str:
         "|---|---|",
         *[f"| [`{t.name}`](#{t.name}) | {t.summary} |" for t in types],
         "",
+        *HANDLER_RULES,
     ]
     return "\n".join(header) + "\n" + "\n".join(node_section(t, root) for t in types)

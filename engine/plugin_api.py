@@ -49,6 +49,11 @@ NODE_REF: dict[str, Any] = {"$ref": "#/$defs/node_ref"}
 """A field whose value is the id of another node: an exit."""
 TEMPLATE: dict[str, Any] = {"$ref": "#/$defs/template"}
 """Text that may contain ``${...}`` placeholders."""
+RAW_TEXT: dict[str, Any] = {"$ref": "#/$defs/raw_text"}
+"""Text used exactly as written (SQL): the engine never fills it in; template syntax is refused."""
+URL: dict[str, Any] = {"$ref": "#/$defs/url"}
+"""An http(s) address: scheme and host written out; each ``${...}`` percent-encoded (``| raw``
+inserts a value as it is); a value that would change the host is refused at run time."""
 EXPRESSION: dict[str, Any] = {"$ref": "#/$defs/expression"}
 """A condition such as ``account.balance > 100`` (no ``${ }`` around it)."""
 DURATION: dict[str, Any] = {"$ref": "#/$defs/duration"}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from engine.compile import FlowGraph, compile_flow
 from engine.errors import Diagnostic, Severity, VoxflowError
-from engine.graph_checks import graph_diagnostics
+from engine.graph_checks import graph_diagnostics, variables_of
 from engine.load import LoadedDocument, load_file
 from engine.registry import PluginRegistry, default_registry
 from engine.schema import flow_schema
@@ -87,6 +87,9 @@ def check_paths(
         except VoxflowError as error:
             result.diagnostics += error.diagnostics or [Diagnostic(str(path), 0, 0, "", error.message)]
             continue
+        except (Exception, RecursionError) as error:  # a bug in the loader: this file only
+            result.diagnostics.append(internal_problem(str(path), error))
+            continue
         if is_trigger_file(path):
             trigger_docs.append(document)
             continue
@@ -110,11 +113,14 @@ def check_paths(
     _compile_all(flow_docs, registry, result)
     numbers: dict[str, str] = {}
     for document in trigger_docs:
-        problems = trigger_diagnostics(document, known_flows)
+        try:
+            problems = trigger_diagnostics(document, known_flows)
+            trigger = None if any(d.is_error for d in problems) else build_trigger(document)
+        except (Exception, RecursionError) as error:
+            problems, trigger = [internal_problem(document.file, error)], None
         result.diagnostics += problems
-        if any(d.is_error for d in problems):
+        if trigger is None:
             continue
-        trigger = build_trigger(document)
         if trigger.number in numbers:
             line, column = document.source_map.locate(("number",))
             result.diagnostics.append(Diagnostic(
@@ -130,11 +136,31 @@ def check_paths(
 
 
 def check_flow_document(document: LoadedDocument, registry: PluginRegistry) -> list[Diagnostic]:
-    """Schema and graph diagnostics of one flow file."""
-    diagnostics = schema_diagnostics(document, flow_schema(registry), kind="flow")
-    diagnostics += graph_diagnostics(document, registry)
+    """Schema and graph diagnostics of one flow file; never raises.
+
+    A check that fails on some input it did not foresee is a bug in voxflow,
+    but it must not take the command (or a server's hot reload) down with it:
+    the file gets one error saying so (code ``internal``), and the tests'
+    fuzzing asserts that no input ever produces it.
+    """
+    try:
+        diagnostics = schema_diagnostics(document, flow_schema(registry), kind="flow")
+        diagnostics += graph_diagnostics(document, registry)
+    except (Exception, RecursionError) as error:
+        return [internal_problem(document.file, error)]
     diagnostics.sort(key=lambda d: (d.line, d.column, d.severity.value))
     return diagnostics
+
+
+def internal_problem(file: str, error: BaseException) -> Diagnostic:
+    """The one error of a file that a check could not finish (a bug in voxflow, not the file)."""
+    return Diagnostic(
+        file, 1, 1, "",
+        f"voxflow could not finish checking this file ({type(error).__name__}: "
+        f"{str(error)[:200]}); this is a bug in voxflow, not necessarily in the file.",
+        "Please report it with the file attached; until then, the file is not served.",
+        code="internal",
+    )
 
 
 def _subflow_calls(document: LoadedDocument) -> list[tuple[str, str]]:
@@ -162,6 +188,7 @@ def _subflow_diagnostics(docs: Mapping[str, LoadedDocument], known: set[str]) ->
                     document.file, line, column, format_path(path),
                     f"no flow named '{called}'.", hint, code="unknown-flow",
                 ))
+        diagnostics += _subflow_output_diagnostics(document, docs)
     for cycle in _subflow_cycles(docs):
         first = docs[cycle[0]]
         node_id = next(n for n, called in _subflow_calls(first) if called == cycle[1 % len(cycle)])
@@ -174,6 +201,33 @@ def _subflow_diagnostics(docs: Mapping[str, LoadedDocument], known: set[str]) ->
             "loop inside one flow instead.",
             code="subflow-cycle",
         ))
+    return diagnostics
+
+
+def _subflow_output_diagnostics(
+    document: LoadedDocument, docs: Mapping[str, LoadedDocument]
+) -> list[Diagnostic]:
+    """A subflow's ``outputs`` must copy variables the called flow actually has."""
+    diagnostics = []
+    nodes = document.data.get("nodes") or {}
+    for node_id, called in _subflow_calls(document):
+        outputs = nodes[node_id].get("outputs")
+        if called not in docs or not isinstance(outputs, Mapping):
+            continue
+        theirs = variables_of(docs[called].data)
+        for local, name in outputs.items():
+            if not isinstance(name, str) or name in theirs:
+                continue
+            path = ("nodes", node_id, "outputs", local)
+            line, column = document.source_map.locate(path)
+            suggestion = did_you_mean(name, theirs)
+            diagnostics.append(Diagnostic(
+                document.file, line, column, format_path(path),
+                f"the flow '{called}' has no variable '{name}' to copy back.",
+                (as_sentence(suggestion) + " " if suggestion else "")
+                + f"Name a variable that '{called}' declares or sets.",
+                code="unknown-subflow-output",
+            ))
     return diagnostics
 
 
@@ -214,7 +268,15 @@ def _compile_all(
             if graph is None:
                 return None
             callees[called] = graph
-        result.flows[flow_id] = compile_flow(docs[flow_id], registry, callees)
+        try:
+            result.flows[flow_id] = compile_flow(docs[flow_id], registry, callees)
+        except VoxflowError as error:
+            result.diagnostics += error.diagnostics or [
+                Diagnostic(docs[flow_id].file, 1, 1, "", error.message)]
+            return None
+        except (Exception, RecursionError) as error:
+            result.diagnostics.append(internal_problem(docs[flow_id].file, error))
+            return None
         return result.flows[flow_id]
 
     for flow_id in docs:

@@ -23,6 +23,9 @@ NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 SIP_URI_PATTERN = r"^sips?:[^@\s]+@[^@\s]+$"
 DEFAULT_MAX_VISITS = 100
+# Text used exactly as written (SQL): no template syntax of any kind, not ${...}, not Jinja's
+# block or comment tags, not the NUL behind which voxflow's template engine hides those.
+NO_TEMPLATE_PATTERN = r"^(?![\s\S]*(\$\{|\{%|%\}|\{#|#\}|\x00))"
 
 _DURATION: dict[str, Any] = {
     "description": "A length of time: 500ms, 5s, 2m, 1h (or a number of seconds).",
@@ -83,6 +86,24 @@ BASE_DEFS: dict[str, Any] = {
     "template": {
         "type": "string",
         "description": "Text; ${name} inserts a variable, $${ writes a literal dollar sign.",
+    },
+    "raw_text": {
+        "type": "string",
+        "pattern": NO_TEMPLATE_PATTERN,
+        "description": "Text used exactly as written: never filled in, so no ${...}, {% %} or "
+        "{# #} in it.",
+        "x-hint": "Values never go into this text: pass them separately (for SQL, write :name "
+        "in the query and 'params: {name: \"${...}\"}' beside it).",
+    },
+    "url": {
+        "type": "string",
+        "x-url": True,
+        "pattern": r"^https?://[^/?#\s$\\]+(?:[/?#][\s\S]*)?$",
+        "description": "An address starting with http:// or https:// and its host; each ${...} "
+        "in it is percent-encoded (write ${value | raw} to insert it as it is).",
+        "x-hint": "Write the address in full, e.g. https://api.example.com/callers/${caller_number}: "
+        "the scheme and host are written out, never taken from a ${variable}; pass other values "
+        "with 'query:'.",
     },
     "expression": {
         "type": "string",

@@ -13,7 +13,9 @@ import re
 import jinja2
 
 from engine.suggest import did_you_mean
-from engine.templates import TemplateProblem, environment, inspect_expression, inspect_template
+from engine.templates import (
+    TemplateInfo, TemplateProblem, environment, inspect_expression, inspect_template,
+)
 
 _PLACEHOLDER = re.compile(r"(?<!\$)\$\{([^{}]*)\}")
 _TEMPLATE_HINT = "Write placeholders as ${name}; write $${ for a dollar sign."
@@ -44,8 +46,14 @@ def _plain(problem: TemplateProblem) -> str:
 
 def template_variables(text: str, condition: bool) -> frozenset[str]:
     """The variables a template or condition reads; TemplateProblem if it does not parse."""
+    return template_info(text, condition).variables
+
+
+def template_info(text: str, condition: bool) -> TemplateInfo:
+    """What a template or condition reads (variables and their fields); TemplateProblem if it
+    does not parse."""
     try:
-        return (inspect_expression if condition else inspect_template)(text).variables
+        return (inspect_expression if condition else inspect_template)(text)
     except jinja2.TemplateError as exc:  # e.g. "No filter named 'int_'." from the inspection
         match = re.match(r"No (filter|test) named '([^']*)'", exc.message or "")
         if not match:
@@ -117,3 +125,16 @@ def explain_condition(expression: str, problem: TemplateProblem) -> tuple[str, s
     elif reason == "')' is not expected there" and expression.count(")") <= expression.count("("):
         reason = "something is missing at the end"  # the ')' is our own, around the condition
     return f"this condition cannot be read: {reason}.", hint
+
+
+def problem_offset(text: str) -> int | None:
+    """Where in ``text`` its first unreadable ``${...}`` starts (None: nowhere in particular)."""
+    unclosed = re.search(r"(?<!\$)\$\{[^}]*(?=\$\{|$)", text)
+    if unclosed:
+        return unclosed.start()
+    for match in _PLACEHOLDER.finditer(text):
+        try:
+            template_variables(match.group(), condition=False)
+        except TemplateProblem:
+            return match.start()
+    return None

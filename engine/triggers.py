@@ -59,6 +59,20 @@ class Trigger:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _timezone_hint(name: str) -> str:
+    """"Did you mean 'Europe/London'?" for a misspelt zone, else how zones are named."""
+    try:
+        zones = zoneinfo.available_timezones()
+    except OSError:
+        zones = set()
+    by_case = {zone.lower(): zone for zone in zones}
+    suggestion = (f"did you mean '{by_case[name.lower()]}'?" if name.lower() in by_case
+                  else did_you_mean(name, zones) if len(name) < 100 else "")
+    usage = ("Use a name from the time zone database, such as America/New_York or "
+             "Europe/London.")
+    return f"{as_sentence(suggestion)} {usage}" if suggestion else usage
+
+
 def trigger_diagnostics(
     document: LoadedDocument, known_flows: set[str] | None = None
 ) -> list[Diagnostic]:
@@ -85,12 +99,11 @@ def trigger_diagnostics(
     if isinstance(hours, Mapping):
         try:
             zoneinfo.ZoneInfo(hours["timezone"])
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
             report(
                 ("business_hours", "timezone"),
                 f"'{hours['timezone']}' is not a time zone.",
-                "Use a name from the time zone database, such as America/New_York or "
-                "Europe/London.",
+                _timezone_hint(str(hours["timezone"])),
                 "bad-timezone",
             )
         for day, ranges in (hours.get("schedule") or {}).items():

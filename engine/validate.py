@@ -20,7 +20,8 @@ from jsonschema.exceptions import ValidationError
 from engine.duration import DURATION_PATTERN
 from engine.errors import Diagnostic
 from engine.load import LoadedDocument
-from engine.schema import E164_PATTERN, ID_PATTERN
+from engine.schema import E164_PATTERN, ID_PATTERN, NO_TEMPLATE_PATTERN
+from engine.templates import URL_ORIGIN_PROBLEM
 from engine.sourcemap import DocPath, format_path
 from engine.suggest import as_sentence, closest, did_you_mean, quoted_list
 
@@ -40,15 +41,77 @@ def _validator_for(schema_json: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(schema_json))
 
 
+# Validators by the identity of the schema they were built from (flow_schema() and
+# trigger_schema() return one cached dictionary each): serialising the schema to find its
+# validator cost more than validating a small flow.
+_BY_IDENTITY: dict[int, tuple[Mapping[str, Any], Any]] = {}
+
+
+def _cached(schema: Mapping[str, Any], build: Any) -> Any:
+    entry = _BY_IDENTITY.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = (schema, build(schema))
+        _BY_IDENTITY[id(schema)] = entry
+    return entry[1]
+
+
 def schema_validator(schema: Mapping[str, Any]) -> jsonschema.Draft202012Validator:
-    return _validator_for(json.dumps(schema, sort_keys=True))
+    return _cached(schema, lambda s: _validator_for(json.dumps(s, sort_keys=True)))
+
+
+class _SplitValidator:
+    """The flow schema's validation, node by node.
+
+    The composed schema picks a node's type schema through one ``if``/``then`` per
+    node type, so every node was tried against every type (16 ``if`` checks a node,
+    most of the validation time). This validates the document with that choice left
+    out, then each node against its own type's schema only, and gives the errors
+    the same paths (``nodes.<id>...``) and schemas as the composed schema would.
+    """
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        defs = dict(schema["$defs"])
+        node = dict(defs["node"])
+        node.pop("allOf", None)
+        defs["node"] = node
+        self.document = jsonschema.Draft202012Validator({**schema, "$defs": defs})
+        self.types = {
+            name: jsonschema.Draft202012Validator(
+                {"$defs": schema["$defs"], "$ref": f"#/$defs/node_types/{name}"})
+            for name in schema["$defs"]["node_types"]
+        }
+
+    def iter_errors(self, data: Any) -> Iterable[ValidationError]:
+        yield from self.document.iter_errors(data)
+        nodes = data.get("nodes") if isinstance(data, Mapping) else None
+        if not isinstance(nodes, Mapping):
+            return
+        for node_id, node in nodes.items():
+            kind = node.get("type") if isinstance(node, Mapping) else None
+            validator = self.types.get(kind) if isinstance(kind, str) else None
+            if validator is None:
+                continue
+            for error in validator.iter_errors(node):
+                error.path.extendleft(reversed(("nodes", node_id)))
+                yield error
+
+
+def _validator(schema: Mapping[str, Any]) -> Any:
+    def build(s: Mapping[str, Any]) -> Any:
+        defs = s.get("$defs", {})
+        node = defs.get("node", {}) if isinstance(defs, Mapping) else {}
+        if "node_types" in defs and isinstance(node, Mapping) and "allOf" in node:
+            return _SplitValidator(s)
+        return _validator_for(json.dumps(s, sort_keys=True))
+
+    return _cached(schema, build)
 
 
 def schema_diagnostics(
     document: LoadedDocument, schema: Mapping[str, Any], kind: str = "flow"
 ) -> list[Diagnostic]:
     """Every schema error in ``document``, one diagnostic each, in file order."""
-    validator = schema_validator(schema)
+    validator = _validator(schema)
     diagnostics: list[Diagnostic] = []
     seen: set[tuple[int, int, str]] = set()
     missing: dict[DocPath, list[ValidationError]] = {}
@@ -164,12 +227,23 @@ def _explain(
                  f"Use only letters, digits, - and _ (no spaces), starting with a letter{example}.",
                  code="bad-name")
         return
+    if keyword == "pattern" and isinstance(value, str) and schema.get("pattern") == NO_TEMPLATE_PATTERN:
+        found = re.search(r"\$\{[^}]*\}?|\{%|%\}|\{#|#\}|\x00", value)
+        shown = (found.group() if found else "${").replace("\x00", "\\0")
+        what = "${...} placeholders" if shown.startswith("${") else "template syntax"
+        yield at(path, f"'{path[-1]}' must not contain {what} (found '{shown}').", hint,
+                 code="template-in-raw-text")
+        return
     if keyword == "pattern" and isinstance(value, str) and "${" in value and "\\$\\{" in str(
         schema.get("pattern", "")
     ):
         placeholder = re.search(r"\$\{[^}]*\}?", value)
         yield at(path, f"'{path[-1]}' must not contain ${{...}} placeholders "
                  f"(found '{placeholder.group() if placeholder else '${'}').", hint)
+        return
+    if keyword == "pattern" and isinstance(value, str) and schema.get("x-url"):
+        yield at(path, f"{_show(value)} is not an address voxflow will call: "
+                 f"{URL_ORIGIN_PROBLEM}", hint, code="bad-url")
         return
     if keyword in ("oneOf", "anyOf") and _is_duration(schema):
         fixed = _duration_fix(value)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.plugin_api import NODE_REF, VARIABLE_NAME, NodeContext, NodeResult, Services
+from engine.plugin_api import NODE_REF, RAW_TEXT, VARIABLE_NAME, NodeContext, NodeResult, Services
 from engine.runtime.service_types import activity_services
 
 NODE_TYPE = "database_query"
@@ -33,12 +33,10 @@ SCHEMA: dict[str, Any] = {
             "description": "The name of a database connection in voxflow's configuration.",
         },
         "query": {
-            "type": "string",
+            **RAW_TEXT,
             "minLength": 1,
-            "pattern": r"^(?![\s\S]*\$\{)",
-            "description": "The SQL, with :name for each value from params.",
-            "x-hint": "Never put ${...} in the SQL: write :name in the query and "
-            "'params: {name: \"${...}\"}' beside it.",
+            "description": "The SQL, with :name for each value from params (no ${...}, {% %} "
+            "or {# #} in it: it is used exactly as written).",
         },
         "params": {
             "type": "object",
@@ -52,8 +50,9 @@ SCHEMA: dict[str, Any] = {
 
 
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
-    # ``params`` arrive with their ${...} filled in; the SQL text never is
-    # (the schema forbids ${ in it). Binding happens in engine.runtime.database.
+    # ``params`` arrive with their ${...} filled in; the SQL text never is (it is RAW_TEXT:
+    # the runtime leaves it alone, and the schema refuses template syntax in it). Binding
+    # happens in engine.runtime.database.
     runtime = activity_services(services, ("database",), NODE_TYPE)
     database = runtime.database(config["connection"])
     result = await database.query(config["query"], dict(config.get("params") or {}))

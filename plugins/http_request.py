@@ -4,6 +4,13 @@ The response is saved under ``save_as`` as ``status``, ``body`` (parsed JSON
 when the answer is JSON, text otherwise) and ``headers``. A status of 400 or
 more counts as a failure: the node retries as configured, then takes
 ``on_error``.
+
+The ``url`` starts with ``https://`` (or ``http://``) and its host, written
+out: the host never comes from a variable. Each ``${...}`` in it is
+percent-encoded, so ``/callers/${caller_number}`` stays one path segment
+whatever the caller's number holds; write ``${path | raw}`` to insert a value
+as it is (it still cannot change the host). Pass other values with
+``query:`` (``query: {number: "${caller_number}"}``), which encodes them too.
 """
 
 from __future__ import annotations
@@ -12,10 +19,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
-from engine.plugin_api import NODE_REF, TEMPLATE, VARIABLE_NAME, NodeContext, NodeResult, Services
+from engine.plugin_api import NODE_REF, TEMPLATE, URL, VARIABLE_NAME, NodeContext, NodeResult, Services
 from engine.runtime.service_types import activity_services
+from engine.templates import url_origin
 
 # Answers larger than this are refused: a call needs a few fields, not a download.
 MAX_RESPONSE_BYTES = 1_000_000
@@ -33,7 +39,8 @@ SCHEMA: dict[str, Any] = {
     "required": ["url", "next"],
     "properties": {
         "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "description": "Default GET."},
-        "url": {**TEMPLATE, "description": "The address to call; may use ${variables}."},
+        "url": {**URL, "description": "The address to call: https:// and the host written out; "
+                "each ${variable} in it is percent-encoded (${value | raw}: as it is)."},
         "headers": {
             "type": "object",
             "additionalProperties": TEMPLATE,
@@ -41,7 +48,8 @@ SCHEMA: dict[str, Any] = {
         },
         "query": {
             "type": "object",
-            "description": "Query-string parameters.",
+            "description": "Query-string parameters, e.g. {number: \"${caller_number}\"}: the way "
+            "to pass values (they are encoded).",
             "additionalProperties": {"type": ["string", "number", "boolean"]},
         },
         "body": {"description": "A JSON body; text in it may use ${variables}."},
@@ -59,9 +67,9 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
     # Templates in url, headers and body are already filled in by the runtime;
     # ``timeout`` is enforced by the runtime too (and here, for the socket).
     runtime = activity_services(services, ("http_session",), NODE_TYPE)
-    url = str(config["url"])
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"the url must start with http:// or https://, not '{url[:40]}'")
+    url = str(config["url"])  # filled in by the runtime as a URL (engine.templates.render_url)
+    if url_origin(url, whole=True) is None:
+        raise ValueError(f"the url must start with http:// or https:// and a host, not '{url[:40]}'")
     session = await runtime.http_session()
     kwargs: dict[str, Any] = {
         "headers": {str(k): str(v) for k, v in (config.get("headers") or {}).items()},
@@ -70,9 +78,13 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
     if config.get("body") is not None:
         kwargs["json"] = config["body"]
     if config.get("timeout") is not None:
+        import aiohttp  # here, not at the top: `voxflow validate` loads every plugin
+
         kwargs["timeout"] = aiohttp.ClientTimeout(total=float(config["timeout"]))
     method = str(config.get("method") or "GET")
-    async with session.request(method, url, **kwargs) as response:
+    from yarl import URL as Address  # aiohttp's own; encoded=True: sent exactly as rendered
+
+    async with session.request(method, Address(url, encoded=True), **kwargs) as response:
         raw = await response.content.read(MAX_RESPONSE_BYTES + 1)
         if len(raw) > MAX_RESPONSE_BYTES:
             raise HttpFailure(f"the answer from {url} is larger than {MAX_RESPONSE_BYTES} bytes")

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import EXIT_UNEXPECTED, EXIT_USER_ERROR, main
+from engine.cli.output import visible
 from engine.errors import Diagnostic
 from engine.project import check_paths
 
@@ -148,8 +149,10 @@ def test_validate_text_output_shows_place_message_hint_and_lines(
     assert "Traceback" not in out + err and "unexpected problem" not in out + err
     diagnostic = next(d for d in check_paths([case.file]).errors if matches(d, case))
     assert f"{case.file}:{diagnostic.line}:{diagnostic.column}" in out
-    assert f"error: {diagnostic.message}" in out
-    assert f"hint: {diagnostic.hint}" in out
+    assert f"error: {visible(diagnostic.message)}" in out
+    assert f"hint: {visible(diagnostic.hint)}" in out
+    # Control characters from the file reach the terminal only as escapes (\x1b).
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f]", out.replace("\n", "")), repr(out)
     if not case.context:
         return
     # The YAML lines around the problem, numbered, with the offending one last.

@@ -104,3 +104,25 @@ def test_colour_only_when_asked_or_on_a_terminal(tmp_path: Path) -> None:
     assert "\033[31;1merror\033[0m" in coloured.stdout
     no_colour = run_cli(["validate", str(path)], {"FORCE_COLOR": "1", "NO_COLOR": "1"})
     assert "\033[" not in no_colour.stdout
+
+
+def test_each_command_is_imported_only_when_it_runs() -> None:
+    """`voxflow --help` and `voxflow validate` must not import the server, Temporal or LiveKit."""
+    import importlib
+    import subprocess
+    import sys
+
+    from engine.cli.main import COMMANDS
+
+    for name, (module_name, help_text) in COMMANDS.items():
+        assert importlib.import_module(module_name).HELP == help_text, name
+    probe = (
+        "import sys; from engine.cli.main import main; code = main(sys.argv[1:]); "
+        "heavy = [m for m in ('livekit', 'temporalio', 'aiohttp', 'openai', 'engine.server', "
+        "'engine.simulate', 'engine.agent') if m in sys.modules]; print(heavy); sys.exit(code)"
+    )
+    for args in (["--help"], ["validate", "flows"], ["validate", "--help"]):
+        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == "[]", (args, done.stdout)

@@ -22,6 +22,7 @@ nodes:
     type: voice_menu
     prompt: "Press 1 or say yes."
     voice: adam
+    save_as: ask
     options:
       - {key: "1", phrases: ["yes"], next: check}
     no_input: [{reprompt: "Hello?"}, {next: bye}]
@@ -97,9 +98,9 @@ def test_graph_travels_through_temporal_payload_converter() -> None:
 
 def test_line_numbers_are_kept_but_not_hashed(tmp_path: Path) -> None:
     graph = compiled()
-    assert graph.node("fetch").line == 18
+    assert graph.node("fetch").line == 19
     shifted = compiled("\n\n# a comment\n" + FLOW)
-    assert shifted.node("fetch").line == 21
+    assert shifted.node("fetch").line == 22
     assert shifted.version == graph.version
 
 

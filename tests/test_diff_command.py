@@ -438,3 +438,18 @@ def test_rev_path_outside_a_repository(
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     _, err = run_diff(capsys, "HEAD:flow.yaml", "flow.yaml", expect=1)
     assert "not inside a git repository" in err
+
+
+def test_a_flow_with_a_subflow_shows_the_version_validate_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A flow's version includes its subflows': diff compiles each side with the files beside it."""
+    write(tmp_path, "survey.yaml", "flow: survey\nstart: a\nnodes:\n"
+          "  a: {type: set, values: {score: 5}, next: b}\n  b: {type: end}\n")
+    main_flow = write(tmp_path, "main.yaml", "flow: main\nstart: a\nnodes:\n"
+                      "  a: {type: subflow, flow: survey, outputs: {score: score}, next: b}\n"
+                      "  b: {type: voice_hangup, farewell_message: 'Score ${score}'}\n")
+    assert main(["validate", "--format", "json", str(tmp_path)]) == 0
+    validated = json.loads(capsys.readouterr().out)["flows"]["main"]
+    report = json.loads(run_diff(capsys, main_flow, main_flow, "--format", "json")[0])
+    assert report["old"]["version"] == report["new"]["version"] == validated

@@ -114,3 +114,54 @@ def test_watch_reloads_soon_after_a_save(tmp_path: Path) -> None:
     elapsed = asyncio.run(scenario())
     assert library.flow("voicemail").nodes["thanks"].config["message"].startswith("Thanks!")  # type: ignore[union-attr]
     assert elapsed < 5  # generous: timing belongs to bench/, this only proves it happens
+
+
+HOSTILE_FILES = {
+    # Each of these used to raise out of the checks (RecursionError, ValueError, TypeError),
+    # which killed the hot-reload watcher: no later file was ever loaded.
+    "deep.yaml": "flow: deep\nstart: a\nnodes:\n  a: {type: voice_speak, message: \"${"
+    + "+".join(["1"] * 3000) + "}\", next: b}\n  b: {type: voice_hangup}\n",
+    "brackets.yaml": "flow: brackets\nstart: a\nnodes:\n  a: {type: voice_speak, message: \"${"
+    + "(" * 200 + "1" + ")" * 200 + "}\", next: b}\n  b: {type: voice_hangup}\n",
+    "digits.yaml": "flow: digits\nstart: a\nvariables:\n  n: {default: " + "9" * 5000 + "}\n"
+    "nodes:\n  a: {type: end}\n",
+    "phrases.yaml": "flow: phrases\nstart: a\nnodes:\n  a:\n    type: voice_menu\n"
+    "    prompt: Hi\n    options: [{key: '1', phrases: 2, next: b}]\n  b: {type: end}\n",
+    "huge.yaml": "flow: huge\n# " + "x" * 1_100_000 + "\n",
+}
+
+
+def test_hostile_files_are_reported_and_every_other_file_keeps_loading(tmp_path: Path) -> None:
+    import os
+
+    folder = copy_examples(tmp_path)
+    for name, text in HOSTILE_FILES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    os.mkfifo(folder / "pipe.yaml")  # reading it would block the watcher for ever
+    library = FlowLibrary(folder)
+    first = library.reload()  # what `voxflow serve` does before it starts serving
+    assert "voicemail" in library.flows and "ivr-menu" in library.flows
+    broken = {Path(d.file).name for d in first.errors}
+    assert set(HOSTILE_FILES) <= broken, first.errors
+    assert not [d for d in first.errors if d.code == "internal"], first.errors
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        loaded = asyncio.Event()
+
+        def on_reload(report: ReloadReport) -> None:
+            if "late" in report.added:
+                loaded.set()
+
+        watcher = asyncio.create_task(library.watch(on_reload, stop=stop))
+        await asyncio.sleep(0.3)
+        (folder / "worse.yaml").write_text(HOSTILE_FILES["deep.yaml"].replace("deep", "worse"))
+        await asyncio.sleep(0.2)
+        late = (folder / "voicemail.yaml").read_text().replace("flow: voicemail", "flow: late")
+        (folder / "late.yaml").write_text(late)
+        await asyncio.wait_for(loaded.wait(), timeout=10)
+        stop.set()
+        await asyncio.wait_for(watcher, timeout=10)
+
+    asyncio.run(scenario())
+    assert "late" in library.flows and "voicemail" in library.flows

@@ -424,8 +424,12 @@ def wired_flow(draw: st.DrawFn) -> dict[str, Any]:
             target = ids[index + 1] if number == 0 else draw(st.sampled_from(ids))
             set_at(node, path, target)
         nodes[node_id] = node
+    # Every variable the node templates read is declared: a name nothing sets is an error,
+    # and a chain of nodes picked at random may leave out the node that saves it.
+    used = ("attempts", "question", "account_number", "account", "reply", "response")
     flow = {"flow": "generated", "start": ids[0], "nodes": nodes,
-            "variables": {"caller_name": {"default": "there"}}}
+            "variables": {"caller_name": {"default": "there"},
+                          **{name: {"default": None} for name in used}}}
     if draw(st.booleans()):
         flow["settings"] = {"voice": "rachel", "language": "en-US", "no_input_timeout": "5s"}
     return flow

@@ -75,7 +75,7 @@ def test_last_handler_without_next_is_a_warning(tmp_path: Path) -> None:
     assert codes(found) == [("handler-without-next", 7, "warning")]
 
 
-def test_variables_nothing_sets_are_warned_with_a_suggestion(tmp_path: Path) -> None:
+def test_variables_nothing_sets_are_errors_with_a_suggestion(tmp_path: Path) -> None:
     found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
         "  a: {type: http_request, url: 'https://x.test/${caller_number}', save_as: account,"
         " next: b}\n"
@@ -83,7 +83,7 @@ def test_variables_nothing_sets_are_warned_with_a_suggestion(tmp_path: Path) -> 
         "  c: {type: voice_hangup, farewell_message: 'Bye ${caller_name}'}\n"
         "variables:\n  caller_name: {default: there}\n"
     )})
-    assert codes(found) == [("unset-variable", 5, "warning")]
+    assert codes(found) == [("unset-variable", 5, "error")]
     assert "Did you mean 'account'?" in found[0].hint
 
 
@@ -149,3 +149,70 @@ def test_triggers_are_checked_against_flows_and_each_other(tmp_path: Path) -> No
     assert by_code["bad-timezone"].line == 4
     assert by_code["bad-hours"].line == 5
     assert "voicemail_flow" in by_code["missing-voicemail-flow"].hint
+
+
+def test_a_field_the_saving_node_does_not_produce_is_an_error(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
+        "  a: {type: voice_listen, prompt: 'Name?', save_as: name, no_input: [{next: c}],"
+        " next: b}\n"
+        "  b: {type: voice_speak, message: 'Thanks ${name.text}, ${name.transcript}.', next: d}\n"
+        "  d: {type: condition, branches: [{if: name.confidnce > 0.5, next: c}], else: c}\n"
+        "  c: {type: voice_hangup, farewell_message: 'Bye ${last_error.mesage}'}\n"
+    )})
+    assert [(d.code, d.line, d.severity.value) for d in found] == [
+        ("unknown-output", 5, "error"), ("unknown-output", 6, "error"),
+        ("unknown-output", 7, "error")]
+    assert "node 'a' (voice_listen) saves 'confidence', 'phrase' or 'transcript'" in found[0].message
+    assert "not 'text'" in found[0].message
+    assert "Did you mean 'confidence'?" in found[1].hint
+    assert "Did you mean 'message'?" in found[2].hint
+
+
+def test_fields_of_open_ended_outputs_and_declared_variables_are_not_checked(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
+        "  a: {type: database_query, connection: db, query: 'SELECT 1 AS n', save_as: row,"
+        " next: b}\n"
+        "  b: {type: voice_speak, message: '${row.n} ${account.balance} ${row.rows}', next: c}\n"
+        "  c: {type: voice_hangup}\n"
+        "variables:\n  account: {default: {balance: 0}}\n"
+    )})
+    assert not [d for d in found if d.is_error], found
+
+
+def test_subflow_outputs_must_name_variables_of_the_called_flow(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {
+        "main.yaml": HEAD.format(name="main") + (
+            "  a: {type: subflow, flow: survey, outputs: {score: scroe, mood: mood}, next: b}\n"
+            "  b: {type: voice_hangup, farewell_message: 'Score ${score}, ${mood}'}\n"),
+        "survey.yaml": HEAD.format(name="survey") + (
+            "  a: {type: set, values: {score: 5}, next: b}\n  b: {type: end}\n"
+            "variables:\n  mood: {default: fine}\n"),
+    })
+    assert [(d.code, d.line) for d in found] == [("unknown-subflow-output", 4)]
+    assert "the flow 'survey' has no variable 'scroe'" in found[0].message
+    assert found[0].hint.startswith("Did you mean 'score'?")
+
+
+def test_a_loop_through_a_subflow_is_not_called_a_loop_that_never_waits(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {
+        "main.yaml": HEAD.format(name="main") + (
+            "  a: {type: subflow, flow: ask, next: b}\n"
+            "  b: {type: condition, branches: [{if: answer == 'again', next: a}], else: c}\n"
+            "  c: {type: voice_hangup}\n"
+            "variables:\n  answer: {default: ''}\n"),
+        "ask.yaml": HEAD.format(name="ask") + (
+            "  a: {type: voice_listen, prompt: 'Again?', save_as: said, no_input: [{next: b}],"
+            " next: b}\n  b: {type: end}\n"),
+    })
+    assert not [d for d in found if d.code == "unbounded-loop"], found
+
+
+def test_handler_entries_after_one_that_leaves_are_never_used(tmp_path: Path) -> None:
+    found = diagnostics(tmp_path, {"f.yaml": HEAD.format(name="f") + (
+        "  a:\n    type: voice_listen\n    prompt: Name?\n    no_input:\n"
+        "      - next: b\n      - reprompt: Sorry?\n    next: b\n"
+        "  b: {type: voice_hangup}\n"
+    )})
+    assert codes(found) == [("handler-never-used", 9, "warning")]
+    assert "entry 1 already leaves (next: b), so the 1 entry after it is never used" in (
+        found[0].message)

@@ -171,3 +171,15 @@ def test_plugin_guide_mentions_every_contract_name() -> None:
     text = GUIDE.read_text(encoding="utf-8")
     for name in ("NODE_TYPE", "DOC", "SCHEMA", "RUNS_IN", "OUTPUTS", "WAITS", "execute"):
         assert f"`{name}`" in text
+
+
+def test_built_in_node_schemas_are_valid_json_schema() -> None:
+    """voxflow's own plugins skip the meta-schema check at load (it cost ~90 ms a command): here it runs."""
+    import jsonschema
+
+    from engine.registry import OWN_DISTRIBUTION, default_registry
+
+    own = [t for t in default_registry() if t.distribution == OWN_DISTRIBUTION]
+    assert len(own) >= 10
+    for node_type in own:
+        jsonschema.Draft202012Validator.check_schema(node_type.schema)

@@ -29,3 +29,22 @@ def test_lunch_break_and_closed_days_and_holidays() -> None:
     assert HOURS.is_open(at("2026-12-04T18:30:00+00:00"))  # Friday 13:30 local
     assert not HOURS.is_open(at("2026-12-01T15:00:00+00:00"))  # Tuesday: no hours
     assert not HOURS.is_open(at("2026-12-25T15:00:00+00:00"))  # Christmas, a Friday
+
+
+def test_a_misspelt_time_zone_gets_a_suggestion() -> None:
+    from engine.load import load_text
+    from engine.triggers import trigger_diagnostics
+
+    def problem(zone: str) -> tuple[str, str]:
+        text = (f"number: '+15550001111'\nflow: main\nbusiness_hours:\n  timezone: {zone}\n"
+                "  schedule:\n    monday: ['08:00-18:00']\n")
+        found = [d for d in trigger_diagnostics(load_text(text, "t.yaml"), {"main"})
+                 if d.code == "bad-timezone"]
+        assert len(found) == 1 and found[0].line == 4
+        return found[0].message, found[0].hint
+
+    message, hint = problem("Europe/Londn")
+    assert message == "'Europe/Londn' is not a time zone."
+    assert hint.startswith("Did you mean 'Europe/London'?")
+    assert problem("america/new_york")[1].startswith("Did you mean 'America/New_York'?")
+    assert problem("Nowhere/At_All")[1].startswith("Use a name from the time zone database")

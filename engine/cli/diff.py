@@ -28,7 +28,7 @@ from engine.flow_diff import (
     is_long_text,
     show_value,
 )
-from engine.git_files import Source, read_source
+from engine.git_files import Source, read_source, sibling_sources
 from engine.registry import PluginRegistry, default_registry
 from engine.render.mermaid import render_mermaid
 
@@ -89,7 +89,35 @@ def load_side(spec: str, side: str, registry: PluginRegistry) -> Side:
             error.diagnostics,
             error.sources,
         ) from None
+    if any(node.type == "subflow" for node in graph.nodes.values()):
+        graph = with_subflows(graph, source, spec, registry)
     return Side(source, graph)
+
+
+def with_subflows(graph: FlowGraph, source: Source, spec: str,
+                  registry: PluginRegistry) -> FlowGraph:
+    """The flow compiled with the subflows beside it, as validate and the server compile it.
+
+    Without them its version would differ from the one ``validate`` and the
+    monitor show (a flow's version includes its subflows' versions).
+    """
+    import tempfile
+    from pathlib import Path
+
+    from engine.project import check_paths
+
+    siblings = sibling_sources(spec)
+    if not siblings:
+        return graph
+    with tempfile.TemporaryDirectory(prefix="voxflow-diff-") as folder:
+        for name, text in siblings.items():
+            (Path(folder) / name).write_text(text, encoding="utf-8")
+        own = Path(folder) / "~this-side.yaml"
+        own.write_text(source.text, encoding="utf-8")
+        compiled = check_paths([folder], registry).flows.get(graph.flow_id)
+    if compiled is None or compiled.source != str(own):
+        return graph  # its subflows do not compile there: compare the file as it stands
+    return compiled
 
 
 # ---------------------------------------------------------------------------

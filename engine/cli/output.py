@@ -7,12 +7,25 @@ and hint, then the YAML lines around the spot with a caret under it.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TextIO
 
 from engine.errors import Diagnostic, VoxflowError
+
+# Control characters (and the bidirectional overrides that make text read backwards) from a
+# flow file are shown as \xNN, never sent to the terminal, where they could move the cursor,
+# change colours or hide text.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character written as an escape such as ``\x1b``."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                            else f"\\u{ord(m.group()):04x}", text)
+
 
 _CODES = {"red": "31", "yellow": "33", "green": "32", "cyan": "36", "bold": "1", "dim": "2"}
 
@@ -51,10 +64,11 @@ def context_lines(diagnostic: Diagnostic, lines: tuple[str, ...] | None, around:
     width = len(str(last))
     shown = []
     for number in range(first, last + 1):
-        text = lines[number - 1].replace("\t", "→")
+        text = visible(lines[number - 1].replace("\t", "→"))
         shown.append(f"  {number:>{width}} | {text}")
     if diagnostic.line <= len(lines):
-        shown.append(f"  {' ' * width} | {' ' * max(0, diagnostic.column - 1)}^")
+        before = visible(lines[diagnostic.line - 1][:max(0, diagnostic.column - 1)])
+        shown.append(f"  {' ' * width} | {' ' * len(before)}^")
     return shown
 
 
@@ -64,11 +78,11 @@ def format_diagnostic(
 ) -> str:
     colour = "red" if diagnostic.is_error else "yellow"
     label = paint("error" if diagnostic.is_error else "warning", colour, "bold")
-    where = paint(diagnostic.location(), "bold")
-    path = f"  {paint(diagnostic.path, 'cyan')}" if diagnostic.path else ""
-    text = [f"{where}{path}", f"  {label}: {diagnostic.message}"]
+    where = paint(visible(diagnostic.location()), "bold")
+    path = f"  {paint(visible(diagnostic.path), 'cyan')}" if diagnostic.path else ""
+    text = [f"{where}{path}", f"  {label}: {visible(diagnostic.message)}"]
     if diagnostic.hint:
-        text.append(f"  {paint('hint', 'green')}: {diagnostic.hint}")
+        text.append(f"  {paint('hint', 'green')}: {visible(diagnostic.hint)}")
     if show_context:
         text += [paint(line, "dim") for line in context_lines(diagnostic, lines)]
     return "\n".join(text)
@@ -103,4 +117,4 @@ def print_error(error: VoxflowError, stream: TextIO | None = None) -> None:
     if error.diagnostics:
         print_diagnostics(error.diagnostics, stream, sources=error.sources)
     paint = Painter(stream)
-    print(f"{paint('error', 'red', 'bold')}: {error.message}", file=stream)
+    print(f"{paint('error', 'red', 'bold')}: {visible(error.message)}", file=stream)

@@ -58,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
     paint = Painter(sys.stdout)
     if not args.no_coverage:
         table = coverage.measure(flows, [r.trace for r in results if r.trace])
-        if not all(Path(path).is_dir() for path in args.paths):
-            # Test files named one by one: their flows only, not every flow beside them.
+        if args.pattern or not all(Path(path).is_dir() for path in args.paths):
+            # Test files named one by one, or some tests picked with -k: the flows those
+            # tests call only, not every flow beside them at 0%.
             tested = {test.flow_id for test in tests}
             table = [row for row in table if row.tests or row.flow_id in tested]
         print_coverage(table, sys.stdout)

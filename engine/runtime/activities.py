@@ -22,6 +22,7 @@ timeouts) are retried even on nodes the author did not ask to retry.
 from __future__ import annotations
 
 import asyncio
+import logging
 import functools
 import json
 import time
@@ -35,7 +36,9 @@ from temporalio.exceptions import ApplicationError
 from engine.errors import VoxflowError
 from engine.plugin_api import NodeContext, NodeResult
 from engine.registry import PluginRegistry, default_registry
-from engine.runtime.messages import RUN_NODE_ACTIVITY, NodeOutcome, NodeTask, from_flat_data
+from engine.runtime.messages import (
+    RUN_NODE_ACTIVITY, NodeOutcome, NodeTask, from_flat_data, missing_message,
+)
 from engine.runtime.recording import (
     RECORD_CALL_ENDED,
     RECORD_CALL_STARTED,
@@ -47,10 +50,13 @@ from engine.runtime.recording import (
     NodeReached,
 )
 from engine.runtime.services import RuntimeServices
-from engine.templates import TemplateProblem, render, render_value
+from engine.templates import (
+    TemplateProblem, missing_variables, render, render_url, render_value,
+)
 
 # Config fields read by the engine, not by the plugin: never rendered as templates.
 ENGINE_FIELDS = frozenset({"timeout", "retry", "on_error", "max_visits", "description", "save_as"})
+log = logging.getLogger(__name__)
 # Error types, visible in the Temporal UI and in the workflow.
 NOT_RUNNABLE = "NodeNotRunnable"
 CONFIG_ERROR = "NodeConfigError"
@@ -141,11 +147,15 @@ class NodeActivities:
                 "provides it on every worker.", type=CONFIG_ERROR, non_retryable=True,
             ) from None
         try:
-            config = task.config if task.rendered else render_config(task.config, task.variables)
+            with missing_variables() as missing:
+                config = task.config if task.rendered else render_config(
+                    task.config, task.variables, special_fields(node_type))
         except TemplateProblem as problem:
             raise ApplicationError(
                 f"{label}: {problem}", type=CONFIG_ERROR, non_retryable=True
             ) from None
+        if missing and info.attempt == 1:
+            await self._warn_missing(task, missing)
         context = NodeContext(task.call_id, task.node_id, task.variables, task.call)
         work = asyncio.ensure_future(
             self._execute(node_type.module, task, config, context, services)
@@ -171,7 +181,19 @@ class NodeActivities:
             raise ApplicationError(
                 f"{label} failed: {_describe(error)}", type=NODE_FAILED, non_retryable=last_try
             ) from None
-        return to_outcome(result, label)
+        outcome = to_outcome(result, label)
+        outcome.missing = list(missing)
+        return outcome
+
+    async def _warn_missing(self, task: NodeTask, names: list[str]) -> None:
+        """Tell the author: the worker's log, and (recorded calls) the monitor and /metrics."""
+        message = missing_message(task.flow_id, task.node_id, names, task.call_id)
+        log.warning("%s", message)
+        recorder = self.recorder if task.record else None
+        if recorder is not None and hasattr(recorder, "variables_missing"):
+            root = str(task.call.get("flow_id") or task.flow_id)
+            await recorder.variables_missing(task.call_id, root, task.flow_id, task.node_id,
+                                             names, message)
 
     async def _execute(
         self, plugin: Any, task: NodeTask, config: dict[str, Any], context: NodeContext,
@@ -238,14 +260,50 @@ async def _await_with_heartbeats(
         raise
 
 
-def render_config(config: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
-    """Fill in every template of a node's config, except the engine's own fields."""
-    return {
-        key: value if key in ENGINE_FIELDS
-        else _render_fixed(value) if _is_fixed_text(value)
-        else render_value(value, variables)
-        for key, value in config.items()
+def render_config(
+    config: Mapping[str, Any], variables: Mapping[str, Any],
+    special: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Fill in every template of a node's config, except the engine's own fields.
+
+    ``special`` names the node type's fields that are not plain templates
+    (:func:`special_fields`): ``raw_text`` is left exactly as written (SQL),
+    ``url`` is filled in with each value percent-encoded and its host fixed.
+    """
+    special = special or {}
+    rendered: dict[str, Any] = {}
+    for key, value in config.items():
+        kind = special.get(key)
+        if key in ENGINE_FIELDS or kind == "raw_text":
+            rendered[key] = value
+        elif kind == "url" and isinstance(value, str):
+            rendered[key] = render_url(value, variables)
+        elif _is_fixed_text(value):
+            rendered[key] = _render_fixed(value)
+        else:
+            rendered[key] = render_value(value, variables)
+    return rendered
+
+
+_SPECIAL_REFS = {"#/$defs/raw_text": "raw_text", "#/$defs/url": "url"}
+
+
+_SPECIAL_CACHE: dict[int, tuple[Any, dict[str, str]]] = {}
+
+
+def special_fields(node_type: Any) -> dict[str, str]:
+    """The node type's top-level fields built from RAW_TEXT or URL (engine.plugin_api)."""
+    schema = node_type.schema
+    cached = _SPECIAL_CACHE.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    properties = schema.get("properties") or {}
+    found = {
+        field: _SPECIAL_REFS[spec["$ref"]] for field, spec in properties.items()
+        if isinstance(spec, Mapping) and spec.get("$ref") in _SPECIAL_REFS
     }
+    _SPECIAL_CACHE[id(schema)] = (schema, found)
+    return found
 
 
 def _is_fixed_text(value: Any) -> bool:

@@ -241,6 +241,23 @@ class NodeOutcome:
     exit: str = "next"
     outputs: dict[str, Any] = field(default_factory=dict)
     variables: dict[str, Any] = field(default_factory=dict)
+    # Variables (or fields) the node's templates read but the call did not have: they were
+    # filled in as empty text (or their default(...)); the workflow notes a warning.
+    missing: list[str] = field(default_factory=list)
+
+
+# The kind of CallEvent (and the live event) that tells a flow's author a template read a
+# variable the call did not have at that point.
+VARIABLE_MISSING = "variable_missing"
+
+
+def missing_message(flow_id: str, node_id: str, names: list[str], call_id: str) -> str:
+    """The warning, in words: flow, node, variable and call."""
+    listed = ", ".join(f"'{name}'" for name in names)
+    noun = "variable" if len(names) == 1 else "variables"
+    return (f"flow '{flow_id}', node '{node_id}': the {noun} {listed} had no value in call "
+            f"{call_id}, so empty text was used (or the template's default(...)). Check that "
+            "every path to this node sets it, or give it a default under 'variables:'.")
 
 
 @dataclass

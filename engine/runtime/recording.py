@@ -105,6 +105,11 @@ class CallRecorder(Protocol):
 
     async def call_ended(self, closed: CallClosed) -> None: ...
 
+    async def variables_missing(self, call_id: str, root_flow_id: str, flow_id: str,
+                                node_id: str, names: list[str], message: str) -> None:
+        """A node's template read variables the call did not have (a warning for the author)."""
+        ...
+
     def watch_voice_bus(self, bus: Any, call_id: str, flow_id: str) -> Any:
         """The voice bus as a node of this call should use it, with the transcript noted."""
         ...

@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         CallOpened,
         NodeReached,
     )
+    from engine.templates import missing_variables
     from plugins import condition, end, set_variables, subflow, wait_for_signal
 
 LogicExecute = Callable[[Mapping[str, Any], NodeContext, Any], Awaitable[NodeResult]]
@@ -361,6 +362,8 @@ class CallFlowWorkflow:
             outcome = await self._run_activity(
                 node.id, node.type, node.config, timeout=node.time_limit
             )
+            if outcome.missing:
+                self._missing(node, outcome.missing)
             return NodeResult(exit=outcome.exit, outputs=outcome.outputs,
                               variables=outcome.variables)
         execute = LOGIC_NODES.get(node.type)
@@ -379,13 +382,24 @@ class CallFlowWorkflow:
             ), RECORD_START_ATTEMPTS, activity_id=f"{self._steps}:record:{node.id}")
         context = NodeContext(self._input.call_id, node.id, self._variables, self._input.call)
         try:
-            return await execute(node.config, context, self._services)
+            with missing_variables() as missing:
+                result = await execute(node.config, context, self._services)
+            if missing:
+                self._missing(node, missing)
+            return result
         except NodeFailure:
             raise
         except workflow.NondeterminismError:
             raise
         except Exception as error:  # a template that fails, a bad value: the node failed
             raise NodeFailure(f"the node '{node.id}' ({node.type}) failed: {error}") from None
+
+    def _missing(self, node: FlowNode, names: Sequence[str]) -> None:
+        """A template read variables this call did not have: a warning on the call's record."""
+        message = m.missing_message(self._graph.flow_id, node.id, list(names), self._input.call_id)
+        self._event(m.VARIABLE_MISSING, message, node.id)
+        if not workflow.unsafe.is_replaying():
+            workflow.logger.warning("%s", message)
 
     def _follow(self, node: FlowNode, result: NodeResult) -> str | None:
         """Save the node's results and return the next node (None: the call ends here)."""

@@ -45,11 +45,13 @@ CALL_NODE_CHANGE = "call:node_change"
 CALL_VARIABLE_UPDATED = "call:variable_updated"
 CALL_ENDED = "call:ended"
 CALL_ERROR = "call:error"
+# A template read a variable the call did not have (engine.runtime.messages.VARIABLE_MISSING).
+CALL_VARIABLE_MISSING = "call:variable_missing"
 FLOWS_RELOADED = "flows:reloaded"
 NODE_FINISHED = "node:finished"
 CALL_EVENT_TYPES = (
     CALL_INCOMING, CALL_ACTIVE, CALL_TRANSCRIPT, CALL_NODE_CHANGE, CALL_VARIABLE_UPDATED,
-    CALL_ENDED, CALL_ERROR,
+    CALL_ENDED, CALL_ERROR, CALL_VARIABLE_MISSING,
 )
 CLIENT_EVENT_TYPES = (*CALL_EVENT_TYPES, FLOWS_RELOADED)
 REDIS_CHANNEL = "voxflow:live"

@@ -9,7 +9,9 @@
 - ``voxflow_errors_total{kind}``: refused webhooks (by reason), node and call
   failures, failures of the server itself;
 - ``voxflow_calls_total{status}``: calls ended, by status;
-- ``voxflow_flow_reload_errors``: flow files with errors after the last reload.
+- ``voxflow_flow_reload_errors``: flow files with errors after the last reload;
+- ``voxflow_missing_variables_total{flow_id}``: variables a template read that the call did
+  not have (filled in as empty text; each also a warning on the call's monitor page).
 
 Each app has its own registry, so several apps in one process (tests) do not clash.
 """
@@ -45,6 +47,10 @@ class Metrics:
                               registry=self.registry)
         self.calls = Counter("voxflow_calls_total", "Calls ended, by status.", ["status"],
                              registry=self.registry)
+        self.missing_variables = Counter(
+            "voxflow_missing_variables_total",
+            "Variables a template read that the call did not have (filled in as empty text).",
+            ["flow_id"], registry=self.registry)
         self.reload_errors = Gauge("voxflow_flow_reload_errors",
                                    "Flow and trigger files with errors after the last reload.",
                                    registry=self.registry)
@@ -57,6 +63,9 @@ class Metrics:
                 float(event.data.get("seconds") or 0.0))
         elif event.type == ev.CALL_ERROR:
             self.errors.labels("call_error").inc()
+        elif event.type == ev.CALL_VARIABLE_MISSING:
+            names = event.data.get("names") or [None]
+            self.missing_variables.labels(str(event.flow_id or "")).inc(len(names))
         elif event.type == ev.CALL_ENDED:
             self.calls.labels(str(event.data.get("status"))).inc()
 

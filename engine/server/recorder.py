@@ -93,6 +93,14 @@ class CallRecorder:
                 "node_id": entered.node_id, "node_type": entered.node_type, "message": problem,
             }))
 
+    async def variables_missing(self, call_id: str, root_flow_id: str, flow_id: str,
+                                node_id: str, names: list[str], message: str) -> None:
+        """A node's template read variables the call did not have: tell the monitor."""
+        await self._publish(ev.LiveEvent(ev.CALL_VARIABLE_MISSING, call_id, root_flow_id, {
+            "node_id": node_id, "node_flow_id": flow_id, "names": list(names),
+            "message": message,
+        }))
+
     async def call_ended(self, closed: CallClosed) -> None:
         duration = max(0.0, closed.ended_at - closed.started_at)
         if self.store is not None:

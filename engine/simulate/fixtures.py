@@ -29,7 +29,7 @@ from engine.errors import VoxflowError
 from engine.plugin_api import NodeResult
 from engine.runtime.messages import NodeTask
 from engine.suggest import closest
-from engine.templates import TemplateProblem, render_value
+from engine.templates import TemplateProblem, render_url
 
 # Node types that reach outside voxflow; conversation tests must fix their answers.
 EXTERNAL_NODE_TYPES = ("http_request", "llm", "database_query")
@@ -191,7 +191,7 @@ def _example(node_type: str) -> str:
 def _url(task: NodeTask) -> str:
     url = task.config.get("url", "")
     try:
-        return str(render_value(url, task.variables))
+        return render_url(str(url), task.variables)
     except TemplateProblem:
         return str(url)
 

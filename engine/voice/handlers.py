@@ -7,7 +7,11 @@ Each event type keeps its own count for the whole of one node execution
 ``no_input[i].next`` after saying its ``say``; an entry without one asks
 again: its ``reprompt`` is said *instead of* the prompt (write it as a full
 question), or its ``say`` is said before the prompt. A node with no handler
-for an event asks again with a default sentence.
+for an event asks again with a default sentence followed by the prompt.
+
+Unlike VoiceXML 2.0 (§5.2.2, §5.2.5), where counts are kept until the form is
+entered again, counts start again at every visit to a node: voxflow has no
+forms, and each visit is a new question (docs/nodes.md says so to authors).
 """
 
 from __future__ import annotations
@@ -64,9 +68,8 @@ class HandlerCounter:
 
 
 def _default_reprompt(event: HandlerEvent, prompt: str) -> str:
-    if event == "no_match":
-        return NO_MATCH_REPROMPT
-    return _join(NO_INPUT_REPROMPT, prompt)
+    # Like VoiceXML's default handlers, both say why and then ask the question again.
+    return _join(NO_MATCH_REPROMPT if event == "no_match" else NO_INPUT_REPROMPT, prompt)
 
 
 def _join(first: str, second: str) -> str:

@@ -35,7 +35,11 @@ Scenario = Callable[[Client, str], Awaitable[WorkflowHandle]]  # type: ignore[ty
 async def record() -> list[Path]:
     state = WebState()
     runner, url = await start_web(state)
-    flows = compile_paths([HERE / "flows"]).flows
+    import tempfile
+
+    from tests.runtime.conftest import flows_calling
+
+    flows = compile_paths([flows_calling(url, Path(tempfile.mkdtemp()) / "flows")]).flows
     queue = f"record-{uuid.uuid4().hex[:6]}"
     written: list[Path] = []
     async with EmbeddedTemporal() as server:

@@ -170,3 +170,53 @@ def test_call_input_too_large_for_temporal_is_refused(flows) -> None:
     with pytest.raises(VoxflowError, match=r"Temporal accepts at most 2 MB per call"):
         check_input_size(call_input)
     assert check_input_size(m.CallInput(graph=flows["basics"], call_id="small")) < 20_000
+
+
+def test_values_in_a_url_are_encoded_and_cannot_change_its_host(runtime_env: RuntimeEnv, flows) -> None:
+    hostile = "+1555/../../admin/delete?all=1#"
+    result = run_call(runtime_env, flows["url_safety"],
+                      variables={"caller_number": hostile, "where": "a/b"})
+    assert (result.status, result.reason) == (m.COMPLETED, "looked up")
+    lookup = result.variables["lookup"]["body"]
+    path = lookup["raw_path"].split("?")[0]
+    assert path == "/echo/callers/%2B1555%2F..%2F..%2Fadmin%2Fdelete%3Fall%3D1%23"
+    assert lookup["query"] == {"number": hostile}
+    assert result.variables["raw"]["body"]["raw_path"] == "/echo/a/b"  # `| raw`: as written
+    # Even `| raw` cannot move the request to another host: the host is written out.
+    moved = run_call(runtime_env, flows["url_safety"],
+                     variables={"caller_number": "..", "where": "@evil.example/x"})
+    assert (moved.status, moved.reason) == (m.COMPLETED, "looked up")
+    assert moved.variables["raw"]["body"]["raw_path"] == "/echo/@evil.example/x"
+    assert moved.variables["lookup"]["body"]["raw_path"] == "/echo/callers/%2E%2E?number=.."
+
+
+def test_a_variable_missing_at_run_time_is_empty_and_warned(runtime_env: RuntimeEnv, flows) -> None:
+    result = run_call(runtime_env, flows["missing_vars"])
+    assert (result.status, result.reason) == (m.COMPLETED, "went on")
+    assert result.variables["said"] == "Thank you, . Hello friend."
+    assert result.variables["api"]["body"]["query"] == {"who": ""}
+    warnings = [e for e in result.events if e.kind == m.VARIABLE_MISSING]
+    assert [w.node for w in warnings] == ["greet", "call_api"]  # logic node, then activity
+    for warning in warnings:
+        assert "flow 'missing_vars'" in warning.message
+        assert "'name.transcript'" in warning.message
+        assert result.variables["call_id"] in warning.message
+    clean = run_call(runtime_env, flows["missing_vars"], variables={"maybe": "yes"})
+    assert clean.variables["said"] == "Thank you, Ada. Hello Ada."
+    assert not [e for e in clean.events if e.kind == m.VARIABLE_MISSING]
+
+
+def test_a_template_that_would_make_a_huge_value_fails_its_node(runtime_env: RuntimeEnv, flows) -> None:
+    small = run_call(runtime_env, flows["huge_text"])
+    assert (small.status, small.variables["blob"]) == (m.COMPLETED, "ababab")
+    assert small.variables["said"]["body"]["body"] == {"text": "ab" * 9}
+    # In the workflow (a set node): refused before anything is built, the call goes on to
+    # the error handler instead of retrying a 200 MB payload for ever.
+    huge = run_call(runtime_env, flows["huge_text"], variables={"n": 100_000_000})
+    assert huge.status == m.FAILED
+    assert "longer than voxflow's limit of 65,536 characters" in huge.reason
+    assert huge.path == ["grow", "failed"]
+    # In an activity (http_request): the same, and not retried.
+    late = run_call(runtime_env, flows["huge_text"], variables={"n": 20_000})
+    assert late.status == m.FAILED and late.path == ["grow", "say", "failed"]
+    assert "longer than voxflow's limit" in late.reason

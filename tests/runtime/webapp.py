@@ -56,6 +56,7 @@ def build_app(state: WebState) -> web.Application:
         return web.json_response({
             "method": request.method,
             "path": request.path,
+            "raw_path": request.raw_path,
             "query": dict(request.query),
             "header": request.headers.get("X-Test", ""),
             "body": body,
@@ -113,6 +114,7 @@ def build_app(state: WebState) -> web.Application:
 
     app = web.Application()
     app.router.add_route("*", "/echo", echo)
+    app.router.add_route("*", "/echo/{tail:.*}", echo)
     app.router.add_get("/flaky/{key}", flaky)
     app.router.add_get("/slow/{key}", slow)
     app.router.add_post("/v1/chat/completions", chat)

@@ -21,6 +21,17 @@ def on_session_server(monkeypatch: pytest.MonkeyPatch, temporal_settings: Tempor
     monkeypatch.setenv("NO_COLOR", "1")
 
 
+def test_k_shows_coverage_only_of_the_flows_its_tests_call(
+    on_session_server: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["test", str(FLOWS), "-k", "tells a caller their balance"]) == 0
+    out = capsys.readouterr().out
+    assert "1 passed, 0 failed" in out
+    rows = [line.split()[0] for line in out.splitlines()
+            if line.startswith("  ") and "/" in line and not line.strip().startswith("all")]
+    assert rows == ["account-balance"], out  # not ivr-menu, voicemail, ... at 0%
+
+
 def flows_with_tests(tmp_path: Path, name: str, text: str) -> Path:
     """A copy of the example flows with one conversation test file."""
     folder = tmp_path / "flows"

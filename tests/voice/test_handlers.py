@@ -30,10 +30,25 @@ def test_the_last_handler_repeats() -> None:
 
 def test_without_handlers_the_node_asks_again_with_a_default() -> None:
     counter = HandlerCounter({})
-    assert counter.step("no_match", "Q?") == Step(prompt=NO_MATCH_REPROMPT)
+    # The default no_match replays the prompt after its apology, as VoiceXML's does.
+    assert counter.step("no_match", "Q?") == Step(prompt=f"{NO_MATCH_REPROMPT} Q?")
     assert counter.step("no_input", "Q?") == Step(prompt="Sorry, I didn't hear anything. Q?")
 
 
 def test_a_handler_with_only_next_goes_there_silently() -> None:
     counter = HandlerCounter({"no_match": [{"next": "agent"}]})
     assert counter.step("no_match", "Q?") == Step(exit="no_match[0].next")
+
+
+def test_counts_start_again_at_each_visit_and_the_docs_say_how_that_differs_from_voicexml() -> None:
+    # One HandlerCounter per node execution: a second visit starts at the first handler.
+    config = {"no_match": [{"reprompt": "First?"}, {"reprompt": "Second?"}]}
+    first_visit = HandlerCounter(config)
+    assert first_visit.step("no_match", "Q?") == Step(prompt="First?")
+    assert first_visit.step("no_match", "Q?") == Step(prompt="Second?")
+    assert HandlerCounter(config).step("no_match", "Q?") == Step(prompt="First?")
+    from pathlib import Path
+
+    reference = (Path(__file__).resolve().parents[2] / "docs" / "nodes.md").read_text()
+    assert "Counts start again at every visit to a node" in reference
+    assert "VoiceXML 2.0 (§5.2.2, §5.2.5)" in reference

@@ -108,7 +108,7 @@ def test_low_confidence_counts_as_no_match_with_the_default_reprompt(memory_buse
         result, agent = await run_node(bus, "voice_listen", config, [
             Say("I want my balance", confidence=0.3), Say("I want my balance", confidence=0.8),
         ])
-        assert said(agent) == ["Tell me more.", "Sorry, I didn't catch that. Could you repeat?"]
+        assert said(agent) == ["Tell me more.", "Sorry, I didn't catch that. Could you repeat? Tell me more."]
         assert result.outputs["confidence"] == 0.8
         # the threshold comes from the node, or from the flow's settings
         for options in ({"config": {**config, "low_confidence_threshold": 0.2}},

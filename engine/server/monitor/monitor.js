@@ -343,6 +343,11 @@ function renderDetail() {
     { class: state.changed.has(name) ? "changed" : "" },
     el("td", {}, name), el("td", {}, JSON.stringify(value)))));
   $("path").textContent = (call.node_path || []).join(" → ") || "—";
+  // Variables a template read that this call did not have (live, and from the call record).
+  const warnings = [...new Set([...(call.warnings || []), ...(call.events || [])
+    .filter((e) => e.kind === "variable_missing").map((e) => e.message)])];
+  $("warnings").replaceChildren(...(warnings.length ? warnings.map((w) => el("li", {}, w))
+    : [el("li", { class: "empty" }, "None.")]));
 }
 
 // ---- live events -----------------------------------------------------------------
@@ -411,6 +416,9 @@ function onEvent(event) {
     case "call:error":
       call.reason = data.message;
       break;
+    case "call:variable_missing":
+      call.warnings = [...(call.warnings || []), data.message];
+      break;
     default:
       break;
   }
@@ -430,7 +438,7 @@ function connect() {
   source.onopen = () => { status.textContent = "live"; status.className = "connection live"; };
   source.onerror = () => { status.textContent = "reconnecting…"; status.className = "connection down"; };
   const types = ["call:incoming", "call:active", "call:transcript", "call:node_change",
-    "call:variable_updated", "call:ended", "call:error", "flows:reloaded"];
+    "call:variable_updated", "call:ended", "call:error", "call:variable_missing", "flows:reloaded"];
   for (const type of types) {
     source.addEventListener(type, (message) => onEvent(JSON.parse(message.data)));
   }
