@@ -77,7 +77,6 @@ class CallerSocket:
         self.dropped = 0
         self._outgoing: asyncio.Queue[bytes | str | None] = asyncio.Queue()
         self._watch: asyncio.Task[None] | None = None
-        self._ended = asyncio.Event()
 
     # ---- the socket's life -------------------------------------------------------
 
@@ -189,10 +188,16 @@ class CallerSocket:
         self.tabs.add(tab)
         self.telnyx_id = f"browser:{uuid.uuid4().hex}"
         self.call_id = call_id = call_id_for(self.telnyx_id)
-        self._ended.clear()
+        if self._watch is not None:
+            self._watch.cancel()  # the previous call's, which has ended
         self._watch = asyncio.ensure_future(self._watch_call(call_id))
         leg = CallerLeg(hear=self._hear, ended=self._agent_ended)
-        self.call = await agents.serve(call_id, leg)
+        try:
+            self.call = await agents.serve(call_id, leg)
+        except Exception as error:
+            self._release()
+            log.exception("browser call %s: the voice agent did not start", call_id)
+            raise Refused(f"the voice agent could not start: {error}") from None
         self.resampler = rtc.AudioResampler(int(rate), SAMPLE_RATE)
         try:
             answer = await self.ctx.desk.incoming(self.telnyx_id, caller, called,
