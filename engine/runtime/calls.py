@@ -96,14 +96,29 @@ def call_handle(client: Client, call_id: str) -> WorkflowHandle[Any, Any]:
     return client.get_workflow_handle(m.workflow_id(call_id))
 
 
-async def hang_up(client: Client, call_id: str, reason: str = "") -> None:
+async def hang_up(client: Client, call_id: str, reason: str = "",
+                  rpc_timeout: float | None = None) -> None:
     """The caller hung up: the running node is cancelled and the call ends as user_hangup."""
-    await call_handle(client, call_id).signal(m.HANGUP_SIGNAL, reason)
+    from datetime import timedelta
+
+    await call_handle(client, call_id).signal(
+        m.HANGUP_SIGNAL, reason,
+        rpc_timeout=timedelta(seconds=rpc_timeout) if rpc_timeout else None)
 
 
 async def send_signal(client: Client, call_id: str, name: str, payload: Any = None) -> None:
     """Resume a ``wait_for_signal`` node waiting for ``name`` (kept if none waits yet)."""
     await call_handle(client, call_id).signal(m.SIGNAL_SIGNAL, m.CallSignal(name, payload))
+
+
+async def send_call_data(client: Client, call_id: str, values: Mapping[str, Any],
+                         rpc_timeout: float | None = None) -> None:
+    """Caller data learnt after the call began (``caller_carrier``...): set on the call."""
+    from datetime import timedelta
+
+    await call_handle(client, call_id).signal(
+        m.CALL_DATA_SIGNAL, dict(values),
+        rpc_timeout=timedelta(seconds=rpc_timeout) if rpc_timeout else None)
 
 
 async def send_voice_event(client: Client, call_id: str, event: m.VoiceEvent) -> None:

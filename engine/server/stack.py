@@ -92,6 +92,9 @@ class ServerStack:
         ctx = ServerContext(settings, library, records, hub, publisher, self.temporal,
                             voice_bus=options.voice_bus, metrics=Metrics())
         self.ctx = ctx
+        self._exit.push_async_callback(ctx.close)
+        if ctx.desk.telnyx is not None:
+            await ctx.desk.telnyx.client()  # the SDK loads in seconds: not on a caller's time
         report_reload(ctx, library.reload(), out)
         if options.run_worker:
             await self._start_worker(records, publisher)
