@@ -38,8 +38,10 @@ async def start_call(
 ) -> WorkflowHandle[CallFlowWorkflow, m.CallResult]:
     """Start the workflow for one call on ``graph`` (the version it will keep).
 
-    With ``once``, the call id can never start a second workflow, even after the
-    first ended (the server: a call is answered once, whatever Telnyx resends).
+    With ``once``, the call id can never start a second workflow after the first
+    completed (the server: a call is answered once, whatever Telnyx resends); only
+    one that was stopped (terminated: its record could not be written) may be started
+    again by Telnyx's next delivery.
     ``size_checked``: the caller already knows the input is small enough (the
     server checks each flow version once, and adds only a few call fields), so
     it is not encoded an extra time while a caller waits.
@@ -70,7 +72,7 @@ async def start_call(
         argument,
         id=m.workflow_id(call_id),
         task_queue=task_queue,
-        id_reuse_policy=(WorkflowIDReusePolicy.REJECT_DUPLICATE if once
+        id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY if once
                          else WorkflowIDReusePolicy.ALLOW_DUPLICATE),
     )
 
