@@ -189,7 +189,7 @@ class CallDesk:
     async def _terminate(self, call_id: str, reason: str) -> None:
         try:
             await asyncio.wait_for(
-                self._temporal().get_workflow_handle(workflow_id(call_id)).terminate(reason),
+                self._temporal().get_workflow_handle(workflow_id(call_id)).terminate(reason=reason),
                 max(self.settings.temporal_deadline, 1.0))
         except (RPCError, TimeoutError) as error:
             log.warning("the workflow of call %s could not be stopped (%s): %s", call_id,
@@ -244,7 +244,7 @@ class CallDesk:
         handle = self._temporal().get_workflow_handle(workflow_id(call_id))
         for attempt in range(attempts):
             try:
-                await handle.terminate("the caller was told the call could not start")
+                await handle.terminate(reason="the caller was told the call could not start")
                 log.info("stopped the late start of call %s", call_id)
                 return
             except RPCError as error:
