@@ -232,6 +232,8 @@ class CallDesk:
             return False  # another delivery (or replica) started it: same call, same answer
         except RPCError as error:
             raise CallNotTaken(f"Temporal did not start the call: {error.message}") from None
+        except RuntimeError as error:  # a client that never connected: "Failed client connect"
+            raise CallNotTaken(f"Temporal could not be reached: {error}") from None
         except TimeoutError:
             # The start may still land once Temporal answers: that workflow would run a
             # call nobody is on. Stopped as soon as Temporal takes requests again.
@@ -387,6 +389,8 @@ class CallDesk:
         except TimeoutError:
             raise CallNotTaken(f"Temporal did not take the hangup within {deadline:g} s"
                                ) from None
+        except RuntimeError as error:
+            raise CallNotTaken(f"Temporal could not be reached: {error}") from None
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise CallNotTaken(f"Temporal did not take the hangup: {error.message}") from None

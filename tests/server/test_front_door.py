@@ -156,3 +156,60 @@ async def _upgrade(http: aiohttp.ClientSession, url: str, headers: dict[str, str
             return 101
     except aiohttp.WSServerHandshakeError as error:
         return error.status
+
+
+def test_webhooks_answer_promptly_while_temporal_is_unreachable(tmp_path: Path) -> None:
+    """Temporal down: the caller hears the apology at once (TeXML), Call Control events
+    get a 503 for Telnyx to retry, and hang-ups too; nothing waits out the client's retries
+    (6-10 s before). The start waits VOXFLOW_TEMPORAL_DEADLINE (0.8 s) at most."""
+    from temporalio.client import Client
+
+    from engine.server.settings import ServerSettings
+    from engine.server.stack import ServerStack, StackOptions
+    from engine.temporal_server import EmbeddedTemporal
+    from engine.server.telnyx import load_public_key
+    from tests.server.support import SIP_HOST, TelnyxSigner, copy_flows
+
+    async def scenario() -> None:
+        signer = TelnyxSigner()
+        # A Temporal the server was connected to, then gone (what took 6-10 s before).
+        temporal = await EmbeddedTemporal().start_async()
+        client = await Client.connect(temporal.address)
+        await temporal.stop_async()
+        settings = ServerSettings(
+            telnyx_key=load_public_key(signer.public_base64), sip_host=SIP_HOST,
+            api_token=API_TOKEN, records_url=f"sqlite:///{tmp_path / 'calls.db'}",
+            flows_dir=copy_flows(tmp_path / "flows"))
+        assert settings.temporal_deadline == 0.8
+        options = StackOptions(port=0, watch=False)
+        async with ServerStack(settings, client, options) as stack, \
+                aiohttp.ClientSession() as http:
+            loop = asyncio.get_running_loop()
+            telnyx_id = telnyx_call_id()
+            form = texml_form(telnyx_id, called="+15550002000")
+            began = loop.time()
+            async with http.post(f"{stack.url}/webhooks/telnyx/texml", data=form,
+                                 headers={**signer.headers(form), "Content-Type":
+                                          "application/x-www-form-urlencoded"}) as response:
+                xml = await response.text()
+            took = loop.time() - began
+            assert response.status == 200
+            assert "<Say>Sorry, we cannot take your call right now." in xml, xml
+            assert took < 3.0, took  # 0.8 s deadline; a loaded machine gets its margin
+            record = await stack.context.records.get_call(call_id_for(telnyx_id))
+            assert record["status"] == "failed" and "within 0.8 s" in record["reason"]
+
+            body = call_event("call.hangup", telnyx_call_id())
+            began = loop.time()
+            async with http.post(f"{stack.url}/webhooks/telnyx", data=body,
+                                 headers={**signer.headers(body),
+                                          "Content-Type": "application/json"}) as response:
+                assert response.status == 503
+                assert (await response.json())["reason"] == "unavailable"
+            assert loop.time() - began < 3.0
+            # Its claim was given back: the retry is handled (still 503, not "duplicate").
+            async with http.post(f"{stack.url}/webhooks/telnyx", data=body,
+                                 headers={**signer.headers(body, _earlier(2)),
+                                          "Content-Type": "application/json"}) as response:
+                assert response.status == 503
+    asyncio.run(scenario())
