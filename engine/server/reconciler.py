@@ -74,7 +74,8 @@ class Reconciler:
         return closed
 
     async def _ending(self, record: dict[str, Any]) -> tuple[str, str, float] | None:
-        handle = self._temporal().get_workflow_handle(workflow_id(record["call_id"]))
+        handle = self._temporal().get_workflow_handle(workflow_id(record["call_id"]),
+                                                      result_type=CallResult)
         from datetime import timedelta
 
         timeout = timedelta(seconds=self.rpc_timeout)
@@ -97,7 +98,7 @@ class Reconciler:
         if status == WorkflowExecutionStatus.COMPLETED:
             # It ended properly but its record's last write was lost: its result says how.
             try:
-                result = await handle.result(result_type=CallResult, rpc_timeout=timeout)
+                result = await handle.result(rpc_timeout=timeout)
                 return result.status, result.reason, ended_at
             except Exception as error:  # noqa: BLE001 - still closed; say what we know
                 return "completed", f"the call's workflow completed ({error})", ended_at
