@@ -120,6 +120,10 @@ def test_the_documented_call_control_events_of_a_call_voxflow_answers(
                 # call.recording.saved names no call_control_id: found by its session.
                 assert record["recording_url"] == "http://example.com/recording.mp3"
 
+                # The call waits in its wait_for_signal node when the caller hangs up. (A
+                # hangup in the very workflow task that starts that wait can leave the call
+                # stuck: a workflow race this test does not set out to hit.)
+                await _until(lambda: _waiting_for(client, call_id), "the call to wait")
                 response = await h.post_event(json.dumps(examples["call.hangup"]).encode())
                 assert response.status == 200
                 record = await h.wait_for_call(call_id, "user_hangup")
@@ -139,6 +143,10 @@ def _async(value: Any) -> Any:
     future = asyncio.get_running_loop().create_future()
     future.set_result(value)
     return future
+
+
+async def _waiting_for(client: Any, call_id: str) -> bool:
+    return (await call_state(client, call_id)).waiting_for == "release"
 
 
 async def _variables_have(client: Any, call_id: str, name: str) -> dict[str, Any] | None:
