@@ -11,8 +11,11 @@ CALL_DATA_VARIABLES = (
     "call_sid",
     "caller_number",
     "called_number",
-    "caller_location",
-    "caller_carrier",
+    "caller_location",  # "City, ST": Telnyx Number Lookup (with TELNYX_API_KEY)
+    "caller_carrier",  # the caller's phone company: Telnyx Number Lookup
+    "caller_id_name",  # the name Telnyx shows for the caller (CNAM, SIP display name)
+    "caller_attestation",  # STIR/SHAKEN attestation of the caller ID: "A", "B" or "C"
+    "caller_verified",  # true when Telnyx verified the STIR/SHAKEN signature
 )
 # Set by the engine itself.
 ENGINE_VARIABLES = (

@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.temporal_fixture", "tests.redis_fixture"]
+pytest_plugins = ["tests.temporal_fixture", "tests.redis_fixture", "tests.postgres_fixture"]

@@ -38,8 +38,10 @@ async def start_call(
 ) -> WorkflowHandle[CallFlowWorkflow, m.CallResult]:
     """Start the workflow for one call on ``graph`` (the version it will keep).
 
-    With ``once``, the call id can never start a second workflow, even after the
-    first ended (the server: a call is answered once, whatever Telnyx resends).
+    With ``once``, the call id can never start a second workflow after the first
+    completed (the server: a call is answered once, whatever Telnyx resends); only
+    one that was stopped (terminated: its record could not be written) may be started
+    again by Telnyx's next delivery.
     ``size_checked``: the caller already knows the input is small enough (the
     server checks each flow version once, and adds only a few call fields), so
     it is not encoded an extra time while a caller waits.
@@ -70,7 +72,7 @@ async def start_call(
         argument,
         id=m.workflow_id(call_id),
         task_queue=task_queue,
-        id_reuse_policy=(WorkflowIDReusePolicy.REJECT_DUPLICATE if once
+        id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY if once
                          else WorkflowIDReusePolicy.ALLOW_DUPLICATE),
     )
 
@@ -96,14 +98,29 @@ def call_handle(client: Client, call_id: str) -> WorkflowHandle[Any, Any]:
     return client.get_workflow_handle(m.workflow_id(call_id))
 
 
-async def hang_up(client: Client, call_id: str, reason: str = "") -> None:
+async def hang_up(client: Client, call_id: str, reason: str = "",
+                  rpc_timeout: float | None = None) -> None:
     """The caller hung up: the running node is cancelled and the call ends as user_hangup."""
-    await call_handle(client, call_id).signal(m.HANGUP_SIGNAL, reason)
+    from datetime import timedelta
+
+    await call_handle(client, call_id).signal(
+        m.HANGUP_SIGNAL, reason,
+        rpc_timeout=timedelta(seconds=rpc_timeout) if rpc_timeout else None)
 
 
 async def send_signal(client: Client, call_id: str, name: str, payload: Any = None) -> None:
     """Resume a ``wait_for_signal`` node waiting for ``name`` (kept if none waits yet)."""
     await call_handle(client, call_id).signal(m.SIGNAL_SIGNAL, m.CallSignal(name, payload))
+
+
+async def send_call_data(client: Client, call_id: str, values: Mapping[str, Any],
+                         rpc_timeout: float | None = None) -> None:
+    """Caller data learnt after the call began (``caller_carrier``...): set on the call."""
+    from datetime import timedelta
+
+    await call_handle(client, call_id).signal(
+        m.CALL_DATA_SIGNAL, dict(values),
+        rpc_timeout=timedelta(seconds=rpc_timeout) if rpc_timeout else None)
 
 
 async def send_voice_event(client: Client, call_id: str, event: m.VoiceEvent) -> None:

@@ -23,6 +23,9 @@ RUN_NODE_ACTIVITY = "run_node"
 HANGUP_SIGNAL = "hangup"
 SIGNAL_SIGNAL = "signal"
 VOICE_EVENT_SIGNAL = "voice_event"
+# What the telephony side learns about the caller after the call began (Number Lookup):
+# a dict of call data variables, set on the running call.
+CALL_DATA_SIGNAL = "call_data"
 STATE_QUERY = "state"
 
 # How a call ended.

@@ -662,6 +662,16 @@ class CallFlowWorkflow:
                                                   event.confidence))
         del self._transcript[:-TRANSCRIPT_LIMIT]
 
+    @workflow.signal(name=m.CALL_DATA_SIGNAL)
+    def call_data(self, values: dict[str, Any]) -> None:
+        """Caller data that arrived after the start (carrier, location): set as variables."""
+        if not isinstance(values, dict):
+            return
+        for key, value in values.items():
+            if key in m.AUTOMATIC_VARIABLES:
+                self._variables[key] = value
+                self._input.call[key] = value  # and for the nodes' call data
+
     @workflow.query(name=m.STATE_QUERY)
     def state(self) -> m.CallSnapshot:
         """Where the call is: current node, path so far, variables."""

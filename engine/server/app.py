@@ -37,12 +37,64 @@ def _token_of(request: web.Request) -> str:
 
 
 def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
+    # A header or cookie may carry any byte (aiohttp keeps undecodable ones as surrogates).
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
+                               expected.encode("utf-8", "surrogateescape"))
+
+
+# The monitor page runs only its own script (monitor.js, and the browser caller's audio
+# worklet, which may be a blob: URL), talks only to this server (fetch, EventSource and
+# the same-origin WebSocket), plays audio it made (blob:, data:), and shows its own
+# images. Inline styles: the server's SVG diagrams carry a <style> element. No page
+# may frame it (clickjacking).
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'",
+    "script-src 'self'",  # the browser caller's AudioWorklet is a file of /monitor/ too
+    "worker-src 'self' blob:",
+    "media-src 'self' blob: data:",
+    "connect-src 'self'",
+    "img-src 'self' data:",
+    "style-src 'self' 'unsafe-inline'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+))
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+
+
+def origin_allowed(request: web.Request) -> bool:
+    """May this browser page use the server's WebSockets? Its own origin (the monitor page
+    as served here, whatever the scheme a proxy adds), VOXFLOW_ALLOWED_ORIGINS, or no
+    Origin at all (a program, which must then bring the token itself)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    origin = origin.strip().rstrip("/")
+    scheme, sep, host = origin.partition("://")
+    if sep and scheme.lower() in ("http", "https") and host.lower() == request.host.lower():
+        return True
+    return origin in context_of(request).settings.allowed_origins
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
+    if request.headers.get("Upgrade", "").lower() == "websocket" and not origin_allowed(request):
+        # A browser sends the token cookie with a WebSocket from any page: only pages of
+        # this server may open one (WebSockets have no CORS to stop the others).
+        return webhooks.json_error(403, "WebSockets are open to this server's own pages "
+                                   "only (or the origins in VOXFLOW_ALLOWED_ORIGINS).")
     if not path.startswith("/api/") or path in PUBLIC_API:
         return await handler(request)
     settings = context_of(request).settings
@@ -106,6 +158,7 @@ def create_app(ctx: ServerContext) -> web.Application:
     app = web.Application(middlewares=[error_middleware, auth_middleware],
                           client_max_size=webhooks.MAX_BODY)
     app[CONTEXT_KEY] = ctx
+    app.on_response_prepare.append(_security_headers)
     app.router.add_post("/webhooks/telnyx", webhooks.telnyx_events)
     app.router.add_get("/webhooks/telnyx/texml", webhooks.telnyx_texml)
     app.router.add_post("/webhooks/telnyx/texml", webhooks.telnyx_texml)

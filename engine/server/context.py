@@ -11,11 +11,13 @@ from aiohttp import web
 from temporalio.client import Client
 
 from engine.flow_library import FlowLibrary, ReloadReport
+from engine.server.caller_lookup import CallerLookup
 from engine.server.desk import CallDesk
 from engine.server.events import EventHub, EventPublisher
 from engine.server.metrics import Metrics
 from engine.server.records import RecordsStore
 from engine.server.settings import ServerSettings
+from engine.server.telnyx_api import TelnyxApi
 
 
 @dataclass
@@ -36,9 +38,23 @@ class ServerContext:
     desk: CallDesk = field(init=False)
 
     def __post_init__(self) -> None:
+        telnyx, lookup = None, None
+        if self.settings.telnyx_api_key:
+            telnyx = TelnyxApi(self.settings.telnyx_api_key, self.settings.telnyx_api_url)
+            if self.settings.number_lookup:
+                lookup = CallerLookup(telnyx)
         self.desk = CallDesk(self.settings, self.library, self.records, self.publisher,
-                             self.temporal_client, self.voice_bus)
+                             self.temporal_client, self.voice_bus, telnyx=telnyx,
+                             lookup=lookup)
         self.hub.listen(self.metrics.observe_event)
+
+    async def close(self) -> None:
+        """Stop what the desk runs beside requests (Call Control commands, lookups)."""
+        await self.desk.close()
+        if self.desk.lookup is not None:
+            await self.desk.lookup.close()
+        if self.desk.telnyx is not None:
+            await self.desk.telnyx.close()
 
     def temporal_client(self) -> Client:
         if self.temporal is None:

@@ -18,7 +18,9 @@ def _ok(description: str, schema: dict[str, Any] | None = None,
 
 def _errors(*codes: int) -> dict[str, Any]:
     words = {400: "Malformed request", 401: "Missing or wrong credentials or signature",
-             404: "Not found", 409: "A replayed webhook", 413: "Body too large",
+             403: "A WebSocket opened from another site's page", 404: "Not found",
+             405: "TeXML over GET (its query is not covered by the signature): use POST",
+             409: "A replayed webhook", 413: "Body too large",
              503: "Temporarily unable (Temporal down), or not configured (no Telnyx or "
                   "LiveKit key, no voice bus)"}
     return {str(code): {"description": words[code],
@@ -44,6 +46,9 @@ def openapi_document() -> dict[str, Any]:
             "type": "object", "required": ["CallSid"],
             "properties": {k: {"type": "string"} for k in
                            ("CallSid", "From", "To", "CallStatus", "Direction", "AccountSid",
+                            "CallbackSource", "SequenceNumber", "CallerId",
+                            "ShakenStirAttestation", "ShakenStirValidated", "CallSessionId",
+                            "CallLegId", "HangupCause", "RecordingStatus", "RecordingSid",
                             "RecordingUrl")},
         }}}}
     texml_ok = _ok("TeXML: <Dial><Sip> to LiveKit, <Say> and <Hangup/>, or <Reject/>.",
@@ -51,9 +56,14 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/webhooks/telnyx": {"post": {
             "summary": "Telnyx Call Control v2 events",
-            "description": "call.initiated, call.answered, call.hangup, call.dtmf.received and "
-                           "call.recording.saved. Signed with Ed25519; a second delivery of an "
-                           "event is acknowledged without being handled again.",
+            "description": "call.initiated (answered and bridged with Call Control commands "
+                           "when TELNYX_API_KEY is set, refused otherwise), call.answered, "
+                           "call.hangup, call.dtmf.received, call.speak.ended and "
+                           "call.recording.saved (found by call_control_id, call_session_id, "
+                           "call_leg_id or recording_id). Signed with Ed25519; a second "
+                           "delivery of a handled event is acknowledged without being handled "
+                           "again; one that comes while an earlier delivery is at work gets a "
+                           "503 (Retry-After).",
             "security": _SIGNED,
             "requestBody": {"required": True, "content": {_JSON: {"schema": {
                 "$ref": "#/components/schemas/TelnyxEvent"}}}},
@@ -61,12 +71,20 @@ def openapi_document() -> dict[str, Any]:
                           **_errors(400, 401, 409, 413, 503)},
         }},
         "/webhooks/telnyx/texml": {
-            "get": {"summary": "TeXML for an inbound call (query parameters)",
+            "get": {"summary": "TeXML over GET: refused (405) when signatures are checked",
+                     "description": "Telnyx's signature covers a request's body; a GET has "
+                                    "none, so its query would be unsigned. Only `voxflow dev` "
+                                    "without a key accepts it.",
                      "security": _SIGNED,
                      "parameters": [_param(p, "query") for p in ("CallSid", "From", "To",
                                                                   "CallStatus")],
-                     "responses": {**texml_ok, **_errors(400, 401, 409, 503)}},
+                     "responses": {**texml_ok, **_errors(400, 401, 405, 409, 503)}},
             "post": {"summary": "TeXML for an inbound call, or a status/recording callback",
+                     "description": "The instruction fetch starts the call; progress "
+                                    "callbacks (CallbackSource, CallStatus initiated, ringing, "
+                                    "in-progress, completed...) and recording callbacks "
+                                    "(RecordingStatus, RecordingSid, RecordingUrl) update the "
+                                    "call and never start one.",
                      "security": _SIGNED, "requestBody": texml_form,
                      "responses": {**texml_ok, **_errors(400, 401, 409, 413, 503)}},
         },
@@ -131,7 +149,8 @@ def openapi_document() -> dict[str, Any]:
             "description": "Upgrade to WebSocket; each message is a LiveEvent with its id.",
             "security": _TOKEN,
             "parameters": [_param("call_id", "query"), _param("flow_id", "query")],
-            "responses": {"101": {"description": "Switching to WebSocket."}, **_errors(401)}}},
+            "responses": {"101": {"description": "Switching to WebSocket."},
+                          **_errors(401, 403)}}},
         "/api/internal/call-context/{call_id}": {"get": {
             "summary": "What the voice agent needs to serve a call (room call-<id>)",
             "security": [{"internalToken": []}],
@@ -200,6 +219,9 @@ def openapi_document() -> dict[str, Any]:
                     "node_path": {"type": "array", "items": {"type": "string"}},
                     "variables": {"type": "object"},
                     "recording_url": {"type": ["string", "null"]},
+                    "recording_id": {"type": ["string", "null"]},
+                    "telnyx_session_id": {"type": ["string", "null"]},
+                    "telnyx_leg_id": {"type": ["string", "null"]},
                     "transcript": {"type": "array", "items": {"type": "object"}}}},
                 "LiveEvent": {"type": "object", "required": ["type"], "properties": {
                     "type": {"type": "string", "enum": list(CLIENT_EVENT_TYPES)},

@@ -60,7 +60,10 @@ SCHEMA = (
         variables TEXT,
         events TEXT,
         recording_url TEXT,
-        updated_at DOUBLE PRECISION
+        updated_at DOUBLE PRECISION,
+        telnyx_session_id TEXT,
+        telnyx_leg_id TEXT,
+        recording_id TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS voxflow_calls_started ON voxflow_calls (started_at)",
     "CREATE INDEX IF NOT EXISTS voxflow_calls_status ON voxflow_calls (status)",
@@ -74,6 +77,8 @@ SCHEMA = (
         confidence DOUBLE PRECISION,
         PRIMARY KEY (call_id, turn_key)
     )""",
+    "CREATE INDEX IF NOT EXISTS voxflow_calls_telnyx ON voxflow_calls (telnyx_call_id)",
+    "CREATE INDEX IF NOT EXISTS voxflow_calls_session ON voxflow_calls (telnyx_session_id)",
     """CREATE TABLE IF NOT EXISTS voxflow_claims (
         claim TEXT PRIMARY KEY,
         expires_at DOUBLE PRECISION
@@ -82,8 +87,11 @@ SCHEMA = (
 _CALL_COLUMNS = (
     "call_id", "telnyx_call_id", "caller", "called", "flow_id", "flow_version", "status",
     "reason", "started_at", "answered_at", "ended_at", "duration", "current_node", "node_path",
-    "variables", "events", "recording_url", "updated_at",
+    "variables", "events", "recording_url", "updated_at", "telnyx_session_id", "telnyx_leg_id",
+    "recording_id",
 )
+# Columns added after the first release: added to an older table when it is opened.
+_ADDED_COLUMNS = ("telnyx_session_id", "telnyx_leg_id", "recording_id")
 _JSON_COLUMNS: dict[str, Any] = {"node_path": [], "variables": {}, "events": []}
 
 
@@ -159,8 +167,18 @@ class RecordsStore:
 
     async def open(self) -> RecordsStore:
         """Create the tables if needed; fails in plain words when the database is unreachable."""
+        def create(cur: _Cursor) -> None:
+            cur.execute(SCHEMA[0])
+            cur.execute("SELECT * FROM voxflow_calls WHERE 1 = 0")
+            present = cur.column_names()
+            guard = "IF NOT EXISTS " if self._placeholder != "?" else ""  # PostgreSQL: replicas
+            for column in _ADDED_COLUMNS:
+                if column not in present:
+                    cur.execute(f"ALTER TABLE voxflow_calls ADD COLUMN {guard}{column} TEXT")
+            for sql in SCHEMA[1:]:
+                cur.execute(sql)
         try:
-            await self._run(lambda cur: [cur.execute(sql) for sql in SCHEMA])
+            await self._run(create)
         except Exception as error:
             raise VoxflowError(
                 f"the call records database ({_without_password(self.url)}) cannot be used: "
@@ -186,6 +204,7 @@ class RecordsStore:
         self, call_id: str, *, telnyx_call_id: str, caller: str, called: str,
         flow_id: str | None, flow_version: str | None, status: str = RINGING,
         reason: str = "", claim: str | None = None, claim_ttl: float = 0.0,
+        session_id: str = "", leg_id: str = "",
     ) -> Ringing:
         """The call arrived: its record as ``status``, unless it is known already; and first,
         :meth:`claim` of ``claim``, in the same transaction (one round trip on the path
@@ -207,10 +226,11 @@ class RecordsStore:
             cur.execute(
                 "INSERT INTO voxflow_calls (call_id, telnyx_call_id, caller, called, flow_id, "
                 "flow_version, status, reason, started_at, ended_at, duration, node_path, "
-                "variables, events, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (call_id) DO NOTHING",
+                "variables, events, updated_at, telnyx_session_id, telnyx_leg_id) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (call_id) DO NOTHING",
                 (call_id, telnyx_call_id, caller, called, flow_id, flow_version, status, reason,
-                 now, ended, 0.0 if ended else None, "[]", "{}", "[]", now),
+                 now, ended, 0.0 if ended else None, "[]", "{}", "[]", now, session_id or None,
+                 leg_id or None),
             )
             if cur.rowcount:
                 return Ringing(claimed=True, inserted=True, status=status)
@@ -316,10 +336,72 @@ class RecordsStore:
         return await self._run(work)
 
     async def set_recording_url(self, call_id: str, url: str) -> None:
-        await self._run(lambda cur: cur.execute(
-            "UPDATE voxflow_calls SET recording_url = ?, updated_at = ? WHERE call_id = ?",
-            (url, time.time(), call_id),
-        ))
+        await self.note_telnyx_ids(call_id, recording_url=url)
+
+    async def note_telnyx_ids(self, call_id: str, *, session_id: str = "", leg_id: str = "",
+                              recording_id: str = "", recording_url: str = "") -> bool:
+        """Keep what Telnyx calls this call and its recording (empty values change nothing).
+
+        False when there is no record of the call.
+        """
+        def work(cur: _Cursor) -> bool:
+            cur.execute(
+                "UPDATE voxflow_calls SET telnyx_session_id = COALESCE(?, telnyx_session_id), "
+                "telnyx_leg_id = COALESCE(?, telnyx_leg_id), "
+                "recording_id = COALESCE(?, recording_id), "
+                "recording_url = COALESCE(?, recording_url), updated_at = ? WHERE call_id = ?",
+                (session_id or None, leg_id or None, recording_id or None, recording_url or None,
+                 time.time(), call_id),
+            )
+            return bool(cur.rowcount)
+        return await self._run(work)
+
+    async def find_telnyx_call(self, *, telnyx_call_id: str = "", session_id: str = "",
+                               leg_id: str = "", recording_id: str = ""
+                               ) -> dict[str, Any] | None:
+        """The call Telnyx means: by its call_control_id (CallSid), else its session, its leg,
+        or its recording's id, in that order (a recording event may carry only some)."""
+        probes = [(column, value) for column, value in (
+            ("telnyx_call_id", telnyx_call_id), ("telnyx_session_id", session_id),
+            ("telnyx_leg_id", leg_id), ("recording_id", recording_id)) if value]
+
+        def work(cur: _Cursor) -> dict[str, Any] | None:
+            for column, value in probes:
+                row = cur.one(f"SELECT {', '.join(_CALL_COLUMNS)} FROM voxflow_calls "
+                              f"WHERE {column} = ? ORDER BY started_at DESC LIMIT 1", (value,))
+                if row is not None:
+                    return _call_dict(row)
+            return None
+        return await self._run(work)
+
+    async def close_if_live(self, call_id: str, *, status: str, reason: str,
+                            ended_at: float) -> float | None:
+        """End a call that is still ringing or active (nothing else); its duration, or None
+        when it had ended already (or is unknown). For ends no workflow reports."""
+        def work(cur: _Cursor) -> float | None:
+            row = cur.one("SELECT answered_at, started_at FROM voxflow_calls WHERE call_id = ? "
+                          "AND status IN ('ringing', 'active')", (call_id,))
+            if row is None:
+                return None
+            duration = round(max(0.0, ended_at - (row[0] or row[1] or ended_at)), 3)
+            cur.execute(
+                "UPDATE voxflow_calls SET status = ?, reason = ?, ended_at = ?, duration = ?, "
+                "current_node = NULL, updated_at = ? WHERE call_id = ? "
+                "AND status IN ('ringing', 'active')",
+                (status, reason, ended_at, duration, time.time(), call_id),
+            )
+            return duration if cur.rowcount else None
+        return await self._run(work)
+
+    async def live_calls(self, *, quiet_for: float, limit: int = 1000) -> list[dict[str, Any]]:
+        """Ringing and active calls whose record has not changed for ``quiet_for`` seconds."""
+        def work(cur: _Cursor) -> list[dict[str, Any]]:
+            cur.execute(
+                f"SELECT {', '.join(_CALL_COLUMNS)} FROM voxflow_calls WHERE status IN "
+                "('ringing', 'active') AND COALESCE(updated_at, started_at) < ? "
+                "ORDER BY started_at LIMIT ?", (time.time() - quiet_for, limit))
+            return [_call_dict(row) for row in cur.all()]
+        return await self._run(work)
 
     async def add_turn(self, turn: Turn) -> bool:
         """Save a transcript turn; False when this turn was saved already."""
@@ -353,6 +435,28 @@ class RecordsStore:
             )
             return bool(cur.rowcount)
         return await self._run(work)
+
+    async def lease(self, key: str, lease: float) -> str:
+        """Claim ``key`` for ``lease`` seconds while its work is done: "claimed"; or, when
+        it is taken, "done" (held by :meth:`settle`) or "pending" (another delivery is at
+        work, or died at it: the lease runs out, and then the key can be claimed again)."""
+        now = time.time()
+
+        def work(cur: _Cursor) -> str:
+            cur.execute(
+                "INSERT INTO voxflow_claims (claim, expires_at) VALUES (?, ?) "
+                "ON CONFLICT (claim) DO UPDATE SET expires_at = excluded.expires_at "
+                "WHERE voxflow_claims.expires_at < ?", (key, now + lease, now))
+            if cur.rowcount:
+                return "claimed"
+            row = cur.one("SELECT expires_at FROM voxflow_claims WHERE claim = ?", (key,))
+            return "done" if row is not None and row[0] > now + lease + 1 else "pending"
+        return await self._run(work)
+
+    async def settle(self, key: str, ttl: float) -> None:
+        """The work of a :meth:`lease` is done: keep the claim for ``ttl`` seconds."""
+        await self._run(lambda cur: cur.execute(
+            "UPDATE voxflow_claims SET expires_at = ? WHERE claim = ?", (time.time() + ttl, key)))
 
     async def release(self, key: str) -> None:
         """Undo a claim whose work failed, so Telnyx's next delivery is handled."""
@@ -434,6 +538,9 @@ class _Cursor:
 
     def all(self) -> list[Any]:
         return list(self._cursor.fetchall())
+
+    def column_names(self) -> set[str]:
+        return {str(d[0]).lower() for d in (self._cursor.description or ())}
 
     @property
     def rowcount(self) -> int:

@@ -26,6 +26,17 @@
 ``LIVEKIT_API_KEY``,           the key LiveKit signs its webhooks with (``webhook:
 ``LIVEKIT_API_SECRET``         api_key`` in its config); /webhooks/livekit is refused
                                without them
+``TELNYX_API_KEY``             lets voxflow command Telnyx: answer and bridge calls
+                               that come through a Call Control application, and
+                               look up callers' carrier and location (Number Lookup)
+``TELNYX_BASE_URL``            Telnyx's API (default ``https://api.telnyx.com/v2``)
+``VOXFLOW_NUMBER_LOOKUP``      ``off``: no Number Lookup even with an API key
+``VOXFLOW_TEMPORAL_DEADLINE``  seconds a webhook waits for Temporal to start a call
+                               before the caller hears an apology (default 0.8)
+``VOXFLOW_RECONCILE_SECONDS``  how often calls whose workflow ended without closing
+                               their record are closed (default 30; 0: never)
+``VOXFLOW_ALLOWED_ORIGINS``    other web origins (``https://ops.example.com``, comma
+                               separated) whose pages may open the WebSocket
 =============================  =====================================================
 
 plus the Temporal variables (``TEMPORAL_ADDRESS``...) of engine.temporal_server.
@@ -47,6 +58,9 @@ from engine.server.routing import DEFAULT_UNKNOWN_MESSAGE, UnknownNumberPolicy
 from engine.server.telnyx import TOLERANCE_SECONDS, load_public_key
 
 DEFAULT_SIP_HOST = "sip.livekit.local"
+# A call start takes milliseconds; a Temporal that is down would keep the caller
+# waiting 6-10 s while the client retries. The answer must come within 1 s.
+DEFAULT_TEMPORAL_DEADLINE = 0.8
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,18 @@ class ServerSettings:
     livekit_api_secret: str | None = None
     twilio_auth_token: str | None = None
     twilio_account_sid: str | None = None
+    telnyx_api_key: str | None = None
+    telnyx_api_url: str | None = None
+    number_lookup: bool = True  # with an API key only
+    temporal_deadline: float = DEFAULT_TEMPORAL_DEADLINE
+    reconcile_seconds: float = 30.0
+    allowed_origins: tuple[str, ...] = ()
+
+    @property
+    def event_lease(self) -> float:
+        """How long a Call Control event is held by the delivery handling it: past that, a
+        delivery that died mid-way (a killed server) no longer keeps the retry out."""
+        return max(5.0, 2 * self.temporal_deadline + 3.0)
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -99,7 +125,29 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
         livekit_api_secret=value("LIVEKIT_API_SECRET"),
         twilio_auth_token=value("TWILIO_AUTH_TOKEN"),
         twilio_account_sid=value("TWILIO_ACCOUNT_SID"),
+        telnyx_api_key=value("TELNYX_API_KEY"),
+        telnyx_api_url=value("TELNYX_BASE_URL"),
+        number_lookup=(value("VOXFLOW_NUMBER_LOOKUP") or "on").lower() not in ("off", "0",
+                                                                             "no", "false"),
+        temporal_deadline=_seconds(value("VOXFLOW_TEMPORAL_DEADLINE"),
+                                   "VOXFLOW_TEMPORAL_DEADLINE", DEFAULT_TEMPORAL_DEADLINE),
+        reconcile_seconds=_seconds(value("VOXFLOW_RECONCILE_SECONDS"),
+                                   "VOXFLOW_RECONCILE_SECONDS", 30.0, zero=True),
+        allowed_origins=tuple(o.strip().rstrip("/") for o in
+                              (value("VOXFLOW_ALLOWED_ORIGINS") or "").split(",") if o.strip()),
     )
+
+
+def _seconds(text: str | None, name: str, default: float, zero: bool = False) -> float:
+    if text is None:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not (seconds > 0 or (zero and seconds == 0)) or seconds != seconds:
+        raise VoxflowError(f"{name} is '{text}'; write a number of seconds, e.g. {default:g}.")
+    return seconds
 
 
 def unknown_policy(action: str | None, message: str | None) -> UnknownNumberPolicy:

@@ -26,6 +26,7 @@ from engine.server import events as ev
 from engine.server.app import create_app
 from engine.server.context import ServerContext
 from engine.server.metrics import Metrics
+from engine.server.reconciler import Reconciler
 from engine.server.recorder import CallRecorder
 from engine.server.records import RecordsStore, open_records
 from engine.server.reload import report_reload, watch_flows
@@ -57,6 +58,7 @@ class ServerStack:
         self.ctx: ServerContext | None = None
         self.url = ""
         self.worker_services: RuntimeServices | None = None
+        self.reconciler: Reconciler | None = None
 
     async def __aenter__(self) -> ServerStack:
         try:
@@ -92,6 +94,9 @@ class ServerStack:
         ctx = ServerContext(settings, library, records, hub, publisher, self.temporal,
                             voice_bus=options.voice_bus, metrics=Metrics())
         self.ctx = ctx
+        self._exit.push_async_callback(ctx.close)
+        if ctx.desk.telnyx is not None:
+            await ctx.desk.telnyx.client()  # the SDK loads in seconds: not on a caller's time
         report_reload(ctx, library.reload(), out)
         if options.run_worker:
             await self._start_worker(records, publisher)
@@ -111,6 +116,17 @@ class ServerStack:
                 "server running there? Choose another port with --port."
             ) from None
         self.url = f"http://{options.host}:{port}"
+        self.reconciler = Reconciler(records, ctx.temporal_client, publisher)
+        if settings.reconcile_seconds > 0 and self.temporal is not None:
+            halt = asyncio.Event()
+            reconciling = asyncio.create_task(self.reconciler.run(settings.reconcile_seconds,
+                                                                  halt))
+
+            async def stop_reconciling() -> None:
+                halt.set()
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(reconciling, 5)
+            self._exit.push_async_callback(stop_reconciling)
         if options.watch:
             stop = asyncio.Event()
             task = asyncio.create_task(watch_flows(ctx, stop, out))

@@ -97,13 +97,14 @@ def verify_signature(
             401, f"the request is not signed: the headers {SIGNATURE_HEADER} and "
             f"{TIMESTAMP_HEADER} are required.", "unsigned",
         )
+    # Unix seconds: ten digits until the year 2286. More digits than that is not a
+    # time (and a 400-digit number is too large to compare with our clock).
+    if not (timestamp_text.isascii() and timestamp_text.isdigit()) or len(timestamp_text) > 12:
+        raise WebhookRefused(401, f"{TIMESTAMP_HEADER} must be Unix seconds.", "malformed")
+    timestamp = int(timestamp_text)
     try:
-        timestamp = int(timestamp_text)
-    except ValueError:
-        raise WebhookRefused(401, f"{TIMESTAMP_HEADER} must be Unix seconds.", "malformed") from None
-    try:
-        signature = base64.b64decode(signature_text, validate=True)
-    except (ValueError, binascii.Error):
+        signature = base64.b64decode(signature_text.encode("ascii"), validate=True)
+    except (ValueError, binascii.Error, UnicodeError):
         raise WebhookRefused(401, f"{SIGNATURE_HEADER} is not base64.", "malformed") from None
     try:
         key.verify(timestamp_text.encode() + b"|" + body, signature)
@@ -122,6 +123,29 @@ def verify_signature(
     return VerifiedDelivery(timestamp, hashlib.sha256(signature).hexdigest())
 
 
+# The longest text voxflow keeps from a delivery (ids, numbers, names, URLs).
+MAX_TEXT = 2048
+
+
+@dataclass(frozen=True)
+class CallData:
+    """What Telnyx tells about the caller besides the number (kept as call variables)."""
+
+    caller_id_name: str = ""  # CNAM / SIP display name: TeXML ``CallerId``, CC ``caller_id_name``
+    attestation: str = ""  # STIR/SHAKEN: "A", "B" or "C" (ShakenStirAttestation)
+    verified: bool | None = None  # ShakenStirValidated: the signature on the caller ID checked
+
+    def variables(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if self.caller_id_name:
+            values["caller_id_name"] = self.caller_id_name
+        if self.attestation:
+            values["caller_attestation"] = self.attestation
+        if self.verified is not None:
+            values["caller_verified"] = self.verified
+        return values
+
+
 @dataclass(frozen=True)
 class CallControlEvent:
     """A Call Control v2 event (``data.event_type``...), reduced to what voxflow uses."""
@@ -135,42 +159,77 @@ class CallControlEvent:
     called: str
     direction: str
     payload: dict[str, Any] = field(default_factory=dict)
+    call_leg_id: str = ""
+    recording_id: str = ""
+    caller_data: CallData = field(default_factory=CallData)
 
     @property
     def telnyx_call_id(self) -> str:
         return self.call_control_id
+
+    def text(self, name: str) -> str:
+        """A text field of the payload ('' when absent or not text)."""
+        return _text(self.payload.get(name))
+
+
+# Call events that name a call without its call_control_id (Telnyx's documented
+# call.recording.saved has only call_session_id and call_leg_id).
+_NO_CONTROL_ID = frozenset({"call.recording.saved", "call.recording.error",
+                            "call.recording.transcription.saved"})
 
 
 def parse_call_event(body: bytes) -> CallControlEvent:
     """Parse a Call Control v2 webhook body; WebhookRefused(400) when it is not one."""
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookRefused(400, "the body is not JSON.", "malformed") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise WebhookRefused(400, "the body is not JSON (or nests too deeply).",
+                             "malformed") from None
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, dict):
         raise WebhookRefused(400, "expected a Telnyx event: a JSON object with 'data'.",
                              "malformed")
     payload = data.get("payload")
-    event_type, event_id = data.get("event_type"), data.get("id")
-    if not isinstance(event_type, str) or not isinstance(event_id, str) or not event_id:
+    event_type, event_id = _field(data, "event_type"), _field(data, "id")
+    if not event_type or not event_id:
         raise WebhookRefused(400, "the event has no 'data.event_type' or 'data.id'.", "malformed")
     if not isinstance(payload, dict):
         raise WebhookRefused(400, "the event has no 'data.payload' object.", "malformed")
-    call_control_id = payload.get("call_control_id")
-    if event_type.startswith("call.") and not isinstance(call_control_id, str):
-        raise WebhookRefused(400, "the call event has no 'payload.call_control_id'.", "malformed")
+    call_control_id = _field(payload, "call_control_id")
+    session_id, leg_id = _field(payload, "call_session_id"), _field(payload, "call_leg_id")
+    if event_type.startswith("call.") and not call_control_id:
+        if event_type not in _NO_CONTROL_ID or not (session_id or leg_id):
+            raise WebhookRefused(400, "the call event has no 'payload.call_control_id'.",
+                                 "malformed")
+    verified = payload.get("shaken_stir_validated")
     return CallControlEvent(
         event_id=event_id,
         event_type=event_type,
-        occurred_at=str(data.get("occurred_at") or ""),
-        call_control_id=str(call_control_id or ""),
-        call_session_id=str(payload.get("call_session_id") or ""),
-        caller=_text(payload.get("from")),
-        called=_text(payload.get("to")),
-        direction=str(payload.get("direction") or ""),
+        occurred_at=_field(data, "occurred_at"),
+        call_control_id=call_control_id,
+        call_session_id=session_id,
+        caller=_field(payload, "from"),
+        called=_field(payload, "to"),
+        direction=_field(payload, "direction"),
         payload=payload,
+        call_leg_id=leg_id,
+        recording_id=_field(payload, "recording_id"),
+        caller_data=CallData(
+            caller_id_name=_field(payload, "caller_id_name"),
+            attestation=_field(payload, "shaken_stir_attestation"),
+            verified=verified if isinstance(verified, bool) else None,
+        ),
     )
+
+
+# What a TeXML request is. Telnyx sends all of them to the URLs of the TeXML
+# application: the instruction fetch (a call arrived: answer it with TeXML), the
+# call progress events (``CallbackSource=call-progress-events``, CallStatus
+# initiated / ringing / in-progress / completed...) and the recording status
+# callbacks (``RecordingStatus``, ``RecordingSid``, ``RecordingUrl``).
+INSTRUCTIONS = "instructions"
+STATUS = "status"
+RECORDING = "recording"
 
 
 @dataclass(frozen=True)
@@ -182,26 +241,69 @@ class TexmlRequest:
     called: str
     call_status: str
     params: dict[str, str] = field(default_factory=dict)
+    caller_data: CallData = field(default_factory=CallData)
+
+    @property
+    def kind(self) -> str:
+        params = self.params
+        if params.get("RecordingStatus") or params.get("RecordingSid"):
+            return RECORDING
+        if params.get("CallbackSource") or params.get("SequenceNumber") or self.ended:
+            return STATUS
+        if params.get("RecordingUrl"):
+            return RECORDING
+        return INSTRUCTIONS
 
     @property
     def ended(self) -> bool:
         return self.call_status.lower() in TEXML_ENDED
 
     @property
+    def answered(self) -> bool:
+        return self.call_status.lower() == "in-progress"
+
+    @property
     def recording_url(self) -> str | None:
         return self.params.get("RecordingUrl") or None
 
+    @property
+    def recording_id(self) -> str:
+        return self.params.get("RecordingSid", "")
+
+    @property
+    def session_id(self) -> str:
+        return self.params.get("CallSessionId", "")
+
+    @property
+    def leg_id(self) -> str:
+        return self.params.get("CallLegId", "")
+
+    @property
+    def hangup_cause(self) -> str:
+        return self.params.get("HangupCause") or self.call_status
+
 
 def parse_texml_params(params: Mapping[str, str]) -> TexmlRequest:
-    call_sid = (params.get("CallSid") or "").strip()
+    clean = {str(k): str(v) for k, v in params.items()}
+    for name, value in clean.items():
+        if not _acceptable(name) or not _acceptable(value):
+            raise WebhookRefused(400, f"the TeXML parameter {name[:40]!r} is not text voxflow "
+                                 "can keep (too long, a NUL, or not UTF-8).", "malformed")
+    call_sid = clean.get("CallSid", "").strip()
     if not call_sid:
         raise WebhookRefused(400, "a TeXML request needs CallSid (and From, To).", "malformed")
+    verified = clean.get("ShakenStirValidated", "").strip().lower()
     return TexmlRequest(
         call_sid=call_sid,
-        caller=(params.get("From") or "").strip(),
-        called=(params.get("To") or "").strip(),
-        call_status=(params.get("CallStatus") or "").strip(),
-        params=dict(params),
+        caller=clean.get("From", "").strip(),
+        called=clean.get("To", "").strip(),
+        call_status=clean.get("CallStatus", "").strip(),
+        params=clean,
+        caller_data=CallData(
+            caller_id_name=(clean.get("CallerId") or clean.get("CallerName") or "").strip(),
+            attestation=clean.get("ShakenStirAttestation", "").strip(),
+            verified={"true": True, "false": False}.get(verified),
+        ),
     )
 
 
@@ -215,4 +317,33 @@ def call_id_for(telnyx_call_id: str) -> str:
 
 
 def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    return value.strip() if isinstance(value, str) and _acceptable(value) else ""
+
+
+def _field(document: Mapping[str, Any], name: str) -> str:
+    """A text field voxflow keeps: WebhookRefused(400) when it is there but unusable.
+
+    JSON may carry what no database takes: a lone surrogate (``\\ud800``, which
+    is not UTF-8), a NUL (PostgreSQL refuses it), or a text as long as the body.
+    """
+    value = document.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and name == "id":
+            return str(value)
+        raise WebhookRefused(400, f"'{name}' must be text.", "malformed")
+    if not _acceptable(value):
+        raise WebhookRefused(400, f"'{name}' is not text voxflow can keep (too long, a NUL, "
+                             "or not UTF-8).", "malformed")
+    return value.strip()
+
+
+def _acceptable(text: str) -> bool:
+    if len(text) > MAX_TEXT or "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

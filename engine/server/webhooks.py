@@ -9,6 +9,7 @@ Telnyx tries again; nothing a sender puts in a body gives a 500.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import urllib.parse
@@ -20,10 +21,13 @@ from engine.server import texml
 from engine.server.context import ServerContext, context_of
 from engine.server.desk import CLAIM_SECONDS, Answer, CallNotTaken, Replayed
 from engine.server.telnyx import (
-    CALL_EVENTS,
+    INSTRUCTIONS,
+    MAX_TEXT,
+    RECORDING,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     CallControlEvent,
+    TexmlRequest,
     WebhookRefused,
     call_id_for,
     parse_call_event,
@@ -87,17 +91,31 @@ async def telnyx_events(request: web.Request) -> web.Response:
     outcome = "ok"
     try:
         event = parse_call_event((await _verified_body(request, ctx))[0])
+        # Held while this delivery works on the event, then kept for a day: a second
+        # delivery of a handled event is acknowledged; one that comes while the first is
+        # at work (or after it died mid-way: a killed server) is asked to come back.
         claim = f"event:{event.event_id}"
-        if not await ctx.records.claim(claim, EVENT_CLAIM_SECONDS):
+        state = await ctx.records.lease(claim, ctx.settings.event_lease)
+        if state == "done":
             outcome = "duplicate"
             return web.json_response({"status": "duplicate", "event_id": event.event_id})
+        if state == "pending":
+            outcome = "pending"
+            response = json_error(503, "this event is being handled by an earlier delivery; "
+                                  "try again shortly.", "pending")
+            response.headers["Retry-After"] = str(int(ctx.settings.event_lease) + 1)
+            return response
         try:
             result = await _act_on(ctx, event)
         except CallNotTaken as problem:
-            await ctx.records.release(claim)  # so Telnyx's next delivery is handled
+            await _release(ctx, claim)  # so Telnyx's next delivery is handled
             outcome = "unavailable"
             ctx.metrics.errors.labels("temporal_unavailable").inc()
             return json_error(503, str(problem), "unavailable")
+        except BaseException:
+            await _release(ctx, claim)
+            raise
+        await ctx.records.settle(claim, EVENT_CLAIM_SECONDS)
         return web.json_response({"status": result, "event_id": event.event_id,
                                   "call_id": call_id_for(event.telnyx_call_id)
                                   if event.telnyx_call_id else None})
@@ -108,32 +126,56 @@ async def telnyx_events(request: web.Request) -> web.Response:
         ctx.metrics.webhook_duration.labels("events", outcome).observe(time.perf_counter() - began)
 
 
+async def _release(ctx: ServerContext, claim: str) -> None:
+    try:
+        await asyncio.shield(ctx.records.release(claim))
+    except Exception as error:  # the database is what failed: the lease runs out instead
+        log.warning("the claim %s could not be released (%s); it lapses in %g s", claim,
+                    error, ctx.settings.event_lease)
+
+
 async def _act_on(ctx: ServerContext, event: CallControlEvent) -> str:
     desk = ctx.desk
     kind = event.event_type
-    if kind not in CALL_EVENTS:
-        return "ignored"
     if kind == "call.initiated":
         if event.direction and event.direction != "incoming":
             return "ignored"  # calls voxflow places itself are not inbound calls to route
-        answer = await desk.incoming(event.telnyx_call_id, event.caller, event.called)
-        return f"taken: {answer.kind}"
+        return await desk.incoming_call_control(event)
     if kind == "call.answered":
+        await desk.status(event.telnyx_call_id, session_id=event.call_session_id,
+                          leg_id=event.call_leg_id)
         await desk.answered(event.telnyx_call_id)
         return "answered"
     if kind == "call.hangup":
-        return await desk.hung_up(event.telnyx_call_id,
-                                  str(event.payload.get("hangup_cause") or ""))
+        return await desk.hung_up(event.telnyx_call_id, event.text("hangup_cause"))
     if kind == "call.dtmf.received":
-        await desk.dtmf(event.telnyx_call_id, str(event.payload.get("digit") or ""))
+        await desk.dtmf(event.telnyx_call_id, event.text("digit"))
         return "noted"
-    urls = event.payload.get("recording_urls") or event.payload.get("public_recording_urls")
-    if isinstance(urls, Mapping):
-        url = urls.get("mp3") or urls.get("wav")
-        if isinstance(url, str) and url:
-            await desk.recording_saved(event.telnyx_call_id, url)
-            return "recording saved"
+    if kind == "call.speak.ended":
+        return await desk.speak_ended(event)
+    if kind in ("call.recording.saved", "call.recording.started"):
+        url = ""
+        for name in ("recording_urls", "public_recording_urls"):
+            urls = event.payload.get(name)
+            if isinstance(urls, Mapping):
+                url = _url(urls.get("mp3")) or _url(urls.get("wav"))
+                if url:
+                    break
+        return await desk.recording(
+            telnyx_call_id=event.call_control_id, session_id=event.call_session_id,
+            leg_id=event.call_leg_id, recording_id=event.recording_id, url=url)
     return "ignored"
+
+
+def _url(value: object) -> str:
+    """A recording's URL, if it is one (http or https): it ends up as a link on the monitor."""
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        return ""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return ""
+    return value if value.lower().startswith(("https://", "http://")) else ""
 
 
 async def telnyx_texml(request: web.Request) -> web.Response:
@@ -141,6 +183,13 @@ async def telnyx_texml(request: web.Request) -> web.Response:
     began = time.perf_counter()
     outcome = "ok"
     try:
+        if request.method != "POST" and ctx.settings.telnyx_key is not None:
+            # Telnyx signs a delivery's body; a GET has none, so its query (the caller's
+            # numbers, the call id) would not be covered by the signature at all.
+            raise WebhookRefused(
+                405, "TeXML over GET is not accepted: its query is not covered by Telnyx's "
+                "signature. Set the TeXML application's voice method (and status callback "
+                "method) to POST.", "get_refused")
         body, nonce = await _verified_body(request, ctx, claim=False)
         if request.method == "POST":
             try:
@@ -151,40 +200,74 @@ async def telnyx_texml(request: web.Request) -> web.Response:
         else:
             params = dict(request.query)
         texml_request = parse_texml_params(params)
-        desk = ctx.desk
-        incoming = not texml_request.recording_url and not texml_request.ended
-        if not incoming and nonce is not None and not await ctx.records.claim(nonce,
-                                                                              CLAIM_SECONDS):
+        kind = texml_request.kind
+        if kind == INSTRUCTIONS:
+            answer, outcome = await _instructions(ctx, texml_request, nonce)
+            return _xml(_texml_for(ctx, answer))
+        if nonce is not None and not await ctx.records.claim(nonce, CLAIM_SECONDS):
             raise REPLAYED
-        if texml_request.recording_url:
-            await desk.recording_saved(texml_request.call_sid, texml_request.recording_url)
-            outcome = "recording"
-            return _xml(texml.empty())
-        if texml_request.ended:
-            try:
-                await desk.hung_up(texml_request.call_sid, texml_request.call_status)
-            except CallNotTaken as problem:
-                outcome = "unavailable"
-                return json_error(503, str(problem), "unavailable")
-            outcome = "ended"
-            return _xml(texml.empty())
         try:
-            answer = await desk.incoming(texml_request.call_sid, texml_request.caller,
-                                         texml_request.called, claim=nonce)
-        except Replayed:
-            raise REPLAYED from None
+            outcome = await _callback(ctx, texml_request)
         except CallNotTaken as problem:
-            # A caller is waiting on the line: an apology beats silence.
-            ctx.metrics.errors.labels("temporal_unavailable").inc()
+            if nonce is not None:
+                await _release(ctx, nonce)
             outcome = "unavailable"
-            answer = await desk.could_not_start(call_id_for(texml_request.call_sid), str(problem))
-        outcome = answer.kind if outcome == "ok" else outcome
-        return _xml(_texml_for(ctx, answer))
+            return json_error(503, str(problem), "unavailable")
+        except BaseException:
+            if nonce is not None:
+                await _release(ctx, nonce)
+            raise
+        return _xml(texml.empty())
     except WebhookRefused as refused:
         outcome = refused.reason
-        return refusal(ctx, refused, "Telnyx TeXML request", "webhook")
+        response = refusal(ctx, refused, "Telnyx TeXML request", "webhook")
+        if refused.status == 405:
+            response.headers["Allow"] = "POST"
+        return response
     finally:
         ctx.metrics.webhook_duration.labels("texml", outcome).observe(time.perf_counter() - began)
+
+
+async def _instructions(ctx: ServerContext, texml_request: TexmlRequest,
+                        nonce: str | None) -> tuple[Answer, str]:
+    """A call arrived: route it, start its flow, and say how Telnyx should connect it."""
+    try:
+        answer = await ctx.desk.incoming(
+            texml_request.call_sid, texml_request.caller, texml_request.called, claim=nonce,
+            caller_data=texml_request.caller_data, session_id=texml_request.session_id,
+            leg_id=texml_request.leg_id)
+    except Replayed:
+        raise REPLAYED from None
+    except CallNotTaken as problem:
+        # A caller is waiting on the line: an apology beats silence.
+        ctx.metrics.errors.labels("temporal_unavailable").inc()
+        return await ctx.desk.could_not_start(call_id_for(texml_request.call_sid),
+                                              str(problem)), "unavailable"
+    return answer, answer.kind
+
+
+async def _callback(ctx: ServerContext, texml_request: TexmlRequest) -> str:
+    """A status or recording callback: it updates the call it is about, never starts one."""
+    desk = ctx.desk
+    call_sid = texml_request.call_sid
+    if texml_request.kind == RECORDING:
+        url = _url(texml_request.recording_url)
+        await desk.recording(telnyx_call_id=call_sid, recording_id=texml_request.recording_id,
+                             url=url)
+        return "recording"
+    await desk.status(call_sid, session_id=texml_request.session_id,
+                      leg_id=texml_request.leg_id)
+    if texml_request.ended:
+        # The completed callback carries the recording when the call was recorded.
+        url = _url(texml_request.recording_url)
+        if url:
+            await desk.recording(telnyx_call_id=call_sid, url=url)
+        await desk.hung_up(call_sid, texml_request.hangup_cause)
+        return "ended"
+    if texml_request.answered:
+        await desk.answered(call_sid)
+        return "answered"
+    return "status"
 
 
 def _texml_for(ctx: ServerContext, answer: Answer) -> str:

@@ -1,18 +1,8 @@
-"""SQL placeholders, bound parameters, SQLite and (when installed here) a real PostgreSQL."""
+"""SQL placeholders, bound parameters, SQLite and a real PostgreSQL (tests/postgres_fixture.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import pwd
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import time
-from collections.abc import Iterator
-from glob import glob
 from pathlib import Path
 
 import pytest
@@ -79,72 +69,11 @@ def test_unknown_connection_says_how_to_configure_it() -> None:
         _execute(services, "accounts", "SELECT 1", {})
 
 
-# -- PostgreSQL: a real server when its binaries are on this machine --------
+# -- PostgreSQL: the session's server (tests/postgres_fixture.py) ---------------
 
 
-def _pg_bin() -> Path | None:
-    found = sorted(glob("/usr/lib/postgresql/*/bin/initdb"))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    pytest.importorskip("psycopg", reason="psycopg (a voxflow dependency) is not installed")
-    bin_dir = _pg_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed here (no initdb); its test is skipped")
-    # PostgreSQL refuses to run as root: run it as the 'postgres' user, with
-    # no wrapper process in between, so signals reach it.
-    as_user: dict[str, str] = {}
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run PostgreSQL")
-        as_user = {"user": "postgres", "group": "postgres"}
-    # Directly under the temp dir: pytest's own folders are private to root.
-    folder = Path(tempfile.mkdtemp(prefix="voxflow-pg-"))
-    data = folder / "data"
-    if as_user:
-        shutil.chown(folder, "postgres", "postgres")
-    subprocess.run([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "voxflow",
-                    "--no-sync"], check=True, capture_output=True, **as_user)  # type: ignore[call-overload]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port),
-         "-h", "127.0.0.1", "-k", str(folder), "-c", "fsync=off"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **as_user,  # type: ignore[call-overload]
-    )
-    url = f"postgresql://voxflow@127.0.0.1:{port}/postgres"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(  # noqa: B904 - the server's own words say why
-                        f"PostgreSQL did not start: {server.stderr.read()!r}")  # type: ignore[union-attr]
-                time.sleep(0.1)
-        yield url
-    finally:
-        server.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def test_postgresql_binds_parameters(postgres_url: str) -> None:
-    services = RuntimeServices(RuntimeConfig(databases={"pg": postgres_url}))
+def test_postgresql_binds_parameters(postgres_database: str) -> None:
+    services = RuntimeServices(RuntimeConfig(databases={"pg": postgres_database}))
     _execute(services, "pg", "CREATE TABLE people (name TEXT, n INTEGER, balance NUMERIC)", {})
     for index, text in enumerate(INJECTIONS):
         inserted = _execute(services, "pg", "INSERT INTO people VALUES (:name, :n, :n * 1.5)",

@@ -166,7 +166,10 @@ async def harness(
     settings: ServerSettings | None = None,
     watch: bool = False,
     run_worker: bool = True,
+    **overrides: Any,
 ) -> AsyncIterator[Harness]:
+    """A stack on the test flows; ``overrides`` replace fields of its ServerSettings
+    (``telnyx_api_key=..., telnyx_api_url=...``)."""
     signer = TelnyxSigner()
     flows_dir = flows or copy_flows(tmp_path / "flows")
     base = ServerSettings(
@@ -183,6 +186,7 @@ async def harness(
         base = replace(settings, telnyx_key=settings.telnyx_key or base.telnyx_key,
                        records_url=base.records_url, flows_dir=flows_dir,
                        task_queue=base.task_queue, redis_url=redis_url)
+    base = replace(base, **overrides)
     client = await connect_client(temporal_settings)
     options = StackOptions(port=0, watch=watch, run_worker=run_worker, voice_bus=voice_bus,
                            voice_clock=voice_clock, out=_NullOut())

@@ -111,3 +111,42 @@ def test_the_monitor_asks_for_the_token(temporal_settings: Any, tmp_path: Path) 
             await browser.wait_for("document.body.dataset.ready === 'true'")
             await browser.wait_for("document.querySelectorAll('#flow-list li').length > 3")
     asyncio.run(scenario())
+
+
+def test_the_monitor_links_only_to_web_addresses(temporal_settings: Any, tmp_path: Path) -> None:
+    """A recording URL is stored as Telnyx (or anyone who got a webhook in) sent it; the page
+    makes a link of http: and https: only, and runs under its Content-Security-Policy."""
+    async def scenario() -> None:
+        assert CHROMIUM is not None
+        async with harness(temporal_settings, tmp_path, run_worker=False) as h, \
+                Browser(CHROMIUM) as browser:
+            records = h.ctx.records
+            urls = {"evil": "javascript:document.body.dataset.owned='yes'",
+                    "data": "data:text/html,<script>alert(1)</script>",
+                    "good": "https://recordings.example/call.mp3"}
+            for name, url in urls.items():
+                await records.ring(name, telnyx_call_id=name, caller="+1555", called="+1556",
+                                   flow_id="hold", flow_version=None, status="completed")
+                await records.note_telnyx_ids(name, recording_url=url)
+            async with h.http.get(f"{h.url}/monitor/") as response:
+                policy = response.headers["Content-Security-Policy"]
+                assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
+                assert response.headers["X-Frame-Options"] == "DENY"
+            await browser.goto(f"{h.url}/monitor/#token={API_TOKEN}")
+            await browser.wait_for("document.body.dataset.ready === 'true'")
+            await browser.wait_for("document.querySelectorAll('#history tbody tr').length === 3")
+            hrefs = await browser.evaluate(
+                "[...document.querySelectorAll('#history a')].map(a => a.href)"
+                ".filter(h => !h.endsWith('#'))")
+            assert hrefs == [urls["good"]]
+            for name in urls:
+                await browser.evaluate(f"selectCall('{name}').then(() => true)")
+                await browser.wait_for("document.querySelector('#call-facts') !== null")
+            facts = await browser.evaluate(
+                "[...document.querySelectorAll('#call-facts a')].map(a => a.href)")
+            assert facts == [urls["good"]]
+            assert await browser.evaluate("document.body.dataset.owned || 'no'") == "no"
+            errors = [line for line in browser.console if "Error" in line
+                      or "Content Security Policy" in line]
+            assert errors == [], errors
+    asyncio.run(scenario())

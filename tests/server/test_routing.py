@@ -102,12 +102,11 @@ def test_a_caller_who_hangs_up_before_the_flow_starts(temporal_settings: Any,
                                                        tmp_path: Path) -> None:
     async def scenario() -> None:
         async with harness(temporal_settings, tmp_path, run_worker=False) as h:
-            # Rings (call.initiated), but its workflow is gone before the caller hangs up
+            # Rings (the TeXML fetch), but its workflow is gone before the caller hangs up
             # (terminated here); Telnyx then reports the hangup.
             telnyx_id = telnyx_call_id()
-            response = await h.post_event(call_event("call.initiated", telnyx_id,
-                                                     called="+15550002000"))
-            assert response.status == 200
+            status, _ = await h.texml(texml_form(telnyx_id, called="+15550002000"))
+            assert status == 200
             client = h.ctx.temporal_client()
             await client.get_workflow_handle(workflow_id(call_id_for(telnyx_id))).terminate()
             response = await h.post_event(call_event("call.hangup", telnyx_id,

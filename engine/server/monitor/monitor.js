@@ -65,6 +65,22 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// A link only to a web address (http: or https:); a stored "javascript:..." is no link.
+function webUrl(value) {
+  if (typeof value !== "string") return null;
+  try {
+    const url = new URL(value, location.href);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+  } catch (error) {
+    return null;
+  }
+}
+
+function link(href, text, attrs = {}) {
+  const url = webUrl(href);
+  return url ? el("a", { ...attrs, href: url, rel: "noopener noreferrer" }, text) : null;
+}
+
 function seconds(value) {
   if (value === null || value === undefined) return "";
   const s = Math.round(value);
@@ -289,7 +305,7 @@ function renderCalls() {
       el("td", { class: "reason" }, call.reason || ""),
       el("td", {}, seconds(call.duration)),
       el("td", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); selectCall(call.call_id); } }, "show")),
-      el("td", {}, call.recording_url ? el("a", { href: call.recording_url, target: "_blank" }, "listen") : ""))));
+      el("td", {}, link(call.recording_url, "listen", { target: "_blank" }) || ""))));
   for (const item of document.querySelectorAll("#flow-list li")) {
     const count = liveCount(item.dataset.flow);
     const badge = item.querySelector(".badge.live");
@@ -327,7 +343,7 @@ function renderDetail() {
     ["Duration", call.duration !== null && call.duration !== undefined
       ? seconds(call.duration) : seconds(Date.now() / 1000 - (call.answered_at || call.started_at))],
     ["Reason", call.reason || ""],
-    ["Recording", call.recording_url ? el("a", { href: call.recording_url }, "listen") : "—"],
+    ["Recording", link(call.recording_url, "listen") || "—"],
   ];
   $("call-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
   const turns = state.transcript.map((t) => el("li", { class: t.speaker },
