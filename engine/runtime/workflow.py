@@ -229,6 +229,11 @@ class CallFlowWorkflow:
                 ),
             )
         except ActivityError as error:
+            if self._stopping:
+                # Cancelled because the call is being stopped (a hangup): that must end the
+                # walk here, not be taken for a failed write after which the node goes on
+                # (a wait_for_signal would then wait on, and the hangup be lost).
+                raise asyncio.CancelledError() from None
             self._event("record_failed", f"the call record could not be written: "
                         f"{error.cause or error}", self._current)
 
