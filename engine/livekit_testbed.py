@@ -201,11 +201,13 @@ class LiveKitTestBed:
     """The LiveKit server (and its Redis) as child processes on 127.0.0.1.
 
     ``webhook_urls``: where LiveKit sends its webhooks (voxflow's
-    ``/webhooks/livekit``), signed with the generated key.
+    ``/webhooks/livekit``), signed with its API key; ``keys``: that key and
+    secret (default: made up now).
     """
 
     def __init__(self, *, webhook_urls: Sequence[str] = (), workdir: Path | None = None,
-                 binary: Path | None = None) -> None:
+                 binary: Path | None = None, keys: tuple[str, str] | None = None) -> None:
+        self.keys = keys or new_keys()
         self._own_dir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="voxflow-livekit-"))
         self.webhook_urls = tuple(webhook_urls)
@@ -225,7 +227,7 @@ class LiveKitTestBed:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._redis = EmbeddedRedis(data_dir=self.workdir / "redis")
         self._redis.start()
-        key, secret = new_keys()
+        key, secret = self.keys
         port = free_port()
         config = config_yaml(port=port, tcp_port=free_port(),
                              udp_port=free_port(socket.SOCK_DGRAM),
