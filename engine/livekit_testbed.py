@@ -185,6 +185,11 @@ def config_yaml(*, port: int, tcp_port: int, udp_port: int, redis_address: str,
         "  enable_loopback_candidate: true",
         "redis:",
         f"  address: {redis_address}",
+        # LiveKit offers a job to a worker while its load (this machine's CPU use) is under
+        # the target; on a shared test machine that is often not so, and calls would get
+        # no agent. Above the largest load a worker reports, every call gets one.
+        "agents:",
+        "  target_load: 2.0",
         "keys:",
         f"  {api_key}: {api_secret}",
         "logging:",
@@ -202,12 +207,15 @@ class LiveKitTestBed:
 
     ``webhook_urls``: where LiveKit sends its webhooks (voxflow's
     ``/webhooks/livekit``), signed with its API key; ``keys``: that key and
-    secret (default: made up now).
+    secret (default: made up now); ``port``: its HTTP/WebSocket port (default: a
+    free one, known as soon as the object is made).
     """
 
     def __init__(self, *, webhook_urls: Sequence[str] = (), workdir: Path | None = None,
-                 binary: Path | None = None, keys: tuple[str, str] | None = None) -> None:
+                 binary: Path | None = None, keys: tuple[str, str] | None = None,
+                 port: int | None = None) -> None:
         self.keys = keys or new_keys()
+        self.port = port or free_port()
         self._own_dir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="voxflow-livekit-"))
         self.webhook_urls = tuple(webhook_urls)
@@ -228,7 +236,7 @@ class LiveKitTestBed:
         self._redis = EmbeddedRedis(data_dir=self.workdir / "redis")
         self._redis.start()
         key, secret = self.keys
-        port = free_port()
+        port = self.port
         config = config_yaml(port=port, tcp_port=free_port(),
                              udp_port=free_port(socket.SOCK_DGRAM),
                              redis_address=f"{self._redis.host}:{self._redis.port}",

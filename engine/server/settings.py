@@ -21,6 +21,8 @@
 ``LIVEKIT_API_KEY``,           the key LiveKit signs its webhooks with (``webhook:
 ``LIVEKIT_API_SECRET``         api_key`` in its config); /webhooks/livekit is refused
                                without them
+``LIVEKIT_URL``                the LiveKit server: when its webhook says the agent of a
+                               call died, a new agent is dispatched to the call's room
 =============================  =====================================================
 
 plus the Temporal variables (``TEMPORAL_ADDRESS``...) of engine.temporal_server.
@@ -62,6 +64,7 @@ class ServerSettings:
     sip_password: str | None = None
     livekit_api_key: str | None = None
     livekit_api_secret: str | None = None
+    livekit_url: str | None = None
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -88,6 +91,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
         sip_password=value("VOXFLOW_SIP_PASSWORD"),
         livekit_api_key=value("LIVEKIT_API_KEY"),
         livekit_api_secret=value("LIVEKIT_API_SECRET"),
+        livekit_url=value("LIVEKIT_URL"),
     )
 
 

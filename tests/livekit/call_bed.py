@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 
 from engine.livekit_caller import RoomCaller
-from engine.livekit_testbed import LiveKitEndpoints, LiveKitTestBed, new_keys
+from engine.livekit_testbed import LiveKitEndpoints, LiveKitTestBed, free_port, new_keys
 from engine.server.settings import ServerSettings
 from engine.server.telnyx import call_id_for
 from engine.temporal_server import TemporalSettings
@@ -143,21 +143,24 @@ class CallBed:
 async def call_bed(temporal_settings: TemporalSettings, redis_url: str,
                    tmp_path: Path) -> AsyncIterator[CallBed]:
     key, secret = new_keys()
+    port = free_port()
     settings = ServerSettings(sip_host="127.0.0.1", api_token=API_TOKEN,
                               internal_token=INTERNAL_TOKEN, livekit_api_key=key,
-                              livekit_api_secret=secret)
+                              livekit_api_secret=secret, livekit_url=f"ws://127.0.0.1:{port}")
     bus = RedisVoiceBus.from_url(redis_url)
     flows = tmp_path / "flows"
     shutil.copytree(FLOWS, flows)
     async with harness(temporal_settings, tmp_path, redis_url=redis_url, voice_bus=bus,
                        flows=flows, settings=settings) as h:
         bed = LiveKitTestBed(webhook_urls=[f"{h.url}/webhooks/livekit"], keys=(key, secret),
-                             workdir=tmp_path / "livekit")
+                             port=port, workdir=tmp_path / "livekit")
         # Off the loop: the server's Temporal worker runs on it.
         endpoints = await asyncio.to_thread(bed.start)
         env = dict(os.environ, **endpoints.env(), VOXFLOW_REDIS_URL=redis_url,
                    VOXFLOW_SERVER_URL=h.url, VOXFLOW_INTERNAL_TOKEN=INTERNAL_TOKEN,
-                   VOXFLOW_STT="offline", VOXFLOW_TTS="offline",
+                   VOXFLOW_STT="offline", VOXFLOW_TTS="offline", VOXFLOW_AGENT_HTTP_PORT="0",
+                   # Other work on a 2-core machine must not make the worker refuse calls.
+                   VOXFLOW_AGENT_LOAD_THRESHOLD="inf",
                    VOXFLOW_RECORDINGS_DIR=str(tmp_path / "recordings"))
         agent = AgentProcess(env, tmp_path / "agent.log")
         try:
