@@ -26,6 +26,7 @@ What is pinned, and why these versions:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -41,11 +42,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Self
 
 from engine.errors import VoxflowError
+from engine.server.settings import ServerSettings
 from engine.voice.redis_server import EmbeddedRedis
 
 
@@ -305,6 +307,29 @@ def running(webhook_urls: Sequence[str] = ()) -> Iterator[LiveKitEndpoints]:
     with LiveKitTestBed(webhook_urls=webhook_urls) as bed:
         assert bed.endpoints is not None
         yield bed.endpoints
+
+
+async def start_for_dev(stack: contextlib.AsyncExitStack, settings: ServerSettings, host: str,
+                        port: int) -> ServerSettings:
+    """``voxflow dev --livekit``: the test bed for the rest of dev, stopped with it.
+
+    Its LIVEKIT_URL / LIVEKIT_API_KEY / LIVEKIT_API_SECRET go into this process's
+    environment (what a ``voxflow agent`` started by dev inherits) and into the
+    server's settings (its LiveKit webhook checks and agent dispatch).
+    """
+    if not binary_path(LIVEKIT_SERVER).is_file():
+        raise VoxflowError("the LiveKit server for 'voxflow dev --livekit' is not built yet: run "
+                           "'voxflow livekit build' once (a few minutes), then again "
+                           "'voxflow dev --livekit'.")
+    webhook_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    bed = LiveKitTestBed(webhook_urls=[f"http://{webhook_host}:{port}/webhooks/livekit"])
+    endpoints = await asyncio.to_thread(bed.start)
+    stack.callback(bed.stop)
+    os.environ.update(endpoints.env())
+    print(f"LiveKit server {LIVEKIT_SERVER.version} (test bed): {endpoints.url}, log {bed.log}",
+          flush=True)
+    return replace(settings, livekit_url=endpoints.url, livekit_api_key=endpoints.api_key,
+                   livekit_api_secret=endpoints.api_secret)
 
 
 def run_foreground(webhook_urls: Sequence[str]) -> int:
