@@ -21,7 +21,8 @@ What is pinned, and why these versions:
 - LiveKit SIP (``github.com/livekit/sip``): the proxy refuses the module, every
   version (``403 This module version is not available``), so it cannot be
   built here. :func:`sip_status` asks again and says what the proxy answered;
-  ``voxflow livekit build`` prints it.
+  ``voxflow livekit build`` prints it. LiveKit egress (``github.com/livekit/egress``)
+  is refused the same way, so whole-call recording has no test bed.
 """
 
 from __future__ import annotations
