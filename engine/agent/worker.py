@@ -57,13 +57,15 @@ def build_server(settings: AgentSettings) -> AgentServer:
     engines.import_plugins(settings.engines)
     server = AgentServer(
         port=_http_port(),
-        **_load_threshold(),
         ws_url=settings.livekit_url,
         api_key=settings.api_key,
         api_secret=settings.api_secret,
         setup_fnc=prewarm,
         preload_modules=[__name__],
     )
+    threshold = _load_threshold()
+    if threshold is not None:
+        server.update_options(load_threshold=threshold)
     server.rtc_session(entrypoint, agent_name=AGENT_NAME)
     return server
 
@@ -78,13 +80,13 @@ def _http_port() -> int:
                            "(0 for any free port), or leave it unset for 8081.") from None
 
 
-def _load_threshold() -> dict[str, float]:
+def _load_threshold() -> float | None:
     """VOXFLOW_AGENT_LOAD_THRESHOLD: the machine load (0..1) above which the worker takes no
     new call (LiveKit Agents' default: 0.7); ``inf`` takes calls whatever the load (a test
     bed on a shared machine)."""
     value = os.environ.get(LOAD_THRESHOLD_ENV, "").strip()
     if not value:
-        return {}
+        return None
     try:
         threshold = float(value)
     except ValueError:
@@ -92,7 +94,7 @@ def _load_threshold() -> dict[str, float]:
     if not threshold > 0:
         raise VoxflowError(f"{LOAD_THRESHOLD_ENV}={value!r}: set a load above 0, such as 0.7 "
                            "(LiveKit Agents' default), or inf.")
-    return {"load_threshold": threshold}
+    return threshold
 
 
 def prewarm(proc: JobProcess) -> None:
