@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import statistics
 import sys
 import tempfile
@@ -162,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=10, help="calls counted (default 10)")
     args = parser.parse_args(argv)
+    # Stopped from outside (timeout, kill): unwind, so LiveKit and the agent stop too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     livekit_testbed.build()
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as folder, \
             EmbeddedTemporal() as temporal:

@@ -28,6 +28,7 @@ What is pinned, and why these versions:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -250,6 +251,7 @@ class LiveKitTestBed:
             self._process = subprocess.Popen(
                 [str(binary), "--config", str(config_file)], stdin=subprocess.DEVNULL,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        atexit.register(self.stop)
         self.endpoints = LiveKitEndpoints(f"ws://127.0.0.1:{port}", key, secret, self._redis.url)
         try:
             self._wait_until_ready(port)
@@ -280,6 +282,7 @@ class LiveKitTestBed:
             return "(no log)"
 
     def stop(self) -> None:
+        atexit.unregister(self.stop)
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)

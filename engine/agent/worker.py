@@ -23,6 +23,7 @@ imported on the main thread.
 from __future__ import annotations
 
 import logging
+import math
 import os
 
 from livekit import rtc
@@ -55,15 +56,18 @@ log = logging.getLogger(__name__)
 def build_server(settings: AgentSettings) -> AgentServer:
     # Imported now, in the server process, so that forked job processes have them.
     engines.import_plugins(settings.engines)
+    threshold = _load_threshold()
     server = AgentServer(
         port=_http_port(),
+        # Taking calls whatever the load: LiveKit is told none either (it offers no call to a
+        # worker that reports a load of 1, a busy CPU).
+        load_fnc=_no_load if threshold == math.inf else None,
         ws_url=settings.livekit_url,
         api_key=settings.api_key,
         api_secret=settings.api_secret,
         setup_fnc=prewarm,
         preload_modules=[__name__],
     )
-    threshold = _load_threshold()
     if threshold is not None:
         server.update_options(load_threshold=threshold)
     server.rtc_session(entrypoint, agent_name=AGENT_NAME)
@@ -80,10 +84,14 @@ def _http_port() -> int:
                            "(0 for any free port), or leave it unset for 8081.") from None
 
 
+def _no_load() -> float:
+    return 0.0
+
+
 def _load_threshold() -> float | None:
     """VOXFLOW_AGENT_LOAD_THRESHOLD: the machine load (0..1) above which the worker takes no
-    new call (LiveKit Agents' default: 0.7); ``inf`` takes calls whatever the load (a test
-    bed on a shared machine)."""
+    new call (LiveKit Agents' default: 0.7); ``inf`` takes calls whatever the load, and
+    reports no load to LiveKit (a test bed on a shared machine)."""
     value = os.environ.get(LOAD_THRESHOLD_ENV, "").strip()
     if not value:
         return None
