@@ -285,10 +285,15 @@ class LiveKitTestBed:
         atexit.unregister(self.stop)
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+            # LiveKit drains its rooms on the first SIGTERM and stops at once on a second one.
+            for _ in range(2):
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=5)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            else:
                 process.kill()
                 process.wait()
         redis, self._redis = self._redis, None
