@@ -54,6 +54,7 @@ class DevOptions:
     state_dir: Path = Path(".voxflow")
     memory_bus: bool = False
     agent: bool = True  # run a voice agent (in this process, or voxflow agent for LiveKit)
+    livekit: bool = False  # the LiveKit test bed (engine.livekit_testbed), LIVEKIT_* exported
 
 
 def run_dev(options: DevOptions) -> int:
@@ -82,6 +83,9 @@ async def _dev(options: DevOptions) -> int:
         redis_url=None,  # one process: live events go straight to the server
     )
     async with contextlib.AsyncExitStack() as stack:
+        if options.livekit:
+            from engine.livekit_testbed import start_for_dev
+            settings = await start_for_dev(stack, settings, options.host, options.port)
         say("starting the Temporal dev server…")
         temporal = EmbeddedTemporal(db_file=options.state_dir.resolve() / "temporal.db")
         await temporal.start_async()

@@ -19,7 +19,17 @@ ROOM_PREFIX = workflow_id("")  # "call-"
 
 
 def call_id_from_room(room: str) -> str | None:
-    """``call-<id>`` → ``<id>``; None for rooms that are not voxflow calls."""
+    """``call-<id>`` → ``<id>``; None for rooms that are not voxflow calls.
+
+    LiveKit SIP names a callee dispatch rule's room after the dialled user
+    (``call-<id>``) when the rule has no room prefix, and ``<prefix>_call-<id>``
+    when it has one (``voxflow livekit setup --room-prefix``): the call id is
+    what follows the first ``_call-`` in such a name.
+    """
+    marker = "_" + ROOM_PREFIX
+    if marker in room:
+        call_id = room.split(marker, 1)[1]
+        return call_id or None
     if room.startswith(ROOM_PREFIX) and len(room) > len(ROOM_PREFIX):
         return room[len(ROOM_PREFIX):]
     return None

@@ -23,6 +23,7 @@ imported on the main thread.
 from __future__ import annotations
 
 import logging
+import math
 import os
 
 from livekit import rtc
@@ -40,26 +41,68 @@ from engine.agent.livekit_control import LiveKitCallControl
 from engine.agent.rooms import AGENT_NAME, call_id_from_room
 from engine.agent.session import CallVoice, VoxflowAgent, build_session
 from engine.agent.settings import AgentSettings, settings_from_env
+from engine.errors import VoxflowError
 from engine.voice.bus import VoiceBus
 from engine.voice.redis_bus import RedisVoiceBus
 
 SAMPLE_RATE = 16000  # telephone audio; the engines and VAD all take it as it is
 RECORDING_STATE_OWNER = "recording"  # the bus document of the call's egress
+HTTP_PORT_ENV = "VOXFLOW_AGENT_HTTP_PORT"
+DEFAULT_HTTP_PORT = 8081  # LiveKit Agents' own default
+LOAD_THRESHOLD_ENV = "VOXFLOW_AGENT_LOAD_THRESHOLD"
 log = logging.getLogger(__name__)
 
 
 def build_server(settings: AgentSettings) -> AgentServer:
     # Imported now, in the server process, so that forked job processes have them.
     engines.import_plugins(settings.engines)
+    threshold = _load_threshold()
     server = AgentServer(
+        port=_http_port(),
+        # Taking calls whatever the load: LiveKit is told none either (it offers no call to a
+        # worker that reports a load of 1, a busy CPU).
+        load_fnc=_no_load if threshold == math.inf else None,
         ws_url=settings.livekit_url,
         api_key=settings.api_key,
         api_secret=settings.api_secret,
         setup_fnc=prewarm,
         preload_modules=[__name__],
     )
+    if threshold is not None:
+        server.update_options(load_threshold=threshold)
     server.rtc_session(entrypoint, agent_name=AGENT_NAME)
     return server
+
+
+def _http_port() -> int:
+    """The agent's health-check HTTP port: VOXFLOW_AGENT_HTTP_PORT (0: any free one), else 8081."""
+    value = os.environ.get(HTTP_PORT_ENV, "").strip()
+    try:
+        return int(value) if value else DEFAULT_HTTP_PORT
+    except ValueError:
+        raise VoxflowError(f"{HTTP_PORT_ENV}={value!r} is not a port number; set a number "
+                           "(0 for any free port), or leave it unset for 8081.") from None
+
+
+def _no_load() -> float:
+    return 0.0
+
+
+def _load_threshold() -> float | None:
+    """VOXFLOW_AGENT_LOAD_THRESHOLD: the machine load (0..1) above which the worker takes no
+    new call (LiveKit Agents' default: 0.7); ``inf`` takes calls whatever the load, and
+    reports no load to LiveKit (a test bed on a shared machine)."""
+    value = os.environ.get(LOAD_THRESHOLD_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        threshold = float(value)
+    except ValueError:
+        threshold = -1.0
+    if not threshold > 0:
+        raise VoxflowError(f"{LOAD_THRESHOLD_ENV}={value!r}: set a load above 0, such as 0.7 "
+                           "(LiveKit Agents' default), or inf.")
+    return threshold
 
 
 def prewarm(proc: JobProcess) -> None:

@@ -30,10 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(then no separate 'voxflow agent' process can join calls)")
     parser.add_argument("--no-agent", action="store_true",
                         help="run no voice agent (calls wait for a 'voxflow agent' you start)")
+    parser.add_argument("--livekit", action="store_true",
+                        help="also run a LiveKit server on this machine (the test bed: build it "
+                        "once with 'voxflow livekit build') and set LIVEKIT_URL, LIVEKIT_API_KEY "
+                        "and LIVEKIT_API_SECRET for the rest of dev")
 
 
 def run(args: argparse.Namespace) -> int:
     return run_dev(DevOptions(
         host=args.host, port=args.port, flows=Path(args.flows), state_dir=Path(args.state_dir),
-        memory_bus=args.memory_bus, agent=not args.no_agent,
+        memory_bus=args.memory_bus, agent=not args.no_agent, livekit=args.livekit,
     ))

@@ -6,15 +6,19 @@ and a *callee* dispatch rule puts the caller in a room named after the dialled
 user, ``call-<id>`` (the call's workflow id), and dispatches the agent named
 ``voxflow`` to it.
 
-Why the rule's room prefix is empty by default: a callee rule names the room
-``<prefix><dialled user>``, and the dialled user already starts with ``call-``;
-a ``call-`` prefix would make ``call-call-<id>``. Every room this rule creates
-still starts with ``call-``.
+Why the rule's room prefix is empty by default: LiveKit names a callee rule's
+room after the dialled user, ``call-<id>``, when the prefix is empty, and
+``<prefix>_<dialled user>`` (an underscore between) otherwise, so a ``call-``
+prefix makes ``call-_call-<id>``. The agent and the server read the call id
+after the ``call-`` that the dialled user starts with either way
+(engine.agent.rooms.call_id_from_room).
 
-The trunk accepts any dialled user (the users are call ids, not phone
-numbers), so restrict who may call it: ``--allowed-address`` (Telnyx's SIP
-signalling addresses) and/or a username and password that the TeXML ``<Sip>``
-sends (VOXFLOW_SIP_USERNAME / VOXFLOW_SIP_PASSWORD).
+LiveKit refuses an inbound trunk that would take calls from anyone: it needs
+allowed addresses, numbers or a username and password. The trunk accepts any
+dialled user (the users are call ids, not phone numbers), so restrict who may
+call it: ``--allowed-address`` (Telnyx's SIP signalling addresses) and/or a
+username and password that the TeXML ``<Sip>`` sends (VOXFLOW_SIP_USERNAME /
+VOXFLOW_SIP_PASSWORD). With none of them, setup stops before asking LiveKit.
 
 Run it as often as you like: it finds its trunk and rule by name, creates
 what is missing, replaces what differs, and leaves the rest alone.
@@ -102,7 +106,41 @@ def _same_rule(have: lk_sip.SIPDispatchRuleInfo, want: lk_sip.SIPDispatchRuleInf
             and agents == [a.agent_name for a in want.room_config.agents])
 
 
+TRUNK_NEEDS = (
+    "LiveKit accepts an inbound SIP trunk only when it says who may call it: give "
+    "--allowed-address with Telnyx's SIP signalling addresses (repeat it; an address "
+    "or a CIDR range), or set "
+    "VOXFLOW_SIP_USERNAME and VOXFLOW_SIP_PASSWORD (the credentials the TeXML <Sip> sends), "
+    "or give --number for each dialled user to accept."
+)
+
+
+def check_setup(setup: LiveKitSetup) -> None:
+    """What LiveKit would refuse, said before asking it."""
+    if bool(setup.auth_username) != bool(setup.auth_password):
+        missing = "VOXFLOW_SIP_PASSWORD" if setup.auth_username else "VOXFLOW_SIP_USERNAME"
+        raise VoxflowError(f"set {missing} too: LiveKit checks a SIP username and password "
+                           "together.")
+    if not (setup.allowed_addresses or setup.numbers or setup.auth_username):
+        raise VoxflowError(TRUNK_NEEDS)
+
+
+def _refusal(setup: LiveKitSetup, error: ServerError) -> VoxflowError:
+    said = f"LiveKit at {setup.url} refused: {error.message or error.code} ({error.status})."
+    if error.status in (401, 403) or error.code in ("unauthenticated", "permission_denied"):
+        return VoxflowError(f"{said} Check LIVEKIT_API_KEY and LIVEKIT_API_SECRET: they must "
+                            "be a key and secret of that LiveKit server.")
+    if error.status == 404 or error.code in ("bad_route", "not_found"):
+        return VoxflowError(f"{said} Check LIVEKIT_URL: it must be the LiveKit server itself "
+                            "(https://… or wss://…), with no path.")
+    if error.code == "invalid_argument" or error.status == 400:
+        return VoxflowError(f"{said} Change the setup flags it names.")
+    return VoxflowError(f"{said} LiveKit SIP needs a LiveKit server with Redis configured; "
+                        "check the server's log.")
+
+
 async def set_up_livekit(setup: LiveKitSetup) -> SetupReport:
+    check_setup(setup)
     report = SetupReport()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         sip = SipService(session, setup.url, setup.api_key, setup.api_secret, failover=False)
@@ -110,10 +148,7 @@ async def set_up_livekit(setup: LiveKitSetup) -> SetupReport:
             trunk_id = await _ensure_trunk(sip, setup, report)
             await _ensure_rule(sip, setup, trunk_id, report)
         except ServerError as error:
-            raise VoxflowError(
-                f"LiveKit at {setup.url} refused: {error.message or error.code} "
-                f"({error.status}). Check LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET."
-            ) from None
+            raise _refusal(setup, error) from None
         except aiohttp.ClientError as error:
             raise VoxflowError(f"cannot reach LiveKit at {setup.url}: {error}. Check "
                                "LIVEKIT_URL.") from None

@@ -7,6 +7,12 @@ call would only notice through its own timeouts. LiveKit notices at once: its
 ``call:agent_left`` here, so the call waits for a new agent (and resumes) or,
 with none within 10 s, ends with the apology (engine.voice.channel_base).
 
+LiveKit does not send a new agent by itself: a job whose process died stays
+failed. So, with LIVEKIT_URL set, the server then asks LiveKit for a new
+dispatch of the agent ``voxflow`` to the call's room (AgentDispatchService
+CreateDispatch); a worker takes it, its agent joins, announces itself on the
+bus and the call asks its question again.
+
 A delivery is acted on when all of this holds; anything else is answered 200
 and ignored:
 
@@ -34,12 +40,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import logging
 import time
 
+import aiohttp
 from aiohttp import web
 from google.protobuf.json_format import Parse, ParseError
-from livekit.api import TokenVerifier
+from livekit.api import CreateAgentDispatchRequest, LiveKitAPI, TokenVerifier
 from livekit.protocol.models import DisconnectReason, ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 
@@ -146,7 +154,30 @@ async def _act_on(ctx: ServerContext, event: WebhookEvent) -> str:
             await ctx.records.release(claim)  # so LiveKit's next delivery is handled
         raise
     log.info("call %s: the agent %s left the room (%s)", call_id, participant.identity, why)
+    await _dispatch_new_agent(ctx, event.room.name, call_id, participant.identity)
     return "agent left"
+
+
+async def _dispatch_new_agent(ctx: ServerContext, room: str, call_id: str, former: str) -> None:
+    """Ask LiveKit for a new agent in ``room``; a failure is logged (the call then apologises)."""
+    settings = ctx.settings
+    if not settings.livekit_url:
+        log.warning("call %s: no LIVEKIT_URL on the server, so no new agent is dispatched to "
+                    "%s; the call ends unless one joins within its wait", call_id, room)
+        return
+    lkapi = LiveKitAPI(settings.livekit_url, settings.livekit_api_key,
+                       settings.livekit_api_secret, timeout=aiohttp.ClientTimeout(total=10),
+                       failover=False)
+    try:
+        dispatch = await lkapi.agent_dispatch.create_dispatch(CreateAgentDispatchRequest(
+            agent_name=AGENT_NAME, room=room,
+            metadata=json.dumps({"call_id": call_id, "replaces": former})))
+        log.info("call %s: dispatched a new agent to %s (%s)", call_id, room, dispatch.id)
+    except Exception as error:  # noqa: BLE001 - LiveKit unreachable or refusing: said, not raised
+        log.error("call %s: LiveKit did not dispatch a new agent to %s: %s", call_id, room,
+                  error)
+    finally:
+        await lkapi.aclose()
 
 
 def _is_our_agent(participant: ParticipantInfo) -> bool:

@@ -37,6 +37,8 @@
                                their record are closed (default 30; 0: never)
 ``VOXFLOW_ALLOWED_ORIGINS``    other web origins (``https://ops.example.com``, comma
                                separated) whose pages may open the WebSocket
+``LIVEKIT_URL``                the LiveKit server: when its webhook says the agent of a
+                               call died, a new agent is dispatched to the call's room
 =============================  =====================================================
 
 plus the Temporal variables (``TEMPORAL_ADDRESS``...) of engine.temporal_server.
@@ -96,6 +98,7 @@ class ServerSettings:
         """How long a Call Control event is held by the delivery handling it: past that, a
         delivery that died mid-way (a killed server) no longer keeps the retry out."""
         return max(5.0, 2 * self.temporal_deadline + 3.0)
+    livekit_url: str | None = None
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -135,6 +138,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
                                    "VOXFLOW_RECONCILE_SECONDS", 30.0, zero=True),
         allowed_origins=tuple(o.strip().rstrip("/") for o in
                               (value("VOXFLOW_ALLOWED_ORIGINS") or "").split(",") if o.strip()),
+        livekit_url=value("LIVEKIT_URL"),
     )
 
 
