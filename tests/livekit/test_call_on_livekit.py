@@ -1,6 +1,6 @@
 """Calls on the real LiveKit server, the real agent process and the real workflow.
 
-Signed call.initiated → the TeXML answer dialling sip:call-<id>@… → the caller in
+A signed TeXML request → the answer dialling sip:call-<id>@… → the caller in
 that room as LiveKit SIP puts it there (engine.livekit_caller) → LiveKit
 dispatches the voxflow agent (``voxflow agent``: engine/agent/worker.py) →
 the workflow. What the caller hears is recognised from its recording with the
