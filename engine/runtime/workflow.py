@@ -236,6 +236,7 @@ class CallFlowWorkflow:
                 raise asyncio.CancelledError() from None
             self._event("record_failed", f"the call record could not be written: "
                         f"{error.cause or error}", self._current)
+        self._unless_stopping()
 
     async def _supervise(self, walk: asyncio.Task[Ending]) -> Ending:
         """Wait for the walk to end, racing the caller's hangup and the call's timers."""
@@ -307,6 +308,14 @@ class CallFlowWorkflow:
         if problem is not None:
             reason += f"; the farewell could not be said: {problem}"
         return Ending(m.TIMEOUT, reason)
+
+    def _unless_stopping(self) -> None:
+        """Raise CancelledError when the call is being stopped. Cancelling the walk while
+        it awaits an activity only asks Temporal to cancel that activity: one that
+        completes anyway returns its result, and the walk would go on as if no hangup
+        had come. So the walk checks after each activity it awaits."""
+        if self._stopping:
+            raise asyncio.CancelledError()
 
     async def _stop(self, walk: asyncio.Task[Ending]) -> None:
         """Cancel the walk (and with it the running activity or subflow) and wait for it."""
@@ -543,6 +552,7 @@ class CallFlowWorkflow:
                 raise asyncio.CancelledError() from None
             raise NodeFailure(_activity_problem(node_id, node_type, error, limit,
                                                 self._options.heartbeat_timeout)) from None
+        self._unless_stopping()
         return m.from_flat_data(m.NodeOutcome, result)
 
     def _take_walked(self) -> list[str]:
