@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "serve": "engine.cli.serve",
     "dev": "engine.cli.dev",
     "livekit": "engine.cli.livekit",
+    "stats": "engine.cli.stats",
 }
 
 EXIT_OK = 0

@@ -114,6 +114,7 @@ class NodeActivities:
             call_id=task.call_id, root_flow_id=str(task.call.get("flow_id") or task.flow_id),
             flow_id=task.flow_id, node_id=task.node_id, node_type=task.node_type,
             walked=tuple(task.walked), variables=task.variables,
+            run_key=f"{activity.info().workflow_id}/{activity.info().activity_id}",
         )
         # Noted before the node runs, so the monitor lights the node the caller is in.
         await recorder.node_entered(entered)
@@ -125,9 +126,11 @@ class NodeActivities:
         try:
             outcome = await self._run_node(task, services)
         except ApplicationError as error:
-            await recorder.node_finished(entered, time.monotonic() - began, error.message)
+            await recorder.node_finished(entered, time.monotonic() - began, error.message,
+                                         _answers(services.voice_bus))
             raise
-        await recorder.node_finished(entered, time.monotonic() - began, None)
+        await recorder.node_finished(entered, time.monotonic() - began, None,
+                                     _answers(services.voice_bus))
         return outcome
 
     async def _run_node(self, task: NodeTask, services: Any) -> NodeOutcome:
@@ -195,6 +198,12 @@ class _WatchedServices:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._services, name)
+
+
+def _answers(voice_bus: Any) -> dict[str, Any] | None:
+    """How the node's questions went, as the watched voice bus counted them (if it asked)."""
+    answers = getattr(voice_bus, "answers", None)
+    return dict(answers) if answers else None
 
 
 def heartbeat_gap(heartbeat_timeout: timedelta | None, hears_hangup: bool) -> float:

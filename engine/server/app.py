@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from engine.server import api, caller_socket, livekit_webhooks, streams, webhooks
+from engine.server import api, caller_socket, livekit_webhooks, stats_api, streams, webhooks
 from engine.server.context import CONTEXT_KEY, ServerContext, context_of
 from engine.server.metrics import PROMETHEUS_CONTENT_TYPE
 
@@ -111,6 +111,7 @@ def create_app(ctx: ServerContext) -> web.Application:
     app.router.add_post("/webhooks/telnyx/texml", webhooks.telnyx_texml)
     app.router.add_post("/webhooks/livekit", livekit_webhooks.livekit_events)
     api.add_routes(app)
+    stats_api.add_routes(app)
     streams.add_routes(app)
     caller_socket.add_routes(app)
     app.router.add_get("/metrics", metrics)

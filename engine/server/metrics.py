@@ -9,7 +9,13 @@
 - ``voxflow_errors_total{kind}``: refused webhooks (by reason), node and call
   failures, failures of the server itself;
 - ``voxflow_calls_total{status}``: calls ended, by status;
-- ``voxflow_flow_reload_errors``: flow files with errors after the last reload.
+- ``voxflow_flow_reload_errors``: flow files with errors after the last reload;
+- ``voxflow_call_duration_seconds{flow,status}``: how long ended calls lasted;
+- ``voxflow_node_calls_total{flow,node,outcome}``: ended calls that reached a node
+  (``reached``) and that ended there (``ended``: the drop-off), from ``call:ended``;
+- ``voxflow_node_answers_total{flow,node,result}``: questions a node asked
+  (``asked``), left unanswered (``no_input``) and not understood (``no_match``);
+- ``voxflow_recognition_confidence{flow}``: the recogniser's confidence in final answers.
 
 Each app has its own registry, so several apps in one process (tests) do not clash.
 """
@@ -29,6 +35,9 @@ _NODE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 _WEBHOOK_BUCKETS = (0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25,
                     0.5, 1, 2.5)
 
+_CALL_BUCKETS = (5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
+_CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -45,20 +54,52 @@ class Metrics:
                               registry=self.registry)
         self.calls = Counter("voxflow_calls_total", "Calls ended, by status.", ["status"],
                              registry=self.registry)
+        self.call_duration = Histogram(
+            "voxflow_call_duration_seconds", "How long ended calls lasted.", ["flow", "status"],
+            buckets=_CALL_BUCKETS, registry=self.registry)
+        self.node_calls = Counter(
+            "voxflow_node_calls_total", "Ended calls that reached a node (outcome=reached) "
+            "and that ended there (outcome=ended).", ["flow", "node", "outcome"],
+            registry=self.registry)
+        self.node_answers = Counter(
+            "voxflow_node_answers_total", "Questions a node asked, and how many had no "
+            "input or no match.", ["flow", "node", "result"], registry=self.registry)
+        self.confidence = Histogram(
+            "voxflow_recognition_confidence", "The recogniser's confidence in final answers.",
+            ["flow"], buckets=_CONFIDENCE_BUCKETS, registry=self.registry)
         self.reload_errors = Gauge("voxflow_flow_reload_errors",
                                    "Flow and trigger files with errors after the last reload.",
                                    registry=self.registry)
 
     def observe_event(self, event: ev.LiveEvent) -> None:
         """The hub's listener: node latency, failures and endings from the live events."""
+        data = event.data
+        flow = str(event.flow_id or "")
         if event.type == ev.NODE_FINISHED:
-            outcome = "ok" if event.data.get("ok") else "failed"
-            self.node_duration.labels(str(event.data.get("node_type")), outcome).observe(
-                float(event.data.get("seconds") or 0.0))
+            outcome = "ok" if data.get("ok") else "failed"
+            self.node_duration.labels(str(data.get("node_type")), outcome).observe(
+                float(data.get("seconds") or 0.0))
+            for result in ("asked", "no_input", "no_match"):
+                if data.get(result):
+                    self.node_answers.labels(str(data.get("node_flow_id") or flow),
+                                             str(data.get("node_id")), result).inc(
+                                                 int(data[result]))
         elif event.type == ev.CALL_ERROR:
             self.errors.labels("call_error").inc()
         elif event.type == ev.CALL_ENDED:
-            self.calls.labels(str(event.data.get("status"))).inc()
+            status = str(data.get("status"))
+            self.calls.labels(status).inc()
+            self.call_duration.labels(flow, status).observe(float(data.get("duration") or 0.0))
+            path = [str(node) for node in data.get("path") or ()]
+            for node in dict.fromkeys(path):
+                self.node_calls.labels(flow, node, "reached").inc()
+            if path:
+                self.node_calls.labels(flow, path[-1], "ended").inc()
+        elif event.type == ev.CALL_TRANSCRIPT:
+            confidence = data.get("confidence")
+            if (data.get("is_final") and data.get("speaker") == "caller"
+                    and isinstance(confidence, (int, float))):
+                self.confidence.labels(flow).observe(float(confidence))
 
     def set_live_counts(self, counts: dict[str, int]) -> None:
         for status, count in counts.items():

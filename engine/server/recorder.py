@@ -19,9 +19,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from engine.runtime.recording import CallClosed, CallOpened, NodeEntered
+from engine.server import analytics
 from engine.server import events as ev
 from engine.server.records import RecordsStore, Turn
 from engine.voice.bus import Entry
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 INTERRUPTED = " [interrupted]"  # appended to a prompt the caller cut short
 # Changing every node, so not worth an event each time (it is on the record).
 QUIET_VARIABLES = frozenset({"call_duration"})
+ANSWER_COUNTS = ("asked", "no_input", "no_match", "heard", "confidence_sum")
 
 
 class CallRecorder:
@@ -83,10 +86,21 @@ class CallRecorder:
                     {"name": name, "value": new, "previous": old},
                 ))
 
-    async def node_finished(self, entered: NodeEntered, seconds: float, problem: str | None) -> None:
+    async def node_finished(self, entered: NodeEntered, seconds: float, problem: str | None,
+                            answers: Mapping[str, Any] | None = None) -> None:
+        if answers and self.store is not None and entered.flow_id == entered.root_flow_id:
+            run = analytics.NodeRun(entered.node_id, **{
+                name: answers.get(name, 0) for name in ANSWER_COUNTS})
+            try:
+                await self.store.node_run(entered.call_id, entered.run_key or entered.node_id,
+                                          run)
+            except Exception as error:
+                log.warning("answers of %s at %s not saved: %s", entered.call_id,
+                            entered.node_id, error)
         await self._publish(ev.LiveEvent(ev.NODE_FINISHED, entered.call_id, entered.root_flow_id, {
             "node_id": entered.node_id, "node_type": entered.node_type,
-            "seconds": round(seconds, 6), "ok": problem is None,
+            "node_flow_id": entered.flow_id,
+            "seconds": round(seconds, 6), "ok": problem is None, **(answers or {}),
         }))
         if problem is not None:
             await self._publish(ev.LiveEvent(ev.CALL_ERROR, entered.call_id, entered.root_flow_id, {
@@ -109,6 +123,9 @@ class CallRecorder:
             }))
         await self._publish(ev.LiveEvent(ev.CALL_ENDED, closed.call_id, closed.flow_id, {
             "status": closed.status, "reason": closed.reason, "duration": round(duration, 3),
+            "flow_version": closed.flow_version,
+            # The nodes the call went through (per-node metrics count them).
+            "path": [node for node in closed.path if not node.startswith("~")],
         }))
 
     def watch_voice_bus(self, bus: Any, call_id: str, flow_id: str) -> Any:
@@ -140,6 +157,14 @@ class TranscriptBus:
         # Prompts sent and not yet said (request id -> entry id, text, time sent): a line
         # is in the transcript once the agent has said it, never merely for being sent.
         self._unsaid: dict[str, tuple[str, str, float]] = {}
+        # How this node's questions went (call analytics): see note_verdict.
+        self.answers: dict[str, Any] = {}
+
+    def note_verdict(self, verdict: str) -> None:
+        """engine.voice.dialog: one answer judged ``accepted``, ``no_input`` or ``no_match``."""
+        self.answers["asked"] = self.answers.get("asked", 0) + 1
+        if verdict in ("no_input", "no_match"):
+            self.answers[verdict] = self.answers.get(verdict, 0) + 1
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._bus, name)
@@ -173,6 +198,10 @@ class TranscriptBus:
                                            event.transcript, event.confidence),
                                       self._flow_id, final=False)
         elif isinstance(event, SpeechComplete) and event.transcript:
+            if event.confidence is not None:
+                self.answers["heard"] = self.answers.get("heard", 0) + 1
+                self.answers["confidence_sum"] = (self.answers.get("confidence_sum", 0.0)
+                                                  + float(event.confidence))
             await self._recorder.turn(Turn(self._call_id, key, now, "caller", "speech",
                                            event.transcript, event.confidence), self._flow_id)
         elif isinstance(event, Dtmf):

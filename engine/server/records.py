@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.errors import VoxflowError
+from engine.server import analytics
 
 _T = TypeVar("_T")
 
@@ -78,6 +79,7 @@ SCHEMA = (
         claim TEXT PRIMARY KEY,
         expires_at DOUBLE PRECISION
     )""",
+    *analytics.SCHEMA,  # the stats' index and tables (engine.server.analytics)
 )
 _CALL_COLUMNS = (
     "call_id", "telnyx_call_id", "caller", "called", "flow_id", "flow_version", "status",
@@ -280,7 +282,8 @@ class RecordsStore:
 
         def work(cur: _Cursor) -> float:
             row = cur.one(
-                "SELECT answered_at, started_at FROM voxflow_calls WHERE call_id = ?", (call_id,)
+                "SELECT answered_at, started_at, status, flow_id, flow_version "
+                "FROM voxflow_calls WHERE call_id = ?", (call_id,)
             )
             began = (row[0] or row[1]) if row is not None else answered_at
             duration = max(0.0, ended_at - (began or ended_at))
@@ -301,6 +304,11 @@ class RecordsStore:
                     "current_node = NULL WHERE call_id = ?",
                     (*values, call_id),
                 )
+            if row is None or row[2] not in FINAL_STATUSES:  # counted once, however retried
+                analytics.count_ended_call(
+                    cur, call_id, (row[3] if row else None) or flow_id,
+                    (row[4] if row else None) or flow_version,
+                    row[1] if row is not None and row[1] is not None else answered_at, path)
             return duration
         return await self._run(work)
 
@@ -332,6 +340,10 @@ class RecordsStore:
             )
             return bool(cur.rowcount)
         return await self._run(work)
+
+    async def node_run(self, call_id: str, run_key: str, run: analytics.NodeRun) -> None:
+        """How a node run went with the caller (asked, no-input, no-match, confidence)."""
+        await self._run(lambda cur: analytics.save_node_run(cur, call_id, run_key, run))
 
     # ---- webhook claims (duplicates and replays, across replicas) -------
 
@@ -427,6 +439,12 @@ class _Cursor:
         if self._placeholder != "?":
             sql = sql.replace("?", self._placeholder)
         self._cursor.execute(sql, tuple(params))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if self._placeholder != "?":
+            sql = sql.replace("?", self._placeholder)
+        if rows:
+            self._cursor.executemany(sql, [tuple(row) for row in rows])
 
     def one(self, sql: str, params: Sequence[Any]) -> Any:
         self.execute(sql, params)
