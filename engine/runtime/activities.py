@@ -123,14 +123,19 @@ class NodeActivities:
                 getattr(self.services, "voice_bus", None), task.call_id, entered.root_flow_id)
         )
         began = time.monotonic()
+        # What an outside service answered (http_request, llm, database_query, a third
+        # party's node), kept on the record so the call can be replayed as a test.
+        outside = not task.node_type.startswith("voice_") and not task.node_id.startswith("~")
         try:
             outcome = await self._run_node(task, services)
         except ApplicationError as error:
             await recorder.node_finished(entered, time.monotonic() - began, error.message,
-                                         _answers(services.voice_bus))
+                                         _answers(services.voice_bus),
+                                         {"error": error.message} if outside else None)
             raise
-        await recorder.node_finished(entered, time.monotonic() - began, None,
-                                     _answers(services.voice_bus))
+        await recorder.node_finished(
+            entered, time.monotonic() - began, None, _answers(services.voice_bus),
+            {"exit": outcome.exit, "outputs": outcome.outputs} if outside else None)
         return outcome
 
     async def _run_node(self, task: NodeTask, services: Any) -> NodeOutcome:

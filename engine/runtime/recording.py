@@ -102,10 +102,12 @@ class CallRecorder(Protocol):
 
     async def node_finished(
         self, entered: NodeEntered, seconds: float, problem: str | None,
-        answers: Mapping[str, Any] | None = None,
+        answers: Mapping[str, Any] | None = None, result: Mapping[str, Any] | None = None,
     ) -> None:
         """``answers``: how the node's questions went (asked, no_input, no_match, heard,
-        confidence_sum), when it asked the caller anything."""
+        confidence_sum), when it asked the caller anything; ``result``: what a node that
+        calls an outside service got (``exit`` and ``outputs``, or ``error``), so the call
+        can be replayed as a conversation test."""
         ...
 
     async def call_ended(self, closed: CallClosed) -> None: ...

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 INTERRUPTED = " [interrupted]"  # appended to a prompt the caller cut short
 # Changing every node, so not worth an event each time (it is on the record).
 QUIET_VARIABLES = frozenset({"call_duration"})
+NO_ANSWER = "[no answer]"  # the transcript's words for a question left unanswered
 ANSWER_COUNTS = ("asked", "no_input", "no_match", "heard", "confidence_sum")
 
 
@@ -87,7 +88,16 @@ class CallRecorder:
                 ))
 
     async def node_finished(self, entered: NodeEntered, seconds: float, problem: str | None,
-                            answers: Mapping[str, Any] | None = None) -> None:
+                            answers: Mapping[str, Any] | None = None,
+                            result: Mapping[str, Any] | None = None) -> None:
+        if result is not None and self.store is not None:
+            try:
+                await self.store.service_answer(
+                    entered.call_id, entered.run_key or entered.node_id, entered.flow_id,
+                    entered.node_id, entered.node_type, dict(result))
+            except Exception as error:
+                log.warning("the answer of %s in %s not saved: %s", entered.node_id,
+                            entered.call_id, error)
         if answers and self.store is not None and entered.flow_id == entered.root_flow_id:
             run = analytics.NodeRun(entered.node_id, **{
                 name: answers.get(name, 0) for name in ANSWER_COUNTS})
@@ -159,12 +169,22 @@ class TranscriptBus:
         self._unsaid: dict[str, tuple[str, str, float]] = {}
         # How this node's questions went (call analytics): see note_verdict.
         self.answers: dict[str, Any] = {}
+        self._last_entry = "0"  # the last voice bus event read
 
-    def note_verdict(self, verdict: str) -> None:
-        """engine.voice.dialog: one answer judged ``accepted``, ``no_input`` or ``no_match``."""
+    async def note_verdict(self, verdict: str) -> None:
+        """engine.voice.dialog: one answer judged ``accepted``, ``no_input`` or ``no_match``.
+
+        A question left unanswered is a turn of the transcript too (kind ``silence``), so
+        that a call replayed as a test leaves the same questions unanswered.
+        """
         self.answers["asked"] = self.answers.get("asked", 0) + 1
         if verdict in ("no_input", "no_match"):
             self.answers[verdict] = self.answers.get(verdict, 0) + 1
+        if verdict == "no_input":
+            # Keyed by the last event read, so a retried node notes it once.
+            key = f"n{self._last_entry}-{self.answers['no_input']}"
+            await self._recorder.turn(Turn(self._call_id, key, time.time(), "caller", "silence",
+                                           NO_ANSWER), self._flow_id)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._bus, name)
@@ -179,6 +199,7 @@ class TranscriptBus:
         entries: list[Entry[Event]] = await self._bus.read_events(call_id, after, timeout)
         if call_id == self._call_id:
             for entry_id, event in entries:
+                self._last_entry = entry_id
                 await self._note(entry_id, event)
         return entries
 

@@ -80,6 +80,17 @@ SCHEMA = (
         expires_at DOUBLE PRECISION
     )""",
     *analytics.SCHEMA,  # the stats' index and tables (engine.server.analytics)
+    # What outside services answered during a call (voxflow test --from-call replays it).
+    """CREATE TABLE IF NOT EXISTS voxflow_service_answers (
+        call_id TEXT NOT NULL,
+        run_key TEXT NOT NULL,
+        at DOUBLE PRECISION,
+        flow_id TEXT,
+        node_id TEXT,
+        node_type TEXT,
+        answer TEXT,
+        PRIMARY KEY (call_id, run_key)
+    )""",
 )
 _CALL_COLUMNS = (
     "call_id", "telnyx_call_id", "caller", "called", "flow_id", "flow_version", "status",
@@ -344,6 +355,26 @@ class RecordsStore:
     async def node_run(self, call_id: str, run_key: str, run: analytics.NodeRun) -> None:
         """How a node run went with the caller (asked, no-input, no-match, confidence)."""
         await self._run(lambda cur: analytics.save_node_run(cur, call_id, run_key, run))
+
+    async def service_answer(self, call_id: str, run_key: str, flow_id: str, node_id: str,
+                             node_type: str, answer: Mapping[str, Any]) -> None:
+        """What a node that calls outside got (``exit``/``outputs``, or ``error``); kept once."""
+        await self._run(lambda cur: cur.execute(
+            "INSERT INTO voxflow_service_answers (call_id, run_key, at, flow_id, node_id, "
+            "node_type, answer) VALUES (?,?,?,?,?,?,?) ON CONFLICT (call_id, run_key) DO UPDATE "
+            "SET answer = excluded.answer",
+            (call_id, run_key, time.time(), flow_id, node_id, node_type,
+             json.dumps(_jsonable(dict(answer))))))
+
+    async def service_answers(self, call_id: str) -> list[dict[str, Any]]:
+        """The answers of one call's outside services, in the order they came."""
+        def work(cur: _Cursor) -> list[dict[str, Any]]:
+            cur.execute("SELECT at, flow_id, node_id, node_type, answer FROM "
+                        "voxflow_service_answers WHERE call_id = ? ORDER BY at, run_key",
+                        (call_id,))
+            return [{"at": at, "flow_id": flow, "node_id": node, "node_type": kind,
+                     "answer": _loads(answer, {})} for at, flow, node, kind, answer in cur.all()]
+        return await self._run(work)
 
     # ---- webhook claims (duplicates and replays, across replicas) -------
 

@@ -1,16 +1,20 @@
-"""Call analytics on the API: ``/api/stats`` (every flow) and ``/api/flows/{flow}/stats``.
+"""From real calls back to the flow, on the API: analytics, and a call made a test.
 
-The figures are engine.server.analytics's; the monitor page draws a flow's over
-its diagram (each node's % reached and % ended there, edges by traffic).
+``/api/stats`` (every flow) and ``/api/flows/{flow}/stats``: engine.server.analytics's
+figures; the monitor page draws a flow's over its diagram (each node's % reached
+and % ended there, edges by traffic). ``POST /api/calls/{call}/test``: the monitor's
+"Make a test" button, ``voxflow test --from-call`` on the server (engine.simulate.from_call).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from engine.server.analytics import StatsReader, UnknownVersion, parse_since
+from engine.errors import VoxflowError
 from engine.server.context import context_of
 
 
@@ -53,9 +57,29 @@ async def one_flow(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def call_as_test(request: web.Request) -> web.Response:
+    from engine.simulate.from_call import export_call
+
+    ctx = context_of(request)
+    mask = request.query.get("mask") in ("1", "true", "yes")
+    try:
+        exported = await export_call(ctx.records, request.match_info["call_id"],
+                                     ctx.library.flows, mask=mask)
+    except VoxflowError as error:
+        return _error(404 if "no call" in error.message else 409, error.message)
+    try:
+        shown = str(exported.path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(exported.path)
+    return web.json_response({"file": shown, "text": exported.text, "flow_id": exported.flow_id,
+                              "flow_changed": exported.flow_changed,
+                              "run": f"voxflow test {shown}"})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/stats", all_flows)
     app.router.add_get("/api/flows/{flow_id}/stats", one_flow)
+    app.router.add_post("/api/calls/{call_id}/test", call_as_test)
 
 
 def _param(name: str, where: str, description: str, repeat: bool = False) -> dict[str, Any]:
@@ -94,4 +118,19 @@ OPENAPI_PATHS: dict[str, Any] = {
             "400": {"description": "Malformed request", **_ERROR},
             "401": {"description": "Missing or wrong credentials or signature", **_ERROR},
             "404": {"description": "Not found", **_ERROR}}}},
+    "/api/calls/{call_id}/test": {"post": {
+        "summary": "Write a conversation test that replays this call, beside its flow",
+        "description": "The caller's turns, the outside services' recorded answers, and the "
+                       "path taken as expectations (voxflow test --from-call).",
+        "security": [{"bearerToken": []}, {"tokenQuery": []}],
+        "parameters": [_param("call_id", "path", "The call."),
+                       _param("mask", "query", "1: mask phone numbers, long numbers and free "
+                              "speech.")],
+        "responses": {
+            "200": {"description": "The test file written and its text.",
+                    "content": {"application/json": {"schema": {"type": "object"}}}},
+            "401": {"description": "Missing or wrong credentials or signature", **_ERROR},
+            "404": {"description": "Not found", **_ERROR},
+            "409": {"description": "The call is still going, or its flow is not served",
+                    **_ERROR}}}},
 }
