@@ -32,6 +32,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from engine import telemetry
 from engine.errors import VoxflowError
 from engine.plugin_api import NodeContext, NodeResult
 from engine.registry import PluginRegistry, default_registry
@@ -107,6 +108,14 @@ class NodeActivities:
         # temporalio (see messages.from_flat_data: its dataclass decoding costs
         # ~0.25 ms per node). The payload is the same JSON either way.
         task = from_flat_data(NodeTask, data)
+        if not telemetry.enabled():
+            return await self._run_task(task)
+        with telemetry.span(f"node {task.node_id}", {
+                "voxflow.node_id": task.node_id, "voxflow.node_type": task.node_type,
+                "voxflow.flow_id": task.flow_id}, call_id=task.call_id):
+            return await self._run_task(task)
+
+    async def _run_task(self, task: NodeTask) -> NodeOutcome:
         recorder = self.recorder if task.record else None
         if recorder is None:
             return await self._run_node(task, self.services)

@@ -22,6 +22,7 @@ from aiohttp import web
 from engine.server import api, caller_socket, livekit_webhooks, stats_api, streams, webhooks
 from engine.server.context import CONTEXT_KEY, ServerContext, context_of
 from engine.server.metrics import PROMETHEUS_CONTENT_TYPE
+from engine.server.tracing import tracing_middleware
 
 log = logging.getLogger(__name__)
 MONITOR_DIR = Path(__file__).parent / "monitor"
@@ -103,7 +104,7 @@ async def monitor_page(request: web.Request) -> web.FileResponse:
 
 
 def create_app(ctx: ServerContext) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, auth_middleware],
+    app = web.Application(middlewares=[tracing_middleware, error_middleware, auth_middleware],
                           client_max_size=webhooks.MAX_BODY)
     app[CONTEXT_KEY] = ctx
     app.router.add_post("/webhooks/telnyx", webhooks.telnyx_events)

@@ -15,12 +15,20 @@
   (``reached``) and that ended there (``ended``: the drop-off), from ``call:ended``;
 - ``voxflow_node_answers_total{flow,node,result}``: questions a node asked
   (``asked``), left unanswered (``no_input``) and not understood (``no_match``);
-- ``voxflow_recognition_confidence{flow}``: the recogniser's confidence in final answers.
+- ``voxflow_recognition_confidence{flow}``: the recogniser's confidence in final answers;
+- ``voxflow_tts_latency_seconds`` / ``voxflow_stt_latency_seconds``: the agent's TTS
+  latency (command to first audio) and STT latency (the caller's last sound to the
+  final transcript), carried on the voice bus events to the worker's ``node:finished``;
+  and the seed's ``stt.latency.p95`` / ``tts.latency.p95`` as the gauges
+  ``stt_latency_p95`` / ``tts_latency_p95`` (seconds, over the last 1,000 of each).
 
 Each app has its own registry, so several apps in one process (tests) do not clash.
 """
 
 from __future__ import annotations
+
+import math
+from collections import deque
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
@@ -35,6 +43,8 @@ _NODE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 _WEBHOOK_BUCKETS = (0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25,
                     0.5, 1, 2.5)
 
+LATENCY_WINDOW = 1000
+_LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5)
 _CALL_BUCKETS = (5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
 _CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
@@ -67,6 +77,17 @@ class Metrics:
         self.confidence = Histogram(
             "voxflow_recognition_confidence", "The recogniser's confidence in final answers.",
             ["flow"], buckets=_CONFIDENCE_BUCKETS, registry=self.registry)
+        self.latency = {
+            kind: Histogram(f"voxflow_{kind}_latency_seconds", f"The agent's {kind.upper()} "
+                            "latency.", buckets=_LATENCY_BUCKETS, registry=self.registry)
+            for kind in ("tts", "stt")}
+        self.latency_p95 = {
+            kind: Gauge(f"{kind}_latency_p95", f"95th percentile of the last "
+                        f"{LATENCY_WINDOW} {kind.upper()} latencies, in seconds.",
+                        registry=self.registry)
+            for kind in ("tts", "stt")}
+        self._recent: dict[str, deque[float]] = {
+            kind: deque(maxlen=LATENCY_WINDOW) for kind in ("tts", "stt")}
         self.reload_errors = Gauge("voxflow_flow_reload_errors",
                                    "Flow and trigger files with errors after the last reload.",
                                    registry=self.registry)
@@ -79,6 +100,9 @@ class Metrics:
             outcome = "ok" if data.get("ok") else "failed"
             self.node_duration.labels(str(data.get("node_type")), outcome).observe(
                 float(data.get("seconds") or 0.0))
+            for kind in ("tts", "stt"):
+                for seconds in data.get(f"{kind}_latency") or ():
+                    self.observe_latency(kind, float(seconds))
             for result in ("asked", "no_input", "no_match"):
                 if data.get(result):
                     self.node_answers.labels(str(data.get("node_flow_id") or flow),
@@ -100,6 +124,13 @@ class Metrics:
             if (data.get("is_final") and data.get("speaker") == "caller"
                     and isinstance(confidence, (int, float))):
                 self.confidence.labels(flow).observe(float(confidence))
+
+    def observe_latency(self, kind: str, seconds: float) -> None:
+        self.latency[kind].observe(seconds)
+        recent = self._recent[kind]
+        recent.append(seconds)
+        ordered = sorted(recent)
+        self.latency_p95[kind].set(ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)])
 
     def set_live_counts(self, counts: dict[str, int]) -> None:
         for status, count in counts.items():

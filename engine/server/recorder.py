@@ -29,7 +29,7 @@ from engine.server.records import RecordsStore, Turn
 from engine.voice.bus import Entry
 from engine.voice.messages import (
     Command, Dtmf, Event, RecordComplete, Speak, SpeechComplete, SpeechPartial, TtsComplete,
-    TtsInterrupted,
+    TtsInterrupted, TtsStarted,
 )
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,9 @@ class CallRecorder:
             except Exception as error:
                 log.warning("the answer of %s in %s not saved: %s", entered.node_id,
                             entered.call_id, error)
-        if answers and self.store is not None and entered.flow_id == entered.root_flow_id:
+        asked = answers is not None and (answers.get("asked") or answers.get("heard"))
+        if asked and self.store is not None and entered.flow_id == entered.root_flow_id:
+            assert answers is not None
             run = analytics.NodeRun(entered.node_id, **{
                 name: answers.get(name, 0) for name in ANSWER_COUNTS})
             try:
@@ -205,6 +207,10 @@ class TranscriptBus:
 
     async def _note(self, entry_id: str, event: Event | None) -> None:
         key, now = f"e{entry_id}", time.time()
+        latency = getattr(event, "latency", None)  # the agent's TTS / STT latency
+        if isinstance(latency, (int, float)):
+            name = "tts_latency" if isinstance(event, TtsStarted) else "stt_latency"
+            self.answers.setdefault(name, []).append(float(latency))
         if isinstance(event, (TtsComplete, TtsInterrupted)):
             said = self._unsaid.pop(event.request_id, None)
             if said is not None:
