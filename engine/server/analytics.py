@@ -299,10 +299,11 @@ def version_stats(cur: _Cursor, window: Window, dialect: str) -> VersionStats:
     nodes = sorted(
         (_node_stats(item, tally, calls) for (kind, item), tally in tallies.items()
          if kind == "node"), key=lambda n: (-n.reached, n.node_id))
-    edges = sorted(({"source": item.split(EDGE, 1)[0], "target": item.split(EDGE, 1)[1],
-                     "calls": tally.calls, "share": _share(tally.calls, calls)}
-                    for (kind, item), tally in tallies.items() if kind == "edge"),
-                   key=lambda e: (-e["calls"], e["source"], e["target"]))
+    traffic = sorted(((tally.calls, item) for (kind, item), tally in tallies.items()
+                      if kind == "edge"), key=lambda pair: (-pair[0], pair[1]))
+    edges: list[dict[str, Any]] = [
+        {"source": item.split(EDGE, 1)[0], "target": item.split(EDGE, 1)[1], "calls": count,
+         "share": _share(count, calls)} for count, item in traffic]
     whole = Tally()
     for (kind, _), tally in tallies.items():
         if kind == "node":

@@ -73,7 +73,7 @@ async def export_call(store: Any, call_id: str, flows: Mapping[str, FlowGraph],
                            f"the flows here ({', '.join(sorted(flows)) or 'none'}).")
     turns = [turn.to_json() for turn in await store.transcript(call_id)]
     answers = await store.service_answers(call_id)
-    text = test_text(record, turns, answers, graph, mask)
+    text = call_test_text(record, turns, answers, graph, mask)
     folder = Path(graph.source).parent / "tests"
     path = folder / f"{flow_id}.call-{call_id[:12]}.test.yaml"
     if write:
@@ -83,7 +83,7 @@ async def export_call(store: Any, call_id: str, flows: Mapping[str, FlowGraph],
                         graph.version)
 
 
-def test_text(record: Mapping[str, Any], transcript: Sequence[Mapping[str, Any]],
+def call_test_text(record: Mapping[str, Any], transcript: Sequence[Mapping[str, Any]],
               answers: Sequence[Mapping[str, Any]], graph: FlowGraph, mask: bool) -> str:
     """The test file's text (YAML with a header saying where it came from)."""
     phrases = _phrases(graph)
@@ -153,7 +153,7 @@ def caller_turns(transcript: Sequence[Mapping[str, Any]], status: str,
         elif kind == "silence":
             turns.append("no_answer")
         elif kind in ("speech", "recording") and text.strip() and text != "[recording]":
-            turn = {"caller": _mask_words(text, phrases) if mask else text}
+            turn: dict[str, Any] = {"caller": _mask_words(text, phrases) if mask else text}
             confidence = line.get("confidence")
             if isinstance(confidence, (int, float)) and confidence < 0.95:
                 turn["confidence"] = round(float(confidence), 3)
