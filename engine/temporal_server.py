@@ -47,6 +47,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RetryConfig, TLSConfig
 
+from engine import telemetry
 from engine.errors import VoxflowError
 
 __all__ = [
@@ -527,6 +528,7 @@ async def connect_client(settings: TemporalSettings) -> Client:
             namespace=settings.namespace,
             api_key=settings.api_key,
             tls=tls if tls is not None else False,
+            interceptors=telemetry.temporal_interceptors(),  # traces, when OTLP is set
         )
     except RuntimeError as error:
         raise VoxflowError(

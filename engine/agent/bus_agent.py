@@ -31,6 +31,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.agent.call_spans import CallSpans
 from engine.agent.control import CallControl, CallControlError
 from engine.agent.listening import CallerListener, ListeningOptions
 from engine.agent.prompts import PromptPlayer
@@ -72,6 +73,7 @@ class BusAgent:
         self.ended: str | None = None  # why the call ended for us: hangup, transfer, caller_left
         self.joined = asyncio.Event()
         self._outbox: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._spans = CallSpans(call_id)  # trace spans and TTS/STT latency
         self._stopping = asyncio.Event()
         self._prompts: PromptPlayer | None = None
         self._listener: CallerListener | None = None
@@ -103,6 +105,7 @@ class BusAgent:
                 self._prompts.close()
             for task in self._side_tasks:
                 task.cancel()
+            self._spans.close()
             self._outbox.put_nowait(None)
             await asyncio.shield(publisher)
 
@@ -185,6 +188,7 @@ class BusAgent:
 
     async def _handle(self, command: Command) -> None:
         self.commands.append(command)
+        self._spans.command(command)
         assert self._prompts is not None and self._listener is not None
         if isinstance(command, Speak):
             self._prompts.speak(command)
@@ -243,7 +247,7 @@ class BusAgent:
     # ---- publishing ----------------------------------------------------------------
 
     def _publish(self, event: Event) -> None:
-        self._outbox.put_nowait(event)
+        self._outbox.put_nowait(self._spans.event(event))
 
     async def _publish_all(self) -> None:
         while (event := await self._outbox.get()) is not None:

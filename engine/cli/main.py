@@ -84,6 +84,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "engine.cli.numbers",
         "Phone numbers on Telnyx or Twilio: search, buy, assign to a flow, list, release.",
     ),
+    "stats": (
+        "engine.cli.stats",
+        "Call analytics from the call records: endings, durations, where callers drop off.",
+    ),
 }
 
 EXIT_OK = 0

@@ -17,6 +17,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from engine.cli.output import Painter
 from engine.compile import FlowGraph
@@ -48,9 +49,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"how many tests run at once (default {DEFAULT_CONCURRENCY})")
     parser.add_argument("--no-coverage", action="store_true",
                         help="do not print which nodes and exits no test reached")
+    parser.add_argument("--from-call", metavar="CALL_ID",
+                        help="first write a test that replays this recorded call (beside its "
+                        "flow, in PATH), then run it")
+    parser.add_argument("--mask", action="store_true",
+                        help="with --from-call: mask personal data (phone numbers, long "
+                        "numbers, free speech)")
+    parser.add_argument("--records", metavar="URL",
+                        help="with --from-call: the call records (default VOXFLOW_RECORDS_URL, "
+                        "else sqlite:///.voxflow/calls.db, voxflow dev's)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.mask and not args.from_call:
+        raise VoxflowError("--mask goes with --from-call CALL_ID.")
+    if args.from_call:
+        args.paths = [from_call(args.from_call, args.paths, args.records, args.mask)]
     tests, flows = collect(args.paths, args.pattern)
     began = time.monotonic()
     with logs_in_file(default_log_file("test")) as log:
@@ -71,6 +85,38 @@ def run(args: argparse.Namespace) -> int:
     print(paint(f"{summary} in {time.monotonic() - began:.1f} s", colour, "bold")
           + paint(f"  (engine log: {log})", "dim"))
     return 1 if failed else 0
+
+
+def from_call(call_id: str, paths: list[str], records: str | None, mask: bool) -> str:
+    """Write the test of a recorded call beside its flow; the test file's path."""
+    import os
+
+    from engine.server.records import DEFAULT_URL, open_records
+    from engine.simulate.from_call import export_call
+
+    folders = [p for p in paths if Path(p).is_dir()] or [DEFAULT_PATH]
+    flows = compile_paths(folders).flows
+    url = records or os.environ.get("VOXFLOW_RECORDS_URL") or DEFAULT_URL
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        raise VoxflowError(f"no call records at {url[len('sqlite:///'):]}: run this where "
+                           "voxflow dev or voxflow serve records calls, or give --records URL.")
+
+    async def export() -> Any:
+        store = await open_records(url).open()
+        try:
+            return await export_call(store, call_id, flows, mask=mask)
+        finally:
+            await store.close()
+
+    exported = asyncio.run(export())
+    paint = Painter(sys.stdout)
+    print(paint(f"Wrote {exported.path}", "bold") + f" (the call {call_id} as a test).")
+    if exported.flow_changed:
+        print(paint(f"The flow '{exported.flow_id}' changed since this call (version "
+                    f"{exported.call_version[:12]} → {exported.flow_version[:12]}): the test "
+                    "shows where the call would now go another way.", "yellow"))
+    print()
+    return str(exported.path)
 
 
 def collect(paths: list[str], pattern: str | None) -> tuple[list[ConversationTest],

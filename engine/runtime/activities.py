@@ -33,6 +33,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from engine import telemetry
 from engine.errors import VoxflowError
 from engine.plugin_api import NodeContext, NodeResult
 from engine.registry import PluginRegistry, default_registry
@@ -113,6 +114,14 @@ class NodeActivities:
         # temporalio (see messages.from_flat_data: its dataclass decoding costs
         # ~0.25 ms per node). The payload is the same JSON either way.
         task = from_flat_data(NodeTask, data)
+        if not telemetry.enabled():
+            return await self._run_task(task)
+        with telemetry.span(f"node {task.node_id}", {
+                "voxflow.node_id": task.node_id, "voxflow.node_type": task.node_type,
+                "voxflow.flow_id": task.flow_id}, call_id=task.call_id):
+            return await self._run_task(task)
+
+    async def _run_task(self, task: NodeTask) -> NodeOutcome:
         recorder = self.recorder if task.record else None
         if recorder is None:
             return await self._run_node(task, self.services)
@@ -120,6 +129,7 @@ class NodeActivities:
             call_id=task.call_id, root_flow_id=str(task.call.get("flow_id") or task.flow_id),
             flow_id=task.flow_id, node_id=task.node_id, node_type=task.node_type,
             walked=tuple(task.walked), variables=task.variables,
+            run_key=f"{activity.info().workflow_id}/{activity.info().activity_id}",
         )
         # Noted before the node runs, so the monitor lights the node the caller is in.
         await recorder.node_entered(entered)
@@ -128,12 +138,19 @@ class NodeActivities:
                 getattr(self.services, "voice_bus", None), task.call_id, entered.root_flow_id)
         )
         began = time.monotonic()
+        # What an outside service answered (http_request, llm, database_query, a third
+        # party's node), kept on the record so the call can be replayed as a test.
+        outside = not task.node_type.startswith("voice_") and not task.node_id.startswith("~")
         try:
             outcome = await self._run_node(task, services)
         except ApplicationError as error:
-            await recorder.node_finished(entered, time.monotonic() - began, error.message)
+            await recorder.node_finished(entered, time.monotonic() - began, error.message,
+                                         _answers(services.voice_bus),
+                                         {"error": error.message} if outside else None)
             raise
-        await recorder.node_finished(entered, time.monotonic() - began, None)
+        await recorder.node_finished(
+            entered, time.monotonic() - began, None, _answers(services.voice_bus),
+            {"exit": outcome.exit, "outputs": outcome.outputs} if outside else None)
         return outcome
 
     async def _run_node(self, task: NodeTask, services: Any) -> NodeOutcome:
@@ -217,6 +234,12 @@ class _WatchedServices:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._services, name)
+
+
+def _answers(voice_bus: Any) -> dict[str, Any] | None:
+    """How the node's questions went, as the watched voice bus counted them (if it asked)."""
+    answers = getattr(voice_bus, "answers", None)
+    return dict(answers) if answers else None
 
 
 def heartbeat_gap(heartbeat_timeout: timedelta | None, hears_hangup: bool) -> float:

@@ -90,6 +90,7 @@ class NodeEntered:
     node_type: str
     walked: tuple[str, ...]  # nodes walked since the previous report, this one last
     variables: Mapping[str, Any]
+    run_key: str = ""  # this run of the node: "<workflow id>/<activity id>" (call analytics)
 
 
 class CallRecorder(Protocol):
@@ -100,8 +101,14 @@ class CallRecorder(Protocol):
     async def node_entered(self, entered: NodeEntered) -> None: ...
 
     async def node_finished(
-        self, entered: NodeEntered, seconds: float, problem: str | None
-    ) -> None: ...
+        self, entered: NodeEntered, seconds: float, problem: str | None,
+        answers: Mapping[str, Any] | None = None, result: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``answers``: how the node's questions went (asked, no_input, no_match, heard,
+        confidence_sum), when it asked the caller anything; ``result``: what a node that
+        calls an outside service got (``exit`` and ``outputs``, or ``error``), so the call
+        can be replayed as a conversation test."""
+        ...
 
     async def call_ended(self, closed: CallClosed) -> None: ...
 

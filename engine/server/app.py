@@ -19,9 +19,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from engine.server import api, caller_socket, livekit_webhooks, streams, twilio_webhooks, webhooks
+from engine.server import (
+    api, caller_socket, livekit_webhooks, stats_api, streams, twilio_webhooks, webhooks,
+)
 from engine.server.context import CONTEXT_KEY, ServerContext, context_of
 from engine.server.metrics import PROMETHEUS_CONTENT_TYPE
+from engine.server.tracing import tracing_middleware
 
 log = logging.getLogger(__name__)
 MONITOR_DIR = Path(__file__).parent / "monitor"
@@ -155,7 +158,7 @@ async def monitor_page(request: web.Request) -> web.FileResponse:
 
 
 def create_app(ctx: ServerContext) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, auth_middleware],
+    app = web.Application(middlewares=[tracing_middleware, error_middleware, auth_middleware],
                           client_max_size=webhooks.MAX_BODY)
     app[CONTEXT_KEY] = ctx
     app.on_response_prepare.append(_security_headers)
@@ -165,6 +168,7 @@ def create_app(ctx: ServerContext) -> web.Application:
     app.router.add_post("/webhooks/livekit", livekit_webhooks.livekit_events)
     twilio_webhooks.add_routes(app)
     api.add_routes(app)
+    stats_api.add_routes(app)
     streams.add_routes(app)
     caller_socket.add_routes(app)
     app.router.add_get("/metrics", metrics)

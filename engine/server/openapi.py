@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.server.events import CLIENT_EVENT_TYPES
 from engine.server.records import ALL_STATUSES
+from engine.server.stats_api import OPENAPI_PATHS as STATS_PATHS
 
 _JSON = "application/json"
 
@@ -164,6 +165,7 @@ def openapi_document() -> dict[str, Any]:
         "/monitor/": {"get": {"summary": "The monitor page",
                               "responses": _ok("HTML.", {"type": "string"}, "text/html")}},
     }
+    paths.update(STATS_PATHS)
     return {
         "openapi": "3.1.0",
         "info": {"title": "voxflow server", "version": "1",

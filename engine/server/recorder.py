@@ -19,21 +19,25 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from engine.runtime.recording import CallClosed, CallOpened, NodeEntered
+from engine.server import analytics
 from engine.server import events as ev
 from engine.server.records import RecordsStore, Turn
 from engine.voice.bus import Entry
 from engine.voice.messages import (
     Command, Dtmf, Event, RecordComplete, Speak, SpeechComplete, SpeechPartial, TtsComplete,
-    TtsInterrupted,
+    TtsInterrupted, TtsStarted,
 )
 
 log = logging.getLogger(__name__)
 INTERRUPTED = " [interrupted]"  # appended to a prompt the caller cut short
 # Changing every node, so not worth an event each time (it is on the record).
 QUIET_VARIABLES = frozenset({"call_duration"})
+NO_ANSWER = "[no answer]"  # the transcript's words for a question left unanswered
+ANSWER_COUNTS = ("asked", "no_input", "no_match", "heard", "confidence_sum")
 
 
 class CallRecorder:
@@ -83,10 +87,32 @@ class CallRecorder:
                     {"name": name, "value": new, "previous": old},
                 ))
 
-    async def node_finished(self, entered: NodeEntered, seconds: float, problem: str | None) -> None:
+    async def node_finished(self, entered: NodeEntered, seconds: float, problem: str | None,
+                            answers: Mapping[str, Any] | None = None,
+                            result: Mapping[str, Any] | None = None) -> None:
+        if result is not None and self.store is not None:
+            try:
+                await self.store.service_answer(
+                    entered.call_id, entered.run_key or entered.node_id, entered.flow_id,
+                    entered.node_id, entered.node_type, dict(result))
+            except Exception as error:
+                log.warning("the answer of %s in %s not saved: %s", entered.node_id,
+                            entered.call_id, error)
+        asked = answers is not None and (answers.get("asked") or answers.get("heard"))
+        if asked and self.store is not None and entered.flow_id == entered.root_flow_id:
+            assert answers is not None
+            run = analytics.NodeRun(entered.node_id, **{
+                name: answers.get(name, 0) for name in ANSWER_COUNTS})
+            try:
+                await self.store.node_run(entered.call_id, entered.run_key or entered.node_id,
+                                          run)
+            except Exception as error:
+                log.warning("answers of %s at %s not saved: %s", entered.call_id,
+                            entered.node_id, error)
         await self._publish(ev.LiveEvent(ev.NODE_FINISHED, entered.call_id, entered.root_flow_id, {
             "node_id": entered.node_id, "node_type": entered.node_type,
-            "seconds": round(seconds, 6), "ok": problem is None,
+            "node_flow_id": entered.flow_id,
+            "seconds": round(seconds, 6), "ok": problem is None, **(answers or {}),
         }))
         if problem is not None:
             await self._publish(ev.LiveEvent(ev.CALL_ERROR, entered.call_id, entered.root_flow_id, {
@@ -117,6 +143,9 @@ class CallRecorder:
             }))
         await self._publish(ev.LiveEvent(ev.CALL_ENDED, closed.call_id, closed.flow_id, {
             "status": closed.status, "reason": closed.reason, "duration": round(duration, 3),
+            "flow_version": closed.flow_version,
+            # The nodes the call went through (per-node metrics count them).
+            "path": [node for node in closed.path if not node.startswith("~")],
         }))
 
     def watch_voice_bus(self, bus: Any, call_id: str, flow_id: str) -> Any:
@@ -148,6 +177,24 @@ class TranscriptBus:
         # Prompts sent and not yet said (request id -> entry id, text, time sent): a line
         # is in the transcript once the agent has said it, never merely for being sent.
         self._unsaid: dict[str, tuple[str, str, float]] = {}
+        # How this node's questions went (call analytics): see note_verdict.
+        self.answers: dict[str, Any] = {}
+        self._last_entry = "0"  # the last voice bus event read
+
+    async def note_verdict(self, verdict: str) -> None:
+        """engine.voice.dialog: one answer judged ``accepted``, ``no_input`` or ``no_match``.
+
+        A question left unanswered is a turn of the transcript too (kind ``silence``), so
+        that a call replayed as a test leaves the same questions unanswered.
+        """
+        self.answers["asked"] = self.answers.get("asked", 0) + 1
+        if verdict in ("no_input", "no_match"):
+            self.answers[verdict] = self.answers.get(verdict, 0) + 1
+        if verdict == "no_input":
+            # Keyed by the last event read, so a retried node notes it once.
+            key = f"n{self._last_entry}-{self.answers['no_input']}"
+            await self._recorder.turn(Turn(self._call_id, key, time.time(), "caller", "silence",
+                                           NO_ANSWER), self._flow_id)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._bus, name)
@@ -162,11 +209,16 @@ class TranscriptBus:
         entries: list[Entry[Event]] = await self._bus.read_events(call_id, after, timeout)
         if call_id == self._call_id:
             for entry_id, event in entries:
+                self._last_entry = entry_id
                 await self._note(entry_id, event)
         return entries
 
     async def _note(self, entry_id: str, event: Event | None) -> None:
         key, now = f"e{entry_id}", time.time()
+        latency = getattr(event, "latency", None)  # the agent's TTS / STT latency
+        if isinstance(latency, (int, float)):
+            name = "tts_latency" if isinstance(event, TtsStarted) else "stt_latency"
+            self.answers.setdefault(name, []).append(float(latency))
         if isinstance(event, (TtsComplete, TtsInterrupted)):
             said = self._unsaid.pop(event.request_id, None)
             if said is not None:
@@ -181,6 +233,10 @@ class TranscriptBus:
                                            event.transcript, event.confidence),
                                       self._flow_id, final=False)
         elif isinstance(event, SpeechComplete) and event.transcript:
+            if event.confidence is not None:
+                self.answers["heard"] = self.answers.get("heard", 0) + 1
+                self.answers["confidence_sum"] = (self.answers.get("confidence_sum", 0.0)
+                                                  + float(event.confidence))
             await self._recorder.turn(Turn(self._call_id, key, now, "caller", "speech",
                                            event.transcript, event.confidence), self._flow_id)
         elif isinstance(event, Dtmf):

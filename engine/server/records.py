@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.errors import VoxflowError
+from engine.server import analytics
 
 _T = TypeVar("_T")
 
@@ -82,6 +83,18 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS voxflow_claims (
         claim TEXT PRIMARY KEY,
         expires_at DOUBLE PRECISION
+    )""",
+    *analytics.SCHEMA,  # the stats' index and tables (engine.server.analytics)
+    # What outside services answered during a call (voxflow test --from-call replays it).
+    """CREATE TABLE IF NOT EXISTS voxflow_service_answers (
+        call_id TEXT NOT NULL,
+        run_key TEXT NOT NULL,
+        at DOUBLE PRECISION,
+        flow_id TEXT,
+        node_id TEXT,
+        node_type TEXT,
+        answer TEXT,
+        PRIMARY KEY (call_id, run_key)
     )""",
 )
 _CALL_COLUMNS = (
@@ -300,7 +313,8 @@ class RecordsStore:
 
         def work(cur: _Cursor) -> float:
             row = cur.one(
-                "SELECT answered_at, started_at FROM voxflow_calls WHERE call_id = ?", (call_id,)
+                "SELECT answered_at, started_at, status, flow_id, flow_version "
+                "FROM voxflow_calls WHERE call_id = ?", (call_id,)
             )
             began = (row[0] or row[1]) if row is not None else answered_at
             duration = max(0.0, ended_at - (began or ended_at))
@@ -321,6 +335,11 @@ class RecordsStore:
                     "current_node = NULL WHERE call_id = ?",
                     (*values, call_id),
                 )
+            if row is None or row[2] not in FINAL_STATUSES:  # counted once, however retried
+                analytics.count_ended_call(
+                    cur, call_id, (row[3] if row else None) or flow_id,
+                    (row[4] if row else None) or flow_version,
+                    row[1] if row is not None and row[1] is not None else answered_at, path)
             return duration
         return await self._run(work)
 
@@ -413,6 +432,30 @@ class RecordsStore:
                  turn.confidence),
             )
             return bool(cur.rowcount)
+        return await self._run(work)
+
+    async def node_run(self, call_id: str, run_key: str, run: analytics.NodeRun) -> None:
+        """How a node run went with the caller (asked, no-input, no-match, confidence)."""
+        await self._run(lambda cur: analytics.save_node_run(cur, call_id, run_key, run))
+
+    async def service_answer(self, call_id: str, run_key: str, flow_id: str, node_id: str,
+                             node_type: str, answer: Mapping[str, Any]) -> None:
+        """What a node that calls outside got (``exit``/``outputs``, or ``error``); kept once."""
+        await self._run(lambda cur: cur.execute(
+            "INSERT INTO voxflow_service_answers (call_id, run_key, at, flow_id, node_id, "
+            "node_type, answer) VALUES (?,?,?,?,?,?,?) ON CONFLICT (call_id, run_key) DO UPDATE "
+            "SET answer = excluded.answer",
+            (call_id, run_key, time.time(), flow_id, node_id, node_type,
+             json.dumps(_jsonable(dict(answer))))))
+
+    async def service_answers(self, call_id: str) -> list[dict[str, Any]]:
+        """The answers of one call's outside services, in the order they came."""
+        def work(cur: _Cursor) -> list[dict[str, Any]]:
+            cur.execute("SELECT at, flow_id, node_id, node_type, answer FROM "
+                        "voxflow_service_answers WHERE call_id = ? ORDER BY at, run_key",
+                        (call_id,))
+            return [{"at": at, "flow_id": flow, "node_id": node, "node_type": kind,
+                     "answer": _loads(answer, {})} for at, flow, node, kind, answer in cur.all()]
         return await self._run(work)
 
     # ---- webhook claims (duplicates and replays, across replicas) -------
@@ -531,6 +574,12 @@ class _Cursor:
         if self._placeholder != "?":
             sql = sql.replace("?", self._placeholder)
         self._cursor.execute(sql, tuple(params))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if self._placeholder != "?":
+            sql = sql.replace("?", self._placeholder)
+        if rows:
+            self._cursor.executemany(sql, [tuple(row) for row in rows])
 
     def one(self, sql: str, params: Sequence[Any]) -> Any:
         self.execute(sql, params)

@@ -15,6 +15,7 @@ outlive the node (engine.voice.state).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import itertools
 import uuid
@@ -23,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self, TypeVar
 
+from engine import telemetry
 from engine.voice.bus import StreamCursor, VoiceBus
 from engine.voice.clock import REAL_CLOCK, Clock
 from engine.voice.errors import USER_HANGUP, AgentError, AgentTimeout, CallEnded
@@ -252,6 +254,8 @@ class ChannelBase:
         self._own.add(command.request_id)
         if not isinstance(command, Stop):
             self._active.add(command.request_id)
+        if telemetry.enabled():  # the agent's span of this command joins the call's trace
+            command = dataclasses.replace(command, traceparent=telemetry.traceparent())
         await self.bus.send_command(self.call_id, command)
 
     async def _stop(self, rid: str) -> None:

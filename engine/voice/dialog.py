@@ -72,6 +72,7 @@ async def converse(
     text = prompt
     while True:
         verdict = await ask(_adapt(text, channel, settings, rapid))
+        await _note_verdict(channel, verdict)
         if isinstance(verdict, Accepted):
             return NodeResult(exit=verdict.exit, outputs=dict(verdict.outputs))
         event: HandlerEvent = "no_input" if isinstance(verdict, NoInput) else "no_match"
@@ -82,6 +83,15 @@ async def converse(
                                     interruptible=settings.interruptible(config))
             return NodeResult(exit=step.exit, outputs=dict(verdict.outputs))
         text = step.prompt
+
+
+async def _note_verdict(channel: VoiceChannel, verdict: Verdict) -> None:
+    """Tell a recorded call's voice bus how the answer was judged (call analytics, and a
+    question left unanswered on the transcript)."""
+    note = getattr(channel.bus, "note_verdict", None)
+    if note is not None:
+        await note("accepted" if isinstance(verdict, Accepted)
+                   else "no_input" if isinstance(verdict, NoInput) else "no_match")
 
 
 def _adapt(text: str, channel: VoiceChannel, settings: VoiceSettings,

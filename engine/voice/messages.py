@@ -57,6 +57,7 @@ class Speak:
     voice: str | None = None
     language: str | None = None
     interruptible: bool = True
+    traceparent: str = ""  # W3C trace context of the node that sent it (tracing on)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +68,7 @@ class Play:
     request_id: str
     audio: str
     interruptible: bool = True
+    traceparent: str = ""  # W3C trace context of the node that sent it (tracing on)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +89,7 @@ class Listen:
     expected_phrases: tuple[str, ...] = ()
     language: str | None = None
     dtmf: bool = False
+    traceparent: str = ""  # W3C trace context of the node that sent it (tracing on)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +105,7 @@ class CollectDtmf:
     finish_on_key: str = ""
     timeout: float = 5.0
     inter_digit_timeout: float = 3.0
+    traceparent: str = ""  # W3C trace context of the node that sent it (tracing on)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +117,7 @@ class Record:
     max_duration: float = 120.0
     beep: bool = True
     finish_on_key: str = ""
+    traceparent: str = ""  # W3C trace context of the node that sent it (tracing on)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +127,7 @@ class Transfer:
     TYPE: ClassVar[str] = "transfer"
     request_id: str
     destination: str
+    traceparent: str = ""  # W3C trace context of the node that sent it (tracing on)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,6 +137,7 @@ class Hangup:
     TYPE: ClassVar[str] = "hangup"
     request_id: str
     reason: str = ""
+    traceparent: str = ""  # W3C trace context of the node that sent it (tracing on)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +151,7 @@ class Stop:
     TYPE: ClassVar[str] = "stop"
     request_id: str
     target: str
+    traceparent: str = ""  # W3C trace context of the node that sent it (tracing on)
 
 
 Command: TypeAlias = Speak | Play | Listen | CollectDtmf | Record | Transfer | Hangup | Stop
@@ -205,12 +213,14 @@ class SpeechComplete:
     request_id: str = ""
     transcript: str
     confidence: float | None = None
+    latency: float | None = None  # STT: seconds from the caller's last sound heard to this
 
 
 @dataclass(frozen=True, kw_only=True)
 class TtsStarted:
     TYPE: ClassVar[str] = "tts:started"
     request_id: str
+    latency: float | None = None  # TTS: seconds from the command to its first audio
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -290,6 +300,9 @@ _EVENTS: dict[str, type[Any]] = {
 }
 
 
+_UNSENT_WHEN_EMPTY = frozenset({"traceparent", "latency"})
+
+
 def message_type(message: Command | Event) -> str:
     """The wire name: ``speak``, ``tts:complete``, ``error:transfer``..."""
     if isinstance(message, ErrorEvent):
@@ -303,6 +316,8 @@ def to_json(message: Command | Event) -> str:
         if isinstance(message, ErrorEvent) and item.name == "code":
             continue  # carried in the type
         value = getattr(message, item.name)
+        if item.name in _UNSENT_WHEN_EMPTY and value in ("", None):
+            continue  # tracing's and timing's fields, when there is nothing in them
         data[item.name] = list(value) if isinstance(value, tuple) else value
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 

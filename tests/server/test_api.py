@@ -43,7 +43,8 @@ def test_api_routes_auth_and_documents(temporal_settings: Any, tmp_path: Path) -
                       "/api/flows/{flow_id}/events", "/api/triggers", "/api/problems",
                       "/api/calls", "/api/calls/{call_id}", "/api/calls/{call_id}/events",
                       "/api/events", "/api/ws", "/api/internal/call-context/{call_id}",
-                      "/api/openapi.json", "/metrics", "/healthz", "/monitor/"}
+                      "/api/openapi.json", "/metrics", "/healthz", "/monitor/",
+                      "/api/stats", "/api/flows/{flow_id}/stats", "/api/calls/{call_id}/test"}
             assert documented == served
 
             flows = await h.api("/api/flows")
