@@ -151,7 +151,7 @@ class DevAgents:
 
         await asyncio.to_thread(vad_models.prewarm)
         if self.choice.stt == "offline":
-            await asyncio.to_thread(sphinx.engine)
+            await asyncio.to_thread(sphinx.prewarm_process)
 
     # ---- calls ------------------------------------------------------------------
 

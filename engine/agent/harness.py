@@ -39,6 +39,7 @@ from engine.agent.offline_stt import OfflineSTT
 from engine.agent.offline_tts import OfflineTTS
 from engine.agent.session import CallVoice, TurnOptions, VoxflowAgent, build_session
 from engine.agent.timeline import Timeline
+from engine.agent.turns import ExpectingSTT, session_stt
 from engine.errors import VoxflowError
 
 
@@ -126,8 +127,9 @@ class AudioHarness:
     async def start(self) -> None:
         vad = await asyncio.to_thread(vad_models.for_call, self.options.vad)
         await asyncio.to_thread(self.stt.prewarm)
+        heard_by = session_stt(self.stt, vad, self.options.turns.end_of_turn)
         session = build_session(
-            stt_engine=self.stt, tts_engine=self.tts, vad=vad, turns=self.options.turns
+            stt_engine=heard_by, tts_engine=self.tts, vad=vad, turns=self.options.turns
         )
         session.input.audio = self.line
         session.output.audio = self.speaker
@@ -139,7 +141,8 @@ class AudioHarness:
         self.timeline.restart()
         await session.start(self.agent, record=False)
         self._session = session
-        self._voice = CallVoice(session, self.agent, self.stt, self.tts, vad)
+        self._voice = CallVoice(session, self.agent, self.stt, self.tts, vad,
+                                turns=heard_by if isinstance(heard_by, ExpectingSTT) else None)
 
     async def aclose(self) -> None:
         self.line.close()

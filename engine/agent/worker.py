@@ -38,8 +38,9 @@ from engine.agent.control import CallControlError
 from engine.agent.listening import ListeningOptions
 from engine.agent.livekit_control import LiveKitCallControl
 from engine.agent.rooms import AGENT_NAME, call_id_from_room
-from engine.agent.session import CallVoice, VoxflowAgent, build_session
+from engine.agent.session import CallVoice, TurnOptions, VoxflowAgent, build_session
 from engine.agent.settings import AgentSettings, settings_from_env
+from engine.agent.turns import ExpectingSTT, session_stt
 from engine.voice.bus import VoiceBus
 from engine.voice.redis_bus import RedisVoiceBus
 
@@ -66,7 +67,7 @@ def prewarm(proc: JobProcess) -> None:
     """Once per job process: the VAD model, and the offline recogniser if it is used."""
     proc.userdata["vad"] = vad_models.prewarm()
     if engines.choose().stt == "offline":
-        sphinx.engine()
+        sphinx.prewarm_process()
 
 
 async def entrypoint(ctx: JobContext) -> None:
@@ -138,7 +139,9 @@ async def _start_voice(
     speech_out = engines.make_tts(choice.tts, language=language, voice=engines.engine_voice(
         choice.tts, context.voice if context else None))
     vad = vad_models.for_call()
-    session = build_session(stt_engine=speech_in, tts_engine=speech_out, vad=vad)
+    turns = TurnOptions()
+    heard_by = session_stt(speech_in, vad, turns.end_of_turn)
+    session = build_session(stt_engine=heard_by, tts_engine=speech_out, vad=vad, turns=turns)
     agent = VoxflowAgent()
     await session.start(
         agent,
@@ -155,7 +158,8 @@ async def _start_voice(
         ),
         record=False,
     )
-    return CallVoice(session, agent, speech_in, speech_out, vad)
+    return CallVoice(session, agent, speech_in, speech_out, vad,
+                     turns=heard_by if isinstance(heard_by, ExpectingSTT) else None)
 
 
 def run(settings: AgentSettings, *, log_level: str = "INFO", log_format: str = "colored") -> None:
