@@ -187,7 +187,7 @@ class BusAgent:
         self.commands.append(command)
         assert self._prompts is not None and self._listener is not None
         if isinstance(command, Speak):
-            self._prompts.speak(command)
+            await self._prompts.speak(command)
         elif isinstance(command, Play):
             await self._prompts.play(command)
         elif isinstance(command, Listen):

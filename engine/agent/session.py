@@ -16,6 +16,7 @@ from livekit.agents import Agent, AgentSession, ModelSettings, stt, tts
 from livekit.agents import vad as agents_vad
 from livekit.agents.voice.turn import TurnHandlingOptions
 
+from engine.agent.prompt_cache import PromptCache
 from engine.agent.turns import EndOfTurn, ExpectingSTT
 
 SpeechEventHandler = Callable[[stt.SpeechEvent], None]
@@ -77,6 +78,7 @@ class CallVoice:
     given (not the session's stream adapters), so grammar and voice changes
     reach them. ``turns`` is the end-of-turn rule wrapped around ``stt`` when
     there is one (its end silence changes per listen instead of the VAD's).
+    ``prompt_cache`` keeps synthesised prompts (engine.agent.prompt_cache).
     """
 
     session: AgentSession
@@ -85,6 +87,7 @@ class CallVoice:
     tts: tts.TTS
     vad: agents_vad.VAD
     turns: ExpectingSTT | None = None
+    prompt_cache: PromptCache | None = None
 
 
 def build_session(

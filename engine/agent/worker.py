@@ -30,7 +30,7 @@ from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess
 from livekit.agents.utils import http_context
 from livekit.agents.voice import room_io
 
-from engine.agent import engines, sphinx
+from engine.agent import engines, prompt_cache, sphinx
 from engine.agent import vad as vad_models
 from engine.agent.bus_agent import BusAgent, BusAgentOptions
 from engine.agent.call_context import CallContext, fetch_call_context
@@ -77,6 +77,9 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown("not a voxflow call")
         return
     settings = settings_from_env()
+    # Agents on several machines share one prompt cache: the voice bus's Redis, unless
+    # VOXFLOW_PROMPT_CACHE names another place.
+    os.environ.setdefault(prompt_cache.CACHE_ENV, settings.redis_url)
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
     caller = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP)
     context = None
@@ -159,7 +162,8 @@ async def _start_voice(
         record=False,
     )
     return CallVoice(session, agent, speech_in, speech_out, vad,
-                     turns=heard_by if isinstance(heard_by, ExpectingSTT) else None)
+                     turns=heard_by if isinstance(heard_by, ExpectingSTT) else None,
+                     prompt_cache=prompt_cache.shared_cache())
 
 
 def run(settings: AgentSettings, *, log_level: str = "INFO", log_format: str = "colored") -> None:
