@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -189,10 +190,10 @@ class RedisStore:
         self._redis = aioredis.Redis.from_url(url)
 
     async def get(self, key: str) -> bytes | None:
-        data = await self._redis.get(self.PREFIX + key)
+        data: Any = await self._redis.get(self.PREFIX + key)
         if data is not None:
             await self._redis.zadd(self.USED, {key: time.time()})
-        return data  # type: ignore[no-any-return]
+        return bytes(data) if data is not None else None
 
     async def put(self, key: str, pcm: bytes) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -203,14 +204,16 @@ class RedisStore:
         await self._evict()
 
     async def _evict(self) -> None:
-        sizes = {k.decode(): int(v) for k, v in (await self._redis.hgetall(self.SIZES)).items()}
+        stored: Any = await self._redis.hgetall(self.SIZES)
+        sizes = {_text(k): int(v) for k, v in stored.items()}
         total = sum(sizes.values())
         if total <= self.max_bytes:
             return
-        for raw in await self._redis.zrange(self.USED, 0, -1):
+        used: Any = await self._redis.zrange(self.USED, 0, -1)
+        for raw in used:
             if total <= self.max_bytes:
                 break
-            key = raw.decode()
+            key = _text(raw)
             await self._redis.delete(self.PREFIX + key)
             await self._redis.zrem(self.USED, key)
             await self._redis.hdel(self.SIZES, key)
@@ -218,6 +221,10 @@ class RedisStore:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def store_from_env(env: Mapping[str, str] | None = None, *,
@@ -318,6 +325,9 @@ class PromptCache:
             await self._keep(key, pcm)
         return pcm
 
+    def _done_making(self, key: str, _future: object) -> None:
+        self._making.pop(key, None)
+
     # ---- ahead of time ----
 
     async def prepare(self, texts: Iterable[str], engine: agents_tts.TTS) -> int:
@@ -329,7 +339,7 @@ class PromptCache:
                 continue
             making = asyncio.ensure_future(self._synthesise(text, engine, key))
             self._making[key] = making
-            making.add_done_callback(lambda _f, key=key: self._making.pop(key, None))
+            making.add_done_callback(functools.partial(self._done_making, key))
             if await making:
                 made += 1
                 self.stats.prepared += 1
