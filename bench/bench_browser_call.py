@@ -52,7 +52,7 @@ ANSWER_DELAY = 0.3
 VOICED = 500  # a sample above this (of 32768) is sound, not silence
 QUESTION, ANSWER = "Say balance.", "Balance it is."
 # bench.bench_agent's flow, with a way out: a flow voxflow dev serves must be able to end.
-FLOW = bench_agent.FLOW.replace(
+FLOW = bench_agent.MENU_FLOW.replace(
     "      - {phrases: [balance, agent], next: answer}\n",
     "      - {phrases: [balance, agent], next: answer}\n"
     "      - {phrases: [goodbye], next: bye}\n") + "  bye:\n    type: voice_hangup\n"
@@ -187,8 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     with DevProcess() as dev:
         browser = asyncio.run(measure_browser(dev, args.turns))
     with EmbeddedTemporal() as server:
-        harness = [turn.total for turn in asyncio.run(bench_agent.measure(server.settings(),
-                                                                          args.turns))]
+        with tempfile.TemporaryDirectory() as folder:
+            run = asyncio.run(bench_agent.measure(server.settings(), args.turns, new=True,
+                                                  cache_dir=Path(folder)))
+        harness = [turn.total for turn in run.turns["menu answer"]]
     b, h = statistics.median(browser), statistics.median(harness)
     spread = f"{min(browser) * 1000:.0f}–{max(browser) * 1000:.0f}"
     print(f"end of caller speech → first agent audio, offline engines, median of {args.turns} "

@@ -23,7 +23,7 @@ from engine.schema import DEFAULT_MAX_VISITS, flow_schema
 from engine.sourcemap import DocPath, format_path
 
 # Settings a node inherits from the flow unless it sets its own.
-INHERITED_SETTINGS = ("voice", "language", "barge_in", "no_input_timeout")
+INHERITED_SETTINGS = ("voice", "language", "barge_in", "no_input_timeout", "end_silence_ms")
 _HANDLER_LABELS = {"no_input": "no input", "no_match": "no match"}
 _FIELD_LABELS = {"on_error": "error", "on_timeout": "timeout", "else": "else"}
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -40,16 +41,34 @@ async def start(options: DevOptions, stack: contextlib.AsyncExitStack, ctx: Serv
         return _start_livekit_agent(options, stack, ctx, url, redis_url)
     from engine.agent.dev_agents import DevAgents
 
+    from engine.agent import prompt_cache
+
     try:
+        cache = prompt_cache.PromptCache(prompt_cache.store_from_env(
+            default_dir=(options.state_dir / "prompt-cache").resolve()))
         agents = DevAgents(bus, recordings_dir=(options.state_dir / "recordings").resolve(),
                            call_language=lambda call_id: _language_of(ctx, call_id),
-                           recording_saved=lambda call_id, _: _recording_saved(ctx, url, call_id))
+                           recording_saved=lambda call_id, _: _recording_saved(ctx, url, call_id),
+                           cache=cache)
     except VoxflowError as error:
         raise VoxflowError(f"the voice agent cannot start: {error}") from None
     await agents.prewarm()
     stack.push_async_callback(agents.aclose)
+    ctx.metrics.registry.register(prompt_cache.PromptCacheCollector(cache))
+    preparing: set[asyncio.Task[int]] = set()
+
+    def prepare() -> None:
+        # Every fixed prompt of the loaded flow versions, synthesised before a call needs it.
+        task = asyncio.ensure_future(agents.prepare_prompts(list(ctx.library.flows.values())))
+        preparing.add(task)
+        task.add_done_callback(preparing.discard)
+
+    prepare()
+    stack.callback(lambda: [task.cancel() for task in list(preparing)])
 
     def follow(event: ev.LiveEvent) -> None:
+        if event.type == ev.FLOWS_RELOADED:
+            prepare()
         if event.call_id is None:
             return
         if event.type == ev.CALL_INCOMING:

@@ -53,6 +53,13 @@ _SETTINGS: dict[str, Any] = {
             "description": "Whether the caller can interrupt prompts by speaking or pressing keys.",
         },
         "no_input_timeout": {**_DURATION, "description": "How long to wait for the caller."},
+        "end_silence_ms": {
+            "type": "integer",
+            "minimum": 100,
+            "maximum": 10000,
+            "description": "Silence (in milliseconds) that ends the caller's answer (default 800; "
+            "an answer that is a whole expected phrase ends sooner).",
+        },
         "max_call_duration": {**_DURATION, "description": "The longest a call may last."},
         "low_confidence_threshold": {
             "type": "number",

@@ -40,12 +40,7 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "prompt": {**TEMPLATE, "description": "What to ask before listening."},
         "max_duration": {**DURATION, "description": "The longest answer to listen to."},
-        "end_silence_ms": {
-            "type": "integer",
-            "minimum": 100,
-            "maximum": 10000,
-            "description": "Silence (in milliseconds) that ends the caller's answer.",
-        },
+        "end_silence_ms": {"$ref": "#/$defs/settings/properties/end_silence_ms"},
         "expected_phrases": {**PHRASES, "description": "What callers are likely to say."},
         "interruptible": {"type": "boolean", "description": "Whether the caller may cut in."},
         **VOICE_SETTINGS,

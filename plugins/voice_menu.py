@@ -62,6 +62,7 @@ SCHEMA: dict[str, Any] = {
             },
         },
         "max_duration": {**DURATION, "description": "The longest spoken answer to listen to."},
+        "end_silence_ms": {"$ref": "#/$defs/settings/properties/end_silence_ms"},
         "interruptible": {"type": "boolean", "description": "Whether the caller may cut in."},
         **VOICE_SETTINGS,
         "low_confidence_threshold": {"$ref": "#/$defs/settings/properties/low_confidence_threshold"},
@@ -88,7 +89,7 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
         async def ask(text: str) -> Verdict:
             heard = await channel.listen(
                 prompt=prompt(text, settings, config),
-                end_silence_ms=DEFAULT_END_SILENCE_MS,
+                end_silence_ms=int(config.get("end_silence_ms") or DEFAULT_END_SILENCE_MS),
                 max_duration=float(config.get("max_duration") or DEFAULT_MAX_DURATION),
                 no_input_timeout=settings.no_input_timeout,
                 expected_phrases=everything,

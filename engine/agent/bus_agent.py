@@ -191,7 +191,7 @@ class BusAgent:
         self._spans.command(command)
         assert self._prompts is not None and self._listener is not None
         if isinstance(command, Speak):
-            self._prompts.speak(command)
+            await self._prompts.speak(command)
         elif isinstance(command, Play):
             await self._prompts.play(command)
         elif isinstance(command, Listen):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.agent import engines, wav
+from engine.agent import engines, prompt_cache, wav
 from engine.agent.audio_chat import mix
 from engine.agent.bus_agent import BusAgent
 from engine.agent.control import CallControlError, LocalCallControl
@@ -129,10 +129,12 @@ class DevAgents:
         recordings_dir: Path | None = None,
         call_language: CallLanguage | None = None,
         recording_saved: RecordingSaved | None = None,
+        cache: prompt_cache.PromptCache | None = None,
     ) -> None:
         self.bus = bus
         self.recordings_dir = recordings_dir
         self.choice = engines.choose()
+        self.prompt_cache = cache if cache is not None else prompt_cache.shared_cache()
         self._call_language = call_language
         self._recording_saved = recording_saved
         self.calls: dict[str, DevCall] = {}
@@ -151,7 +153,27 @@ class DevAgents:
 
         await asyncio.to_thread(vad_models.prewarm)
         if self.choice.stt == "offline":
-            await asyncio.to_thread(sphinx.engine)
+            await asyncio.to_thread(sphinx.prewarm_process)
+
+    async def prepare_prompts(self, graphs: Any) -> int:
+        """Synthesise every fixed prompt of these flow versions into the prompt cache, as
+        each flow's calls will speak them (its language and voice); returns how many
+        were made (those already cached are skipped)."""
+        made = 0
+        for graph in graphs:
+            settings = getattr(graph, "settings", {}) or {}
+            language = str(settings.get("language") or "en-US")
+            voice = settings.get("voice")
+            try:
+                speech_out = engines.make_tts(self.choice.tts, language=language,
+                                              voice=engines.engine_voice(self.choice.tts, voice))
+            except Exception as error:  # noqa: BLE001 - a flow this engine cannot speak
+                log.info("prompts of %s not prepared: %s", getattr(graph, "flow_id", "?"), error)
+                continue
+            if voice and hasattr(speech_out, "update_options") and self.choice.tts == "offline":
+                speech_out.update_options(voice=voice)  # as the bus agent does for its calls
+            made += await self.prompt_cache.prepare(prompt_cache.graph_prompts(graph), speech_out)
+        return made
 
     # ---- calls ------------------------------------------------------------------
 
@@ -191,7 +213,7 @@ class DevAgents:
         speech_out = engines.make_tts(self.choice.tts, language=language,
                                       voice=engines.engine_voice(self.choice.tts, voice))
         harness = AudioHarness(stt_engine=speech_in, tts_engine=speech_out,
-                               on_agent_audio=leg.hear)
+                               on_agent_audio=leg.hear, prompt_cache=self.prompt_cache)
         await harness.start()
         control = DevCallControl(lambda what: log.info("call %s: the agent %s", call_id, what))
         agent = BusAgent(self.bus, call_id, harness.voice, control,

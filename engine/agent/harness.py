@@ -37,8 +37,10 @@ from engine.agent import wav
 from engine.agent.audio_io import CallerLine, RecordingSpeaker
 from engine.agent.offline_stt import OfflineSTT
 from engine.agent.offline_tts import OfflineTTS
+from engine.agent.prompt_cache import PromptCache
 from engine.agent.session import CallVoice, TurnOptions, VoxflowAgent, build_session
 from engine.agent.timeline import Timeline
+from engine.agent.turns import ExpectingSTT, session_stt
 from engine.errors import VoxflowError
 
 
@@ -86,9 +88,12 @@ class AudioHarness:
         tts_engine: tts.TTS | None = None,
         options: HarnessOptions = HarnessOptions(),
         on_agent_audio: Callable[[bytes], None] | None = None,
+        prompt_cache: PromptCache | None = None,
     ) -> None:
         """``on_agent_audio`` is given the agent's audio (16-bit PCM at the sample rate)
-        piece by piece, as the caller hears it."""
+        piece by piece, as the caller hears it; ``prompt_cache`` keeps the prompts
+        a bus agent says (engine.agent.prompt_cache)."""
+        self.prompt_cache = prompt_cache
         self.options = options
         self.stt = stt_engine or OfflineSTT()
         self.tts = tts_engine or OfflineTTS(sample_rate=options.sample_rate)
@@ -126,8 +131,9 @@ class AudioHarness:
     async def start(self) -> None:
         vad = await asyncio.to_thread(vad_models.for_call, self.options.vad)
         await asyncio.to_thread(self.stt.prewarm)
+        heard_by = session_stt(self.stt, vad, self.options.turns.end_of_turn)
         session = build_session(
-            stt_engine=self.stt, tts_engine=self.tts, vad=vad, turns=self.options.turns
+            stt_engine=heard_by, tts_engine=self.tts, vad=vad, turns=self.options.turns
         )
         session.input.audio = self.line
         session.output.audio = self.speaker
@@ -139,7 +145,9 @@ class AudioHarness:
         self.timeline.restart()
         await session.start(self.agent, record=False)
         self._session = session
-        self._voice = CallVoice(session, self.agent, self.stt, self.tts, vad)
+        self._voice = CallVoice(session, self.agent, self.stt, self.tts, vad,
+                                turns=heard_by if isinstance(heard_by, ExpectingSTT) else None,
+                                prompt_cache=self.prompt_cache)
 
     async def aclose(self) -> None:
         self.line.close()

@@ -205,7 +205,7 @@ class CallerListener:
             self._begin()
         elif event.old_state == "speaking" and utterance is not None and not utterance.closed:
             if utterance.timer is None:
-                utterance.timer = self._later(self.options.turn_grace, self._end_unfinished)
+                utterance.timer = self._later(self._grace(), self._end_unfinished)
 
     def _on_speech(self, event: stt.SpeechEvent) -> None:
         kind = event.type
@@ -262,7 +262,7 @@ class CallerListener:
         self._utterance = utterance
         if self._voice.session.user_state != "speaking":
             # Begun by the STT alone: if it never ends it, VAD will not either.
-            utterance.timer = self._later(self.options.turn_grace, self._end_unfinished)
+            utterance.timer = self._later(self._grace(), self._end_unfinished)
         if not ignored:
             self._publish(SpeechStarted(request_id=rid))
             if self._recording is not None:
@@ -371,9 +371,20 @@ class CallerListener:
     # ---- engines -----------------------------------------------------------------
 
     def _set_end_silence(self, seconds: float) -> None:
+        """The silence that ends an answer: the end-of-turn rule's when there is one
+        (the VAD then ends its segments sooner, engine.agent.turns), else the VAD's."""
+        if self._voice.turns is not None:
+            self._voice.turns.set_end_silence(seconds)
+            return
         update = getattr(self._voice.vad, "update_options", None)
         if update is not None:
             update(min_silence_duration=seconds)
+
+    def _grace(self) -> float:
+        """How long after VAD's end of speech an STT that never ends the utterance gets:
+        with the end-of-turn rule, VAD's segments end before the answer's silence has."""
+        turns = self._voice.turns
+        return self.options.turn_grace + (turns.end_silence if turns is not None else 0.0)
 
     def _hint_recogniser(self, phrases: tuple[str, ...], end_silence_ms: int) -> None:
         """Tell the recogniser what to expect: a grammar offline, key terms for Deepgram."""

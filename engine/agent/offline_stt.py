@@ -14,7 +14,6 @@ confidence is computed.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterable
 
@@ -71,7 +70,7 @@ class OfflineSTT(stt.STT):
     def prewarm(self) -> None:
         """Load the models now (blocking, well under a second here) rather than on
         the first answer."""
-        sphinx.engine()
+        sphinx.prewarm_process()
 
     async def _recognize_impl(
         self,
@@ -82,7 +81,7 @@ class OfflineSTT(stt.STT):
     ) -> stt.SpeechEvent:
         pcm = to_pcm16k(buffer)
         phrases = self._phrases
-        result = await asyncio.to_thread(_recognize, pcm, phrases)
+        result = await sphinx.recognize_elsewhere(pcm, phrases)
         data = stt.SpeechData(
             language=LanguageCode(LANGUAGE),
             text=result.transcript,
@@ -98,12 +97,6 @@ class OfflineSTT(stt.STT):
             request_id=uuid.uuid4().hex[:12],
             alternatives=[data],
         )
-
-
-def _recognize(pcm: bytes, phrases: tuple[str, ...]) -> sphinx.Recognition:
-    engine = sphinx.engine()
-    grammar = engine.grammar(phrases) if phrases else None
-    return engine.recognize(pcm, grammar)
 
 
 def to_pcm16k(buffer: utils.AudioBuffer) -> bytes:

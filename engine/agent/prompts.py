@@ -47,6 +47,7 @@ class Prompt:
     cut_by: str = ""  # "dtmf" or "stop" when the agent cut it; the session's own cuts are speech
     digit: str = ""
     error: str = ""
+    to_cache: str = ""  # text to synthesise into the prompt cache once it has played
 
 
 class PromptPlayer:
@@ -67,13 +68,23 @@ class PromptPlayer:
 
     # ---- commands ------------------------------------------------------------
 
-    def speak(self, command: Speak) -> None:
+    async def speak(self, command: Speak) -> None:
+        """Say the text: its cached audio if the prompt cache has it (the first frame is a
+        read), else synthesised as it plays and then cached for the next time."""
         self._use_voice(command.voice)
         if not command.text.strip():
             self._publish(TtsStarted(request_id=command.request_id))
             self._publish(TtsComplete(request_id=command.request_id))
             return
-        self._say(command.request_id, command.text, None, command.interruptible)
+        cache = self._voice.prompt_cache
+        cached = await cache.lookup(command.text, self._voice.tts) if cache is not None else None
+        if cached is not None:
+            audio = clips.frames(cached, self._voice.tts.sample_rate)
+            self._say(command.request_id, command.text, audio, command.interruptible)
+            return
+        prompt = self._say(command.request_id, command.text, None, command.interruptible)
+        if prompt is not None and cache is not None:
+            prompt.to_cache = command.text
 
     async def play(self, command: Play) -> None:
         """Load the clip (awaited, so prompts keep the order they were sent in), then play it."""
@@ -117,7 +128,7 @@ class PromptPlayer:
 
     # ---- internals -------------------------------------------------------------
 
-    def _say(self, request_id: str, text: str, audio: Any, interruptible: bool) -> None:
+    def _say(self, request_id: str, text: str, audio: Any, interruptible: bool) -> Prompt | None:
         try:
             if audio is None:
                 handle = self._voice.session.say(text, allow_interruptions=interruptible,
@@ -129,10 +140,14 @@ class PromptPlayer:
         except RuntimeError as error:  # the session is closing
             self._publish(ErrorEvent(request_id=request_id, code="tts",
                                      message=f"the agent cannot speak now: {error}"))
-            return
+            return None
         prompt = Prompt(request_id, handle, interruptible)
         self._prompts[request_id] = prompt
-        task = asyncio.ensure_future(self._watch(prompt))
+        self._spawn(self._watch(prompt))
+        return prompt
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -143,6 +158,10 @@ class PromptPlayer:
         if prompt.error:
             self._publish(ErrorEvent(request_id=rid, code="tts", message=prompt.error))
             return
+        cache = self._voice.prompt_cache
+        if prompt.to_cache and cache is not None:
+            # After it played, so that this synthesis never delays one the caller waits on.
+            self._spawn(cache.prepare([prompt.to_cache], self._voice.tts))
         # A prompt cut before its first frame was heard still gets its start event:
         # the contract is started, then complete or interrupted.
         if not prompt.started:

@@ -9,12 +9,15 @@ exercises the same turn handling a phone call gets.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from livekit import rtc
 from livekit.agents import Agent, AgentSession, ModelSettings, stt, tts
 from livekit.agents import vad as agents_vad
 from livekit.agents.voice.turn import TurnHandlingOptions
+
+from engine.agent.prompt_cache import PromptCache
+from engine.agent.turns import EndOfTurn, ExpectingSTT
 
 SpeechEventHandler = Callable[[stt.SpeechEvent], None]
 AudioFrameHandler = Callable[[rtc.AudioFrame], None]
@@ -27,10 +30,12 @@ class TurnOptions:
     ``min_interruption``: seconds of caller speech (as VAD measures it) that
     stop an interruptible prompt. Small, because a caller who speaks over a
     prompt expects it to stop at once (issue: within 300 ms of speech onset).
+    ``end_of_turn``: when an answer is over (engine.agent.turns).
     """
 
     min_interruption: float = 0.1
     endpointing_delay: float = 0.0
+    end_of_turn: EndOfTurn = field(default_factory=EndOfTurn)
 
 
 class VoxflowAgent(Agent):
@@ -71,7 +76,9 @@ class CallVoice:
     ``vad`` is the session's own VAD (its options change per listen: the
     silence that ends an answer); ``stt`` and ``tts`` are the engines as
     given (not the session's stream adapters), so grammar and voice changes
-    reach them.
+    reach them. ``turns`` is the end-of-turn rule wrapped around ``stt`` when
+    there is one (its end silence changes per listen instead of the VAD's).
+    ``prompt_cache`` keeps synthesised prompts (engine.agent.prompt_cache).
     """
 
     session: AgentSession
@@ -79,6 +86,8 @@ class CallVoice:
     stt: stt.STT
     tts: tts.TTS
     vad: agents_vad.VAD
+    turns: ExpectingSTT | None = None
+    prompt_cache: PromptCache | None = None
 
 
 def build_session(

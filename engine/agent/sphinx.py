@@ -4,8 +4,15 @@ Two decoders share the en-US acoustic model that ships in the pocketsphinx
 wheel: one decodes against the grammar of the expected phrases, the other
 with the general language model (free-form, and the yardstick for the first).
 They are loaded once per process (about 2.5 s) and used under one lock, so
-recognitions are serialised; each takes 30 ms (grammar) + ~200 ms
-(language model) for a short answer on this machine, in the caller's thread.
+recognitions are serialised; each takes 30 ms (grammar) + ~100-200 ms
+(language model) for a short answer on this machine.
+
+pocketsphinx holds Python's GIL while it decodes, so decoding in a thread of
+the agent's process would stall its event loop (the caller's audio, VAD, the
+agent's playout) for the whole decode. :func:`recognize_elsewhere` therefore
+decodes in one recogniser process beside it (:func:`prewarm_process` starts
+it and loads the models there); :func:`engine` is the in-process engine that
+process uses, also usable directly (tests, tools).
 
 How the confidence is computed
 ------------------------------
@@ -43,9 +50,13 @@ first sample is often cut.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import multiprocessing
 import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
@@ -219,3 +230,61 @@ def engine() -> SphinxEngine:
         if _engine is None:
             _engine = SphinxEngine()
         return _engine
+
+
+# ---- the recogniser process -------------------------------------------------------
+
+_pool: ProcessPoolExecutor | None = None
+
+
+def _process_pool() -> ProcessPoolExecutor:
+    global _pool
+    with _engine_lock:
+        if _pool is None:
+            # spawn, not fork: the agent's process has threads (livekit, onnxruntime).
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_load_models)
+        return _pool
+
+
+def _load_models() -> None:
+    engine()
+
+
+def _recognize_phrases(pcm: bytes, phrases: tuple[str, ...]) -> Recognition:
+    """In the recogniser process: ``pcm`` against ``phrases`` (free-form if none)."""
+    sphinx = engine()
+    grammar = sphinx.grammar(phrases) if phrases else None
+    return sphinx.recognize(pcm, grammar)
+
+
+def _ready() -> bool:
+    return True
+
+
+def prewarm_process() -> None:
+    """Start the recogniser process and load its models (blocking, a few seconds)."""
+    _process_pool().submit(_ready).result()
+
+
+async def recognize_elsewhere(pcm: bytes, phrases: tuple[str, ...]) -> Recognition:
+    """Recognise 16 kHz mono 16-bit ``pcm`` in the recogniser process (started if it
+    is not running; started again if it died)."""
+    global _pool
+    loop = asyncio.get_running_loop()
+    for attempt in range(2):
+        try:
+            pool = _process_pool()
+        except (AssertionError, OSError) as error:  # e.g. a daemonic process: no children
+            log.warning("recognising in this process (no recogniser process: %s)", error)
+            return await asyncio.to_thread(_recognize_phrases, pcm, phrases)
+        try:
+            return await loop.run_in_executor(pool, _recognize_phrases, pcm, phrases)
+        except BrokenProcessPool:
+            with _engine_lock:
+                if _pool is pool:
+                    _pool = None
+            if attempt:
+                raise VoxflowError("the offline speech recogniser's process stopped; "
+                                   "see the log above for why") from None
+    raise AssertionError("unreachable")

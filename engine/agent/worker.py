@@ -31,7 +31,7 @@ from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess
 from livekit.agents.utils import http_context
 from livekit.agents.voice import room_io
 
-from engine.agent import engines, sphinx
+from engine.agent import engines, prompt_cache, sphinx
 from engine.agent import vad as vad_models
 from engine.agent.bus_agent import BusAgent, BusAgentOptions
 from engine.agent.call_context import CallContext, fetch_call_context
@@ -39,8 +39,9 @@ from engine.agent.control import CallControlError
 from engine.agent.listening import ListeningOptions
 from engine.agent.livekit_control import LiveKitCallControl
 from engine.agent.rooms import AGENT_NAME, call_id_from_room
-from engine.agent.session import CallVoice, VoxflowAgent, build_session
+from engine.agent.session import CallVoice, TurnOptions, VoxflowAgent, build_session
 from engine.agent.settings import AgentSettings, settings_from_env
+from engine.agent.turns import ExpectingSTT, session_stt
 from engine.errors import VoxflowError
 from engine.voice.bus import VoiceBus
 from engine.voice.redis_bus import RedisVoiceBus
@@ -109,7 +110,7 @@ def prewarm(proc: JobProcess) -> None:
     """Once per job process: the VAD model, and the offline recogniser if it is used."""
     proc.userdata["vad"] = vad_models.prewarm()
     if engines.choose().stt == "offline":
-        sphinx.engine()
+        sphinx.prewarm_process()
 
 
 async def entrypoint(ctx: JobContext) -> None:
@@ -119,6 +120,9 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown("not a voxflow call")
         return
     settings = settings_from_env()
+    # Agents on several machines share one prompt cache: the voice bus's Redis, unless
+    # VOXFLOW_PROMPT_CACHE names another place.
+    os.environ.setdefault(prompt_cache.CACHE_ENV, settings.redis_url)
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
     caller = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP)
     context = None
@@ -181,7 +185,9 @@ async def _start_voice(
     speech_out = engines.make_tts(choice.tts, language=language, voice=engines.engine_voice(
         choice.tts, context.voice if context else None))
     vad = vad_models.for_call()
-    session = build_session(stt_engine=speech_in, tts_engine=speech_out, vad=vad)
+    turns = TurnOptions()
+    heard_by = session_stt(speech_in, vad, turns.end_of_turn)
+    session = build_session(stt_engine=heard_by, tts_engine=speech_out, vad=vad, turns=turns)
     agent = VoxflowAgent()
     await session.start(
         agent,
@@ -198,7 +204,9 @@ async def _start_voice(
         ),
         record=False,
     )
-    return CallVoice(session, agent, speech_in, speech_out, vad)
+    return CallVoice(session, agent, speech_in, speech_out, vad,
+                     turns=heard_by if isinstance(heard_by, ExpectingSTT) else None,
+                     prompt_cache=prompt_cache.shared_cache())
 
 
 def run(settings: AgentSettings, *, log_level: str = "INFO", log_format: str = "colored") -> None:
