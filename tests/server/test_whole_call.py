@@ -207,8 +207,15 @@ def test_forged_stale_replayed_and_malformed_webhooks_change_nothing(
             for refused in (forged_id, stale_id):
                 assert await h.ctx.records.get_call(call_id_for(refused)) is None
             client = h.ctx.temporal_client()
-            workflows = [w async for w in client.list_workflows(
-                f"TaskQueue = '{h.ctx.settings.task_queue}'")]
+            # Temporal's list of workflows lags behind their start (visibility is eventually
+            # consistent): wait until it shows the started one, then check it is the only one.
+            deadline = time.monotonic() + 20
+            while True:
+                workflows = [w async for w in client.list_workflows(
+                    f"TaskQueue = '{h.ctx.settings.task_queue}'")]
+                if workflows or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
             assert [w.id for w in workflows] == [workflow_id(call_id_for(replay_id))]
             await client.get_workflow_handle(workflow_id(call_id_for(replay_id))).signal(
                 "release")
