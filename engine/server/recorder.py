@@ -28,8 +28,8 @@ from engine.server import events as ev
 from engine.server.records import RecordsStore, Turn
 from engine.voice.bus import Entry
 from engine.voice.messages import (
-    Command, Dtmf, Event, RecordComplete, Speak, SpeechComplete, SpeechPartial, TtsComplete,
-    TtsInterrupted, TtsStarted,
+    Command, Dtmf, Event, RecordComplete, Speak, SpeechComplete, SpeechPartial, SpeechStarted,
+    TtsComplete, TtsInterrupted, TtsStarted,
 )
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,13 @@ class TranscriptBus:
                 await self._recorder.turn(Turn(self._call_id, f"c{sent_entry}", sent_at, "agent",
                                                "speech", text), self._flow_id)
             return
-        if isinstance(event, SpeechPartial) and event.transcript:
+        if isinstance(event, SpeechStarted):
+            # Heard before understood: a recogniser that decides after the silence
+            # (pocketsphinx) sends no interim words, so this tells the monitor the caller
+            # is speaking (an interim turn with no words yet; nothing is stored).
+            await self._recorder.turn(Turn(self._call_id, key, now, "caller", "speech", ""),
+                                      self._flow_id, final=False)
+        elif isinstance(event, SpeechPartial) and event.transcript:
             await self._recorder.turn(Turn(self._call_id, key, now, "caller", "speech",
                                            event.transcript, event.confidence),
                                       self._flow_id, final=False)

@@ -93,6 +93,11 @@ def test_a_spoken_answer_takes_the_balance_branch_and_the_page_hears_the_agent(
     async def scenario() -> None:
         async with _browser(microphone) as browser:
             await _open_monitor(browser, dev)
+            # Whether the transcript ever shows the caller speaking before the words are final.
+            await browser.evaluate(
+                "window.sawInterim = false; new MutationObserver(() => { if (document"
+                ".querySelector('#transcript li.interim')) window.sawInterim = true; })"
+                ".observe(document.getElementById('transcript'), {childList: true, subtree: true})")
             await browser.evaluate("document.getElementById('call-voice').click()")
             call_id = await browser.wait_for("window.voxflowCaller.callId", timeout=30)
             # The page lights the call's current node on the diagram while it is live.
@@ -112,6 +117,7 @@ def test_a_spoken_answer_takes_the_balance_branch_and_the_page_hears_the_agent(
             assert "balance" in record["node_path"], record["node_path"]
             spoken = [t["text"] for t in record["transcript"] if t["speaker"] == "caller"]
             assert any("balance" in text for text in spoken), record["transcript"]
+            assert await browser.evaluate("window.sawInterim"), "the caller was never shown speaking"
             assert record["transcript"][0]["text"] == "Welcome to the test bank."
             # Both sides of the call are kept as its recording, a link on the monitor.
             url = await browser.wait_for(

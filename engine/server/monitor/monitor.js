@@ -419,9 +419,9 @@ function onEvent(event) {
       if (selected) {
         if (data.is_final) {
           state.transcript.push(data);
-          if (data.speaker === "caller") state.interim = null;
+          state.interim = null;  // the caller's turn is over, whoever spoke last
         } else {
-          state.interim = data.text;
+          state.interim = data.text || "speaking…";  // no words yet: heard, not understood
         }
       }
       break;
