@@ -69,6 +69,7 @@ async def _dev(options: DevOptions) -> int:
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stop.set)
+    dev_agent.check_engines(options)
     options.state_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_to_file(options.state_dir / "dev.log")
     env_key = bool(os.environ.get("TELNYX_PUBLIC_KEY", "").strip())

@@ -32,6 +32,25 @@ if TYPE_CHECKING:
 DISCOVERY_FILE = "dev.json"
 
 
+def check_engines(options: DevOptions) -> None:
+    """Before anything starts: the in-process agent's speech engines have what they need."""
+    if not options.agent or os.environ.get("LIVEKIT_URL", "").strip():
+        return
+    from engine.agent import engines
+
+    try:
+        choice = engines.choose()
+    except VoxflowError as error:
+        raise VoxflowError(f"the voice agent cannot start: {error}") from None
+    missing = engines.problems(choice)
+    if missing:
+        raise VoxflowError(
+            f"the voice agent cannot use the speech engines chosen (speech recognition "
+            f"{choice.stt}, speech synthesis {choice.tts}): it needs {'; '.join(missing)}. "
+            "Set what is missing, choose the offline engines (unset VOXFLOW_STT and "
+            "VOXFLOW_TTS), or run with --no-agent.")
+
+
 async def start(options: DevOptions, stack: contextlib.AsyncExitStack, ctx: ServerContext,
                 url: str, bus: Any, redis_url: str | None) -> str:
     """Start the agent ``options`` ask for; stopped by ``stack``. Returns a line for the terminal."""
