@@ -304,9 +304,9 @@ def _check_loops(checker: _Checker, nodes: dict[str, _Node], stuck: set[str]) ->
         if not is_loop or stuck.intersection(component):
             continue  # a loop the call can never leave is reported as such already
         members = [nodes[name] for name in component]
-        # A subflow runs a whole other flow, which usually waits for the caller: a loop
-        # through one is paced like a loop through a listen node.
-        if any(m.waits or m.type == "subflow" or "max_visits" in m.data for m in members):
+        # A node that waits (WAITS: a listen, a signal, a subflow running a flow that
+        # usually waits for the caller) paces the loop by people.
+        if any(m.waits or "max_visits" in m.data for m in members):
             continue
         ordered = sorted(component, key=lambda n: checker.document.source_map.locate(("nodes", n))[0])
         cycle = " → ".join(ordered + [ordered[0]])

@@ -9,13 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.plugin_api import NODE_REF, NodeContext, NodeResult, Services
-from engine.runtime.service_types import workflow_services
-from engine.templates import render_value
+from engine.plugin_api import (
+    NODE_REF,
+    NodeContext,
+    NodeResult,
+    Services,
+    render_value,
+    workflow_services,
+)
 
 NODE_TYPE = "subflow"
 DOC = __doc__ or ""
 RUNS_IN = "workflow"
+WAITS = True  # it waits for the called flow, which may wait for the caller
 OUTPUTS: dict[str, str] = {}
 _NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
 SCHEMA: dict[str, Any] = {

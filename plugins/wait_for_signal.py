@@ -11,10 +11,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.plugin_api import (
-    DURATION, NODE_REF, TEMPLATE, VARIABLE_NAME, NodeContext, NodeResult, Services,
+    DURATION,
+    NODE_REF,
+    TEMPLATE,
+    VARIABLE_NAME,
+    NodeContext,
+    NodeResult,
+    Services,
+    render,
+    workflow_services,
 )
-from engine.runtime.service_types import workflow_services
-from engine.templates import render
 
 NODE_TYPE = "wait_for_signal"
 DOC = __doc__ or ""

@@ -158,6 +158,11 @@ def _module(**attributes: object) -> types.ModuleType:
         ({"HEARS_HANGUP": "yes"}, "HEARS_HANGUP must be True or False"),
         ({"execute": lambda config, context, services: None}, "async def execute"),
         ({"OUTPUTS": ["a"]}, "OUTPUTS must map"),
+        ({"TALKS_TO_CALLER": "yes"}, "TALKS_TO_CALLER must be True or False"),
+        # Only voxflow's own logic nodes run inside the workflow (a fixed set, for replay):
+        # another package's would pass loading and then fail mid-call.
+        ({"RUNS_IN": "workflow"}, "only for voxflow's own logic nodes"),
+        ({"ENGINE_ROLE": "farewell"}, "ENGINE_ROLE is for voxflow's own nodes only"),
     ],
 )
 def test_malformed_plugin_fails_at_load_naming_it(attributes: dict[str, object], words: str) -> None:
@@ -183,3 +188,21 @@ def test_built_in_node_schemas_are_valid_json_schema() -> None:
     assert len(own) >= 10
     for node_type in own:
         jsonschema.Draft202012Validator.check_schema(node_type.schema)
+
+
+def test_every_built_in_says_what_kind_of_node_it_is() -> None:
+    """The engine names no built-in type: the attributes say which talk to the caller,
+    which call an outside service, and which the workflow gives a job."""
+    from engine.registry import default_registry
+    from engine.runtime.builtin_nodes import BUILTIN
+
+    registry = default_registry()
+    assert registry.get("voice_listen").talks_to_caller
+    assert not registry.get("voice_listen").calls_outside
+    for name in ("http_request", "llm", "database_query"):
+        assert registry.get(name).calls_outside, name
+    assert not registry.get("set").calls_outside
+    assert set(BUILTIN.logic) == {"set", "condition", "end", "wait_for_signal", "subflow"}
+    assert BUILTIN.instant == {"set", "condition", "end"}
+    assert BUILTIN.roles == {"end": "end", "say": "voice_speak", "farewell": "voice_hangup",
+                             "transfer": "voice_transfer"}

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from engine.registry import talks_to_caller
 from engine.compile import Exit, FlowGraph, FlowNode
 
 Shape = Literal["voice", "decision", "terminal", "subflow", "wait", "step"]
@@ -105,7 +106,7 @@ def node_shape(node: FlowNode) -> Shape:
         return "subflow"
     if node.type == "wait_for_signal":
         return "wait"
-    if node.type.startswith("voice_"):
+    if talks_to_caller(node.type):
         return "voice"
     return "step"
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, NoReturn
@@ -50,7 +50,7 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from engine.compile import FlowGraph, FlowNode
-    from engine.plugin_api import NodeContext, NodeResult
+    from engine.node_contract import NodeContext, NodeResult
     # Not ``from engine.runtime import messages``: the sandbox re-imports this
     # module's parent package engine.runtime for every run, and a from-import of
     # a submodule of that fresh package bypasses the pass-through, so messages.py
@@ -64,22 +64,15 @@ with workflow.unsafe.imports_passed_through():
         CallOpened,
         NodeReached,
     )
+    from engine.runtime.builtin_nodes import BUILTIN
     from engine.templates import missing_variables
-    from plugins import condition, end, set_variables, subflow, wait_for_signal
 
-LogicExecute = Callable[[Mapping[str, Any], NodeContext, Any], Awaitable[NodeResult]]
-
-# Node types that run inside the workflow. A fixed table, not the registry:
-# the workflow must not depend on what happens to be installed at replay time.
-LOGIC_NODES: dict[str, LogicExecute] = {
-    "set": set_variables.execute,
-    "condition": condition.execute,
-    "end": end.execute,
-    "wait_for_signal": wait_for_signal.execute,
-    "subflow": subflow.execute,
-}
+# Node types that run inside the workflow: voxflow's own, never the registry's (the
+# workflow must not depend on what happens to be installed at replay time).
+LOGIC_NODES = BUILTIN.logic
 # Of those, the ones that never wait on Temporal (no history events).
-INSTANT_NODES = frozenset({"set", "condition", "end"})
+INSTANT_NODES = BUILTIN.instant
+ROLES = BUILTIN.roles
 
 PATH_LIMIT = 1000  # node ids kept for the query and result (steps counts them all)
 EVENT_LIMIT = 200
@@ -439,7 +432,7 @@ class CallFlowWorkflow:
     def _end(self, node: FlowNode, result: NodeResult) -> Ending:
         if self._failure is not None:
             return Ending(m.FAILED, self._failure)
-        if node.type == "end":
+        if node.type == ROLES["end"]:
             return Ending(
                 str(node.config.get("status") or m.COMPLETED),
                 str(node.config.get("reason") or f"the call reached the end node '{node.id}'"),
@@ -447,7 +440,7 @@ class CallFlowWorkflow:
         ended_as = result.outputs.get("status") if result.outputs else None
         if ended_as in m.CALL_STATUSES:  # a subflow that ended the call
             return Ending(str(ended_as), str(result.outputs.get("reason", "")))
-        if node.type == "voice_transfer":
+        if node.type == ROLES["transfer"]:
             return Ending(m.TRANSFERRED, f"the call was transferred at '{node.id}'")
         return Ending(m.COMPLETED, f"the call ended at '{node.id}'")
 
@@ -480,10 +473,10 @@ class CallFlowWorkflow:
         return Ending(m.FAILED, reason)
 
     async def _farewell(self, message: str) -> str | None:
-        """Say goodbye and hang up through the voice_hangup node; the problem, if any."""
+        """Say goodbye and hang up through the farewell node; the problem, if any."""
         config = {"farewell_message": message, **self._voice_settings()}
         try:
-            await self._run_activity(FAREWELL_NODE, "voice_hangup", config,
+            await self._run_activity(FAREWELL_NODE, ROLES["farewell"], config,
                                      timeout=FAREWELL_TIMEOUT, rendered=True)
         except NodeFailure as failure:
             self._event("farewell_failed", str(failure), self._current)
@@ -640,14 +633,14 @@ class CallFlowWorkflow:
             self._child = None
         # A subflow that hung up ends at a voice node, not at an ``end`` node.
         last = graph.nodes.get(result.last_node or "")
-        ended = result.status == m.COMPLETED and last is not None and last.type != "end"
+        ended = result.status == m.COMPLETED and last is not None and last.type != ROLES["end"]
         return m.SubflowOutcome(result.status, result.reason, result.variables, call_ended=ended)
 
     async def _say(self, text: str) -> None:
         """Best effort: a hold message is a courtesy, so failing to say it is only recorded."""
         config = {"message": text, **self._voice_settings()}
         try:
-            await self._run_activity(SAY_NODE, "voice_speak", config, timeout=60.0, rendered=True)
+            await self._run_activity(SAY_NODE, ROLES["say"], config, timeout=60.0, rendered=True)
         except NodeFailure as failure:
             self._event("say_failed", str(failure), self._current)
 

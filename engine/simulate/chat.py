@@ -33,12 +33,12 @@ from typing import Any, Protocol
 
 from temporalio.exceptions import TemporalError
 
+from engine.registry import calls_outside
 from engine.compile import FlowGraph
 from engine.runtime import messages as m
 from engine.runtime.calls import send_signal
 from engine.simulate.caller import NoAnswer, ScriptAction
 from engine.simulate.clock import PausableClock
-from engine.simulate.fixtures import EXTERNAL_NODE_TYPES
 from engine.simulate.progress import PathFollower, Step
 from engine.simulate.session import CallSetup, SimulatedCall, SimulatorEngine
 from engine.voice.simulated_agent import HangUp, Line, Press, Say, Silence
@@ -252,7 +252,7 @@ class ChatSession:
             return
         self.view.show("warning", event.message)
         node_type = _failed_type(event.message)
-        if node_type in EXTERNAL_NODE_TYPES and not self._hint_given:
+        if calls_outside(node_type) and not self._hint_given:
             self._hint_given = True
             self.view.show("note", "That node calls an outside service. To try the flow "
                            "without it, give the node a fixed answer with --answers FILE "
@@ -273,7 +273,7 @@ def external_nodes(graph: FlowGraph) -> list[str]:
             return
         seen = seen | {flow.flow_id}
         for node in flow.nodes.values():
-            if node.type in EXTERNAL_NODE_TYPES:
+            if calls_outside(node.type):
                 found.append(f"{prefix}{node.id} ({node.type})")
         for sub in flow.subflows.values():
             visit(sub, f"{sub.flow_id}/", seen)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.registry import calls_outside
 from engine.compile import FlowGraph
 from engine.duration import parse_duration
 from engine.errors import Diagnostic, VoxflowError
@@ -180,7 +181,7 @@ class _Reader:
             return None
         flow_id, node_id = target
         node = flow_named(graph, flow_id).nodes[node_id]
-        if node.runs_in != "activity" or node.type.startswith("voice_"):
+        if not calls_outside(node.type):
             self.problem(path, f"'{key}' is a {node.type} node; only nodes that call something "
                          "outside (http_request, llm, database_query, ...) take fixed answers.",
                          "Remove this answer; the test's turns decide what voice nodes get.",
