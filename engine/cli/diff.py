@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from engine.cli.output import Painter
+from engine.output import Painter
 from engine.compile import INHERITED_SETTINGS, FlowGraph, FlowNode
 from engine.errors import VoxflowError
 from engine.flow_diff import (
