@@ -21,7 +21,7 @@ from engine.call_variables import AUTOMATIC_VARIABLES
 from engine.errors import Diagnostic, Severity
 from engine.fields import find_fields, iter_strings
 from engine.load import LoadedDocument
-from engine.registry import PluginRegistry
+from engine.registry import PluginRegistry, called_flow
 from engine.schema import ID_PATTERN, flow_schema
 from engine.sourcemap import DocPath, format_path
 from engine.suggest import as_sentence, did_you_mean, quoted_list
@@ -326,7 +326,8 @@ def _check_handlers(checker: _Checker, nodes: dict[str, _Node]) -> None:
             continue
         accepted = schema["$defs"]["node_types"][node.type]["properties"]
         wanted = [name for name in ("no_input", "no_match") if name in accepted]
-        if node.type == "voice_listen" and not node.data.get("expected_phrases"):
+        # A node that matches the caller against expected_phrases has nothing to miss without them.
+        if "expected_phrases" in accepted and not node.data.get("expected_phrases"):
             wanted = [name for name in wanted if name != "no_match"]
         for name in wanted:
             handlers = node.data.get(name)
@@ -456,7 +457,8 @@ def _sets(node: _Node) -> set[str]:
     names = {node.data[f] for f in _SAVE_FIELDS if isinstance(node.data.get(f), str)}
     for field_name in ("values", "outputs"):
         values = node.data.get(field_name)
-        if isinstance(values, Mapping) and (field_name == "values" or node.type == "subflow"):
+        if isinstance(values, Mapping) and (field_name == "values"
+                                            or called_flow(node.type, node.data) is not None):
             names.update(str(k) for k in values)
     return names
 

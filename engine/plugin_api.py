@@ -41,6 +41,16 @@ Attributes that tell the engine what kind of node it is (all optional):
     True when the node notices by itself that the caller hung up (the voice
     nodes: the voice bus says ``call:caller_left``). Other nodes heartbeat
     every second so that Temporal can tell them of a hangup.
+``CALLS_FLOW`` (default None)
+    the name of the node's field that names another flow it runs (``subflow``:
+    ``"flow"``), so that validation, compiling, diffs and traces follow it.
+``WAITS_FOR_SIGNAL`` (default None)
+    the name of the node's field that names the signal it waits for, so that
+    conversation tests can send it.
+``DIAGRAM_SHAPE`` (default None)
+    how diagrams draw the node: ``"decision"``, ``"subflow"`` or ``"wait"``.
+``describe(config)`` (optional function)
+    a few words on what the node does, for diagrams (``GET https://...``).
 ``ENGINE_ROLE`` (voxflow's own nodes only)
     the job the engine itself gives the node: ``"end"`` (ends the flow),
     ``"say"`` (a hold message), ``"farewell"`` (a goodbye and hang up),

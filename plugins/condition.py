@@ -14,6 +14,7 @@ from engine.plugin_api import EXPRESSION, NODE_REF, NodeContext, NodeResult, Ser
 NODE_TYPE = "condition"
 DOC = __doc__ or ""
 RUNS_IN = "workflow"
+DIAGRAM_SHAPE = "decision"
 OUTPUTS: dict[str, str] = {}
 SCHEMA: dict[str, Any] = {
     "type": "object",

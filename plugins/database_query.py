@@ -56,6 +56,12 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+def describe(config: Mapping[str, Any]) -> str:
+    """A few words for diagrams."""
+    connection = config.get("connection")
+    return f"queries {connection}" if isinstance(connection, str) else ""
+
+
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
     # ``params`` arrive with their ${...} filled in; the SQL text never is (it is RAW_TEXT:
     # the runtime leaves it alone, and the schema refuses template syntax in it). Binding

@@ -71,6 +71,11 @@ class HttpFailure(Exception):
     """The request failed (a status of 400 or more); retried as configured, then on_error."""
 
 
+def describe(config: Mapping[str, Any]) -> str:
+    """A few words for diagrams."""
+    return f"{config.get('method', 'GET')} {config.get('url', '')}".strip()
+
+
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
     # Templates in url, headers and body are already filled in by the runtime;
     # ``timeout`` is enforced by the runtime too (and here, for the socket).

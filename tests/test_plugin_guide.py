@@ -206,3 +206,18 @@ def test_every_built_in_says_what_kind_of_node_it_is() -> None:
     assert BUILTIN.instant == {"set", "condition", "end"}
     assert BUILTIN.roles == {"end": "end", "say": "voice_speak", "farewell": "voice_hangup",
                              "transfer": "voice_transfer"}
+
+
+def test_what_the_engine_asks_of_a_node_comes_from_its_attributes() -> None:
+    from engine.registry import awaited_signal, called_flow, engine_role, installed
+
+    assert called_flow("subflow", {"flow": "billing"}) == "billing"
+    assert called_flow("set", {"flow": "billing"}) is None
+    assert awaited_signal("wait_for_signal", {"signal": "approved"}) == "approved"
+    assert awaited_signal("http_request", {"signal": "approved"}) is None
+    assert engine_role("end") == "end" and engine_role("voice_listen") is None
+    http = installed("http_request")
+    assert http is not None and http.describe is not None
+    assert http.describe({"url": "https://example.com/x"}) == "GET https://example.com/x"
+    assert installed("condition").diagram_shape == "decision"  # type: ignore[union-attr]
+    assert installed("no_such_type") is None
