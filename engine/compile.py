@@ -18,7 +18,7 @@ from typing import Any
 from engine.duration import parse_duration
 from engine.fields import find_fields
 from engine.load import LoadedDocument
-from engine.registry import PluginRegistry
+from engine.registry import PluginRegistry, called_flow
 from engine.schema import DEFAULT_MAX_VISITS, flow_schema
 from engine.sourcemap import DocPath, format_path
 
@@ -119,7 +119,8 @@ def compile_flow(
             node = replace(node, time_limit=node.config.get("timeout"))
         nodes[node_id] = node
     called = {
-        node.config["flow"] for node in nodes.values() if node.type == "subflow"
+        flow for node in nodes.values()
+        if (flow := called_flow(node.type, node.config, registry)) is not None
     }
     graph = FlowGraph(
         flow_id=data["flow"],

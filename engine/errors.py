@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Severity(str, enum.Enum):  # noqa: UP042 - StrEnum would change str(severity)
@@ -94,24 +94,3 @@ class VoxflowError(Exception):
         count = len(errors)
         noun = "problem" if count == 1 else "problems"
         return cls(f"{count} {noun} in {', '.join(files)}", diagnostics, sources)
-
-
-@dataclass
-class DiagnosticList:
-    """Collects diagnostics while a stage runs, so every problem is reported at once."""
-
-    items: list[Diagnostic] = field(default_factory=list)
-
-    def add(self, diagnostic: Diagnostic) -> None:
-        self.items.append(diagnostic)
-
-    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
-        self.items.extend(diagnostics)
-
-    @property
-    def has_errors(self) -> bool:
-        return any(d.is_error for d in self.items)
-
-    def raise_if_errors(self) -> None:
-        if self.has_errors:
-            raise VoxflowError.from_diagnostics(self.items)

@@ -21,7 +21,7 @@ from engine.call_variables import AUTOMATIC_VARIABLES
 from engine.errors import Diagnostic, Severity
 from engine.fields import find_fields, iter_strings
 from engine.load import LoadedDocument
-from engine.registry import PluginRegistry
+from engine.registry import PluginRegistry, called_flow
 from engine.schema import ID_PATTERN, flow_schema
 from engine.sourcemap import DocPath, format_path
 from engine.suggest import as_sentence, did_you_mean, quoted_list
@@ -304,9 +304,9 @@ def _check_loops(checker: _Checker, nodes: dict[str, _Node], stuck: set[str]) ->
         if not is_loop or stuck.intersection(component):
             continue  # a loop the call can never leave is reported as such already
         members = [nodes[name] for name in component]
-        # A subflow runs a whole other flow, which usually waits for the caller: a loop
-        # through one is paced like a loop through a listen node.
-        if any(m.waits or m.type == "subflow" or "max_visits" in m.data for m in members):
+        # A node that waits (WAITS: a listen, a signal, a subflow running a flow that
+        # usually waits for the caller) paces the loop by people.
+        if any(m.waits or "max_visits" in m.data for m in members):
             continue
         ordered = sorted(component, key=lambda n: checker.document.source_map.locate(("nodes", n))[0])
         cycle = " → ".join(ordered + [ordered[0]])
@@ -326,7 +326,8 @@ def _check_handlers(checker: _Checker, nodes: dict[str, _Node]) -> None:
             continue
         accepted = schema["$defs"]["node_types"][node.type]["properties"]
         wanted = [name for name in ("no_input", "no_match") if name in accepted]
-        if node.type == "voice_listen" and not node.data.get("expected_phrases"):
+        # A node that matches the caller against expected_phrases has nothing to miss without them.
+        if "expected_phrases" in accepted and not node.data.get("expected_phrases"):
             wanted = [name for name in wanted if name != "no_match"]
         for name in wanted:
             handlers = node.data.get(name)
@@ -456,7 +457,8 @@ def _sets(node: _Node) -> set[str]:
     names = {node.data[f] for f in _SAVE_FIELDS if isinstance(node.data.get(f), str)}
     for field_name in ("values", "outputs"):
         values = node.data.get(field_name)
-        if isinstance(values, Mapping) and (field_name == "values" or node.type == "subflow"):
+        if isinstance(values, Mapping) and (field_name == "values"
+                                            or called_flow(node.type, node.data) is not None):
             names.update(str(k) for k in values)
     return names
 

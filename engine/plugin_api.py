@@ -1,8 +1,9 @@
-"""The node plugin contract: what a module must provide to be a node type.
+"""Everything a node plugin may use from voxflow: import it from here, and only here.
 
 A node type is one Python module, registered under the ``voxflow.nodes``
 entry point group (the built-ins in ``plugins/`` are registered the same way
-in pyproject.toml). The module provides:
+in pyproject.toml, and use nothing but this module: tests/test_layers.py
+fails if they reach past it). The module provides:
 
 ``NODE_TYPE``
     the name written after ``type:`` in a flow file.
@@ -12,114 +13,114 @@ in pyproject.toml). The module provides:
     a JSON Schema (draft 2020-12) object schema for the node's own fields.
     Use the building blocks below (:data:`NODE_REF`, :data:`TEMPLATE`, ...):
     the compiler finds a node's exits and templates through them, so a new
-    node type needs no change to the engine.
-``RUNS_IN``
-    ``"activity"`` for anything that talks to the world (the usual case), or
-    ``"workflow"`` for the engine's own deterministic logic nodes.
+    node type needs no change to the engine. A node with ``OUTPUTS`` should
+    accept ``save_as`` (:data:`VARIABLE_NAME`): outputs are saved under it.
 ``OUTPUTS``
-    output name → description; outputs are saved under the node's ``save_as``.
-``WAITS`` (optional, default False)
-    True when the node waits for the caller or the outside world (listen,
-    menu, signal). A loop through such a node is paced by people, so the
-    validator does not warn that it has no bound.
-``HEARS_HANGUP`` (optional, default False)
-    True when the node notices by itself that the caller hung up (the voice
-    nodes: the voice bus says ``call:caller_left``). Temporal tells a running
-    node of a hangup on its next heartbeat, so other nodes heartbeat every
-    second; these heartbeat only as often as noticing a dead worker needs,
-    which saves the Temporal server a write per waiting call per second.
+    output name → description.
 ``execute(config, context, services)``
-    a coroutine returning a :class:`NodeResult`.
+    a coroutine returning a :class:`NodeResult`. ``config`` holds the node's
+    fields with every template already filled in: do not render them again
+    (a value the caller said may contain ``${...}``).
 
-A minimal plugin is in docs/plugins.md.
+Attributes that tell the engine what kind of node it is (all optional):
+
+``RUNS_IN`` (default ``"activity"``)
+    where the node runs. Every plugin from another package runs as an
+    activity; ``"workflow"`` is for voxflow's own deterministic logic nodes,
+    and is refused at load for any other package.
+``WAITS`` (default False)
+    True when the node waits for the caller or the outside world (listen,
+    menu, signal, subflow). A loop through such a node is paced by people, so
+    the validator does not warn that it has no bound.
+``TALKS_TO_CALLER`` (default False)
+    True when the node speaks or listens on the call's voice channel. Such a
+    node is drawn as a voice step and simulated by the simulated caller; any
+    other activity node calls an outside service, so ``voxflow chat`` and
+    ``voxflow test`` ask for (or replay) its answer instead of calling it.
+``HEARS_HANGUP`` (default False)
+    True when the node notices by itself that the caller hung up (the voice
+    nodes: the voice bus says ``call:caller_left``). Other nodes heartbeat
+    every second so that Temporal can tell them of a hangup.
+``CALLS_FLOW`` (default None)
+    the name of the node's field that names another flow it runs (``subflow``:
+    ``"flow"``), so that validation, compiling, diffs and traces follow it.
+``WAITS_FOR_SIGNAL`` (default None)
+    the name of the node's field that names the signal it waits for, so that
+    conversation tests can send it.
+``DIAGRAM_SHAPE`` (default None)
+    how diagrams draw the node: ``"decision"``, ``"subflow"`` or ``"wait"``.
+``describe(config)`` (optional function)
+    a few words on what the node does, for diagrams (``GET https://...``).
+``ENGINE_ROLE`` (voxflow's own nodes only)
+    the job the engine itself gives the node: ``"end"`` (ends the flow),
+    ``"say"`` (a hold message), ``"farewell"`` (a goodbye and hang up),
+    ``"transfer"`` (the call ends as transferred).
+
+What a node is lent (``services``): activity nodes get
+:class:`ActivityServices` (``activity_services(services, [...], NODE_TYPE)``
+turns a missing one into a plain sentence); voice nodes open the call's
+channel with :func:`open_channel`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from engine.errors import VoxflowError
+from engine.node_contract import (
+    DURATION,
+    EVENT_HANDLERS,
+    EXPRESSION,
+    NODE_REF,
+    PHONE_DESTINATION,
+    PHRASES,
+    RAW_TEXT,
+    RETRY,
+    TEMPLATE,
+    URL,
+    VARIABLE_NAME,
+    VOICE_SETTINGS,
+    NodeContext,
+    NodeResult,
+    RunsIn,
+    Services,
+)
+from engine.registry import ENGINE_ROLES
+from engine.runtime.service_types import (
+    ActivityServices,
+    Database,
+    LlmSettings,
+    QueryResult,
+    WorkflowServices,
+    activity_services,
+    workflow_services,
+)
+from engine.schema import E164_PATTERN, SIP_URI_PATTERN
+from engine.templates import evaluate, render, render_value, url_origin
+from engine.voice.dialog import (
+    Accepted,
+    NoInput,
+    NoMatch,
+    RapidInterruptions,
+    Verdict,
+    converse,
+    first_sentence,
+    human_phrase,
+    is_low_confidence,
+)
+from engine.voice.errors import COMPLETED, TRANSFERRED, CallEnded
+from engine.voice.matching import match_phrases, spoken_key
+from engine.voice.nodes import call_ended, ended_by, open_channel, prompt
+from engine.voice.settings import VoiceSettings, voice_settings
 
-RunsIn = Literal["activity", "workflow"]
-
-# Building blocks for node schemas. Each refers to a definition in the
-# composed flow schema (schemas/flow.schema.json), which also gives editors
-# their descriptions and autocompletion.
-NODE_REF: dict[str, Any] = {"$ref": "#/$defs/node_ref"}
-"""A field whose value is the id of another node: an exit."""
-TEMPLATE: dict[str, Any] = {"$ref": "#/$defs/template"}
-"""Text that may contain ``${...}`` placeholders."""
-RAW_TEXT: dict[str, Any] = {"$ref": "#/$defs/raw_text"}
-"""Text used exactly as written (SQL): the engine never fills it in; template syntax is refused."""
-URL: dict[str, Any] = {"$ref": "#/$defs/url"}
-"""An http(s) address: scheme and host written out; each ``${...}`` percent-encoded (``| raw``
-inserts a value as it is); a value that would change the host is refused at run time."""
-EXPRESSION: dict[str, Any] = {"$ref": "#/$defs/expression"}
-"""A condition such as ``account.balance > 100`` (no ``${ }`` around it)."""
-DURATION: dict[str, Any] = {"$ref": "#/$defs/duration"}
-"""A length of time: ``500ms``, ``5s``, ``2m``, ``1h``, or a number of seconds."""
-VARIABLE_NAME: dict[str, Any] = {"$ref": "#/$defs/variable_name"}
-"""A name under which a result is saved (``save_as``)."""
-EVENT_HANDLERS: dict[str, Any] = {"$ref": "#/$defs/event_handlers"}
-"""Counted no_input / no_match handlers: reprompt first, then go somewhere."""
-RETRY: dict[str, Any] = {"$ref": "#/$defs/retry"}
-"""``{max_attempts, backoff}``; becomes a Temporal retry policy."""
-PHONE_DESTINATION: dict[str, Any] = {"$ref": "#/$defs/phone_destination"}
-"""An E.164 phone number (+15550001111) or a SIP URI (sip:agent@example.com)."""
-PHRASES: dict[str, Any] = {"$ref": "#/$defs/phrases"}
-"""Words or phrases the caller may say."""
-
-# Fields every voice node accepts to override the flow's `settings`.
-VOICE_SETTINGS: dict[str, Any] = {
-    "voice": {"$ref": "#/$defs/settings/properties/voice"},
-    "language": {"$ref": "#/$defs/settings/properties/language"},
-    "barge_in": {"$ref": "#/$defs/settings/properties/barge_in"},
-    "no_input_timeout": {"$ref": "#/$defs/settings/properties/no_input_timeout"},
-}
-
-
-@dataclass(frozen=True)
-class NodeResult:
-    """What a node returns: the exit it takes and the values it produced.
-
-    ``exit`` names a field of the node that holds a node id (``next``,
-    ``on_error``, ``options[1].next``, ...) — the same names the compiler
-    gives the node's exits. ``outputs`` are saved under ``save_as`` when the
-    node has one; ``variables`` are set directly (used by ``set``).
-    """
-
-    exit: str = "next"
-    outputs: Mapping[str, Any] = field(default_factory=dict)
-    variables: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class NodeContext:
-    """The call a node runs in: its id, the node's id and the current variables."""
-
-    call_id: str
-    node_id: str
-    variables: Mapping[str, Any]
-    call: Mapping[str, Any] = field(default_factory=dict)
-
-
-class Services(Protocol):
-    """What the engine lends a node while it runs (voice bus, HTTP session, ...).
-
-    Concrete services are added by the runtime; a plugin asks for what it
-    needs by attribute and must not keep references after ``execute`` returns.
-    """
-
-
-class NodePlugin(Protocol):
-    """The shape of a node plugin module (see the module docstring)."""
-
-    NODE_TYPE: str
-    DOC: str
-    SCHEMA: Mapping[str, Any]
-    RUNS_IN: RunsIn
-    OUTPUTS: Mapping[str, str]
-
-    async def execute(
-        self, config: Mapping[str, Any], context: NodeContext, services: Services
-    ) -> NodeResult: ...
+__all__ = [
+    "COMPLETED", "DURATION", "E164_PATTERN", "ENGINE_ROLES", "EVENT_HANDLERS", "EXPRESSION",
+    "NODE_REF", "PHONE_DESTINATION", "PHRASES", "RAW_TEXT", "RETRY", "SIP_URI_PATTERN",
+    "TEMPLATE", "TRANSFERRED", "URL", "VARIABLE_NAME", "VOICE_SETTINGS",
+    "Accepted", "ActivityServices", "CallEnded", "Database", "LlmSettings", "NoInput",
+    "NoMatch", "NodeContext", "NodeResult", "QueryResult", "RapidInterruptions", "RunsIn",
+    "Services", "Verdict",
+    "VoiceSettings", "VoxflowError", "WorkflowServices",
+    "activity_services", "call_ended", "converse", "ended_by", "evaluate", "first_sentence",
+    "human_phrase", "is_low_confidence", "match_phrases",
+    "open_channel", "prompt", "render", "render_value", "spoken_key", "url_origin",
+    "voice_settings", "workflow_services",
+]

@@ -17,7 +17,7 @@ from engine.compile import FlowGraph, compile_flow
 from engine.errors import Diagnostic, Severity, VoxflowError
 from engine.graph_checks import graph_diagnostics, variables_of
 from engine.load import LoadedDocument, load_file
-from engine.registry import PluginRegistry, default_registry
+from engine.registry import PluginRegistry, called_flow, default_registry
 from engine.schema import flow_schema
 from engine.sourcemap import format_path
 from engine.suggest import as_sentence, did_you_mean
@@ -164,12 +164,12 @@ def internal_problem(file: str, error: BaseException) -> Diagnostic:
 
 
 def _subflow_calls(document: LoadedDocument) -> list[tuple[str, str]]:
-    """(node id, flow id) for each subflow node of a flow."""
+    """(node id, flow id) for each node of a flow that runs another flow (CALLS_FLOW)."""
     nodes = document.data.get("nodes") or {}
     return [
-        (node_id, node["flow"]) for node_id, node in nodes.items()
-        if isinstance(node, Mapping) and node.get("type") == "subflow"
-        and isinstance(node.get("flow"), str)
+        (node_id, flow) for node_id, node in nodes.items()
+        if isinstance(node, Mapping) and isinstance(node.get("type"), str)
+        and (flow := called_flow(node["type"], node)) is not None
     ]
 
 

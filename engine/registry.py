@@ -11,7 +11,7 @@ import asyncio
 import functools
 import inspect
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
@@ -31,6 +31,10 @@ RESERVED_FIELDS = ("type", "description", "max_visits")
 # JSON Schema meta-schema by the test suite (tests/test_plugin_guide.py), not on every start,
 # where it cost ~90 ms of each `voxflow validate`. Other packages' schemas are checked at load.
 OWN_DISTRIBUTION = "voxflow"
+# The jobs the engine itself gives some of its own nodes (engine.plugin_api, ENGINE_ROLE).
+ENGINE_ROLES = ("end", "say", "farewell", "transfer")
+# Shapes a node may ask for in diagrams (a voice node is drawn as one without asking).
+DIAGRAM_SHAPES = ("decision", "subflow", "wait")
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,17 @@ class NodeType:
     distribution: str
     waits: bool = False
     hears_hangup: bool = False
+    talks_to_caller: bool = False
+    engine_role: str | None = None
+    calls_flow: str | None = None
+    waits_for_signal: str | None = None
+    diagram_shape: str | None = None
+    describe: Callable[[Mapping[str, Any]], str] | None = None
+
+    @property
+    def calls_outside(self) -> bool:
+        """An activity that does not talk to the caller calls an outside service."""
+        return self.runs_in == "activity" and not self.talks_to_caller
 
     @property
     def summary(self) -> str:
@@ -124,6 +139,16 @@ def check_plugin_module(
     runs_in = getattr(module, "RUNS_IN", "activity")
     if runs_in not in _RUNS_IN:
         raise fault(f"RUNS_IN must be 'activity' or 'workflow', not {runs_in!r}")
+    own = distribution == OWN_DISTRIBUTION
+    if runs_in == "workflow" and not own:
+        raise fault(
+            "RUNS_IN = 'workflow' is only for voxflow's own logic nodes (the workflow runs a "
+            "fixed set of them, so that old calls replay). Remove RUNS_IN, or set it to "
+            "'activity': the node then runs as a Temporal activity, with retries and timeouts."
+        )
+    engine_role = getattr(module, "ENGINE_ROLE", None)
+    if engine_role is not None and (not own or engine_role not in ENGINE_ROLES):
+        raise fault("ENGINE_ROLE is for voxflow's own nodes only; remove it")
     outputs = getattr(module, "OUTPUTS", {})
     if not isinstance(outputs, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in outputs.items()
@@ -135,8 +160,22 @@ def check_plugin_module(
     hears_hangup = getattr(module, "HEARS_HANGUP", False)
     if not isinstance(hears_hangup, bool):
         raise fault("HEARS_HANGUP must be True or False")
+    talks_to_caller = getattr(module, "TALKS_TO_CALLER", False)
+    if not isinstance(talks_to_caller, bool):
+        raise fault("TALKS_TO_CALLER must be True or False")
+    calls_flow = getattr(module, "CALLS_FLOW", None)
+    waits_for_signal = getattr(module, "WAITS_FOR_SIGNAL", None)
+    for attribute, value in (("CALLS_FLOW", calls_flow), ("WAITS_FOR_SIGNAL", waits_for_signal)):
+        if value is not None and not isinstance(value, str):
+            raise fault(f"{attribute} must name one of the node's fields")
+    diagram_shape = getattr(module, "DIAGRAM_SHAPE", None)
+    if diagram_shape is not None and diagram_shape not in DIAGRAM_SHAPES:
+        raise fault(f"DIAGRAM_SHAPE must be one of {', '.join(DIAGRAM_SHAPES)}")
+    describe = getattr(module, "describe", None)
+    if describe is not None and not callable(describe):
+        raise fault("describe must be a function: describe(config) -> a few words for diagrams")
     schema = getattr(module, "SCHEMA", None)
-    _check_schema(schema, fault, meta=distribution != OWN_DISTRIBUTION)
+    _check_schema(schema, fault, meta=not own)
     execute = getattr(module, "execute", None)
     if execute is None or not (
         inspect.iscoroutinefunction(execute) or asyncio.iscoroutinefunction(execute)
@@ -146,7 +185,8 @@ def check_plugin_module(
         raise fault("execute must take exactly (config, context, services)")
     return NodeType(
         name, doc, schema, runs_in, dict(outputs), module, distribution,  # type: ignore[arg-type]
-        waits, hears_hangup,
+        waits, hears_hangup, talks_to_caller, engine_role, calls_flow, waits_for_signal,
+        diagram_shape, describe,
     )
 
 
@@ -166,3 +206,44 @@ def _check_schema(schema: object, fault: Any, meta: bool = True) -> None:
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
         raise fault(f"SCHEMA is not valid JSON Schema at {where}: {exc.message}") from None
+
+
+def talks_to_caller(node_type: str, registry: PluginRegistry | None = None) -> bool:
+    """Whether an installed node type speaks or listens on the call (its TALKS_TO_CALLER)."""
+    registry = registry or default_registry()
+    return node_type in registry and registry.get(node_type).talks_to_caller
+
+
+def calls_outside(node_type: str, registry: PluginRegistry | None = None) -> bool:
+    """Whether an installed node type calls an outside service: an activity that does not
+    talk to the caller (http_request, llm, database_query, a third party's node)."""
+    registry = registry or default_registry()
+    return node_type in registry and registry.get(node_type).calls_outside
+
+
+def installed(node_type: str, registry: PluginRegistry | None = None) -> NodeType | None:
+    """The installed node type of that name, or None."""
+    registry = registry or default_registry()
+    return registry.get(node_type) if node_type in registry else None
+
+
+def called_flow(node_type: str, config: Mapping[str, Any],
+                registry: PluginRegistry | None = None) -> str | None:
+    """The flow a node runs (the field its CALLS_FLOW names), when it runs one."""
+    found = installed(node_type, registry)
+    value = config.get(found.calls_flow) if found is not None and found.calls_flow else None
+    return value if isinstance(value, str) else None
+
+
+def awaited_signal(node_type: str, config: Mapping[str, Any],
+                   registry: PluginRegistry | None = None) -> str | None:
+    """The signal a node waits for (the field its WAITS_FOR_SIGNAL names), when it waits for one."""
+    found = installed(node_type, registry)
+    value = config.get(found.waits_for_signal) if found is not None and found.waits_for_signal else None
+    return value if isinstance(value, str) else None
+
+
+def engine_role(node_type: str, registry: PluginRegistry | None = None) -> str | None:
+    """The job the engine gives a node of voxflow's own (its ENGINE_ROLE), if any."""
+    found = installed(node_type, registry)
+    return found.engine_role if found is not None else None

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
@@ -143,139 +144,228 @@ def schema_diagnostics(
     return diagnostics
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """One schema error, with what the explainers below read from it."""
+
+    error: ValidationError
+    document: LoadedDocument
+    root: Mapping[str, Any]
+    kind: str
+    path: DocPath
+    value: Any
+    keyword: str
+    schema: Mapping[str, Any]
+    hint: str
+
+    def at(self, where: DocPath, message: str, hint_text: str | None = None, on_key: bool = False,
+           code: str = "") -> Diagnostic:
+        line, column = self.document.source_map.locate(where, at_key=on_key)
+        return Diagnostic(self.document.file, line, column, format_path(where), message,
+                          self.hint if hint_text is None else hint_text,
+                          code=code or f"schema-{self.keyword}")
+
+
+Explained = list[Diagnostic] | None  # None: this explainer does not apply
+
+
+def _unknown_fields(f: _Failure) -> Explained:
+    allowed = list(f.schema.get("properties", {}))
+    found = []
+    for key in [key for key in f.value if key not in f.schema.get("properties", {})]:
+        suggestion = did_you_mean(str(key), allowed)
+        tip = (
+            as_sentence(suggestion) if suggestion
+            else f"Allowed here: {quoted_list(allowed, 40)}." if allowed else ""
+        )
+        found.append(f.at(f.path + (key,), f"unknown field '{key}'.", tip, on_key=True,
+                          code="unknown-field"))
+    return found
+
+
+def _required(f: _Failure) -> Explained:
+    return [_missing_fields([f.error], f.document, f.root, f.kind)]
+
+
+def _not_this_kind_of_file(f: _Failure) -> Explained:
+    if f.path or isinstance(f.value, (dict, list)):
+        return None
+    return [f.at(f.path, f"this is not a {f.kind} file: it holds {_type_word(f.value)}, not "
+                 "'name: value' lines.", _START_HINT.get(f.kind, ""), code="not-a-mapping")]
+
+
+def _unknown_node_type(f: _Failure) -> Explained:
+    if not (f.path and f.path[-1] == "type" and len(f.path) == 3 and f.path[0] == "nodes"):
+        return None
+    names = f.schema["enum"]
+    suggestion = did_you_mean(str(f.value), names)
+    tip = as_sentence(suggestion) if suggestion else f"Known types: {quoted_list(names, 20)}."
+    return [f.at(f.path, f"unknown node type '{f.value}'.", tip, code="unknown-type")]
+
+
+def _not_in_enum(f: _Failure) -> Explained:
+    suggestion = did_you_mean(str(f.value), [str(v) for v in f.schema["enum"]])
+    tip = as_sentence(suggestion) if suggestion else ""
+    return [f.at(f.path, f"'{f.value}' is not allowed here; use "
+                 f"{quoted_list(map(str, f.schema['enum']))}.", tip)]
+
+
+def _node_not_a_mapping(f: _Failure) -> Explained:
+    if not (len(f.path) == 2 and f.path[0] == "nodes" and not isinstance(f.value, dict)):
+        return None
+    return list(_not_a_node(str(f.path[1]), f.value, f.document, f.root, f.at))
+
+
+def _variable_not_a_mapping(f: _Failure) -> Explained:
+    if not (len(f.path) == 2 and f.path[0] == "variables" and not isinstance(f.value, dict)):
+        return None
+    shown = "" if f.value is None else json.dumps(f.value)
+    return [f.at(f.path, f"variable '{f.path[1]}' should be a set of 'name: value' lines, not "
+                 f"{_type_word(f.value)}.", f"Write it as '{f.path[1]}: {{default: {shown}}}'.")]
+
+
+def _empty_node_ref(f: _Failure) -> Explained:
+    if f.value is not None or f.schema.get("pattern") != ID_PATTERN:
+        return None
+    return [f.at(f.path, f"'{f.path[-1]}' is empty: it does not say which node to go to.")]
+
+
+def _list_of_node_refs(f: _Failure) -> Explained:
+    if not isinstance(f.value, list) or f.schema.get("pattern") != ID_PATTERN:
+        return None
+    return [f.at(f.path, _wrong_type(f.value, f.schema["type"], f.path),
+                 f"'{f.path[-1]}' names one node; to choose between nodes, use a condition or a "
+                 "menu node.")]
+
+
+def _wrong_type_of_value(f: _Failure) -> Explained:
+    return [f.at(f.path, _wrong_type(f.value, f.schema["type"], f.path),
+                 f.hint or _type_hint(f.value, f.schema))]
+
+
+def _fixed_name(value: Any) -> str:
+    fixed = re.sub(r"[^A-Za-z0-9_-]+", "_", str(value)).strip("_")
+    return f", e.g. '{fixed}'" if fixed[:1].isalpha() else ""
+
+
+def _bad_key_name(f: _Failure) -> Explained:
+    if not (f.error.relative_schema_path and "propertyNames" in f.error.relative_schema_path):
+        return None
+    what = "node id" if f.path == ("nodes",) else "name"
+    return [f.at(f.path + (f.value,), f"'{f.value}' is not a valid {what}.",
+                 "Use only letters, digits, - and _ (no spaces), starting with a letter"
+                 f"{_fixed_name(f.value)}.", on_key=True, code="bad-name")]
+
+
+def _bad_id(f: _Failure) -> Explained:
+    if f.schema.get("pattern") != ID_PATTERN:
+        return None
+    what = "node id" if "node" in str(f.schema.get("description", "")).lower() else "name"
+    return [f.at(f.path, f"{_show(f.value)} is not a valid {what}.",
+                 "Use only letters, digits, - and _ (no spaces), starting with a letter"
+                 f"{_fixed_name(f.value)}.", code="bad-name")]
+
+
+def _template_in_raw_text(f: _Failure) -> Explained:
+    if not isinstance(f.value, str) or f.schema.get("pattern") != NO_TEMPLATE_PATTERN:
+        return None
+    found = re.search(r"\$\{[^}]*\}?|\{%|%\}|\{#|#\}|\x00", f.value)
+    shown = (found.group() if found else "${").replace("\x00", "\\0")
+    what = "${...} placeholders" if shown.startswith("${") else "template syntax"
+    return [f.at(f.path, f"'{f.path[-1]}' must not contain {what} (found '{shown}').",
+                 code="template-in-raw-text")]
+
+
+def _placeholder_not_allowed(f: _Failure) -> Explained:
+    if not (isinstance(f.value, str) and "${" in f.value
+            and "\\$\\{" in str(f.schema.get("pattern", ""))):
+        return None
+    placeholder = re.search(r"\$\{[^}]*\}?", f.value)
+    return [f.at(f.path, f"'{f.path[-1]}' must not contain ${{...}} placeholders "
+                 f"(found '{placeholder.group() if placeholder else '${'}').")]
+
+
+def _bad_url(f: _Failure) -> Explained:
+    if not (isinstance(f.value, str) and f.schema.get("x-url")):
+        return None
+    return [f.at(f.path, f"{_show(f.value)} is not an address voxflow will call: "
+                 f"{URL_ORIGIN_PROBLEM}", code="bad-url")]
+
+
+def _bad_duration(f: _Failure) -> Explained:
+    if not _is_duration(f.schema):
+        return None
+    fixed = _duration_fix(f.value)
+    return [f.at(f.path, f"{_show(f.value)} is not a length of time voxflow can read.",
+                 f"Write {fixed} instead." if fixed else f.hint, code="bad-duration")]
+
+
+def _bad_destination(f: _Failure) -> Explained:
+    if not any(sub.get("pattern") == E164_PATTERN for sub in f.schema.get("anyOf", [])):
+        return None
+    return [f.at(f.path, f"{_show(f.value)} is not a phone number or SIP address voxflow can call.",
+                 code="bad-destination")]
+
+
+def _needs_one_of_fields(f: _Failure) -> Explained:
+    alternatives = f.schema.get(f.keyword, [])
+    if not alternatives or not all(isinstance(a, Mapping) and set(a) == {"required"}
+                                   for a in alternatives):
+        return None
+    names = [name for a in alternatives for name in a["required"]]
+    return [f.at(f.path, f"{_owner(f.path, f.kind)} needs {quoted_list(names)}.", on_key=True,
+                 code="missing-field")]
+
+
+def _hinted_alternatives(f: _Failure) -> Explained:
+    if not f.hint:
+        return None
+    description = f.schema.get("description", "")
+    return [f.at(f.path, f"{_show(f.value)} is not valid here. {description}".strip())]
+
+
+def _closest_alternative(f: _Failure) -> Explained:
+    if not f.error.context:
+        return None
+    best = min(f.error.context, key=lambda e: len(list(e.absolute_path)))
+    if best.validator == "required" and len(f.error.context) > 1:
+        options = [_missing_field(e.message) for e in f.error.context if e.validator == "required"]
+        return [f.at(f.path, f"{_owner(f.path, f.kind)} needs one of {quoted_list(options)}.",
+                     on_key=True)]
+    return list(_explain(best, f.document, f.root, f.kind))
+
+
+_ALTERNATIVES = (_bad_duration, _bad_destination, _needs_one_of_fields, _hinted_alternatives,
+                 _closest_alternative)
+# JSON Schema keyword → explainers tried in order; the first that applies explains the error.
+_EXPLAINERS: dict[str, tuple[Callable[[_Failure], Explained], ...]] = {
+    "additionalProperties": (_unknown_fields,),
+    "required": (_required,),
+    "type": (_not_this_kind_of_file, _node_not_a_mapping, _variable_not_a_mapping,
+             _empty_node_ref, _list_of_node_refs, _wrong_type_of_value),
+    "enum": (_unknown_node_type, _not_in_enum),
+    "pattern": (_bad_key_name, _bad_id, _template_in_raw_text, _placeholder_not_allowed, _bad_url),
+    "oneOf": _ALTERNATIVES,
+    "anyOf": _ALTERNATIVES,
+}
+
+
 def _explain(
     error: ValidationError, document: LoadedDocument, root: Mapping[str, Any], kind: str
 ) -> Iterable[Diagnostic]:
-    path: DocPath = tuple(error.absolute_path)
-    source_map = document.source_map
-    value = error.instance
-    keyword = error.validator
     schema = error.schema if isinstance(error.schema, Mapping) else {}
-    hint = str(schema.get("x-hint", ""))
+    failure = _Failure(error, document, root, kind, tuple(error.absolute_path), error.instance,
+                       str(error.validator), schema, str(schema.get("x-hint", "")))
+    for explainer in _EXPLAINERS.get(failure.keyword, ()):
+        explained = explainer(failure)
+        if explained is not None:
+            return explained
+    return [failure.at(failure.path, _plain_message(failure),
+                       failure.hint or str(schema.get("description", "")))]
 
-    def at(where: DocPath, message: str, hint_text: str = hint, on_key: bool = False,
-           code: str = "") -> Diagnostic:
-        line, column = source_map.locate(where, at_key=on_key)
-        return Diagnostic(document.file, line, column, format_path(where), message, hint_text,
-                          code=code or f"schema-{keyword}")
 
-    if keyword == "additionalProperties":
-        allowed = list(schema.get("properties", {}))
-        extras = [key for key in value if key not in schema.get("properties", {})]
-        for key in extras:
-            suggestion = did_you_mean(str(key), allowed)
-            tip = (
-                as_sentence(suggestion) if suggestion
-                else f"Allowed here: {quoted_list(allowed, 40)}." if allowed else ""
-            )
-            yield at(path + (key,), f"unknown field '{key}'.", tip, on_key=True,
-                     code="unknown-field")
-        return
-    if keyword == "required":
-        yield _missing_fields([error], document, root, kind)
-        return
-    if keyword == "type" and not path and not isinstance(value, (dict, list)):
-        yield at(path, f"this is not a {kind} file: it holds {_type_word(value)}, not "
-                 "'name: value' lines.", _START_HINT.get(kind, ""), code="not-a-mapping")
-        return
-    if keyword == "enum" and path and path[-1] == "type" and len(path) == 3 and path[0] == "nodes":
-        names = schema["enum"]
-        suggestion = did_you_mean(str(value), names)
-        tip = as_sentence(suggestion) if suggestion else f"Known types: {quoted_list(names, 20)}."
-        yield at(path, f"unknown node type '{value}'.", tip, code="unknown-type")
-        return
-    if keyword == "enum":
-        suggestion = did_you_mean(str(value), [str(v) for v in schema["enum"]])
-        tip = as_sentence(suggestion) if suggestion else ""
-        yield at(path, f"'{value}' is not allowed here; use {quoted_list(map(str, schema['enum']))}.",
-                 tip)
-        return
-    if keyword == "type" and len(path) == 2 and path[0] == "nodes" and not isinstance(value, dict):
-        yield from _not_a_node(str(path[1]), value, document, root, at)
-        return
-    if keyword == "type" and len(path) == 2 and path[0] == "variables" and not isinstance(
-        value, dict
-    ):
-        shown = "" if value is None else json.dumps(value)
-        yield at(path, f"variable '{path[1]}' should be a set of 'name: value' lines, not "
-                 f"{_type_word(value)}.", f"Write it as '{path[1]}: {{default: {shown}}}'.")
-        return
-    if keyword == "type" and value is None and schema.get("pattern") == ID_PATTERN:
-        yield at(path, f"'{path[-1]}' is empty: it does not say which node to go to.", hint)
-        return
-    if keyword == "type" and isinstance(value, list) and schema.get("pattern") == ID_PATTERN:
-        yield at(path, _wrong_type(value, schema["type"], path),
-                 f"'{path[-1]}' names one node; to choose between nodes, use a condition or a "
-                 "menu node.")
-        return
-    if keyword == "type":
-        yield at(path, _wrong_type(value, schema["type"], path), hint or _type_hint(value, schema))
-        return
-    if keyword == "pattern" and error.relative_schema_path and "propertyNames" in error.relative_schema_path:
-        fixed = re.sub(r"[^A-Za-z0-9_-]+", "_", str(value)).strip("_")
-        example = f", e.g. '{fixed}'" if fixed[:1].isalpha() else ""
-        what = "node id" if path == ("nodes",) else "name"
-        yield at(path + (value,), f"'{value}' is not a valid {what}.",
-                 f"Use only letters, digits, - and _ (no spaces), starting with a letter{example}.",
-                 on_key=True, code="bad-name")
-        return
-    if keyword == "pattern" and schema.get("pattern") == ID_PATTERN:
-        fixed = re.sub(r"[^A-Za-z0-9_-]+", "_", str(value)).strip("_")
-        example = f", e.g. '{fixed}'" if fixed[:1].isalpha() else ""
-        what = "node id" if "node" in str(schema.get("description", "")).lower() else "name"
-        yield at(path, f"{_show(value)} is not a valid {what}.",
-                 f"Use only letters, digits, - and _ (no spaces), starting with a letter{example}.",
-                 code="bad-name")
-        return
-    if keyword == "pattern" and isinstance(value, str) and schema.get("pattern") == NO_TEMPLATE_PATTERN:
-        found = re.search(r"\$\{[^}]*\}?|\{%|%\}|\{#|#\}|\x00", value)
-        shown = (found.group() if found else "${").replace("\x00", "\\0")
-        what = "${...} placeholders" if shown.startswith("${") else "template syntax"
-        yield at(path, f"'{path[-1]}' must not contain {what} (found '{shown}').", hint,
-                 code="template-in-raw-text")
-        return
-    if keyword == "pattern" and isinstance(value, str) and "${" in value and "\\$\\{" in str(
-        schema.get("pattern", "")
-    ):
-        placeholder = re.search(r"\$\{[^}]*\}?", value)
-        yield at(path, f"'{path[-1]}' must not contain ${{...}} placeholders "
-                 f"(found '{placeholder.group() if placeholder else '${'}').", hint)
-        return
-    if keyword == "pattern" and isinstance(value, str) and schema.get("x-url"):
-        yield at(path, f"{_show(value)} is not an address voxflow will call: "
-                 f"{URL_ORIGIN_PROBLEM}", hint, code="bad-url")
-        return
-    if keyword in ("oneOf", "anyOf") and _is_duration(schema):
-        fixed = _duration_fix(value)
-        tip = f"Write {fixed} instead." if fixed else hint
-        yield at(path, f"{_show(value)} is not a length of time voxflow can read.", tip,
-                 code="bad-duration")
-        return
-    if keyword in ("oneOf", "anyOf") and any(
-        sub.get("pattern") == E164_PATTERN for sub in schema.get("anyOf", [])
-    ):
-        yield at(path, f"{_show(value)} is not a phone number or SIP address voxflow can call.",
-                 hint, code="bad-destination")
-        return
-    alternatives = schema.get(str(keyword), []) if keyword in ("oneOf", "anyOf") else []
-    if alternatives and all(isinstance(a, Mapping) and set(a) == {"required"} for a in alternatives):
-        names = [name for a in alternatives for name in a["required"]]
-        yield at(path, f"{_owner(path, kind)} needs {quoted_list(names)}.", hint, on_key=True,
-                 code="missing-field")
-        return
-    if keyword in ("oneOf", "anyOf") and hint:
-        description = schema.get("description", "")
-        yield at(path, f"{_show(value)} is not valid here. {description}".strip(), hint)
-        return
-    if keyword in ("oneOf", "anyOf") and error.context:
-        best = min(error.context, key=lambda e: len(list(e.absolute_path)))
-        if best.validator == "required" and len(error.context) > 1:
-            options = [_missing_field(e.message) for e in error.context if e.validator == "required"]
-            yield at(path, f"{_owner(path, kind)} needs one of {quoted_list(options)}.",
-                     hint, on_key=True)
-            return
-        yield from _explain(best, document, root, kind)
-        return
+def _plain_message(f: _Failure) -> str:
+    value, schema, path = f.value, f.schema, f.path
     messages = {
         "pattern": f"{_show(value)} is not a valid '{path[-1]}'." if path and isinstance(
             path[-1], str) else f"{_show(value)} is not in the expected form.",
@@ -286,8 +376,7 @@ def _explain(
         "minimum": f"{_show(value)} is too small; the smallest allowed is {schema.get('minimum')}.",
         "maximum": f"{_show(value)} is too large; the largest allowed is {schema.get('maximum')}.",
     }
-    message = messages.get(str(keyword), error.message)
-    yield at(path, message, hint or str(schema.get("description", "")))
+    return messages.get(f.keyword, f.error.message)
 
 
 _START_HINT = {

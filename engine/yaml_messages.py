@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import yaml
 
@@ -143,64 +145,102 @@ def explain_yaml_error(exc: yaml.MarkedYAMLError, file: str, text: str = "") -> 
     )
 
 
+@dataclass(frozen=True)
+class _Spot:
+    """The offending line, as the refiners below read it."""
+
+    source: str
+    column: int
+    indent: int
+    before: str  # the line up to the column YAML pointed at
+    expected: int | None  # the column the lines above start in
+    columns: str  # "this line starts in column 5, the ones above it in column 3." or ""
+    message: str
+
+
+def _refine_colon_in_value(spot: _Spot) -> tuple[str, str] | None:
+    if ": " in spot.before:
+        key, _, value = spot.source.strip().removeprefix("- ").partition(": ")
+        value = value.replace('"', '\\"')
+        return (
+            "this text contains ': ', which YAML reads as the start of a new 'name: value'.",
+            f'Put the whole text in quotes: {key}: "{value}"',
+        )
+    if spot.expected is not None and spot.indent > spot.expected:
+        return _TOO_FAR, f"Start it in the same column as the lines above: {spot.columns}"
+    return None
+
+
+def _refine_missing_colon(spot: _Spot) -> tuple[str, str] | None:
+    glued = re.match(r"^([\w-]+):(\S.*)$", spot.source.strip())
+    if glued:
+        return (
+            f"there is no space after the ':' of '{glued.group(1)}'.",
+            f"Write '{glued.group(1)}: {glued.group(2)}' (YAML needs a space after the ':').",
+        )
+    words = spot.source.strip().split(None, 1)
+    if len(words) == 2 and re.fullmatch(r"[\w-]+", words[0]):
+        return spot.message, f"Write '{words[0]}: {words[1]}'."
+    return None
+
+
+def _refine_no_key(spot: _Spot) -> tuple[str, str] | None:
+    if spot.column - 1 > spot.indent and spot.before.rstrip()[-1:] in ("'", '"', "]", "}"):
+        return (
+            "there is more text after the closing quote or bracket on this line.",
+            "If the text itself contains a quote, put it in the other kind of quotes "
+            "(\"it's\"), or write the quote twice inside single quotes ('it''s').",
+        )
+    if spot.source.lstrip().startswith("- "):
+        return _LIST_ITEM
+    if spot.columns:
+        return spot.message, f"Lines that belong together start in the same column: {spot.columns}"
+    return None
+
+
+def _refine_alias(spot: _Spot) -> tuple[str, str] | None:
+    name = re.match(r"\*([^\s,\]}]*)", spot.source[max(0, spot.column - 1):])
+    if name is None:
+        return None
+    return (
+        f"'*{name.group(1)}' refers to an anchor '&{name.group(1)}' that does not exist.",
+        f"A value starting with '*' is a YAML reference; to write it as text, put it "
+        f"in quotes: \"*{name.group(1)}\".",
+    )
+
+
+def _refine_bad_start(spot: _Spot) -> tuple[str, str] | None:
+    char = spot.source[spot.column - 1: spot.column]
+    if char in ("@", "`"):
+        return f"a value cannot start with '{char}' in YAML.", "Put the text in quotes."
+    return None
+
+
+# YAML's problem (the start of its message) → what the offending line may show went wrong.
+_REFINERS: dict[str, Callable[[_Spot], tuple[str, str] | None]] = {
+    "mapping values are not allowed": _refine_colon_in_value,
+    "could not find expected ':'": _refine_missing_colon,
+    "did not find expected key": _refine_no_key,
+    "found undefined alias": _refine_alias,
+    "found character that cannot start any token": _refine_bad_start,
+}
+
+
 def _refine(
     kind: str, message: str, hint: str, source: str, column: int, lines: list[str], line: int
 ) -> tuple[str, str]:
     """A sharper message when the offending line shows what went wrong."""
-    if not source.strip():
+    refiner = _REFINERS.get(kind)
+    if refiner is None or not source.strip():
         return message, hint
     indent = len(source) - len(source.lstrip(" "))
-    before = source[: max(0, column - 1)]
     expected = _sibling_indent(lines, line, indent)
     columns = (
         f"this line starts in column {indent + 1}, the ones above it in column "
         f"{expected + 1}." if expected is not None else ""
     )
-    if kind == "mapping values are not allowed":
-        if ": " in before:
-            key, _, value = source.strip().removeprefix("- ").partition(": ")
-            value = value.replace('"', '\\"')
-            return (
-                "this text contains ': ', which YAML reads as the start of a new 'name: value'.",
-                f'Put the whole text in quotes: {key}: "{value}"',
-            )
-        if expected is not None and indent > expected:
-            return (_TOO_FAR,
-                    f"Start it in the same column as the lines above: {columns}")
-    if kind == "could not find expected ':'":
-        glued = re.match(r"^([\w-]+):(\S.*)$", source.strip())
-        if glued:
-            return (
-                f"there is no space after the ':' of '{glued.group(1)}'.",
-                f"Write '{glued.group(1)}: {glued.group(2)}' (YAML needs a space after the ':').",
-            )
-        words = source.strip().split(None, 1)
-        if len(words) == 2 and re.fullmatch(r"[\w-]+", words[0]):
-            return message, f"Write '{words[0]}: {words[1]}'."
-    if kind == "did not find expected key":
-        if column - 1 > indent and before.rstrip()[-1:] in ("'", '"', "]", "}"):
-            return (
-                "there is more text after the closing quote or bracket on this line.",
-                "If the text itself contains a quote, put it in the other kind of quotes "
-                "(\"it's\"), or write the quote twice inside single quotes ('it''s').",
-            )
-        if source.lstrip().startswith("- "):
-            return _LIST_ITEM
-        if columns:
-            return message, f"Lines that belong together start in the same column: {columns}"
-    if kind == "found undefined alias":
-        name = re.match(r"\*([^\s,\]}]*)", source[max(0, column - 1):])
-        if name:
-            return (
-                f"'*{name.group(1)}' refers to an anchor '&{name.group(1)}' that does not exist.",
-                f"A value starting with '*' is a YAML reference; to write it as text, put it "
-                f"in quotes: \"*{name.group(1)}\".",
-            )
-    if kind == "found character that cannot start any token":
-        char = source[column - 1: column]
-        if char in ("@", "`"):
-            return f"a value cannot start with '{char}' in YAML.", "Put the text in quotes."
-    return message, hint
+    spot = _Spot(source, column, indent, source[: max(0, column - 1)], expected, columns, message)
+    return refiner(spot) or (message, hint)
 
 
 def _sibling_indent(lines: list[str], line: int, indent: int) -> int | None:

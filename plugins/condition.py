@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.plugin_api import EXPRESSION, NODE_REF, NodeContext, NodeResult, Services
-from engine.templates import evaluate
+from engine.plugin_api import EXPRESSION, NODE_REF, NodeContext, NodeResult, Services, evaluate
 
 NODE_TYPE = "condition"
 DOC = __doc__ or ""
 RUNS_IN = "workflow"
+DIAGRAM_SHAPE = "decision"
 OUTPUTS: dict[str, str] = {}
 SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -12,8 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.plugin_api import NODE_REF, RAW_TEXT, VARIABLE_NAME, NodeContext, NodeResult, Services
-from engine.runtime.service_types import activity_services
+from engine.plugin_api import (
+    NODE_REF,
+    RAW_TEXT,
+    VARIABLE_NAME,
+    NodeContext,
+    NodeResult,
+    Services,
+    activity_services,
+)
 
 NODE_TYPE = "database_query"
 DOC = __doc__ or ""
@@ -47,6 +54,12 @@ SCHEMA: dict[str, Any] = {
         "next": {**NODE_REF, "description": "Where to go after the query."},
     },
 }
+
+
+def describe(config: Mapping[str, Any]) -> str:
+    """A few words for diagrams."""
+    connection = config.get("connection")
+    return f"queries {connection}" if isinstance(connection, str) else ""
 
 
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:

@@ -10,6 +10,7 @@ from engine.plugin_api import NodeContext, NodeResult, Services
 NODE_TYPE = "end"
 DOC = __doc__ or ""
 RUNS_IN = "workflow"
+ENGINE_ROLE = "end"  # the workflow ends the flow here, with the status and reason given
 OUTPUTS: dict[str, str] = {}
 SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -19,9 +19,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from engine.plugin_api import NODE_REF, TEMPLATE, URL, VARIABLE_NAME, NodeContext, NodeResult, Services
-from engine.runtime.service_types import activity_services
-from engine.templates import url_origin
+from engine.plugin_api import (
+    NODE_REF,
+    TEMPLATE,
+    URL,
+    VARIABLE_NAME,
+    NodeContext,
+    NodeResult,
+    Services,
+    activity_services,
+    url_origin,
+)
 
 # Answers larger than this are refused: a call needs a few fields, not a download.
 MAX_RESPONSE_BYTES = 1_000_000
@@ -61,6 +69,11 @@ SCHEMA: dict[str, Any] = {
 
 class HttpFailure(Exception):
     """The request failed (a status of 400 or more); retried as configured, then on_error."""
+
+
+def describe(config: Mapping[str, Any]) -> str:
+    """A few words for diagrams."""
+    return f"{config.get('method', 'GET')} {config.get('url', '')}".strip()
 
 
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:

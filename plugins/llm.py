@@ -12,9 +12,16 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-from engine.errors import VoxflowError
-from engine.plugin_api import NODE_REF, TEMPLATE, VARIABLE_NAME, NodeContext, NodeResult, Services
-from engine.runtime.service_types import activity_services
+from engine.plugin_api import (
+    NODE_REF,
+    TEMPLATE,
+    VARIABLE_NAME,
+    NodeContext,
+    NodeResult,
+    Services,
+    VoxflowError,
+    activity_services,
+)
 
 # Statuses worth retrying (the endpoint is busy or briefly down); other 4xx
 # answers mean the request or the configuration is wrong, and retrying is useless.

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.plugin_api import NODE_REF, NodeContext, NodeResult, Services
-from engine.templates import render_value
+from engine.plugin_api import NODE_REF, NodeContext, NodeResult, Services, render_value
 
 NODE_TYPE = "set"
 DOC = __doc__ or ""

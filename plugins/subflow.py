@@ -9,13 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.plugin_api import NODE_REF, NodeContext, NodeResult, Services
-from engine.runtime.service_types import workflow_services
-from engine.templates import render_value
+from engine.plugin_api import (
+    NODE_REF,
+    NodeContext,
+    NodeResult,
+    Services,
+    render_value,
+    workflow_services,
+)
 
 NODE_TYPE = "subflow"
 DOC = __doc__ or ""
 RUNS_IN = "workflow"
+WAITS = True  # it waits for the called flow, which may wait for the caller
+CALLS_FLOW = "flow"  # the field naming the flow it runs
+DIAGRAM_SHAPE = "subflow"
 OUTPUTS: dict[str, str] = {}
 _NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
 SCHEMA: dict[str, Any] = {
@@ -46,6 +54,11 @@ SCHEMA: dict[str, Any] = {
 
 class SubflowFailed(Exception):
     """The other flow ended in failure; the calling node takes its on_error."""
+
+
+def describe(config: Mapping[str, Any]) -> str:
+    """A few words for diagrams."""
+    return f"runs flow {config.get('flow', '?')}"
 
 
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:

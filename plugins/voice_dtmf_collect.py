@@ -6,18 +6,32 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.plugin_api import (
-    DURATION, EVENT_HANDLERS, NODE_REF, TEMPLATE, VARIABLE_NAME, VOICE_SETTINGS,
-    NodeContext, NodeResult, Services,
+    DURATION,
+    EVENT_HANDLERS,
+    NODE_REF,
+    TEMPLATE,
+    VARIABLE_NAME,
+    VOICE_SETTINGS,
+    Accepted,
+    CallEnded,
+    NodeContext,
+    NodeResult,
+    NoInput,
+    NoMatch,
+    Services,
+    Verdict,
+    converse,
+    ended_by,
+    open_channel,
+    prompt,
+    voice_settings,
 )
-from engine.voice.dialog import Accepted, NoInput, NoMatch, Verdict, converse
-from engine.voice.errors import CallEnded
-from engine.voice.nodes import ended_by, open_channel, prompt
-from engine.voice.settings import voice_settings
 
 NODE_TYPE = "voice_dtmf_collect"
 DOC = __doc__ or ""
 WAITS = True  # it waits for the caller or the outside world
 RUNS_IN = "activity"
+TALKS_TO_CALLER = True  # speaks or listens on the call's voice channel
 HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
 OUTPUTS = {"digits": "The digits typed, as text (leading zeros kept)."}
 SCHEMA: dict[str, Any] = {

@@ -15,6 +15,7 @@ from plugins import voice_speak
 NODE_TYPE = "voice_greet"
 DOC = __doc__ or ""
 RUNS_IN = "activity"
+TALKS_TO_CALLER = True  # speaks or listens on the call's voice channel
 HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
 OUTPUTS = voice_speak.OUTPUTS
 SCHEMA = voice_speak.SCHEMA

@@ -5,14 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.plugin_api import TEMPLATE, VOICE_SETTINGS, NodeContext, NodeResult, Services
-from engine.voice.errors import COMPLETED, CallEnded
-from engine.voice.nodes import call_ended, ended_by, open_channel
-from engine.voice.settings import voice_settings
+from engine.plugin_api import (
+    COMPLETED,
+    TEMPLATE,
+    VOICE_SETTINGS,
+    CallEnded,
+    NodeContext,
+    NodeResult,
+    Services,
+    call_ended,
+    ended_by,
+    open_channel,
+    voice_settings,
+)
 
 NODE_TYPE = "voice_hangup"
 DOC = __doc__ or ""
 RUNS_IN = "activity"
+TALKS_TO_CALLER = True  # speaks or listens on the call's voice channel
+ENGINE_ROLE = "farewell"  # the workflow says its apology and time-up farewell through it
 HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
 OUTPUTS: dict[str, str] = {}
 SCHEMA: dict[str, Any] = {

@@ -11,22 +11,38 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.plugin_api import (
-    DURATION, EVENT_HANDLERS, NODE_REF, PHRASES, TEMPLATE, VARIABLE_NAME, VOICE_SETTINGS,
-    NodeContext, NodeResult, Services,
-)
-from engine.voice.dialog import (
-    Accepted, NoInput, NoMatch, RapidInterruptions, Verdict, converse, human_phrase,
+    DURATION,
+    EVENT_HANDLERS,
+    NODE_REF,
+    PHRASES,
+    TEMPLATE,
+    VARIABLE_NAME,
+    VOICE_SETTINGS,
+    Accepted,
+    CallEnded,
+    NodeContext,
+    NodeResult,
+    NoInput,
+    NoMatch,
+    RapidInterruptions,
+    Services,
+    Verdict,
+    converse,
+    ended_by,
+    human_phrase,
     is_low_confidence,
+    match_phrases,
+    open_channel,
+    prompt,
+    spoken_key,
+    voice_settings,
 )
-from engine.voice.errors import CallEnded
-from engine.voice.matching import match_phrases, spoken_key
-from engine.voice.nodes import ended_by, open_channel, prompt
-from engine.voice.settings import voice_settings
 
 NODE_TYPE = "voice_menu"
 DOC = __doc__ or ""
 WAITS = True  # it waits for the caller or the outside world
 RUNS_IN = "activity"
+TALKS_TO_CALLER = True  # speaks or listens on the call's voice channel
 HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
 OUTPUTS = {
     "key": "The key of the option chosen (empty if that option has no key).",

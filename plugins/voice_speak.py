@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.plugin_api import NODE_REF, TEMPLATE, VOICE_SETTINGS, NodeContext, NodeResult, Services
-from engine.voice.errors import CallEnded
-from engine.voice.nodes import ended_by, open_channel
-from engine.voice.settings import voice_settings
+from engine.plugin_api import (
+    NODE_REF,
+    TEMPLATE,
+    VOICE_SETTINGS,
+    CallEnded,
+    NodeContext,
+    NodeResult,
+    Services,
+    ended_by,
+    open_channel,
+    voice_settings,
+)
 
 NODE_TYPE = "voice_speak"
 DOC = __doc__ or ""
 RUNS_IN = "activity"
+TALKS_TO_CALLER = True  # speaks or listens on the call's voice channel
+ENGINE_ROLE = "say"  # the workflow says hold messages (a subflow's) through this node
 HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
 OUTPUTS: dict[str, str] = {}
 SCHEMA: dict[str, Any] = {

@@ -6,18 +6,29 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from engine.errors import VoxflowError
 from engine.plugin_api import (
-    PHONE_DESTINATION, TEMPLATE, VOICE_SETTINGS, NodeContext, NodeResult, Services,
+    E164_PATTERN,
+    PHONE_DESTINATION,
+    SIP_URI_PATTERN,
+    TEMPLATE,
+    TRANSFERRED,
+    VOICE_SETTINGS,
+    CallEnded,
+    NodeContext,
+    NodeResult,
+    Services,
+    VoxflowError,
+    call_ended,
+    ended_by,
+    open_channel,
+    voice_settings,
 )
-from engine.schema import E164_PATTERN, SIP_URI_PATTERN
-from engine.voice.errors import TRANSFERRED, CallEnded
-from engine.voice.nodes import call_ended, ended_by, open_channel
-from engine.voice.settings import voice_settings
 
 NODE_TYPE = "voice_transfer"
 DOC = __doc__ or ""
 RUNS_IN = "activity"
+TALKS_TO_CALLER = True  # speaks or listens on the call's voice channel
+ENGINE_ROLE = "transfer"  # a call that ends here ends as transferred
 HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
 OUTPUTS: dict[str, str] = {}
 SCHEMA: dict[str, Any] = {

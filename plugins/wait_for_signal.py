@@ -11,14 +11,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.plugin_api import (
-    DURATION, NODE_REF, TEMPLATE, VARIABLE_NAME, NodeContext, NodeResult, Services,
+    DURATION,
+    NODE_REF,
+    TEMPLATE,
+    VARIABLE_NAME,
+    NodeContext,
+    NodeResult,
+    Services,
+    render,
+    workflow_services,
 )
-from engine.runtime.service_types import workflow_services
-from engine.templates import render
 
 NODE_TYPE = "wait_for_signal"
 DOC = __doc__ or ""
 WAITS = True  # it waits for the caller or the outside world
+WAITS_FOR_SIGNAL = "signal"  # the field naming the signal it waits for
+DIAGRAM_SHAPE = "wait"
 RUNS_IN = "workflow"
 OUTPUTS = {"<field>": "Each field of the signal's data."}
 SCHEMA: dict[str, Any] = {
@@ -37,6 +45,11 @@ SCHEMA: dict[str, Any] = {
         "on_timeout": {**NODE_REF, "description": "Where to go if it does not arrive in time."},
     },
 }
+
+
+def describe(config: Mapping[str, Any]) -> str:
+    """A few words for diagrams."""
+    return f"waits for {config.get('signal', '?')}"
 
 
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import EXIT_UNEXPECTED, EXIT_USER_ERROR, main
-from engine.cli.output import visible
+from engine.output import visible
 from engine.errors import Diagnostic
 from engine.project import check_paths
 

@@ -15,9 +15,12 @@ import types
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from engine.errors import VoxflowError
 from engine.registry import check_plugin_module
+from engine.temporal_server import TemporalSettings
+from tests.background_loop import BackgroundLoop
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "plugins.md"
@@ -30,48 +33,41 @@ nodes:
     type: send_sms
     to: "${caller_number}"
     text: "Your balance is $${balance}."
+    save_as: sms
     next: goodbye
   goodbye:
     type: voice_hangup
-    farewell_message: "Bye."
+    farewell_message: "The gateway said ${sms.status}. Bye."
 variables:
   balance: {default: 12}
 """
 
-CHECK = """\
-import asyncio, json, sys
-from aiohttp import web
-from engine.cli.main import main
-from engine.plugin_api import NodeContext
-import voxflow_sms
 
-code = main(["validate", "--strict", "--format", "json", sys.argv[1]])
-received = []
+class Gateway:
+    """A local SMS gateway: an HTTP server on a free port that keeps what it receives."""
 
-async def handler(request):
-    received.append(await request.json())
-    return web.json_response({"ok": True})
+    def __init__(self) -> None:
+        self.received: list[object] = []
+        self.loop = BackgroundLoop()
+        self.url = self.loop.run(self._start())
 
-async def run_node():
-    app = web.Application()
-    app.router.add_post("/sms", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    import os
-    os.environ["SMS_GATEWAY_URL"] = f"http://127.0.0.1:{port}/sms"
-    context = NodeContext("c1", "confirm_by_text", {"caller_number": "+15551112222", "balance": 12})
-    config = {"to": "${caller_number}", "text": "Your balance is $${balance}.", "next": "goodbye"}
-    result = await voxflow_sms.execute(config, context, object())
-    await runner.cleanup()
-    return result
+    async def _start(self) -> str:
+        async def handler(request: web.Request) -> web.Response:
+            self.received.append(await request.json())
+            return web.json_response({"ok": True})
 
-result = asyncio.run(run_node())
-print(json.dumps({"validate": code, "exit": result.exit, "outputs": dict(result.outputs),
-                  "received": received}))
-"""
+        app = web.Application()
+        app.router.add_post("/sms", handler)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{port}/sms"
+
+    def close(self) -> None:
+        self.loop.run(self.runner.cleanup())
+        self.loop.close()
 
 
 def _code_block(language: str, after: str) -> str:
@@ -88,7 +84,7 @@ def test_minimal_plugin_is_about_thirty_lines() -> None:
     assert len(lines) <= 40
 
 
-def test_guide_plugin_installs_from_its_own_folder_and_runs(tmp_path: Path) -> None:
+def _install_guide_plugin(tmp_path: Path) -> Path:
     package = tmp_path / "voxflow-sms"
     package.mkdir()
     (package / "voxflow_sms.py").write_text(_code_block("python", "`voxflow_sms.py`"))
@@ -99,19 +95,61 @@ def test_guide_plugin_installs_from_its_own_folder_and_runs(tmp_path: Path) -> N
          "--no-build-isolation", "--target", str(site), str(package)],
         check=True, capture_output=True, timeout=300,
     )
+    return site
+
+
+def test_guide_plugin_installs_from_its_own_folder_and_runs_in_a_call(
+    tmp_path: Path, temporal_settings: TemporalSettings
+) -> None:
+    """As a user runs it: built and installed as a package, accepted by validate --strict,
+    listed by voxflow docs, and sending a real request from a call placed with voxflow chat."""
+    site = _install_guide_plugin(tmp_path)
     flow = tmp_path / "text-me.yaml"
     flow.write_text(FLOW)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
-    completed = subprocess.run(
-        [sys.executable, "-c", CHECK, str(flow)],
-        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
-    )
-    assert completed.returncode == 0, completed.stderr
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert report["validate"] == 0
-    assert report["exit"] == "next"
-    assert report["outputs"] == {"status": 200}
-    assert report["received"] == [{"to": "+15551112222", "text": "Your balance is $12."}]
+    gateway = Gateway()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]),
+           "TEMPORAL_ADDRESS": str(temporal_settings.address), "NO_COLOR": "1"}
+    env.pop("SMS_GATEWAY_URL", None)
+
+    def voxflow(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "engine.cli.main", *args],
+                              capture_output=True, text=True, env={**env, **extra_env},
+                              timeout=180, cwd=tmp_path, stdin=subprocess.DEVNULL)
+
+    def chat(flow_file: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        """voxflow chat with a caller who says nothing and stays on the line (stdin open:
+        at its end the chat hangs up) until the flow ends the call."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli.main", "chat", flow_file, "--local",
+             "--caller", "+15551112222"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**env, **extra_env}, cwd=tmp_path,
+        )
+        try:
+            process.wait(timeout=180)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            out, err = process.communicate()
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+    try:
+        checked = voxflow("validate", "--strict", str(flow))
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        docs = voxflow("docs", "--out", str(tmp_path / "nodes.md"))
+        assert docs.returncode == 0, docs.stdout + docs.stderr
+        assert "send_sms" in (tmp_path / "nodes.md").read_text(encoding="utf-8")
+
+        call = chat(str(flow), SMS_GATEWAY_URL=gateway.url)
+        assert call.returncode == 0, call.stdout + call.stderr
+        assert gateway.received == [{"to": "+15551112222", "text": "Your balance is $12."}], call.stdout
+        assert "The gateway said 200. Bye." in call.stdout, call.stdout
+
+        # Without the setting, the call fails saying which setting and where to set it.
+        unset = chat(str(flow))
+        assert "SMS_GATEWAY_URL is not set" in unset.stdout + unset.stderr, unset.stdout
+    finally:
+        gateway.close()
 
 
 def test_flow_using_an_uninstalled_plugin_names_the_unknown_type(
@@ -158,6 +196,11 @@ def _module(**attributes: object) -> types.ModuleType:
         ({"HEARS_HANGUP": "yes"}, "HEARS_HANGUP must be True or False"),
         ({"execute": lambda config, context, services: None}, "async def execute"),
         ({"OUTPUTS": ["a"]}, "OUTPUTS must map"),
+        ({"TALKS_TO_CALLER": "yes"}, "TALKS_TO_CALLER must be True or False"),
+        # Only voxflow's own logic nodes run inside the workflow (a fixed set, for replay):
+        # another package's would pass loading and then fail mid-call.
+        ({"RUNS_IN": "workflow"}, "only for voxflow's own logic nodes"),
+        ({"ENGINE_ROLE": "farewell"}, "ENGINE_ROLE is for voxflow's own nodes only"),
     ],
 )
 def test_malformed_plugin_fails_at_load_naming_it(attributes: dict[str, object], words: str) -> None:
@@ -183,3 +226,36 @@ def test_built_in_node_schemas_are_valid_json_schema() -> None:
     assert len(own) >= 10
     for node_type in own:
         jsonschema.Draft202012Validator.check_schema(node_type.schema)
+
+
+def test_every_built_in_says_what_kind_of_node_it_is() -> None:
+    """The engine names no built-in type: the attributes say which talk to the caller,
+    which call an outside service, and which the workflow gives a job."""
+    from engine.registry import default_registry
+    from engine.runtime.builtin_nodes import BUILTIN
+
+    registry = default_registry()
+    assert registry.get("voice_listen").talks_to_caller
+    assert not registry.get("voice_listen").calls_outside
+    for name in ("http_request", "llm", "database_query"):
+        assert registry.get(name).calls_outside, name
+    assert not registry.get("set").calls_outside
+    assert set(BUILTIN.logic) == {"set", "condition", "end", "wait_for_signal", "subflow"}
+    assert BUILTIN.instant == {"set", "condition", "end"}
+    assert BUILTIN.roles == {"end": "end", "say": "voice_speak", "farewell": "voice_hangup",
+                             "transfer": "voice_transfer"}
+
+
+def test_what_the_engine_asks_of_a_node_comes_from_its_attributes() -> None:
+    from engine.registry import awaited_signal, called_flow, engine_role, installed
+
+    assert called_flow("subflow", {"flow": "billing"}) == "billing"
+    assert called_flow("set", {"flow": "billing"}) is None
+    assert awaited_signal("wait_for_signal", {"signal": "approved"}) == "approved"
+    assert awaited_signal("http_request", {"signal": "approved"}) is None
+    assert engine_role("end") == "end" and engine_role("voice_listen") is None
+    http = installed("http_request")
+    assert http is not None and http.describe is not None
+    assert http.describe({"url": "https://example.com/x"}) == "GET https://example.com/x"
+    assert installed("condition").diagram_shape == "decision"  # type: ignore[union-attr]
+    assert installed("no_such_type") is None

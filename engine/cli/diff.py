@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from engine.cli.output import Painter
+from engine.output import Painter
 from engine.compile import INHERITED_SETTINGS, FlowGraph, FlowNode
 from engine.errors import VoxflowError
 from engine.flow_diff import (
@@ -29,7 +29,7 @@ from engine.flow_diff import (
     show_value,
 )
 from engine.git_files import Source, read_source, sibling_sources
-from engine.registry import PluginRegistry, default_registry
+from engine.registry import PluginRegistry, called_flow, default_registry
 from engine.render.mermaid import render_mermaid
 
 HELP = "Show what changed in a call between two versions of a flow (files or REV:path from git)."
@@ -89,7 +89,7 @@ def load_side(spec: str, side: str, registry: PluginRegistry) -> Side:
             error.diagnostics,
             error.sources,
         ) from None
-    if any(node.type == "subflow" for node in graph.nodes.values()):
+    if any(called_flow(node.type, node.config, registry) for node in graph.nodes.values()):
         graph = with_subflows(graph, source, spec, registry)
     return Side(source, graph)
 
@@ -161,8 +161,8 @@ def version_words(diff: FlowDiff) -> str:
 def calls_subflows(diff: FlowDiff) -> list[str]:
     """Flows called by either side; they are not compared, and we say so."""
     called = {
-        str(node.config.get("flow")) for graph in (diff.old, diff.new)
-        for node in graph.nodes.values() if node.type == "subflow"
+        flow for graph in (diff.old, diff.new) for node in graph.nodes.values()
+        if (flow := called_flow(node.type, node.config)) is not None
     }
     return sorted(called)
 

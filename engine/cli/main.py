@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.cli.output import print_error
+from engine.output import print_error
 from engine.errors import VoxflowError
 
 # command name → (module under engine.cli, its one-line HELP). The module is imported only

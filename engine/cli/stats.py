@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from engine.cli.output import Painter
+from engine.output import Painter
 from engine.errors import VoxflowError
 from engine.server.analytics import OUTCOMES, StatsReader, UnknownVersion, parse_since
 from engine.server.records import DEFAULT_URL, open_records

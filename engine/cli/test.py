@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.cli.output import Painter
+from engine.output import Painter
 from engine.compile import FlowGraph
 from engine.errors import Diagnostic, VoxflowError
 from engine.project import compile_paths

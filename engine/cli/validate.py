@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from engine.cli.output import Painter, print_diagnostics
+from engine.output import Painter, print_diagnostics
 from engine.project import check_paths
 
 HELP = "Check flow and trigger files and explain every problem found."

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from engine.registry import installed
 from engine.compile import Exit, FlowGraph, FlowNode
 
 Shape = Literal["voice", "decision", "terminal", "subflow", "wait", "step"]
@@ -97,15 +98,15 @@ def diagram_edge(node: FlowNode, exit_: Exit, status: Status = "same") -> Diagra
 
 def node_shape(node: FlowNode) -> Shape:
     """Shape by what the node does; a node with no way out ends the call."""
-    if node.type == "condition":
+    found = installed(node.type)
+    asked = found.diagram_shape if found is not None else None
+    if asked == "decision":
         return "decision"
     if not node.exits:
         return "terminal"
-    if node.type == "subflow":
-        return "subflow"
-    if node.type == "wait_for_signal":
-        return "wait"
-    if node.type.startswith("voice_"):
+    if asked in ("subflow", "wait"):
+        return asked  # type: ignore[return-value]
+    if found is not None and found.talks_to_caller:
         return "voice"
     return "step"
 
@@ -121,16 +122,10 @@ def node_excerpt(node: FlowNode, limit: int = EXCERPT_LENGTH) -> tuple[str, bool
 
 
 def _node_detail(node: FlowNode) -> str:
-    config = node.config
-    if node.type == "subflow":
-        return f"runs flow {config.get('flow', '?')}"
-    if node.type == "http_request":
-        return f"{config.get('method', 'GET')} {config.get('url', '')}".strip()
-    if node.type == "wait_for_signal":
-        return f"waits for {config.get('signal', '?')}"
-    if node.type == "database_query" and isinstance(config.get("connection"), str):
-        return f"queries {config['connection']}"
-    return ""
+    found = installed(node.type)
+    if found is None or found.describe is None:
+        return ""
+    return str(found.describe(node.config))
 
 
 def shorten(text: str, limit: int = EXCERPT_LENGTH) -> str:

@@ -35,8 +35,8 @@ from temporalio.exceptions import ApplicationError
 
 from engine import telemetry
 from engine.errors import VoxflowError
-from engine.plugin_api import NodeContext, NodeResult
-from engine.registry import PluginRegistry, default_registry
+from engine.node_contract import NodeContext, NodeResult
+from engine.registry import PluginRegistry, default_registry, talks_to_caller
 from engine.runtime.messages import (
     RUN_NODE_ACTIVITY, NodeOutcome, NodeTask, from_flat_data, missing_message,
 )
@@ -140,7 +140,8 @@ class NodeActivities:
         began = time.monotonic()
         # What an outside service answered (http_request, llm, database_query, a third
         # party's node), kept on the record so the call can be replayed as a test.
-        outside = not task.node_type.startswith("voice_") and not task.node_id.startswith("~")
+        outside = (not talks_to_caller(task.node_type, self.registry)
+                   and not task.node_id.startswith("~"))
         try:
             outcome = await self._run_node(task, services)
         except ApplicationError as error:

@@ -15,7 +15,7 @@ import io
 import sys
 from typing import TextIO
 
-from engine.cli.output import print_diagnostics
+from engine.output import print_diagnostics
 from engine.flow_library import ReloadReport
 from engine.server import events as ev
 from engine.server.context import ServerContext

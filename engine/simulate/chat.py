@@ -28,17 +28,18 @@ import asyncio
 import contextlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from temporalio.exceptions import TemporalError
 
+from engine.registry import calls_outside
 from engine.compile import FlowGraph
 from engine.runtime import messages as m
 from engine.runtime.calls import send_signal
 from engine.simulate.caller import NoAnswer, ScriptAction
 from engine.simulate.clock import PausableClock
-from engine.simulate.fixtures import EXTERNAL_NODE_TYPES
 from engine.simulate.progress import PathFollower, Step
 from engine.simulate.session import CallSetup, SimulatedCall, SimulatorEngine
 from engine.voice.simulated_agent import HangUp, Line, Press, Say, Silence
@@ -76,6 +77,51 @@ class Command:
     hang_up: bool = False
 
 
+def _silence(rest: str) -> Command:
+    if not rest:
+        return Command(actions=(NoAnswer(),))
+    try:
+        seconds = float(rest.removesuffix("s"))
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        return Command(problem="/silence takes a number of seconds, e.g. /silence 6")
+    return Command(actions=(Silence(seconds),))
+
+
+def _unclear(rest: str) -> Command:
+    if not rest:
+        return Command(problem="/unclear takes the words, e.g. /unclear my balance")
+    return Command(actions=(Say(rest, confidence=UNCLEAR_CONFIDENCE),))
+
+
+def _signal(rest: str) -> Command:
+    name, _, payload_text = rest.partition(" ")
+    if not name:
+        return Command(problem="/signal takes a name, e.g. /signal supervisor_decision "
+                       "{\"approved\": true}")
+    payload: Any = None
+    if payload_text.strip():
+        try:
+            payload = json.loads(payload_text)
+        except ValueError:
+            return Command(problem="the signal's data must be JSON, e.g. {\"approved\": true}")
+    return Command(signal=(name, payload))
+
+
+# The slash commands: the words that name each, and what the rest of the line becomes.
+_SLASH_COMMANDS: tuple[tuple[tuple[str, ...], Callable[[str], Command]], ...] = (
+    (("help", "?"), lambda rest: Command(show_help=True)),
+    (("hangup", "hang-up", "bye", "quit", "exit"),
+     lambda rest: Command(actions=(HangUp(),), hang_up=True)),
+    (("variables", "vars"), lambda rest: Command(show_variables=True)),
+    (("silence",), _silence),
+    (("unclear",), _unclear),
+    (("signal",), _signal),
+)
+_SLASH = {word: parse for words, parse in _SLASH_COMMANDS for word in words}
+
+
 def parse_line(text: str) -> Command | None:
     """What a typed line means; None for an empty line."""
     text = text.strip()
@@ -90,41 +136,10 @@ def parse_line(text: str) -> Command | None:
     if not text.startswith("/"):
         return Command(actions=(Say(text),))
     word, _, rest = text[1:].partition(" ")
-    rest = rest.strip()
-    word = word.lower()
-    if word in ("help", "?"):
-        return Command(show_help=True)
-    if word in ("hangup", "hang-up", "bye", "quit", "exit"):
-        return Command(actions=(HangUp(),), hang_up=True)
-    if word in ("variables", "vars"):
-        return Command(show_variables=True)
-    if word == "silence":
-        if not rest:
-            return Command(actions=(NoAnswer(),))
-        try:
-            seconds = float(rest.removesuffix("s"))
-        except ValueError:
-            seconds = -1.0
-        if seconds <= 0:
-            return Command(problem="/silence takes a number of seconds, e.g. /silence 6")
-        return Command(actions=(Silence(seconds),))
-    if word == "unclear":
-        if not rest:
-            return Command(problem="/unclear takes the words, e.g. /unclear my balance")
-        return Command(actions=(Say(rest, confidence=UNCLEAR_CONFIDENCE),))
-    if word == "signal":
-        name, _, payload_text = rest.partition(" ")
-        if not name:
-            return Command(problem="/signal takes a name, e.g. /signal supervisor_decision "
-                           "{\"approved\": true}")
-        payload: Any = None
-        if payload_text.strip():
-            try:
-                payload = json.loads(payload_text)
-            except ValueError:
-                return Command(problem="the signal's data must be JSON, e.g. {\"approved\": true}")
-        return Command(signal=(name, payload))
-    return Command(problem=f"/{word} is not a chat command; type /help for the list")
+    parse = _SLASH.get(word.lower())
+    if parse is None:
+        return Command(problem=f"/{word.lower()} is not a chat command; type /help for the list")
+    return parse(rest.strip())
 
 
 class ChatSession:
@@ -252,7 +267,7 @@ class ChatSession:
             return
         self.view.show("warning", event.message)
         node_type = _failed_type(event.message)
-        if node_type in EXTERNAL_NODE_TYPES and not self._hint_given:
+        if calls_outside(node_type) and not self._hint_given:
             self._hint_given = True
             self.view.show("note", "That node calls an outside service. To try the flow "
                            "without it, give the node a fixed answer with --answers FILE "
@@ -273,7 +288,7 @@ def external_nodes(graph: FlowGraph) -> list[str]:
             return
         seen = seen | {flow.flow_id}
         for node in flow.nodes.values():
-            if node.type in EXTERNAL_NODE_TYPES:
+            if calls_outside(node.type):
                 found.append(f"{prefix}{node.id} ({node.type})")
         for sub in flow.subflows.values():
             visit(sub, f"{sub.flow_id}/", seen)

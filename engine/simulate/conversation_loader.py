@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.registry import awaited_signal, calls_outside
 from engine.compile import FlowGraph
 from engine.duration import parse_duration
 from engine.errors import Diagnostic, VoxflowError
@@ -180,7 +181,7 @@ class _Reader:
             return None
         flow_id, node_id = target
         node = flow_named(graph, flow_id).nodes[node_id]
-        if node.runs_in != "activity" or node.type.startswith("voice_"):
+        if not calls_outside(node.type):
             self.problem(path, f"'{key}' is a {node.type} node; only nodes that call something "
                          "outside (http_request, llm, database_query, ...) take fixed answers.",
                          "Remove this answer; the test's turns decide what voice nodes get.",
@@ -291,8 +292,8 @@ class _Reader:
     def _signal_turn(self, data: Mapping[str, Any], path: DocPath, graph: FlowGraph,
                      line: int) -> SignalTurn | None:
         name = data["signal"]
-        waited = sorted({str(node.config.get("signal")) for flow in flows_of(graph)
-                         for node in flow.nodes.values() if node.type == "wait_for_signal"})
+        waited = sorted({signal for flow in flows_of(graph) for node in flow.nodes.values()
+                         if (signal := awaited_signal(node.type, node.config)) is not None})
         if not isinstance(name, str) or name not in waited:
             hint = as_sentence(did_you_mean(str(name), waited)) or (
                 f"The flow waits for {quoted_list(waited)}." if waited

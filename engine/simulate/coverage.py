@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from engine.compile import Exit, FlowGraph
+from engine.registry import called_flow, engine_role
 from engine.simulate.trace import CallTrace
 
 
@@ -85,8 +86,9 @@ def impossible_exits(graph: FlowGraph) -> dict[tuple[str, str], str]:
     """Exits no call can take, and why: a subflow that never comes back."""
     found: dict[tuple[str, str], str] = {}
     for node in graph.nodes.values():
-        called = graph.subflows.get(str(node.config.get("flow"))) if node.type == "subflow" else None
-        if called is not None and not any(n.type == "end" for n in called.nodes.values()):
+        flow = called_flow(node.type, node.config)
+        called = graph.subflows.get(flow) if flow is not None else None
+        if called is not None and not any(engine_role(n.type) == "end" for n in called.nodes.values()):
             found[(node.id, "next")] = (f"'{called.flow_id}' has no end node, so it never "
                                         "comes back: it ends the call")
     return found

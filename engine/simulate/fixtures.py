@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import VoxflowError
-from engine.plugin_api import NodeResult
+from engine.node_contract import NodeResult
+from engine.registry import calls_outside
 from engine.runtime.messages import NodeTask
 from engine.suggest import closest
 from engine.templates import TemplateProblem, render_url
 
-# Node types that reach outside voxflow; conversation tests must fix their answers.
-EXTERNAL_NODE_TYPES = ("http_request", "llm", "database_query")
 # Per node type: the shorthand fields of an answer (besides error / outputs / exit).
 SHORTHAND_FIELDS: dict[str, tuple[str, ...]] = {
     "http_request": ("status", "body", "headers"),
@@ -169,7 +168,7 @@ class FixedAnswerTable:
         key = (task.flow_id, task.node_id)
         fixed = call.answers.get(key)
         if fixed is None:
-            if call.strict and task.node_type in EXTERNAL_NODE_TYPES:
+            if call.strict and calls_outside(task.node_type):
                 raise MissingAnswer(
                     f"this test gives no fixed answer for it, and conversation tests do not "
                     f"call outside services. Add one under 'answers:', e.g. "

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from temporalio.client import Client
 from temporalio.exceptions import TemporalError
 
+from engine.registry import talks_to_caller
 from engine.compile import FlowGraph
 from engine.runtime import messages as m
 
@@ -103,7 +104,7 @@ class PathFollower:
             node = run.graph.nodes.get(node_id)
             label = f"{run.label} › " if run.label else ""
             kind = f" ({node.type})" if node is not None else ""
-            voice = node is not None and node.type.startswith("voice_")
+            voice = node is not None and talks_to_caller(node.type)
             steps.append(Step("node", f"{label}{node_id}{kind}", workflow_id, index, voice))
             steps += after.get(index, [])
         child_id = snapshot.subflow_workflow_id

@@ -29,6 +29,7 @@ from temporalio.client import Client
 from temporalio.exceptions import TemporalError
 
 from engine.compile import FlowGraph, FlowNode, with_version
+from engine.registry import awaited_signal
 from engine.runtime import messages as m
 from engine.runtime.calls import send_signal
 from engine.simulate.conversation import AgentTurn, CallerTurn, ConversationTest, SignalTurn
@@ -242,6 +243,8 @@ def scaled(graph: FlowGraph, factor: float) -> FlowGraph:
 
 
 def _scaled_node(node: FlowNode, factor: float) -> FlowNode:
-    if node.type != "wait_for_signal" or not isinstance(node.config.get("timeout"), (int, float)):
+    if awaited_signal(node.type, node.config) is None or not isinstance(
+        node.config.get("timeout"), (int, float)
+    ):
         return node
     return replace(node, config={**node.config, "timeout": node.config["timeout"] * factor})

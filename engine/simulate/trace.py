@@ -19,6 +19,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import TemporalError
 
 from engine.compile import FlowGraph
+from engine.registry import called_flow
 from engine.runtime import messages as m
 
 FAILED = "\0failed"  # an activity node that failed (marker, never an exit name)
@@ -91,8 +92,8 @@ async def _trace_run(
     events: list[m.CallEvent],
 ) -> FlowRun:
     run = FlowRun(graph.flow_id, workflow_id, list(path), status=status, events=list(events))
-    run.subflow_calls = {node.id: str(node.config.get("flow")) for node in graph.nodes.values()
-                         if node.type == "subflow"}
+    run.subflow_calls = {node.id: flow for node in graph.nodes.values()
+                         if (flow := called_flow(node.type, node.config)) is not None}
     handle = client.get_workflow_handle(workflow_id)
     outcomes, children = await _read_history(client, handle)
     run.exits = _exits(graph, run.path, outcomes)

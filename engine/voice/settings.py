@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.duration import parse_duration
-from engine.plugin_api import NodeContext
+from engine.node_contract import NodeContext
 from engine.voice.channel import ChannelPolicy
 
 DEFAULT_NO_INPUT_TIMEOUT = 5.0
