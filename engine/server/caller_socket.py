@@ -124,6 +124,10 @@ class CallerSocket:
         except ValueError:
             log.info("browser caller: a text message that is not JSON was dropped")
             self._send(type="error", message="a message that is not JSON was dropped")
+        except Exception:  # noqa: BLE001 - the socket (and a live call) outlives one failure
+            log.exception("browser caller %s: handling a message failed", self.call_id)
+            self._send(type="error", message="voxflow hit an unexpected problem with that "
+                       "message; it is in the log (.voxflow/dev.log)")
 
     async def _obey(self, message: dict[str, Any]) -> None:
         kind = message["type"]
