@@ -19,10 +19,12 @@ from twilio.request_validator import RequestValidator
 
 from engine.server import texml
 from engine.server.context import ServerContext, context_of
-from engine.server.desk import CLAIM_SECONDS, Answer, CallNotTaken, Replayed
+from engine.server.desk import CLAIM_SECONDS, CallNotTaken, Replayed
 from engine.server.telnyx import WebhookRefused, call_id_for
 from engine.server.twilio import parse_request, verify_signature
-from engine.server.webhooks import MAX_BODY, REPLAYED, json_error, refusal
+from engine.server.webhooks import (
+    MAX_BODY, REPLAYED, answer_markup, json_error, refusal, xml_response,
+)
 
 CARRIER = "twilio"
 VOICE_PATH = "/webhooks/twilio/voice"
@@ -80,7 +82,7 @@ async def twilio_webhook(request: web.Request) -> web.Response:
         if call.recording_url:
             await desk.recording_saved(call.call_sid, call.recording_url)
             outcome = "recording"
-            return _xml(texml.empty())
+            return xml_response(texml.empty())
         if call.ended:
             try:
                 await desk.hung_up(call.call_sid, call.call_status)
@@ -88,10 +90,10 @@ async def twilio_webhook(request: web.Request) -> web.Response:
                 outcome = "unavailable"
                 return json_error(503, str(problem), "unavailable")
             outcome = "ended"
-            return _xml(texml.empty())
+            return xml_response(texml.empty())
         if request.path == STATUS_PATH:
             outcome = "progress"  # ringing, in-progress...: nothing to do
-            return _xml(texml.empty())
+            return xml_response(texml.empty())
         try:
             answer = await desk.incoming(call.call_sid, call.caller, call.called, claim=nonce,
                                          carrier=CARRIER)
@@ -102,26 +104,9 @@ async def twilio_webhook(request: web.Request) -> web.Response:
             outcome = "unavailable"
             answer = await desk.could_not_start(call_id_for(call.call_sid), str(problem))
         outcome = answer.kind if outcome == "ok" else outcome
-        return _xml(_twiml_for(ctx, answer))
+        return xml_response(answer_markup(ctx, answer, STATUS_PATH))
     except WebhookRefused as refused:
         outcome = refused.reason
         return refusal(ctx, refused, "Twilio webhook", "webhook")
     finally:
         ctx.metrics.webhook_duration.labels("twilio", outcome).observe(time.perf_counter() - began)
-
-
-def _twiml_for(ctx: ServerContext, answer: Answer) -> str:
-    if answer.kind == "dial":
-        public = ctx.settings.public_url
-        return texml.dial_sip(
-            answer.call_id, ctx.settings.sip_host, record=answer.record and public is not None,
-            recording_callback=f"{public}{STATUS_PATH}" if public else None,
-            username=ctx.settings.sip_username, password=ctx.settings.sip_password,
-        )
-    if answer.kind == "message":
-        return texml.say_and_hang_up(answer.message, answer.language)
-    return texml.reject()
-
-
-def _xml(text: str) -> web.Response:
-    return web.Response(text=text, content_type=texml.CONTENT_TYPE)

@@ -203,7 +203,7 @@ async def telnyx_texml(request: web.Request) -> web.Response:
         kind = texml_request.kind
         if kind == INSTRUCTIONS:
             answer, outcome = await _instructions(ctx, texml_request, nonce)
-            return _xml(_texml_for(ctx, answer))
+            return xml_response(answer_markup(ctx, answer, "/webhooks/telnyx/texml"))
         if nonce is not None and not await ctx.records.claim(nonce, CLAIM_SECONDS):
             raise REPLAYED
         try:
@@ -217,7 +217,7 @@ async def telnyx_texml(request: web.Request) -> web.Response:
             if nonce is not None:
                 await _release(ctx, nonce)
             raise
-        return _xml(texml.empty())
+        return xml_response(texml.empty())
     except WebhookRefused as refused:
         outcome = refused.reason
         response = refusal(ctx, refused, "Telnyx TeXML request", "webhook")
@@ -270,13 +270,14 @@ async def _callback(ctx: ServerContext, texml_request: TexmlRequest) -> str:
     return "status"
 
 
-def _texml_for(ctx: ServerContext, answer: Answer) -> str:
+def answer_markup(ctx: ServerContext, answer: Answer, recording_callback_path: str) -> str:
+    """The TeXML (or TwiML: the same verbs) that carries out ``answer``; a recording is
+    asked for only when the carrier can be told where to report it (VOXFLOW_PUBLIC_URL)."""
     if answer.kind == "dial":
-        # Telnyx records only when it can tell us where the recording is (VOXFLOW_PUBLIC_URL).
         public = ctx.settings.public_url
         return texml.dial_sip(
             answer.call_id, ctx.settings.sip_host, record=answer.record and public is not None,
-            recording_callback=f"{public}/webhooks/telnyx/texml" if public else None,
+            recording_callback=f"{public}{recording_callback_path}" if public else None,
             username=ctx.settings.sip_username, password=ctx.settings.sip_password,
         )
     if answer.kind == "message":
@@ -284,5 +285,5 @@ def _texml_for(ctx: ServerContext, answer: Answer) -> str:
     return texml.reject()
 
 
-def _xml(text: str) -> web.Response:
+def xml_response(text: str) -> web.Response:
     return web.Response(text=text, content_type=texml.CONTENT_TYPE)
