@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import VoxflowError
 from engine.server import events as ev
+from engine.server.api import call_context_of
 from engine.server.context import ServerContext
 
 if TYPE_CHECKING:
@@ -127,15 +128,12 @@ def _start_livekit_agent(options: DevOptions, stack: contextlib.AsyncExitStack,
 
 
 async def _language_of(ctx: ServerContext, call_id: str) -> tuple[str | None, str | None]:
-    """The language and voice a call is spoken in: its trigger's, else its flow's settings."""
+    """The language and voice a call is spoken in, as a LiveKit agent is told them."""
     record = await ctx.records.get_call(call_id)
     if record is None:
         return None, None
-    graph = ctx.library.flow(record.get("flow_id") or "")
-    trigger = ctx.library.trigger_for(record.get("called") or "")
-    settings = graph.settings if graph is not None else {}
-    language = (trigger.language if trigger else None) or settings.get("language")
-    return language, settings.get("voice")
+    context = call_context_of(ctx, record)
+    return context["language"], context["voice"]
 
 
 async def _recording_saved(ctx: ServerContext, url: str, call_id: str) -> None:

@@ -163,10 +163,18 @@ async def call_context(request: web.Request) -> web.Response:
     record = await ctx.records.get_call(call_id)
     if record is None:
         return _error(404, f"no call with the id '{call_id}'.")
+    return web.json_response(call_context_of(ctx, record))
+
+
+def call_context_of(ctx: ServerContext, record: dict[str, Any]) -> dict[str, Any]:
+    """A call's context for its voice agent (a LiveKit agent asks /api/internal for it,
+    voxflow dev's agents read it here): the language and voice it is spoken in, its
+    greeting, whether it is recorded."""
+    call_id = record["call_id"]
     graph = ctx.library.flow(record["flow_id"] or "")
     trigger = ctx.library.trigger_for(record["called"] or "")
     settings = graph.settings if graph is not None else {}
-    return web.json_response({
+    return {
         "call_id": call_id,
         "room": workflow_id(call_id),
         "workflow_id": workflow_id(call_id),
@@ -181,7 +189,7 @@ async def call_context(request: web.Request) -> web.Response:
         "greeting_message": trigger.greeting_message if trigger else None,
         "enable_recording": bool(trigger and trigger.enable_recording),
         "settings": settings,
-    })
+    }
 
 
 async def openapi(request: web.Request) -> web.Response:
