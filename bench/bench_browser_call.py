@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -43,6 +42,7 @@ import numpy as np
 
 from bench import bench_agent
 from engine.agent import espeak, wav
+from engine.dev_agent import find_running
 from engine.server.stack import free_port
 from engine.temporal_server import EmbeddedTemporal
 
@@ -85,13 +85,14 @@ class DevProcess:
                 cwd=self.folder, env=env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180
         while True:
-            text = self.output.read_text(errors="replace")
-            found = re.search(r"Monitor page: (http://\S+)/monitor/#token=(\S+)", text)
-            if found and "Stop with Ctrl-C" in text:
-                self.url, self.token = found.group(1), found.group(2)
+            # Where the running dev is, as `voxflow chat` finds it (.voxflow/dev.json).
+            found = find_running(self.folder / ".voxflow")
+            if found is not None:
+                self.url, self.token = found[0], found[1] or ""
                 return self
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"voxflow dev did not start:\n{text}")
+                raise RuntimeError("voxflow dev did not start:\n"
+                                   + self.output.read_text(errors="replace"))
             time.sleep(0.2)
 
     def __exit__(self, *exc: object) -> None:
