@@ -66,13 +66,13 @@ from engine.agent.offline_tts import OfflineTTS
 from engine.agent.prompt_cache import DiskStore, PromptCache, graph_prompts
 from engine.agent.session import TurnOptions
 from engine.agent.turns import EndOfTurn
-from engine.compile import FlowGraph, compile_flow
-from engine.load import load_text
-from engine.registry import default_registry
+from engine.language.compile import FlowGraph, compile_flow
+from engine.language.load import load_text
+from engine.language.registry import default_registry
 from engine.runtime.calls import start_call
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions, create_worker
-from engine.temporal_server import (
+from engine.runtime.temporal_server import (
     EmbeddedTemporal, TemporalSettings, connect_client, temporal_settings_from_env,
 )
 from engine.voice.bus import START

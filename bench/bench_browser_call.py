@@ -42,9 +42,9 @@ import numpy as np
 
 from bench import bench_agent
 from engine.agent import espeak, wav
-from engine.dev_agent import find_running
+from engine.dev.agent_choice import find_running
 from engine.server.stack import free_port
-from engine.temporal_server import EmbeddedTemporal
+from engine.runtime.temporal_server import EmbeddedTemporal
 
 MIC_RATE = 48000
 FRAME = MIC_RATE // 50  # 20 ms

@@ -1,7 +1,7 @@
 """A phone call's latencies on the real LiveKit server, voxflow against a bare answerer.
 
 Run: ``python -m bench.bench_e2e [--calls 10]`` (builds the LiveKit server once
-if needed: engine.livekit_testbed; starts the embedded Temporal and Redis).
+if needed: engine.testbed.livekit_server; starts the embedded Temporal and Redis).
 
 Each call goes the end-to-end tests' way (tests/livekit): signed call.initiated
 → TeXML → the caller joins the dialled room as LiveKit SIP would (G.711 audio)
@@ -41,9 +41,9 @@ if __package__ in (None, ""):  # run as a script: python bench/bench_e2e.py
 import numpy as np
 from livekit import api, rtc
 
-from engine import livekit_testbed
-from engine.livekit_caller import FRAME_MS, FRAME_SAMPLES, RATE, SOUND_LEVEL, RoomCaller
-from engine.temporal_server import EmbeddedTemporal
+from engine.testbed import livekit_server
+from engine.testbed.sip_caller import FRAME_MS, FRAME_SAMPLES, RATE, SOUND_LEVEL, RoomCaller
+from engine.runtime.temporal_server import EmbeddedTemporal
 from engine.voice.redis_server import EmbeddedRedis
 from tests.agent.speech import speech
 from tests.livekit.call_bed import call_bed
@@ -67,7 +67,7 @@ async def _voxflow_call(bed: object) -> tuple[float, float]:
 class BareAnswerer:
     """A LiveKit participant that answers with a tone: LiveKit's floor for the figures."""
 
-    def __init__(self, endpoints: livekit_testbed.LiveKitEndpoints, room: str) -> None:
+    def __init__(self, endpoints: livekit_server.LiveKitEndpoints, room: str) -> None:
         self.endpoints = endpoints
         self.room_name = room
         self.room = rtc.Room()
@@ -125,7 +125,7 @@ class BareAnswerer:
         await self.room.disconnect()
 
 
-async def _bare_call(endpoints: livekit_testbed.LiveKitEndpoints, number: int
+async def _bare_call(endpoints: livekit_server.LiveKitEndpoints, number: int
                      ) -> tuple[float, float]:
     room = f"bare-{number}"
     answerer = BareAnswerer(endpoints, room)
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Stopped from outside (timeout, kill): unwind, so LiveKit and the agent stop too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    livekit_testbed.build()
+    livekit_server.build()
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as folder, \
             EmbeddedTemporal() as temporal:
         redis = EmbeddedRedis()
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             redis.stop()
     counted = {kind: values[1:] for kind, values in results.items()}
-    print(f"\nmedians of {args.calls} calls (LiveKit {livekit_testbed.LIVEKIT_SERVER.version}, "
+    print(f"\nmedians of {args.calls} calls (LiveKit {livekit_server.LIVEKIT_SERVER.version}, "
           "offline engines):")
     for index, name in enumerate(("INVITE → first greeting audio",
                                   "end of caller speech → first reply audio")):

@@ -49,15 +49,15 @@ if __package__ in (None, ""):  # run as a script: python bench/bench_runtime.py
 from temporalio.client import Client
 
 from bench.bare import BareWorkflow, ShapedWorkflow, echo_activity, empty_activity
-from engine.compile import FlowGraph
-from engine.project import compile_paths
+from engine.language.compile import FlowGraph
+from engine.language.project import compile_paths
 from engine.runtime.calls import start_call
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.messages import CallInput, CallOptions, NodeOutcome, NodeTask, flat_data
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions, create_worker
 from engine.runtime.workflow import initial_variables
-from engine.temporal_server import (
+from engine.runtime.temporal_server import (
     EmbeddedTemporal,
     TemporalSettings,
     connect_client,

@@ -50,7 +50,7 @@ from temporalio.client import Client
 from bench.bare import BareWorkflow, empty_activity
 from bench.bench_runtime import flows_text
 from bench.http_sender import HttpSender
-from engine.project import compile_paths
+from engine.language.project import compile_paths
 from engine.runtime.calls import start_call
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.messages import CallOptions
@@ -59,10 +59,10 @@ from engine.runtime.worker import WorkerOptions, create_worker
 from engine.server import events as ev
 from engine.server.recorder import CallRecorder
 from engine.server.records import open_records
-from engine.compile import FlowGraph
+from engine.language.compile import FlowGraph
 from engine.server.stack import free_port
 from engine.server.telnyx import call_id_for
-from engine.temporal_server import (
+from engine.runtime.temporal_server import (
     EmbeddedTemporal,
     TemporalSettings,
     connect_client,

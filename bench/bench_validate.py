@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import yaml
 
-from engine.compile import compile_flow
-from engine.load import load_text
-from engine.project import check_flow_document
-from engine.registry import default_registry
+from engine.language.compile import compile_flow
+from engine.language.load import load_text
+from engine.language.project import check_flow_document
+from engine.language.registry import default_registry
 
 TARGET_RATIO = 5.0
 

@@ -29,7 +29,7 @@ takes to answer, so the worker here allows ``--slots`` concurrent activities
 
 Knobs for finding where the time goes: ``--transfer-rps 20`` puts back the
 dev server's own limit of 20 transfer-queue reads a second, which voxflow's
-embedded server lifts to 1000 (engine.temporal_server.DEV_SERVER_DYNAMIC_CONFIG;
+embedded server lifts to 1000 (engine.runtime.temporal_server.DEV_SERVER_DYNAMIC_CONFIG;
 the limit alone adds up to 50 ms to every workflow step), ``--no-sandbox`` runs the load
 worker's workflows outside Temporal's sandbox, ``--heartbeat-throttle``. Each
 step's row shows the CPU used by the worker process, the Temporal server and
@@ -62,15 +62,15 @@ from temporalio import activity
 from temporalio.client import Client
 
 from bench.bare import BareWorkflow
-from engine.compile import FlowGraph
-from engine.project import compile_paths
+from engine.language.compile import FlowGraph
+from engine.language.project import compile_paths
 from engine.runtime.calls import start_call
 from engine.runtime.messages import CallOptions
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions, create_worker, freeze_startup_objects
 from engine.simulate.logs import default_log_file, send_logs_to_file
 from engine.simulate.session import redis_url_from_env
-from engine.temporal_server import (
+from engine.runtime.temporal_server import (
     DEV_SERVER_DYNAMIC_CONFIG, EmbeddedTemporal, TemporalSettings, connect_client,
     temporal_settings_from_env,
 )

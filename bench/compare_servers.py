@@ -36,7 +36,7 @@ from bench.bench_server import Signer, start_server, texml_body, write_flows
 from bench.http_sender import HttpSender
 from temporalio.client import Client
 
-from engine.temporal_server import EmbeddedTemporal, TemporalSettings, connect_client
+from engine.runtime.temporal_server import EmbeddedTemporal, TemporalSettings, connect_client
 
 THIS_CHECKOUT = Path(__file__).resolve().parent.parent
 

@@ -64,8 +64,8 @@ channel with :func:`open_channel`.
 
 from __future__ import annotations
 
-from engine.errors import VoxflowError
-from engine.node_contract import (
+from engine.core.errors import VoxflowError
+from engine.language.node_contract import (
     DURATION,
     EVENT_HANDLERS,
     EXPRESSION,
@@ -83,7 +83,7 @@ from engine.node_contract import (
     RunsIn,
     Services,
 )
-from engine.registry import ENGINE_ROLES
+from engine.language.registry import ENGINE_ROLES
 from engine.runtime.service_types import (
     ActivityServices,
     Database,
@@ -93,8 +93,8 @@ from engine.runtime.service_types import (
     activity_services,
     workflow_services,
 )
-from engine.schema import E164_PATTERN, SIP_URI_PATTERN
-from engine.templates import evaluate, render, render_value, url_origin
+from engine.language.schema import E164_PATTERN, SIP_URI_PATTERN
+from engine.language.templates import evaluate, render, render_value, url_origin
 from engine.voice.dialog import (
     Accepted,
     NoInput,

@@ -80,7 +80,7 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
     # Templates in url, headers and body are already filled in by the runtime;
     # ``timeout`` is enforced by the runtime too (and here, for the socket).
     runtime = activity_services(services, ("http_session",), NODE_TYPE)
-    url = str(config["url"])  # filled in by the runtime as a URL (engine.templates.render_url)
+    url = str(config["url"])  # filled in by the runtime as a URL (engine.language.templates.render_url)
     if url_origin(url, whole=True) is None:
         raise ValueError(f"the url must start with http:// or https:// and a host, not '{url[:40]}'")
     session = await runtime.http_session()

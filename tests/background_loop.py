@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions, create_worker
-from engine.temporal_server import TemporalSettings, connect_client
+from engine.runtime.temporal_server import TemporalSettings, connect_client
 
 _T = TypeVar("_T")
 

@@ -11,7 +11,7 @@ server you already run; then no embedded server is started.
 Fixtures:
 
 - ``temporal_settings`` — :class:`TemporalSettings` for whichever server is in
-  use; pass it to :func:`engine.temporal_server.connect_client`.
+  use; pass it to :func:`engine.runtime.temporal_server.connect_client`.
 - ``temporal_address`` — its ``host:port``.
 - ``temporal_server`` — the :class:`EmbeddedTemporal` itself; tests that need
   the embedded process specifically are skipped when ``TEMPORAL_ADDRESS`` is set.
@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.temporal_server import EmbeddedTemporal, TemporalSettings, temporal_settings_from_env
+from engine.runtime.temporal_server import EmbeddedTemporal, TemporalSettings, temporal_settings_from_env
 
 
 def _external_settings() -> TemporalSettings | None:

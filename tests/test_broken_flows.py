@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import EXIT_UNEXPECTED, EXIT_USER_ERROR, main
-from engine.output import visible
-from engine.errors import Diagnostic
-from engine.project import check_paths
+from engine.core.output import visible
+from engine.core.errors import Diagnostic
+from engine.language.project import check_paths
 
 CASES_DIR = Path(__file__).parent / "broken_flows"
 CASE_FILES = sorted(CASES_DIR.glob("*.yaml"))

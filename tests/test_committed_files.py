@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 
 from engine.cli.main import main
-from engine.node_reference import node_reference
-from engine.registry import default_registry
-from engine.schema import flow_schema, schema_text, trigger_schema
+from engine.authoring.node_reference import node_reference
+from engine.language.registry import default_registry
+from engine.language.schema import flow_schema, schema_text, trigger_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 

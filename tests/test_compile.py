@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import temporalio.converter
 
-from engine.compile import FlowGraph, compile_flow
-from engine.load import load_text
-from engine.project import check_flow_document
-from engine.registry import default_registry
+from engine.language.compile import FlowGraph, compile_flow
+from engine.language.load import load_text
+from engine.language.project import check_flow_document
+from engine.language.registry import default_registry
 
 FLOW = """\
 flow: demo

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-from engine.render.mermaid import mermaid_id
+from engine.authoring.render.mermaid import mermaid_id
 from tests.test_graph_command import check_mermaid, mermaid_parser, parse_with_mermaid  # noqa: F401
 
 BASE = """\

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-from engine.compile import graph_hash
-from engine.project import check_paths, compile_file
-from engine.registry import default_registry
+from engine.language.compile import graph_hash
+from engine.language.project import check_paths, compile_file
+from engine.language.registry import default_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"

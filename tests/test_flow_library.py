@@ -7,7 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
-from engine.flow_library import FlowLibrary, ReloadReport
+from engine.server.flow_library import FlowLibrary, ReloadReport
 
 ROOT = Path(__file__).resolve().parent.parent
 

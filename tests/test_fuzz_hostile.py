@@ -18,11 +18,11 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from engine.errors import Diagnostic, VoxflowError
-from engine.load import load_text
-from engine.project import check_flow_document
-from engine.registry import default_registry
-from engine.triggers import trigger_diagnostics
+from engine.core.errors import Diagnostic, VoxflowError
+from engine.language.load import load_text
+from engine.language.project import check_flow_document
+from engine.language.registry import default_registry
+from engine.language.triggers import trigger_diagnostics
 from tests.test_fuzz_load_validate import EXAMPLES, mutate
 
 REGISTRY = default_registry()

@@ -24,12 +24,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.compile import FlowGraph, compile_flow
-from engine.errors import Diagnostic, VoxflowError
-from engine.load import LoadedDocument, load_text
-from engine.project import check_flow_document
-from engine.registry import default_registry
-from engine.sourcemap import format_path
+from engine.language.compile import FlowGraph, compile_flow
+from engine.core.errors import Diagnostic, VoxflowError
+from engine.language.load import LoadedDocument, load_text
+from engine.language.project import check_flow_document
+from engine.language.registry import default_registry
+from engine.language.sourcemap import format_path
 
 REGISTRY = default_registry()
 FLOWS_DIR = Path(__file__).parent.parent / "flows"

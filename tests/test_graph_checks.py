@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.errors import Diagnostic
-from engine.project import check_paths
+from engine.core.errors import Diagnostic
+from engine.language.project import check_paths
 
 HEAD = "flow: {name}\nstart: a\nnodes:\n"
 

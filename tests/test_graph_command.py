@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-from engine.compile import FlowGraph
-from engine.project import compile_file
-from engine.render.mermaid import escape_label, mermaid_id
+from engine.language.compile import FlowGraph
+from engine.language.project import compile_file
+from engine.authoring.render.mermaid import escape_label, mermaid_id
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "flows").glob("*.yaml"))

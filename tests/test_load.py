@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import VoxflowError
-from engine.load import load_text
+from engine.core.errors import VoxflowError
+from engine.language.load import load_text
 
 
 def problems(text: str) -> list[str]:

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from engine.errors import VoxflowError
-from engine.registry import check_plugin_module
-from engine.temporal_server import TemporalSettings
+from engine.core.errors import VoxflowError
+from engine.language.registry import check_plugin_module
+from engine.runtime.temporal_server import TemporalSettings
 from tests.background_loop import BackgroundLoop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,7 +220,7 @@ def test_built_in_node_schemas_are_valid_json_schema() -> None:
     """voxflow's own plugins skip the meta-schema check at load (it cost ~90 ms a command): here it runs."""
     import jsonschema
 
-    from engine.registry import OWN_DISTRIBUTION, default_registry
+    from engine.language.registry import OWN_DISTRIBUTION, default_registry
 
     own = [t for t in default_registry() if t.distribution == OWN_DISTRIBUTION]
     assert len(own) >= 10
@@ -231,7 +231,7 @@ def test_built_in_node_schemas_are_valid_json_schema() -> None:
 def test_every_built_in_says_what_kind_of_node_it_is() -> None:
     """The engine names no built-in type: the attributes say which talk to the caller,
     which call an outside service, and which the workflow gives a job."""
-    from engine.registry import default_registry
+    from engine.language.registry import default_registry
     from engine.runtime.builtin_nodes import BUILTIN
 
     registry = default_registry()
@@ -247,7 +247,7 @@ def test_every_built_in_says_what_kind_of_node_it_is() -> None:
 
 
 def test_what_the_engine_asks_of_a_node_comes_from_its_attributes() -> None:
-    from engine.registry import awaited_signal, called_flow, engine_role, installed
+    from engine.language.registry import awaited_signal, called_flow, engine_role, installed
 
     assert called_flow("subflow", {"flow": "billing"}) == "billing"
     assert called_flow("set", {"flow": "billing"}) is None

@@ -20,9 +20,9 @@ from temporalio import activity, workflow
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from engine import temporal_server as ts
-from engine.errors import VoxflowError
-from engine.temporal_server import (
+from engine.runtime import temporal_server as ts
+from engine.core.errors import VoxflowError
+from engine.runtime.temporal_server import (
     EmbeddedTemporal,
     TemporalSettings,
     connect_client,
@@ -306,7 +306,7 @@ def test_unreachable_server_is_a_voxflow_error() -> None:
 def test_server_does_not_outlive_a_python_process_that_forgets_stop(tmp_path: Path) -> None:
     # The atexit hook registered by start() must stop the child on a normal exit.
     script = (
-        "from engine.temporal_server import EmbeddedTemporal\n"
+        "from engine.runtime.temporal_server import EmbeddedTemporal\n"
         "server = EmbeddedTemporal().start()\n"
         "print(server.pid)\n"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from engine.triggers import BusinessHours
+from engine.language.triggers import BusinessHours
 
 HOURS = BusinessHours(
     timezone="America/New_York",
@@ -32,8 +32,8 @@ def test_lunch_break_and_closed_days_and_holidays() -> None:
 
 
 def test_a_misspelt_time_zone_gets_a_suggestion() -> None:
-    from engine.load import load_text
-    from engine.triggers import trigger_diagnostics
+    from engine.language.load import load_text
+    from engine.language.triggers import trigger_diagnostics
 
     def problem(zone: str) -> tuple[str, str]:
         text = (f"number: '+15550001111'\nflow: main\nbusiness_hours:\n  timezone: {zone}\n"

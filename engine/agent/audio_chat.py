@@ -34,7 +34,7 @@ from engine.agent import wav
 from engine.agent.bus_agent import BusAgent
 from engine.agent.control import LocalCallControl
 from engine.agent.harness import AudioHarness
-from engine.compile import FlowGraph
+from engine.language.compile import FlowGraph
 from engine.runtime import messages as m
 from engine.runtime.calls import hang_up, start_call
 from engine.voice.bus import START, VoiceBus

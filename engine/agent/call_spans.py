@@ -1,7 +1,7 @@
 """The agent's part of a call's trace and timing: a span per command, TTS and STT latency.
 
 The BusAgent hands every command it takes and every event it publishes here.
-A command sent with a ``traceparent`` (tracing on, engine.telemetry) opens an
+A command sent with a ``traceparent`` (tracing on, engine.core.telemetry) opens an
 ``agent <command>`` span under the node that sent it, closed by the event that
 answers it. Whatever tracing says, the agent's two latencies are measured here
 and carried to the worker on the events themselves (their ``latency`` field),
@@ -18,7 +18,7 @@ import dataclasses
 import time
 from typing import Any
 
-from engine import telemetry
+from engine.core import telemetry
 from engine.voice.messages import (
     Command, ErrorEvent, Event, HangupComplete, Listen, Play, RecordComplete, Speak,
     SpeechComplete, SpeechPartial, SpeechStarted, TransferComplete, TtsComplete,

@@ -16,7 +16,7 @@ import numpy as np
 from livekit import rtc
 
 from engine.agent import wav
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 BEEP = "beep"
 _BEEP_HZ = 1000.0

@@ -26,8 +26,8 @@ from types import ModuleType
 
 from livekit.agents import stt, tts
 
-from engine.errors import VoxflowError
-from engine.suggest import as_sentence, did_you_mean, quoted_list
+from engine.core.errors import VoxflowError
+from engine.core.suggest import as_sentence, did_you_mean, quoted_list
 
 STT_ENV = "VOXFLOW_STT"
 TTS_ENV = "VOXFLOW_TTS"

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 # espeak_AUDIO_OUTPUT, espeak_PARAMETER, espeak_POSITION_TYPE and flags from speak_lib.h
 _AUDIO_OUTPUT_SYNCHRONOUS = 2

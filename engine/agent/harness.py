@@ -41,7 +41,7 @@ from engine.agent.prompt_cache import PromptCache
 from engine.agent.session import CallVoice, TurnOptions, VoxflowAgent, build_session
 from engine.agent.timeline import Timeline
 from engine.agent.turns import ExpectingSTT, session_stt
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 
 @dataclass(frozen=True)

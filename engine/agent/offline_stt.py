@@ -24,7 +24,7 @@ from livekit.agents.language import LanguageCode
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
 
 from engine.agent import sphinx
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 LANGUAGE = "en-US"
 

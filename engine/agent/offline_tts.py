@@ -23,7 +23,7 @@ from livekit.agents import tts
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
 from engine.agent import espeak
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 DEFAULT_SAMPLE_RATE = 16000
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from livekit.agents.voice import SpeechHandle
 from engine.agent import clips
 from engine.agent.offline_tts import OfflineTTS
 from engine.agent.session import CallVoice
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.voice.messages import (
     ErrorEvent, Event, Play, Speak, TtsComplete, TtsInterrupted, TtsStarted,
 )

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from engine.agent import engines
 from engine.agent.livekit_control import DEFAULT_RECORDING_PATH
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 LIVEKIT_VARIABLES = {
     "LIVEKIT_URL": "the LiveKit server's URL, e.g. wss://example.livekit.cloud",

@@ -62,7 +62,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.agent.grammar import Grammar, build_grammar
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 SAMPLE_RATE = 16000
 _PAD_SECONDS = 0.3

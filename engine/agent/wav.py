@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from livekit import rtc
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 WINDOW_SECONDS = 0.01
 SOUND_DBFS = -45.0  # an espeak voice is around -20 dBFS; a quiet line below -60

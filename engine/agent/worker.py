@@ -42,7 +42,7 @@ from engine.agent.rooms import AGENT_NAME, call_id_from_room
 from engine.agent.session import CallVoice, TurnOptions, VoxflowAgent, build_session
 from engine.agent.settings import AgentSettings, settings_from_env
 from engine.agent.turns import ExpectingSTT, session_stt
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.voice.bus import VoiceBus
 from engine.voice.redis_bus import RedisVoiceBus
 

@@ -27,12 +27,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.compile import FlowGraph
-from engine.errors import VoxflowError
-from engine.project import check_paths, compile_file
+from engine.language.compile import FlowGraph
+from engine.core.errors import VoxflowError
+from engine.language.project import check_paths, compile_file
 from engine.cli import chat_audio
 from engine.runtime.config import RuntimeConfig, load_runtime_config
-from engine.schema import E164_PATTERN
+from engine.language.schema import E164_PATTERN
 from engine.simulate.chat import ChatSession, external_nodes
 from engine.simulate.clock import PausableClock
 from engine.simulate.conversation_loader import load_answers_file
@@ -42,7 +42,7 @@ from engine.simulate.session import (
     BUS_KINDS, DEFAULT_CALLER, CallSetup, EngineOptions, SimulatorEngine, exit_on_interrupt,
 )
 from engine.simulate.terminal import TerminalView, start_reader, terminal_restored
-from engine.triggers import Trigger
+from engine.language.triggers import Trigger
 
 HELP = "Call a flow from the terminal, as the caller, on the real engine."
 EPILOG = """\
@@ -236,7 +236,7 @@ def _server(args: argparse.Namespace) -> str | None:
         return str(args.server)
     if args.local or args.audio or args.answers or args.var or args.config:
         return None
-    from engine.dev_agent import find_running
+    from engine.dev.agent_choice import find_running
 
     found = find_running()
     return found[0] if found else None
@@ -244,7 +244,7 @@ def _server(args: argparse.Namespace) -> str | None:
 
 def _through_server(args: argparse.Namespace, graph: FlowGraph, url: str) -> int:
     from engine.cli import chat_server
-    from engine.dev_agent import find_running
+    from engine.dev.agent_choice import find_running
 
     token = chat_server.token_for(url, args.token, find_running())
     view = TerminalView()

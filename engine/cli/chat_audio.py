@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.agent import engines, wav
-from engine.compile import FlowGraph
-from engine.errors import VoxflowError
+from engine.language.compile import FlowGraph
+from engine.core.errors import VoxflowError
 from engine.simulate.session import CallSetup, EngineOptions, SimulatorEngine, exit_on_interrupt
 from engine.simulate.terminal import TerminalView
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.simulate.chat import parse_line
 from engine.simulate.terminal import TerminalView, start_reader
 from engine.voice.simulated_agent import HangUp, Press, Say

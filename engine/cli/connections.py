@@ -13,7 +13,7 @@ import os
 import sys
 
 from engine.connections.kinds import KINDS, ConnectionKind
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 HELP = "Named credentials (Telnyx, Twilio, LiveKit, databases, an LLM), stored encrypted."
 
@@ -75,7 +75,7 @@ def _add(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def
 
 
 def _values(kind: ConnectionKind, pairs: list[str], from_env: bool) -> dict[str, str]:
-    from engine.suggest import as_sentence, did_you_mean
+    from engine.core.suggest import as_sentence, did_you_mean
 
     values: dict[str, str] = {}
     if from_env:

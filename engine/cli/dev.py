@@ -2,7 +2,7 @@
 
 Embedded Temporal, embedded Redis (or the in-memory voice bus), SQLite call
 records, a worker, the server on localhost:8080 with hot reload of flows/,
-and the monitor page. Ctrl-C stops everything. See engine.dev.
+and the monitor page. Ctrl-C stops everything. See engine.dev.stack.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.dev import DevOptions, run_dev
+from engine.dev.stack import DevOptions, run_dev
 
 HELP = ("Run everything on this machine: Temporal, Redis, worker, server, a voice agent "
         "and the monitor page, where you can call your flows.")

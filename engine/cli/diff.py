@@ -14,10 +14,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from engine.output import Painter
-from engine.compile import INHERITED_SETTINGS, FlowGraph, FlowNode
-from engine.errors import VoxflowError
-from engine.flow_diff import (
+from engine.core.output import Painter
+from engine.language.compile import INHERITED_SETTINGS, FlowGraph, FlowNode
+from engine.core.errors import VoxflowError
+from engine.authoring.flow_diff import (
     MISSING,
     ExitChange,
     FlowDiff,
@@ -28,9 +28,9 @@ from engine.flow_diff import (
     is_long_text,
     show_value,
 )
-from engine.git_files import Source, read_source, sibling_sources
-from engine.registry import PluginRegistry, called_flow, default_registry
-from engine.render.mermaid import render_mermaid
+from engine.authoring.git_files import Source, read_source, sibling_sources
+from engine.language.registry import PluginRegistry, called_flow, default_registry
+from engine.authoring.render.mermaid import render_mermaid
 
 HELP = "Show what changed in a call between two versions of a flow (files or REV:path from git)."
 LEGEND = "green: added, amber: changed, red dashed: removed"
@@ -104,7 +104,7 @@ def with_subflows(graph: FlowGraph, source: Source, spec: str,
     import tempfile
     from pathlib import Path
 
-    from engine.project import check_paths
+    from engine.language.project import check_paths
 
     siblings = sibling_sources(spec)
     if not siblings:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.node_reference import node_reference
-from engine.registry import default_registry
+from engine.authoring.node_reference import node_reference
+from engine.language.registry import default_registry
 
 HELP = "Write the node reference (every node type, its fields and outputs) as Markdown."
 

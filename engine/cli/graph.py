@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.errors import VoxflowError
-from engine.project import compile_file
-from engine.render import diagram_from_graph
-from engine.render.dot import render_dot
-from engine.render.mermaid import render_mermaid
+from engine.core.errors import VoxflowError
+from engine.language.project import compile_file
+from engine.authoring.render import diagram_from_graph
+from engine.authoring.render.dot import render_dot
+from engine.authoring.render.mermaid import render_mermaid
 
 HELP = "Draw a flow as a diagram (Mermaid, which GitHub shows in Markdown, or Graphviz DOT)."
 _MARKDOWN_SUFFIXES = (".md", ".markdown")

@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import os
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.server.livekit_setup import (
     AGENT_NAME,
     RULE_NAME,
@@ -55,13 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.livekit_command == "build":
-        from engine import livekit_testbed
-
-        return livekit_testbed.main(["build"])
+        from engine.testbed import livekit_server
+        return livekit_server.main(["build"])
     if args.livekit_command == "testbed":
-        from engine import livekit_testbed
-
-        return livekit_testbed.run_foreground(
+        from engine.testbed import livekit_server
+        return livekit_server.run_foreground(
             args.webhook or ["http://127.0.0.1:8080/webhooks/livekit"])
     if args.livekit_command != "setup":
         raise VoxflowError("say what to do: 'voxflow livekit setup', 'voxflow livekit build' "

@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 HELP = "Phone numbers on Telnyx or Twilio: search, buy, assign to a flow, list, release."
 

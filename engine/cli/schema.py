@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.registry import default_registry
-from engine.schema import write_schemas
+from engine.language.registry import default_registry
+from engine.language.schema import write_schemas
 
 HELP = "Write flow.schema.json and trigger.schema.json (from the installed node types)."
 

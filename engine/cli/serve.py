@@ -17,10 +17,10 @@ import signal
 from dataclasses import replace
 from pathlib import Path
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.server.settings import ServerSettings, settings_from_env
 from engine.server.stack import ServerStack, StackOptions
-from engine.temporal_server import connect_client, temporal_settings_from_env
+from engine.runtime.temporal_server import connect_client, temporal_settings_from_env
 
 HELP = "Run the telephony server: Telnyx webhooks, API, live events, monitor page."
 

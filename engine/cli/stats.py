@@ -19,8 +19,8 @@ import sys
 import time
 from typing import Any
 
-from engine.output import Painter
-from engine.errors import VoxflowError
+from engine.core.output import Painter
+from engine.core.errors import VoxflowError
 from engine.server.analytics import OUTCOMES, StatsReader, UnknownVersion, parse_since
 from engine.server.records import DEFAULT_URL, open_records
 

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.output import Painter
-from engine.compile import FlowGraph
-from engine.errors import Diagnostic, VoxflowError
-from engine.project import compile_paths
+from engine.core.output import Painter
+from engine.language.compile import FlowGraph
+from engine.core.errors import Diagnostic, VoxflowError
+from engine.language.project import compile_paths
 from engine.simulate import coverage
 from engine.simulate.conversation import ConversationTest
 from engine.simulate.conversation_loader import find_test_files, flow_folder, load_tests

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from engine.output import Painter, print_diagnostics
-from engine.project import check_paths
+from engine.core.output import Painter, print_diagnostics
+from engine.language.project import check_paths
 
 HELP = "Check flow and trigger files and explain every problem found."
 

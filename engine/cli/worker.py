@@ -18,12 +18,12 @@ import signal
 import sys
 from pathlib import Path
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.runtime.config import load_runtime_config
 from engine.runtime.messages import TASK_QUEUE
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions, run_worker
-from engine.temporal_server import (
+from engine.runtime.temporal_server import (
     EmbeddedTemporal,
     TemporalSettings,
     connect_client,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.connections.store import Connection
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 
 def test_connection(connection: Connection) -> list[str]:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from engine.connections.kinds import KINDS
 from engine.connections.store import default_store
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 LIST_VARIABLE = "VOXFLOW_CONNECTIONS"
 RECORDS_VARIABLE = "VOXFLOW_RECORDS_CONNECTION"

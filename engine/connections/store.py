@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from engine.connections.kinds import KINDS, ConnectionKind
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 DEFAULT_FILE = Path(".voxflow") / "connections.json"
 FORMAT = 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from engine.connections.store import Connection, ConnectionStore
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.numbers.model import CARRIERS, Carrier
 
 

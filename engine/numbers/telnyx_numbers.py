@@ -14,7 +14,7 @@ import telnyx
 from telnyx.types import available_phone_number_list_params
 
 from engine.connections.kinds import TELNYX_API
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.numbers.model import AvailableNumber, OwnedNumber, Pointing
 
 APPLICATION_NAME = "voxflow"

@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import VoxflowError
-from engine.project import ProjectCheck, check_paths
-from engine.schema import SCHEMA_BASE_URL
-from engine.suggest import as_sentence, did_you_mean
-from engine.triggers import Trigger
+from engine.core.errors import VoxflowError
+from engine.language.project import ProjectCheck, check_paths
+from engine.language.schema import SCHEMA_BASE_URL
+from engine.core.suggest import as_sentence, did_you_mean
+from engine.language.triggers import Trigger
 
 
 @dataclass(frozen=True)

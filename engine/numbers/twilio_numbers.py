@@ -17,7 +17,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from engine.connections.kinds import TWILIO_API
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.numbers.model import AvailableNumber, OwnedNumber, Pointing
 
 VOICE_PATH = "/webhooks/twilio/voice"

@@ -33,10 +33,10 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from engine import telemetry
-from engine.errors import VoxflowError
-from engine.node_contract import NodeContext, NodeResult
-from engine.registry import PluginRegistry, default_registry, talks_to_caller
+from engine.core import telemetry
+from engine.core.errors import VoxflowError
+from engine.language.node_contract import NodeContext, NodeResult
+from engine.language.registry import PluginRegistry, default_registry, talks_to_caller
 from engine.runtime.messages import (
     RUN_NODE_ACTIVITY, NodeOutcome, NodeTask, from_flat_data, missing_message,
 )
@@ -51,7 +51,7 @@ from engine.runtime.recording import (
     NodeReached,
 )
 from engine.runtime.services import RuntimeServices
-from engine.templates import (
+from engine.language.templates import (
     TemplateProblem, missing_variables, render, render_url, render_value,
 )
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from engine.errors import VoxflowError
-from engine.node_contract import NodeContext, NodeResult
-from engine.registry import ENGINE_ROLES, ENTRY_POINT_GROUP, OWN_DISTRIBUTION, NodeType, load_plugin
+from engine.core.errors import VoxflowError
+from engine.language.node_contract import NodeContext, NodeResult
+from engine.language.registry import ENGINE_ROLES, ENTRY_POINT_GROUP, OWN_DISTRIBUTION, NodeType, load_plugin
 
 LogicExecute = Callable[[Mapping[str, Any], NodeContext, Any], Awaitable[NodeResult]]
 

@@ -20,7 +20,7 @@ from typing import Any
 from temporalio import workflow
 
 import engine.runtime.messages as m
-from engine.compile import FlowGraph, FlowNode
+from engine.language.compile import FlowGraph, FlowNode
 
 PATH_LIMIT = 1000  # node ids kept for the query and result (steps counts them all)
 EVENT_LIMIT = 200

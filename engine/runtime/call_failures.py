@@ -9,7 +9,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 import engine.runtime.messages as m
-from engine.compile import FlowNode
+from engine.language.compile import FlowNode
 from engine.runtime.builtin_nodes import BUILTIN
 from engine.runtime.call_base import CallBase, Ending, NodeFailure, duration
 

@@ -15,14 +15,14 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 import engine.runtime.messages as m
-from engine.compile import FlowNode
-from engine.node_contract import NodeContext, NodeResult
+from engine.language.compile import FlowNode
+from engine.language.node_contract import NodeContext, NodeResult
 from engine.runtime.builtin_nodes import BUILTIN
 from engine.runtime.call_base import CallBase, Ending, NodeFailure
 from engine.runtime.call_failures import TIMEOUT_GRACE, activity_problem
 from engine.runtime.call_recording import RECORD_START_ATTEMPTS
 from engine.runtime.recording import RECORD_NODE_REACHED, NodeReached
-from engine.templates import missing_variables
+from engine.language.templates import missing_variables
 
 # Node types that run inside the workflow: voxflow's own, never the registry's (the
 # workflow must not depend on what happens to be installed at replay time).

@@ -13,8 +13,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import RawValue, WorkflowIDReusePolicy
 from temporalio.converter import DataConverter
 
-from engine.compile import FlowGraph
-from engine.errors import VoxflowError
+from engine.language.compile import FlowGraph
+from engine.core.errors import VoxflowError
 from engine.runtime import messages as m
 from engine.runtime.input_encoding import workflow_argument
 from engine.runtime.workflow import CallFlowWorkflow

@@ -47,7 +47,7 @@ from typing import Any
 import yaml
 
 from engine.connections.environment import with_connections
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.runtime.service_types import LlmSettings
 
 DATABASE_PREFIX = "VOXFLOW_DATABASE_"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.runtime.service_types import QueryResult
 
 # Rows beyond this are not returned (a call needs a few rows, not a table).

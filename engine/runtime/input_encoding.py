@@ -19,7 +19,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue
 from temporalio.converter import AdvancedJSONEncoder, DataConverter, DefaultPayloadConverter
 
-from engine.compile import FlowGraph
+from engine.language.compile import FlowGraph
 from engine.runtime.messages import CallInput, flat_data
 
 _CACHED_VERSIONS = 64

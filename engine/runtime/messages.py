@@ -2,7 +2,7 @@
 
 Everything here is plain data that temporalio's default JSON converter turns
 into payloads and back (it follows the type hints, so nested dataclasses such
-as the compiled :class:`~engine.compile.FlowGraph` come back as themselves).
+as the compiled :class:`~engine.language.compile.FlowGraph` come back as themselves).
 These shapes are recorded in workflow histories: add fields with defaults, never
 rename or remove one, or saved histories stop replaying.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
-from engine.call_variables import CALL_DATA_VARIABLES
-from engine.compile import FlowGraph
+from engine.language.call_variables import CALL_DATA_VARIABLES
+from engine.language.compile import FlowGraph
 
 # Workflow, activity, signal and query names as other processes (the server,
 # the Temporal CLI, a monitor) use them.

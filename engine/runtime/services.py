@@ -12,7 +12,7 @@ from typing import Protocol
 
 import aiohttp
 
-from engine.node_contract import NodeResult
+from engine.language.node_contract import NodeResult
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.database import open_database
 from engine.runtime.messages import NodeTask

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from engine.registry import PluginRegistry
+from engine.language.registry import PluginRegistry
 from engine.runtime.activities import NodeActivities
 from engine.runtime.messages import TASK_QUEUE
 from engine.runtime.services import RuntimeServices

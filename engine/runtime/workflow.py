@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
     # a submodule of that fresh package bypasses the pass-through, so messages.py
     # was executed again (all its dataclasses rebuilt) at the start of every call.
     import engine.runtime.messages as m
-    from engine.compile import FlowGraph
+    from engine.language.compile import FlowGraph
     from engine.runtime.builtin_nodes import BUILTIN
     from engine.runtime.call_base import (
         PATH_LIMIT,

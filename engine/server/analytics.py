@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.duration import parse_duration
+from engine.language.duration import parse_duration
 
 if TYPE_CHECKING:
     from engine.server.records import RecordsStore, _Cursor

@@ -12,15 +12,15 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.compile import FlowGraph
-from engine.render import diagram_from_graph
-from engine.render.mermaid import render_mermaid
+from engine.language.compile import FlowGraph
+from engine.authoring.render import diagram_from_graph
+from engine.authoring.render.mermaid import render_mermaid
 from engine.runtime.messages import workflow_id
 from engine.server.context import ServerContext, context_of
 from engine.server.diagram_svg import render_svg
 from engine.server.openapi import openapi_document
 from engine.server.records import ALL_STATUSES
-from engine.triggers import Trigger
+from engine.language.triggers import Trigger
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from temporalio.client import Client
 
-from engine.flow_library import FlowLibrary, ReloadReport
+from engine.server.flow_library import FlowLibrary, ReloadReport
 from engine.server.caller_lookup import CallerLookup
 from engine.server.desk import CallDesk
 from engine.server.events import EventHub, EventPublisher

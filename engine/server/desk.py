@@ -27,9 +27,9 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from engine.flow_library import FlowLibrary
+from engine.server.flow_library import FlowLibrary
 from engine.runtime.calls import check_input_size, hang_up, send_call_data, start_call
-from engine.compile import FlowGraph
+from engine.language.compile import FlowGraph
 from engine.runtime.messages import CallInput, CallOptions, workflow_id
 from engine.server import events as ev
 from engine.server.records import FINAL_STATUSES, RecordsStore, Ringing
@@ -38,7 +38,7 @@ from engine.server.routing import UNAVAILABLE_MESSAGE, Decision, normalise_numbe
 from engine.server.settings import ServerSettings
 from engine.server.telnyx import CallControlEvent, CallData, call_id_for
 from engine.server.telnyx_api import HANG_UP_AFTER_SPEAKING, TelnyxApi, TelnyxApiError
-from engine.triggers import Trigger
+from engine.language.triggers import Trigger
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """A flow's diagram as SVG, laid out here: the monitor page needs no script from the web.
 
 Mermaid (``voxflow graph``) is what reviewers read on GitHub; the monitor page
-draws the same :class:`~engine.render.Diagram` itself, so it works offline and
+draws the same :class:`~engine.authoring.render.Diagram` itself, so it works offline and
 every node is an element it can light up: ``<g class="node" data-node="menu">``.
 
 Layout, in the spirit of a layered (Sugiyama) drawing kept small:
@@ -22,7 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from engine.render import Diagram, DiagramEdge, DiagramNode
+from engine.authoring.render import Diagram, DiagramEdge, DiagramNode
 
 NODE_HEIGHT = 62
 LAYER_GAP = 56

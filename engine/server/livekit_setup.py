@@ -36,7 +36,7 @@ from livekit.protocol import agent_dispatch as lk_dispatch
 from livekit.protocol import room as lk_room
 from livekit.protocol import sip as lk_sip
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 TRUNK_NAME = "voxflow-inbound"
 RULE_NAME = "voxflow-calls"

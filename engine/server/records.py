@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.server import analytics
 
 _T = TypeVar("_T")

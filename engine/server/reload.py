@@ -1,6 +1,6 @@
 """Hot reload of flows/ for a running server: the terminal, the monitor page and the metrics hear of it.
 
-The :class:`~engine.flow_library.FlowLibrary` does the work (a valid change
+The :class:`~engine.server.flow_library.FlowLibrary` does the work (a valid change
 is served at once, an invalid one keeps the previous version, a deleted file
 stops taking calls); this module reports each reload: a line in the terminal
 with the errors under it (as ``voxflow validate`` prints them), a
@@ -15,8 +15,8 @@ import io
 import sys
 from typing import TextIO
 
-from engine.output import print_diagnostics
-from engine.flow_library import ReloadReport
+from engine.core.output import print_diagnostics
+from engine.server.flow_library import ReloadReport
 from engine.server import events as ev
 from engine.server.context import ServerContext
 

@@ -7,7 +7,7 @@ Every inbound call gets a :class:`Decision`, never an exception:
 - ``message``: say something and hang up (outside hours, unknown number);
 - ``reject``: refuse the call without answering.
 
-Lookups read the :class:`~engine.flow_library.FlowLibrary` as it is at that
+Lookups read the :class:`~engine.server.flow_library.FlowLibrary` as it is at that
 moment, so a hot reload changes the answer for the very next call.
 """
 
@@ -18,10 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.compile import FlowGraph
-from engine.flow_library import FlowLibrary
-from engine.templates import TemplateProblem, render
-from engine.triggers import Trigger
+from engine.language.compile import FlowGraph
+from engine.server.flow_library import FlowLibrary
+from engine.language.templates import TemplateProblem, render
+from engine.language.triggers import Trigger
 
 Action = Literal["run", "message", "reject"]
 DEFAULT_UNKNOWN_MESSAGE = "Sorry, this number is not in service. Goodbye."

@@ -41,7 +41,7 @@
                                call died, a new agent is dispatched to the call's room
 =============================  =====================================================
 
-plus the Temporal variables (``TEMPORAL_ADDRESS``...) of engine.temporal_server.
+plus the Temporal variables (``TEMPORAL_ADDRESS``...) of engine.runtime.temporal_server.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from pathlib import Path
 from nacl.signing import VerifyKey
 
 from engine.connections.environment import with_connections
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.runtime.messages import TASK_QUEUE
 from engine.server.routing import DEFAULT_UNKNOWN_MESSAGE, UnknownNumberPolicy
 from engine.server.telnyx import TOLERANCE_SECONDS, load_public_key

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from aiohttp import web
 from temporalio.client import Client
 
-from engine.flow_library import FlowLibrary
+from engine.server.flow_library import FlowLibrary
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions, create_worker, freeze_startup_objects
@@ -109,7 +109,7 @@ class ServerStack:
         try:
             await site.start()
         except OSError as error:
-            from engine.errors import VoxflowError
+            from engine.core.errors import VoxflowError
 
             raise VoxflowError(
                 f"cannot listen on {options.host}:{port} ({error.strerror or error}); is another "

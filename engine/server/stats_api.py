@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.server.analytics import StatsReader, UnknownVersion, parse_since
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.server.context import context_of
 
 

@@ -1,4 +1,4 @@
-"""The server's part of a call's trace: a span per request (see engine.telemetry).
+"""The server's part of a call's trace: a span per request (see engine.core.telemetry).
 
 A TeXML webhook names its call (Telnyx's CallSid gives the call id), so its span
 carries ``voxflow.call_id`` and puts it in the baggage before the call's workflow
@@ -11,8 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from engine import telemetry
-
+from engine.core import telemetry
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNTRACED = ("/monitor", "/metrics", "/healthz", "/api/events", "/api/ws")
 

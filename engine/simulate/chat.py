@@ -34,8 +34,8 @@ from typing import Any, Protocol
 
 from temporalio.exceptions import TemporalError
 
-from engine.registry import calls_outside
-from engine.compile import FlowGraph
+from engine.language.registry import calls_outside
+from engine.language.compile import FlowGraph
 from engine.runtime import messages as m
 from engine.runtime.calls import send_signal
 from engine.simulate.caller import NoAnswer, ScriptAction

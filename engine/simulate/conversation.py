@@ -44,7 +44,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from engine.compile import FlowGraph
+from engine.language.compile import FlowGraph
 from engine.simulate.caller import ScriptAction
 from engine.simulate.fixtures import FixedAnswer
 

@@ -1,6 +1,6 @@
 """Reading conversation test files: JSON Schema first, then every check against the flows.
 
-Every problem becomes a :class:`~engine.errors.Diagnostic` with the file,
+Every problem becomes a :class:`~engine.core.errors.Diagnostic` with the file,
 line, column and document path (``tests[0].turns[2].press``) and a hint, so
 a broken test file reads like a broken flow file. The format is described
 in engine.simulate.conversation.
@@ -13,11 +13,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.registry import awaited_signal, calls_outside
-from engine.compile import FlowGraph
-from engine.duration import parse_duration
-from engine.errors import Diagnostic, VoxflowError
-from engine.load import LoadedDocument, load_file
+from engine.language.registry import awaited_signal, calls_outside
+from engine.language.compile import FlowGraph
+from engine.language.duration import parse_duration
+from engine.core.errors import Diagnostic, VoxflowError
+from engine.language.load import LoadedDocument, load_file
 from engine.simulate.caller import NoAnswer, ScriptAction
 from engine.simulate.conversation import (
     DEFAULT_CALLER, DEFAULT_TIMEOUT, AgentTurn, CallerTurn, ConversationTest, Expectations,
@@ -25,9 +25,9 @@ from engine.simulate.conversation import (
 )
 from engine.simulate.conversation_schema import ANSWERS_FILE_SCHEMA, FILE_SCHEMA
 from engine.simulate.fixtures import FixedAnswer, answer_from_data, answer_problems
-from engine.sourcemap import DocPath, format_path
-from engine.suggest import as_sentence, did_you_mean, quoted_list
-from engine.validate import schema_diagnostics
+from engine.language.sourcemap import DocPath, format_path
+from engine.core.suggest import as_sentence, did_you_mean, quoted_list
+from engine.language.validate import schema_diagnostics
 from engine.voice.simulated_agent import HangUp, Press, Say, Silence
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml")

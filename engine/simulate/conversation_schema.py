@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.runtime.messages import CALL_STATUSES
-from engine.schema import E164_PATTERN, ID_PATTERN, NAME_PATTERN
+from engine.language.schema import E164_PATTERN, ID_PATTERN, NAME_PATTERN
 
 # A node of the test's flow ("lookup"), or of a flow it calls ("account-balance/lookup").
 NODE_KEY_PATTERN = r"^([A-Za-z][A-Za-z0-9_-]*/)?[A-Za-z][A-Za-z0-9_-]*$"

@@ -1,6 +1,6 @@
 """Which nodes and exits of each flow the conversation tests reached.
 
-An exit is one of a node's compiled exits (engine.compile.Exit): ``next``,
+An exit is one of a node's compiled exits (engine.language.compile.Exit): ``next``,
 ``options[1].next``, ``no_input[1].next``, ``on_error``, ... A node is
 reached when any test's call (or a subflow within it) walked it; an exit
 when a call left the node that way (see engine.simulate.trace for how).
@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from engine.compile import Exit, FlowGraph
-from engine.registry import called_flow, engine_role
+from engine.language.compile import Exit, FlowGraph
+from engine.language.registry import called_flow, engine_role
 from engine.simulate.trace import CallTrace
 
 

@@ -25,12 +25,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import VoxflowError
-from engine.node_contract import NodeResult
-from engine.registry import calls_outside
+from engine.core.errors import VoxflowError
+from engine.language.node_contract import NodeResult
+from engine.language.registry import calls_outside
 from engine.runtime.messages import NodeTask
-from engine.suggest import closest
-from engine.templates import TemplateProblem, render_url
+from engine.core.suggest import closest
+from engine.language.templates import TemplateProblem, render_url
 
 # Per node type: the shorthand fields of an answer (besides error / outputs / exit).
 SHORTHAND_FIELDS: dict[str, tuple[str, ...]] = {

@@ -28,9 +28,9 @@ from typing import Any
 
 import yaml
 
-from engine.compile import FlowGraph
-from engine.errors import VoxflowError
-from engine.schema import E164_PATTERN
+from engine.language.compile import FlowGraph
+from engine.core.errors import VoxflowError
+from engine.language.schema import E164_PATTERN
 from engine.simulate.conversation import flows_of
 from engine.voice.matching import match_phrases
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from temporalio.client import Client
 from temporalio.exceptions import TemporalError
 
-from engine.registry import talks_to_caller
-from engine.compile import FlowGraph
+from engine.language.registry import talks_to_caller
+from engine.language.compile import FlowGraph
 from engine.runtime import messages as m
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from engine.output import Painter
+from engine.core.output import Painter
 from engine.simulate.coverage import FlowCoverage, describe_exit
 from engine.simulate.runner import TestResult
 

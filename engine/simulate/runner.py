@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 from temporalio.client import Client
 from temporalio.exceptions import TemporalError
 
-from engine.compile import FlowGraph, FlowNode, with_version
-from engine.registry import awaited_signal
+from engine.language.compile import FlowGraph, FlowNode, with_version
+from engine.language.registry import awaited_signal
 from engine.runtime import messages as m
 from engine.runtime.calls import send_signal
 from engine.simulate.conversation import AgentTurn, CallerTurn, ConversationTest, SignalTurn

@@ -29,8 +29,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from engine.compile import FlowGraph
-from engine.errors import VoxflowError
+from engine.language.compile import FlowGraph
+from engine.core.errors import VoxflowError
 from engine.runtime import messages as m
 from engine.runtime.calls import call_state, hang_up, start_call
 from engine.runtime.config import RuntimeConfig
@@ -38,7 +38,7 @@ from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions, create_worker
 from engine.simulate.caller import ScriptAction, ScriptedCaller
 from engine.simulate.fixtures import CallAnswers, FixedAnswerTable
-from engine.temporal_server import (
+from engine.runtime.temporal_server import (
     EmbeddedTemporal, TemporalSettings, connect_client, temporal_settings_from_env,
 )
 from engine.voice.bus import VoiceBus

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-from engine.output import Painter
+from engine.core.output import Painter
 
 PROMPT = "you> "
 

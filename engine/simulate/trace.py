@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import TemporalError
 
-from engine.compile import FlowGraph
-from engine.registry import called_flow
+from engine.language.compile import FlowGraph
+from engine.language.registry import called_flow
 from engine.runtime import messages as m
 
 FAILED = "\0failed"  # an activity node that failed (marker, never an exit name)

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self, TypeVar
 
-from engine import telemetry
+from engine.core import telemetry
 from engine.voice.bus import StreamCursor, VoiceBus
 from engine.voice.clock import REAL_CLOCK, Clock
 from engine.voice.errors import USER_HANGUP, AgentError, AgentTimeout, CallEnded

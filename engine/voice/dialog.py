@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.node_contract import NodeResult
+from engine.language.node_contract import NodeResult
 from engine.voice.channel import VoiceChannel
 from engine.voice.handlers import HandlerCounter, HandlerEvent
 from engine.voice.matching import words

@@ -1,6 +1,6 @@
 """What can go wrong on the voice side, in words for the person reading the call record.
 
-:class:`~engine.errors.VoxflowError` is kept for problems a person fixes in
+:class:`~engine.core.errors.VoxflowError` is kept for problems a person fixes in
 configuration (no voice bus, Redis unreachable at start-up, a transfer
 destination that is not a phone number): the runtime does not retry those.
 Failures during a call (the agent reports an error, stops answering, or the

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.node_contract import NodeContext, NodeResult
+from engine.language.node_contract import NodeContext, NodeResult
 from engine.voice.channel import Prompt, VoiceChannel
 from engine.voice.errors import CallEnded
 from engine.voice.services import voice_bus, voice_clock

@@ -29,7 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.voice.bus import COMMANDS_KEY, EVENTS_KEY, START, STATE_KEY, Entry
 from engine.voice.errors import BusUnavailable
 from engine.voice.messages import Command, Event, command_from_json, event_from_json, to_json

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Self
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 _BINARY = "redis-server"
 _POLL_INTERVAL = 0.05

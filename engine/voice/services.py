@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.voice.bus import VoiceBus
 from engine.voice.clock import REAL_CLOCK, Clock
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.duration import parse_duration
-from engine.node_contract import NodeContext
+from engine.language.duration import parse_duration
+from engine.language.node_contract import NodeContext
 from engine.voice.channel import ChannelPolicy
 
 DEFAULT_NO_INPUT_TIMEOUT = 5.0

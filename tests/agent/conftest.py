@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.compile import FlowGraph
-from engine.project import compile_paths
+from engine.language.compile import FlowGraph
+from engine.language.project import compile_paths
 from engine.runtime.config import load_runtime_config
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions
-from engine.temporal_server import TemporalSettings
+from engine.runtime.temporal_server import TemporalSettings
 from engine.voice.memory_bus import MemoryVoiceBus
 from tests.background_loop import BackgroundLoop
 from tests.runtime.webapp import LLM_KEY, WebState, start_web

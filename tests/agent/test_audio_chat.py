@@ -18,7 +18,7 @@ from engine.agent import wav
 from engine.agent.audio_chat import run_audio_call
 from engine.cli.main import main
 from engine.runtime import messages as m
-from engine.temporal_server import TemporalSettings, connect_client
+from engine.runtime.temporal_server import TemporalSettings, connect_client
 from engine.voice.bus import VoiceBus
 from tests.agent.conftest import FLOWS_DIR, VoiceEngine
 from tests.agent.speech import RATE, silence, speech

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import textwrap
 
-from engine.compile import compile_flow
-from engine.load import load_text
-from engine.registry import default_registry
+from engine.language.compile import compile_flow
+from engine.language.load import load_text
+from engine.language.registry import default_registry
 
 FLOW = textwrap.dedent("""\
     flow: silences

@@ -9,7 +9,7 @@ import pytest
 from engine.agent import engines
 from engine.agent.offline_stt import OfflineSTT
 from engine.agent.offline_tts import OfflineTTS
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 
 def test_offline_is_the_default() -> None:

@@ -20,7 +20,7 @@ from engine.agent.audio_io import PlayedSegment
 from engine.agent.harness import AudioHarness
 from engine.runtime import messages as m
 from engine.runtime.calls import call_state, start_call
-from engine.temporal_server import connect_client
+from engine.runtime.temporal_server import connect_client
 from engine.voice.messages import (
     Hangup, HangupComplete, Listen, SpeechComplete, SpeechStarted, TtsComplete, TtsInterrupted,
     TtsStarted,

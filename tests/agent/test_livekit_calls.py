@@ -26,7 +26,7 @@ from engine.agent.livekit_control import LiveKitCallControl
 from engine.agent.worker import RECORDING_STATE_OWNER, record_call
 from engine.runtime import messages as m
 from engine.runtime.calls import start_call
-from engine.temporal_server import connect_client
+from engine.runtime.temporal_server import connect_client
 from engine.voice.memory_bus import MemoryVoiceBus
 from tests.agent import livekit_server
 from tests.agent.conftest import CALLER, VoiceEngine, new_call_id

@@ -12,7 +12,7 @@ from engine.agent import wav
 from engine.agent.grammar import build_grammar, phrase_words
 from engine.agent.offline_stt import OfflineSTT, to_pcm16k
 from engine.agent.sphinx import fit_from_margin
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from tests.agent.speech import RATE, silence, speech
 
 MENU = ["balance", "my balance", "account balance", "agent", "representative"]

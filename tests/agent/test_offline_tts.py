@@ -10,7 +10,7 @@ import pytest
 
 from engine.agent import wav
 from engine.agent.offline_tts import OfflineTTS
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 SENTENCE = "Welcome to Acme Bank. How can I help you today?"
 

@@ -12,7 +12,7 @@ from engine.agent.control import LocalCallControl
 from engine.agent.dev_agents import DevAgents
 from engine.agent.harness import AudioHarness
 from engine.agent.offline_tts import OfflineTTS
-from engine.compile import FlowGraph
+from engine.language.compile import FlowGraph
 from engine.voice.channel import VoiceChannel
 from engine.voice.memory_bus import MemoryVoiceBus
 from tests.agent.conftest import new_call_id

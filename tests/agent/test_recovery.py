@@ -19,7 +19,7 @@ from engine.runtime.calls import start_call
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions, create_worker
 from engine.runtime.workflow import APOLOGY
-from engine.temporal_server import connect_client
+from engine.runtime.temporal_server import connect_client
 from engine.voice.clock import ScaledClock
 from engine.voice.messages import (
     AgentJoined, AgentLeft, Listen, Speak, SpeechComplete, TtsComplete, TtsStarted,

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from engine.cli.main import main
-from engine.project import check_paths
+from engine.language.project import check_paths
 from tests.carriers import fake_telnyx, fake_twilio
 from tests.carriers.local_server import serving
 

@@ -3,11 +3,11 @@
 - the voxflow server (ServerStack: webhooks, TeXML, records, a Temporal worker)
   with the Redis voice bus, checking LiveKit's webhook signatures with the test
   bed's key;
-- the LiveKit test bed (the real server, engine.livekit_testbed) sending its
+- the LiveKit test bed (the real server, engine.testbed.livekit_server) sending its
   webhooks to that server;
 - ``voxflow agent`` as a child process (the real worker.py path), registered
   with LiveKit, offline speech engines;
-- a caller (engine.livekit_caller) dialled into the room the TeXML answer names.
+- a caller (engine.testbed.sip_caller) dialled into the room the TeXML answer names.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from pathlib import Path
 
 import psutil
 
-from engine.livekit_caller import RoomCaller
-from engine.livekit_testbed import LiveKitEndpoints, LiveKitTestBed, free_port, new_keys
+from engine.testbed.sip_caller import RoomCaller
+from engine.testbed.livekit_server import LiveKitEndpoints, LiveKitTestBed, free_port, new_keys
 from engine.server.settings import ServerSettings
 from engine.server.telnyx import call_id_for
-from engine.temporal_server import TemporalSettings
+from engine.runtime.temporal_server import TemporalSettings
 from engine.voice.redis_bus import RedisVoiceBus
 from tests.server.support import (
     API_TOKEN,

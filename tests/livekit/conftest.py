@@ -1,7 +1,7 @@
 """The real LiveKit server for these tests: built once from its Go module, started per session.
 
-``.ci/run`` builds it before the tests (``python -m engine.livekit_testbed build``);
-here :func:`engine.livekit_testbed.build` finds it in the cache, or builds it
+``.ci/run`` builds it before the tests (``python -m engine.testbed.livekit_server build``);
+here :func:`engine.testbed.livekit_server.build` finds it in the cache, or builds it
 (a few minutes, once) where nobody did. Nothing is skipped: without Go the
 tests fail and say so.
 """
@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine import livekit_testbed
-from engine.livekit_testbed import LiveKitEndpoints, LiveKitTestBed
+from engine.testbed import livekit_server
+from engine.testbed.livekit_server import LiveKitEndpoints, LiveKitTestBed
 
 
 @pytest.fixture(scope="session")
 def livekit_binary() -> str:
-    return str(livekit_testbed.build(quiet=True))
+    return str(livekit_server.build(quiet=True))
 
 
 @pytest.fixture(scope="session")

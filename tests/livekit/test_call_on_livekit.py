@@ -1,7 +1,7 @@
 """Calls on the real LiveKit server, the real agent process and the real workflow.
 
 A signed TeXML request → the answer dialling sip:call-<id>@… → the caller in
-that room as LiveKit SIP puts it there (engine.livekit_caller) → LiveKit
+that room as LiveKit SIP puts it there (engine.testbed.sip_caller) → LiveKit
 dispatches the voxflow agent (``voxflow agent``: engine/agent/worker.py) →
 the workflow. What the caller hears is recognised from its recording with the
 offline recogniser, against the grammar of what the flow could say.
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.livekit_caller import recognise
+from engine.testbed.sip_caller import recognise
 from engine.voice.simulated_agent import AGENT_STATE_OWNER
 from tests.agent.speech import speech
 from tests.livekit.call_bed import call_bed
@@ -80,7 +80,7 @@ async def _key_press_transfer(temporal_settings: Any, redis_url: str, tmp_path: 
             # The key reached the agent as LiveKit SIP's DTMF packet, the flow transferred, the
             # agent asked LiveKit (TransferSIPParticipant) to REFER the caller to the desk.
             # Only LiveKit SIP can send that REFER, and it cannot be built here (see
-            # engine.livekit_testbed): LiveKit says the caller has no SIP session, and the
+            # engine.testbed.livekit_server): LiveKit says the caller has no SIP session, and the
             # flow takes its on_error branch.
             heard, _ = await _hear(caller, pressed, timeout=60)
             assert heard == "nobody is free now goodbye", heard

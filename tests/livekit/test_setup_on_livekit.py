@@ -18,7 +18,7 @@ from livekit.protocol import sip as lk_sip
 
 from engine.agent.rooms import call_id_from_room
 from engine.cli.main import main
-from engine.livekit_testbed import LiveKitEndpoints
+from engine.testbed.livekit_server import LiveKitEndpoints
 from engine.server.livekit_setup import LiveKitSetup, set_up_livekit
 
 

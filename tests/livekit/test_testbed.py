@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import livekit_testbed
-from engine.errors import VoxflowError
-from engine.livekit_caller import through_phone_line, ulaw_decode, ulaw_encode
-from engine.livekit_testbed import LIVEKIT_SERVER, LiveKitTestBed, binary_path, cache_root
+from engine.testbed import livekit_server
+from engine.core.errors import VoxflowError
+from engine.testbed.sip_caller import through_phone_line, ulaw_decode, ulaw_encode
+from engine.testbed.livekit_server import LIVEKIT_SERVER, LiveKitTestBed, binary_path, cache_root
 
 
 def test_the_cache_follows_the_environment(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_it_starts_answers_and_stops_cleanly(livekit_binary: str, tmp_path: Path
 
 
 def test_livekit_sip_is_reported_in_the_proxys_words() -> None:
-    status = livekit_testbed.sip_status()
+    status = livekit_server.sip_status()
     assert status.startswith("github.com/livekit/sip@")
     assert "cannot be had" in status or "built" in status or "served" in status
 

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from engine.compile import FlowGraph
-from engine.project import compile_paths
+from engine.language.compile import FlowGraph
+from engine.language.project import compile_paths
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.service_types import LlmSettings
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions
-from engine.temporal_server import TemporalSettings, connect_client
+from engine.runtime.temporal_server import TemporalSettings, connect_client
 from tests.background_loop import BackgroundLoop
 from tests.runtime.webapp import LLM_KEY, WebState, start_web
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
 
-from engine.project import compile_paths
+from engine.language.project import compile_paths
 from engine.runtime import messages as m
 from engine.runtime.calls import call_state, hang_up, send_signal, start_call
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions, create_worker
-from engine.temporal_server import EmbeddedTemporal, connect_client
+from engine.runtime.temporal_server import EmbeddedTemporal, connect_client
 from tests.runtime.webapp import WebState, start_web
 
 HERE = Path(__file__).parent

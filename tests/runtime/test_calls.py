@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.plugin_api import NodeContext
 from engine.runtime import messages as m
 from engine.runtime.calls import check_input_size

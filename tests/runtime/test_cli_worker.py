@@ -11,7 +11,7 @@ import pytest
 from engine.cli.main import main
 from engine.runtime import messages as m
 from engine.runtime.calls import start_call
-from engine.temporal_server import TemporalSettings, connect_client
+from engine.runtime.temporal_server import TemporalSettings, connect_client
 from tests.runtime.conftest import new_call_id
 from tests.runtime.worker_process import WorkerProcess
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.runtime.config import DEFAULT_LLM_BASE_URL, DEFAULT_LLM_MODEL, load_runtime_config
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.plugin_api import NodeContext
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.database import SqliteDatabase, placeholders, to_pyformat

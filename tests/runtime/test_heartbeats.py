@@ -17,12 +17,12 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 
-from engine.project import compile_paths
+from engine.language.project import compile_paths
 from engine.runtime import messages as m
 from engine.runtime.activities import MAX_HEARTBEAT_GAP, heartbeat_gap
 from engine.runtime.calls import call_handle, hang_up, start_call
 from engine.simulate.session import EngineOptions, SimulatorEngine
-from engine.temporal_server import TemporalSettings
+from engine.runtime.temporal_server import TemporalSettings
 from engine.voice.simulated_agent import SimulatedAgent
 
 FLOW = """\

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from temporalio.converter import DataConverter
 
-from engine.project import compile_file
+from engine.language.project import compile_file
 from engine.runtime import messages as m
 from engine.runtime.input_encoding import encode_call_input, graph_json
 

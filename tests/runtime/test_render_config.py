@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from engine.runtime.activities import ENGINE_FIELDS, render_config
-from engine.templates import MAX_TEMPLATE_LENGTH, TemplateProblem, render_value
+from engine.language.templates import MAX_TEMPLATE_LENGTH, TemplateProblem, render_value
 
 VARIABLES = {"name": "Ann", "n": 7, "row": {"balance": 42.5}}
 
@@ -42,7 +42,7 @@ def test_templates_are_still_filled_in_every_time() -> None:
 
 def test_jinja_block_syntax_behind_a_nul_is_refused_not_run() -> None:
     """The NUL that hides Jinja's block syntax cannot be used to reach it (a SQL 'disguise')."""
-    from engine.templates import TemplateProblem
+    from engine.language.templates import TemplateProblem
 
     for variables in (VARIABLES, {}):
         with pytest.raises(TemplateProblem, match="NUL"):

@@ -16,7 +16,7 @@ import warnings
 
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions, create_worker
-from engine.temporal_server import TemporalSettings, connect_client
+from engine.runtime.temporal_server import TemporalSettings, connect_client
 from tests.runtime.finalizer_workflow import ImportsLikeAFinalizer
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from engine.project import compile_file
+from engine.language.project import compile_file
 from engine.runtime import messages as m
 from engine.runtime.calls import call_state, send_signal, start_call
 from tests.runtime.conftest import FLOWS_DIR, RuntimeEnv, client_for, new_call_id, wait_until

@@ -8,7 +8,7 @@ import uuid
 
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions, run_worker
-from engine.temporal_server import TemporalSettings, connect_client
+from engine.runtime.temporal_server import TemporalSettings, connect_client
 
 
 def test_a_started_worker_freezes_the_objects_of_start_up(

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from engine.server.settings import ServerSettings
 from engine.server.stack import ServerStack, StackOptions
 from engine.server.telnyx import load_public_key
-from engine.temporal_server import TemporalSettings, connect_client
+from engine.runtime.temporal_server import TemporalSettings, connect_client
 
 FLOWS = Path(__file__).parent / "flows"
 API_TOKEN = "test-api-token"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.flow_library import FlowLibrary
-from engine.render import diagram_from_graph
+from engine.server.flow_library import FlowLibrary
+from engine.authoring.render import diagram_from_graph
 from engine.server.diagram_svg import NODE_HEIGHT, render_svg
 
 ROOT = Path(__file__).resolve().parents[2]

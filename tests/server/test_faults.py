@@ -29,7 +29,7 @@ import pytest
 from engine.runtime.messages import workflow_id
 from engine.server.stack import free_port
 from engine.server.telnyx import call_id_for
-from engine.temporal_server import EmbeddedTemporal, TemporalSettings
+from engine.runtime.temporal_server import EmbeddedTemporal, TemporalSettings
 from tests.server.support import API_TOKEN, call_event, harness, telnyx_call_id, texml_form
 from tests.server.telnyx_api_server import API_KEY, TelnyxApiServer
 
@@ -187,7 +187,7 @@ def test_serve_killed_mid_webhook_then_telnyx_s_redelivery_is_handled_once(
             from engine.server.events import NullPublisher
             from engine.server.recorder import CallRecorder
             from engine.server.records import open_records
-            from engine.temporal_server import connect_client
+            from engine.runtime.temporal_server import connect_client
 
             async with TelnyxApiServer() as api, aiohttp.ClientSession() as http:
                 env = {

@@ -166,7 +166,7 @@ def test_webhooks_answer_promptly_while_temporal_is_unreachable(tmp_path: Path) 
 
     from engine.server.settings import ServerSettings
     from engine.server.stack import ServerStack, StackOptions
-    from engine.temporal_server import EmbeddedTemporal
+    from engine.runtime.temporal_server import EmbeddedTemporal
     from engine.server.telnyx import load_public_key
     from tests.server.support import SIP_HOST, TelnyxSigner, copy_flows
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.server.records import RecordsStore, Turn, open_records
 
 

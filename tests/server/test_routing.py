@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from engine.errors import VoxflowError
-from engine.flow_library import FlowLibrary
+from engine.core.errors import VoxflowError
+from engine.server.flow_library import FlowLibrary
 from engine.runtime.messages import workflow_id
 from engine.server.routing import UnknownNumberPolicy, normalise_number, route_call
 from engine.server.settings import ServerSettings, unknown_policy

@@ -13,7 +13,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.server.telnyx import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from engine.compile import FlowGraph
-from engine.project import compile_paths
+from engine.language.compile import FlowGraph
+from engine.language.project import compile_paths
 from engine.simulate.chat import ChatSession
 from engine.simulate.clock import PausableClock
 from engine.simulate.session import CallSetup, EngineOptions, SimulatorEngine
-from engine.temporal_server import TemporalSettings
+from engine.runtime.temporal_server import TemporalSettings
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 # Chat time runs 20 times as fast as real time while the caller does something,

@@ -10,7 +10,7 @@ from engine.simulate.caller import NoAnswer
 from engine.simulate.conversation_loader import load_answers_file
 from engine.simulate.fixtures import CallAnswers
 from engine.simulate.session import CallSetup
-from engine.temporal_server import TemporalSettings
+from engine.runtime.temporal_server import TemporalSettings
 from engine.voice.simulated_agent import HangUp, Press, Say, Silence
 from tests.simulate.support import FLOWS, RecordingView, chat, example_flows
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-from engine.temporal_server import TemporalSettings
+from engine.runtime.temporal_server import TemporalSettings
 from tests.simulate.support import FLOWS
 
 

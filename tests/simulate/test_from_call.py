@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from engine.project import compile_paths
+from engine.language.project import compile_paths
 from engine.simulate.conversation_loader import load_tests
 from engine.simulate.from_call import call_test_text
 

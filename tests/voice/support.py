@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from engine.compile import FlowGraph, compile_flow
-from engine.load import load_text
+from engine.language.compile import FlowGraph, compile_flow
+from engine.language.load import load_text
 from engine.plugin_api import NodeContext, NodeResult
-from engine.project import check_flow_document
-from engine.registry import default_registry
-from engine.templates import render_value
+from engine.language.project import check_flow_document
+from engine.language.registry import default_registry
+from engine.language.templates import render_value
 from engine.voice.bus import VoiceBus
 from engine.voice.clock import ScaledClock
 from engine.voice.memory_bus import MemoryVoiceBus

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.voice.bus import START, StreamCursor, VoiceBus
 from engine.voice.channel import ChannelPolicy, Prompt, VoiceChannel
 from engine.voice.errors import AgentError, AgentTimeout

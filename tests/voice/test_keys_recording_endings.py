@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.voice.bus import VoiceBus
 from engine.voice.errors import AgentError
 from engine.voice.messages import CollectDtmf, Record, Speak

@@ -3,7 +3,7 @@
 Every error is collected (``iter_errors``), not just the first, and each is
 turned into a :class:`Diagnostic` with the document path, the position in
 the file, and a hint. The graph checks that need the whole flow are in
-engine.graph_checks.
+engine.language.graph_checks.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from engine.duration import DURATION_PATTERN
-from engine.errors import Diagnostic
-from engine.load import LoadedDocument
-from engine.schema import E164_PATTERN, ID_PATTERN, NO_TEMPLATE_PATTERN
-from engine.templates import URL_ORIGIN_PROBLEM
-from engine.sourcemap import DocPath, format_path
-from engine.suggest import as_sentence, closest, did_you_mean, quoted_list
+from engine.language.duration import DURATION_PATTERN
+from engine.core.errors import Diagnostic
+from engine.language.load import LoadedDocument
+from engine.language.schema import E164_PATTERN, ID_PATTERN, NO_TEMPLATE_PATTERN
+from engine.language.templates import URL_ORIGIN_PROBLEM
+from engine.language.sourcemap import DocPath, format_path
+from engine.core.suggest import as_sentence, closest, did_you_mean, quoted_list
 
 _TYPE_WORDS = {
     "string": "text",

@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from engine.duration import parse_duration
-from engine.fields import find_fields
-from engine.load import LoadedDocument
-from engine.registry import PluginRegistry, called_flow
-from engine.schema import DEFAULT_MAX_VISITS, flow_schema
-from engine.sourcemap import DocPath, format_path
+from engine.language.duration import parse_duration
+from engine.language.fields import find_fields
+from engine.language.load import LoadedDocument
+from engine.language.registry import PluginRegistry, called_flow
+from engine.language.schema import DEFAULT_MAX_VISITS, flow_schema
+from engine.language.sourcemap import DocPath, format_path
 
 # Settings a node inherits from the flow unless it sets its own.
 INHERITED_SETTINGS = ("voice", "language", "barge_in", "no_input_timeout", "end_silence_ms")
@@ -94,7 +94,7 @@ def compile_flow(
     registry: PluginRegistry,
     subflows: Mapping[str, FlowGraph] | None = None,
 ) -> FlowGraph:
-    """Compile a flow that has passed validation (see engine.validate).
+    """Compile a flow that has passed validation (see engine.language.validate).
 
     ``subflows`` are the already compiled flows it calls, by flow id.
     """

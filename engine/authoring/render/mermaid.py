@@ -1,4 +1,4 @@
-"""A :class:`~engine.render.Diagram` as a Mermaid ``flowchart TD``.
+"""A :class:`~engine.authoring.render.Diagram` as a Mermaid ``flowchart TD``.
 
 GitHub renders a ```mermaid block in a README, an issue or a pull request, so
 this is the diagram reviewers see. Everything a flow author can write ends up
@@ -13,7 +13,7 @@ import hashlib
 import re
 import string
 
-from engine.render import Diagram, DiagramEdge, DiagramNode, Shape, Status, entry_edges
+from engine.authoring.render import Diagram, DiagramEdge, DiagramNode, Shape, Status, entry_edges
 
 START_ID = "start"
 ERROR_ID = "any_error"

@@ -2,7 +2,7 @@
 
 Jinja's parser speaks to programmers ("expected token 'end of print
 statement', got 'name'"); these functions look at the text the author wrote
-and say what is wrong with it and how to fix it, as engine.yaml_messages does
+and say what is wrong with it and how to fix it, as engine.language.yaml_messages does
 for YAML.
 """
 
@@ -12,8 +12,8 @@ import re
 
 import jinja2
 
-from engine.suggest import did_you_mean
-from engine.templates import (
+from engine.core.suggest import did_you_mean
+from engine.language.templates import (
     TemplateInfo, TemplateProblem, environment, inspect_expression, inspect_template,
 )
 

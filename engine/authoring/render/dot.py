@@ -1,4 +1,4 @@
-"""A :class:`~engine.render.Diagram` as Graphviz DOT (``dot -Tsvg flow.dot > flow.svg``).
+"""A :class:`~engine.authoring.render.Diagram` as Graphviz DOT (``dot -Tsvg flow.dot > flow.svg``).
 
 Same content as the Mermaid diagram. Node ids are quoted DOT strings, so a
 node keeps its own id; in every quoted string a backslash is doubled (else
@@ -8,7 +8,7 @@ quotes are escaped.
 
 from __future__ import annotations
 
-from engine.render import Diagram, DiagramEdge, DiagramNode, Shape, Status, entry_edges
+from engine.authoring.render import Diagram, DiagramEdge, DiagramNode, Shape, Status, entry_edges
 
 # Names that cannot be node ids (those start with a letter), so they never clash.
 START_ID = "__start__"

@@ -16,19 +16,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from engine.compile import (
+from engine.language.compile import (
     INHERITED_SETTINGS,
     Exit,
     FlowGraph,
     FlowNode,
     compile_flow,
 )
-from engine.errors import VoxflowError
-from engine.fields import find_fields
-from engine.load import load_text
-from engine.project import check_flow_document
-from engine.registry import PluginRegistry, default_registry
-from engine.render import (
+from engine.core.errors import VoxflowError
+from engine.language.fields import find_fields
+from engine.language.load import load_text
+from engine.language.project import check_flow_document
+from engine.language.registry import PluginRegistry, default_registry
+from engine.authoring.render import (
     Diagram,
     DiagramEdge,
     DiagramNode,
@@ -36,8 +36,8 @@ from engine.render import (
     diagram_edge,
     diagram_node,
 )
-from engine.schema import flow_schema
-from engine.sourcemap import DocPath, format_path
+from engine.language.schema import flow_schema
+from engine.language.sourcemap import DocPath, format_path
 
 # Flow settings that are lengths of time (compiled to seconds, shown as '5s').
 _DURATION_SETTINGS = ("no_input_timeout", "max_call_duration")

@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Self
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.server.settings import ServerSettings
 from engine.voice.redis_server import EmbeddedRedis
 
@@ -360,10 +360,10 @@ def run_foreground(webhook_urls: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m engine.livekit_testbed build``: what .ci/run calls before the tests."""
+    """``python -m engine.testbed.livekit_server build``: what .ci/run calls before the tests."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args != ["build"]:
-        print("usage: python -m engine.livekit_testbed build", file=sys.stderr)
+        print("usage: python -m engine.testbed.livekit_server build", file=sys.stderr)
         return 2
     try:
         print(f"LiveKit server: {build()}")

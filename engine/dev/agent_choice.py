@@ -22,13 +22,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 from engine.server import events as ev
 from engine.server.api import call_context_of
 from engine.server.context import ServerContext
 
 if TYPE_CHECKING:
-    from engine.dev import DevOptions
+    from engine.dev.stack import DevOptions
 
 DISCOVERY_FILE = "dev.json"
 

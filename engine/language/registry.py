@@ -19,8 +19,8 @@ from typing import Any
 
 import jsonschema
 
-from engine.errors import VoxflowError
-from engine.suggest import did_you_mean
+from engine.core.errors import VoxflowError
+from engine.core.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "voxflow.nodes"
 NODE_TYPE_PATTERN = r"^[a-z][a-z0-9_]*$"

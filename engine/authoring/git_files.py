@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from engine.errors import VoxflowError
+from engine.core.errors import VoxflowError
 
 
 @dataclass(frozen=True)

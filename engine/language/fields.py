@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from engine.sourcemap import DocPath
+from engine.language.sourcemap import DocPath
 
 FieldKind = Literal["node_ref", "expression", "duration"]
 _KINDS: dict[str, FieldKind] = {
@@ -81,7 +81,7 @@ def _resolve(root: Mapping[str, Any], ref: str) -> Any:
 
 def exit_name(path: DocPath) -> str:
     """The name of an exit field: ``("options", 1, "next")`` → ``options[1].next``."""
-    from engine.sourcemap import format_path
+    from engine.language.sourcemap import format_path
 
     return format_path(path)
 

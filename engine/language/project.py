@@ -13,16 +13,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.compile import FlowGraph, compile_flow
-from engine.errors import Diagnostic, Severity, VoxflowError
-from engine.graph_checks import graph_diagnostics, variables_of
-from engine.load import LoadedDocument, load_file
-from engine.registry import PluginRegistry, called_flow, default_registry
-from engine.schema import flow_schema
-from engine.sourcemap import format_path
-from engine.suggest import as_sentence, did_you_mean
-from engine.triggers import Trigger, build_trigger, trigger_diagnostics
-from engine.validate import schema_diagnostics
+from engine.language.compile import FlowGraph, compile_flow
+from engine.core.errors import Diagnostic, Severity, VoxflowError
+from engine.language.graph_checks import graph_diagnostics, variables_of
+from engine.language.load import LoadedDocument, load_file
+from engine.language.registry import PluginRegistry, called_flow, default_registry
+from engine.language.schema import flow_schema
+from engine.language.sourcemap import format_path
+from engine.core.suggest import as_sentence, did_you_mean
+from engine.language.triggers import Trigger, build_trigger, trigger_diagnostics
+from engine.language.validate import schema_diagnostics
 
 YAML_SUFFIXES = (".yaml", ".yml")
 TEST_SUFFIXES = (".test.yaml", ".test.yml")

@@ -3,8 +3,8 @@
 A :class:`Diagram` is what a picture of a flow shows, independent of any
 diagram language: boxes with a shape and a short excerpt, arrows with a label
 and a style, and optionally a change status on each (``voxflow diff`` marks
-what was added, changed or removed). ``engine.render.mermaid`` and
-``engine.render.dot`` turn one into text; neither knows about FlowGraph.
+what was added, changed or removed). ``engine.authoring.render.mermaid`` and
+``engine.authoring.render.dot`` turn one into text; neither knows about FlowGraph.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.registry import installed
-from engine.compile import Exit, FlowGraph, FlowNode
+from engine.language.registry import installed
+from engine.language.compile import Exit, FlowGraph, FlowNode
 
 Shape = Literal["voice", "decision", "terminal", "subflow", "wait", "step"]
 Status = Literal["same", "added", "changed", "removed"]

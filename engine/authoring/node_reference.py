@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.registry import NodeType, PluginRegistry
-from engine.schema import BASE_DEFS, flow_schema
+from engine.language.registry import NodeType, PluginRegistry
+from engine.language.schema import BASE_DEFS, flow_schema
 
 _REF_WORDS = {
     "#/$defs/node_ref": "node id (an exit)",

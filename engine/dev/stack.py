@@ -37,13 +37,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engine import dev_agent
-from engine.errors import VoxflowError
+from engine.dev import agent_choice
+from engine.core.errors import VoxflowError
 from engine.runtime.config import load_runtime_config
 from engine.server.events import CALL_ENDED, LiveEvent
 from engine.server.settings import settings_from_env
 from engine.server.stack import ServerStack, StackOptions
-from engine.temporal_server import EmbeddedTemporal, connect_client
+from engine.runtime.temporal_server import EmbeddedTemporal, connect_client
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class DevOptions:
     state_dir: Path = Path(".voxflow")
     memory_bus: bool = False
     agent: bool = True  # run a voice agent (in this process, or voxflow agent for LiveKit)
-    livekit: bool = False  # the LiveKit test bed (engine.livekit_testbed), LIVEKIT_* exported
+    livekit: bool = False  # the LiveKit test bed (engine.testbed.livekit_server), LIVEKIT_* exported
 
 
 def run_dev(options: DevOptions) -> int:
@@ -69,7 +69,7 @@ async def _dev(options: DevOptions) -> int:
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stop.set)
-    dev_agent.check_engines(options)
+    agent_choice.check_engines(options)
     options.state_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_to_file(options.state_dir / "dev.log")
     env_key = bool(os.environ.get("TELNYX_PUBLIC_KEY", "").strip())
@@ -85,7 +85,7 @@ async def _dev(options: DevOptions) -> int:
     )
     async with contextlib.AsyncExitStack() as stack:
         if options.livekit:
-            from engine.livekit_testbed import start_for_dev
+            from engine.testbed.livekit_server import start_for_dev
             settings = await start_for_dev(stack, settings, options.host, options.port)
         say("starting the Temporal dev server…")
         temporal = EmbeddedTemporal(db_file=options.state_dir.resolve() / "temporal.db")
@@ -99,8 +99,8 @@ async def _dev(options: DevOptions) -> int:
         )))
         ctx = server.context
         ctx.hub.listen(report_failed_calls)
-        agent_line = await dev_agent.start(options, stack, ctx, server.url, voice_bus, redis_url)
-        dev_agent.write_discovery(options.state_dir, server.url, settings.api_token, stack)
+        agent_line = await agent_choice.start(options, stack, ctx, server.url, voice_bus, redis_url)
+        agent_choice.write_discovery(options.state_dir, server.url, settings.api_token, stack)
         say("")
         say(f"voxflow dev is running. Monitor page: "
             f"{server.url}/monitor/#token={settings.api_token}")

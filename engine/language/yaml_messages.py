@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from engine.errors import Diagnostic
+from engine.core.errors import Diagnostic
 
 _LIST_ITEM = (
     "a list item ('- ...') is not lined up with the other items of its list.",

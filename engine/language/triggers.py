@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.duration import parse_duration
-from engine.errors import Diagnostic
-from engine.load import LoadedDocument
-from engine.schema import trigger_schema
-from engine.sourcemap import DocPath, format_path
-from engine.suggest import as_sentence, did_you_mean
-from engine.validate import schema_diagnostics
+from engine.language.duration import parse_duration
+from engine.core.errors import Diagnostic
+from engine.language.load import LoadedDocument
+from engine.language.schema import trigger_schema
+from engine.language.sourcemap import DocPath, format_path
+from engine.core.suggest import as_sentence, did_you_mean
+from engine.language.validate import schema_diagnostics
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

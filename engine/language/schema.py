@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.duration import DURATION_PATTERN
-from engine.registry import PluginRegistry
+from engine.language.duration import DURATION_PATTERN
+from engine.language.registry import PluginRegistry
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_BASE_URL = "https://voxflow.dev/schemas"

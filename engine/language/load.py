@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from engine.errors import Diagnostic, VoxflowError
-from engine.sourcemap import DocPath, SourceMap, format_path
-from engine.yaml_messages import explain_yaml_error
+from engine.core.errors import Diagnostic, VoxflowError
+from engine.language.sourcemap import DocPath, SourceMap, format_path
+from engine.language.yaml_messages import explain_yaml_error
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -21,11 +21,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.compile import FlowGraph
-from engine.errors import Diagnostic
-from engine.project import YAML_SUFFIXES, check_paths, internal_problem
-from engine.registry import PluginRegistry, default_registry
-from engine.triggers import Trigger
+from engine.language.compile import FlowGraph
+from engine.core.errors import Diagnostic
+from engine.language.project import YAML_SUFFIXES, check_paths, internal_problem
+from engine.language.registry import PluginRegistry, default_registry
+from engine.language.triggers import Trigger
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ One call's tree, with ``voxflow.call_id`` on every span:
   TeXML webhook puts the call id in the trace's baggage before the call starts;
 - Temporal: ``StartWorkflow`` / ``RunWorkflow`` / ``StartActivity`` / ``RunActivity``
   spans from temporalio's TracingInterceptor (on every client made by
-  engine.temporal_server.connect_client, and so on its workers), the trace
+  engine.runtime.temporal_server.connect_client, and so on its workers), the trace
   context carried in Temporal's headers from the server to the worker;
 - each node: a ``node <id>`` span inside its activity;
 - the agent: ``agent speak`` / ``agent listen`` ... spans, children of the node

@@ -47,8 +47,8 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RetryConfig, TLSConfig
 
-from engine import telemetry
-from engine.errors import VoxflowError
+from engine.core import telemetry
+from engine.core.errors import VoxflowError
 
 __all__ = [
     "EmbeddedTemporal",

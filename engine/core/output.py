@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TextIO
 
-from engine.errors import Diagnostic, VoxflowError
+from engine.core.errors import Diagnostic, VoxflowError
 
 # Control characters (and the bidirectional overrides that make text read backwards) from a
 # flow file are shown as \xNN, never sent to the terminal, where they could move the cursor,

@@ -5,7 +5,7 @@ dispatch rule names: identity ``sip_<caller number>``, ``sip.*`` attributes,
 a token whose room configuration dispatches the agent, the caller's G.711
 audio published as a microphone track, RFC 2833 DTMF sent as SIP DTMF data
 packets, the agent's audio sent back as G.711. LiveKit SIP itself cannot be
-built here (engine.livekit_testbed), so :class:`RoomCaller` does what it does
+built here (engine.testbed.livekit_server), so :class:`RoomCaller` does what it does
 on the room's side, on the real LiveKit server, with the real client SDK:
 
 - it joins with such a token (kind ``sip``, the agent dispatch in its room

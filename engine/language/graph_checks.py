@@ -17,18 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-from engine.call_variables import AUTOMATIC_VARIABLES
-from engine.errors import Diagnostic, Severity
-from engine.fields import find_fields, iter_strings
-from engine.load import LoadedDocument
-from engine.registry import PluginRegistry, called_flow
-from engine.schema import ID_PATTERN, flow_schema
-from engine.sourcemap import DocPath, format_path
-from engine.suggest import as_sentence, did_you_mean, quoted_list
-from engine.template_messages import (
+from engine.language.call_variables import AUTOMATIC_VARIABLES
+from engine.core.errors import Diagnostic, Severity
+from engine.language.fields import find_fields, iter_strings
+from engine.language.load import LoadedDocument
+from engine.language.registry import PluginRegistry, called_flow
+from engine.language.schema import ID_PATTERN, flow_schema
+from engine.language.sourcemap import DocPath, format_path
+from engine.core.suggest import as_sentence, did_you_mean, quoted_list
+from engine.language.template_messages import (
     explain_condition, explain_template, problem_offset, template_info,
 )
-from engine.templates import MAX_OUTPUT, TemplateInfo, TemplateProblem, environment, render
+from engine.language.templates import MAX_OUTPUT, TemplateInfo, TemplateProblem, environment, render
 
 _USUAL_EXIT_FIELDS = frozenset({"next", "on_error", "on_timeout", "else"})
 # Fields whose values name variables the node sets.
@@ -441,7 +441,7 @@ def _check_fixed_template(checker: _Checker, path: DocPath, text: str) -> None:
     """A template that reads no variable comes out the same on every call: fill it in now.
 
     Safe to do here: the template engine bounds every operation that could make
-    a large value before making it (engine.templates), so a text that would be
+    a large value before making it (engine.language.templates), so a text that would be
     100 MB is refused, not built.
     """
     try:
