@@ -38,9 +38,7 @@ class BareWorkflow:
     @workflow.run
     async def run(self, count: int) -> int:
         for _ in range(count):
-            await workflow.execute_activity(
-                empty_activity, start_to_close_timeout=timedelta(seconds=30)
-            )
+            await workflow.execute_activity(empty_activity, start_to_close_timeout=timedelta(seconds=30))
         return count
 
 
@@ -57,8 +55,9 @@ class ShapedWorkflow:
                 activity_id=f"{step}:query",
                 start_to_close_timeout=timedelta(seconds=125),
                 heartbeat_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1),
-                                         backoff_coefficient=2.0, maximum_attempts=3),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=3
+                ),
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
         return count

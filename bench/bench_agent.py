@@ -71,10 +71,13 @@ from engine.language.load import load_text
 from engine.language.registry import default_registry
 from engine.runtime.calls import start_call
 from engine.runtime.services import RuntimeServices
-from engine.runtime.worker import WorkerOptions, create_worker
 from engine.runtime.temporal_server import (
-    EmbeddedTemporal, TemporalSettings, connect_client, temporal_settings_from_env,
+    EmbeddedTemporal,
+    TemporalSettings,
+    connect_client,
+    temporal_settings_from_env,
 )
+from engine.runtime.worker import WorkerOptions, create_worker
 from engine.voice.bus import START
 from engine.voice.memory_bus import MemoryVoiceBus
 from engine.voice.messages import Speak, TtsComplete
@@ -184,22 +187,22 @@ class _Commands:
     def __init__(self, bus: MemoryVoiceBus, call_id: str, harness: AudioHarness) -> None:
         self.seen: list[tuple[float, Any]] = []
         self.events: list[tuple[float, Any]] = []
-        self._tasks = [asyncio.ensure_future(self._follow(bus.read_commands, call_id, harness,
-                                                          self.seen)),
-                       asyncio.ensure_future(self._follow(bus.read_events, call_id, harness,
-                                                          self.events))]
+        self._tasks = [
+            asyncio.ensure_future(self._follow(bus.read_commands, call_id, harness, self.seen)),
+            asyncio.ensure_future(self._follow(bus.read_events, call_id, harness, self.events)),
+        ]
 
     @staticmethod
-    async def _follow(read: Any, call_id: str, harness: AudioHarness,
-                      into: list[tuple[float, Any]]) -> None:
+    async def _follow(read: Any, call_id: str, harness: AudioHarness, into: list[tuple[float, Any]]) -> None:
         after = START
         while True:
             for entry_id, message in await read(call_id, after, 1.0):
                 after = entry_id
                 into.append((harness.timeline.now(), message))
 
-    async def next(self, kind: type[Any], where: Any, after: float, source: str = "seen",
-                   timeout: float = 20.0) -> tuple[float, Any]:
+    async def next(
+        self, kind: type[Any], where: Any, after: float, source: str = "seen", timeout: float = 20.0
+    ) -> tuple[float, Any]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
@@ -234,8 +237,7 @@ def _caller(text: str) -> tuple[np.ndarray, float]:
     return samples, wav.sound_spans(samples, RATE)[-1][1]
 
 
-async def measure(settings: TemporalSettings, rounds: int, *, new: bool,
-                  cache_dir: Path) -> Run:
+async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_dir: Path) -> Run:
     """``rounds`` rounds of the three turns, with the new behaviour on or off."""
     callers = {kind: _caller(said) for kind, (_q, said, _a) in KINDS.items()}
     bus = MemoryVoiceBus()
@@ -245,8 +247,7 @@ async def measure(settings: TemporalSettings, rounds: int, *, new: bool,
 
     async def start_worker() -> Any:
         client = await connect_client(settings)
-        worker = create_worker(client, services, WorkerOptions(task_queue=queue,
-                                                               graceful_shutdown=1))
+        worker = create_worker(client, services, WorkerOptions(task_queue=queue, graceful_shutdown=1))
         asyncio.ensure_future(worker.run())
         return worker
 
@@ -270,24 +271,28 @@ async def measure(settings: TemporalSettings, rounds: int, *, new: bool,
             for round_number in range(rounds + 1):
                 for kind, (question, _said, answer) in KINDS.items():
                     caller, sound_end = callers[kind]
-                    asked_at, asked = await watch.next(Speak, lambda s, q=question: s.text == q,
-                                                       after)
+                    asked_at, asked = await watch.next(Speak, lambda s, q=question: s.text == q, after)
                     rid = asked.request_id
                     done_at, _ = await watch.next(
-                        TtsComplete, lambda e, rid=rid: e.request_id == rid, asked_at,
-                        source="events")
+                        TtsComplete, lambda e, rid=rid: e.request_id == rid, asked_at, source="events"
+                    )
                     await call.wait_until(done_at + ANSWER_DELAY)
                     speech_end = call.play_caller(caller) + sound_end
-                    decided = await call.wait_for_event("stt_end_of_speech",
-                                                        after=speech_end - 0.3)
+                    decided = await call.wait_for_event("stt_end_of_speech", after=speech_end - 0.3)
                     final = await call.wait_for_event("stt", after=decided.at)
                     spoke_at, _spoke = await watch.next(
-                        Speak, lambda s, a=answer: s.text == a, final.at - 0.01)
+                        Speak, lambda s, a=answer: s.text == a, final.at - 0.01
+                    )
                     heard = await _first_audio_after(call, spoke_at)
                     if round_number:  # the first round warms everything up
-                        run.turns[kind].append(Turn(decided.at - speech_end,
-                                                    final.at - decided.at,
-                                                    spoke_at - final.at, heard - spoke_at))
+                        run.turns[kind].append(
+                            Turn(
+                                decided.at - speech_end,
+                                final.at - decided.at,
+                                spoke_at - final.at,
+                                heard - spoke_at,
+                            )
+                        )
                         if new:
                             run.cached_first_audio.append(heard - spoke_at)
                     after = spoke_at
@@ -324,8 +329,10 @@ CACHED_FIRST_AUDIO_MS = 5.0
 
 def report(before: Run, after: Run, server: str) -> bool:
     rounds = len(next(iter(after.turns.values())))
-    print(f"end of caller speech → first agent audio: offline engines, {rounds} rounds of "
-          f"three turns, Temporal on {server}")
+    print(
+        f"end of caller speech → first agent audio: offline engines, {rounds} rounds of "
+        f"three turns, Temporal on {server}"
+    )
     print("before: the whole end_silence_ms of VAD silence, then recognition; no prompt cache")
     print("after:  end of turn from the expected phrases, recognition ahead, prompt cache")
     ok = True
@@ -340,26 +347,31 @@ def report(before: Run, after: Run, server: str) -> bool:
         new_median, new_p90 = _ms([t.total for t in after.turns[kind]])
         met = new_median <= TARGETS_MS[kind]
         ok = ok and met
-        print(f"  {'whole (median)':26} {old_median:8.0f} {new_median:8.0f}   "
-              f"{old_median / new_median:.2f}x faster; target ≤ {TARGETS_MS[kind]:.0f} ms: "
-              f"{'met' if met else 'MISSED'}")
+        print(
+            f"  {'whole (median)':26} {old_median:8.0f} {new_median:8.0f}   "
+            f"{old_median / new_median:.2f}x faster; target ≤ {TARGETS_MS[kind]:.0f} ms: "
+            f"{'met' if met else 'MISSED'}"
+        )
         print(f"  {'whole (p90)':26} {old_p90:8.0f} {new_p90:8.0f}")
     if after.cache is not None:
         stats = after.cache.stats
         first = _ms(after.cached_first_audio)[0]
         met = first <= CACHED_FIRST_AUDIO_MS
         ok = ok and met
-        print(f"\nprompt cache (after): {stats.hits} hits, {stats.misses} misses, hit rate "
-              f"{stats.hit_rate * 100:.0f}%; {stats.prepared} prompts prepared when the flow "
-              f"was loaded; first audio of a cached prompt {first:.1f} ms median (target ≤ "
-              f"{CACHED_FIRST_AUDIO_MS:.0f} ms: {'met' if met else 'MISSED'})")
+        print(
+            f"\nprompt cache (after): {stats.hits} hits, {stats.misses} misses, hit rate "
+            f"{stats.hit_rate * 100:.0f}%; {stats.prepared} prompts prepared when the flow "
+            f"was loaded; first audio of a cached prompt {first:.1f} ms median (target ≤ "
+            f"{CACHED_FIRST_AUDIO_MS:.0f} ms: {'met' if met else 'MISSED'})"
+        )
     return ok
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10,
-                        help="measured rounds of the three turns (default 10)")
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="measured rounds of the three turns (default 10)"
+    )
     args = parser.parse_args(argv)
     settings = temporal_settings_from_env()
 

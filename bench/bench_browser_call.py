@@ -43,8 +43,8 @@ import numpy as np
 from bench import bench_agent
 from engine.agent import espeak, wav
 from engine.dev.agent_choice import find_running
-from engine.server.stack import free_port
 from engine.runtime.temporal_server import EmbeddedTemporal
+from engine.server.stack import free_port
 
 MIC_RATE = 48000
 FRAME = MIC_RATE // 50  # 20 ms
@@ -52,14 +52,17 @@ ANSWER_DELAY = 0.3
 VOICED = 500  # a sample above this (of 32768) is sound, not silence
 QUESTION, ANSWER = "Say balance.", "Balance it is."
 # bench.bench_agent's flow, with a way out: a flow voxflow dev serves must be able to end.
-FLOW = bench_agent.MENU_FLOW.replace(
-    "      - {phrases: [balance, agent], next: answer}\n",
-    "      - {phrases: [balance, agent], next: answer}\n"
-    "      - {phrases: [goodbye], next: bye}\n") + "  bye:\n    type: voice_hangup\n"
+FLOW = (
+    bench_agent.MENU_FLOW.replace(
+        "      - {phrases: [balance, agent], next: answer}\n",
+        "      - {phrases: [balance, agent], next: answer}\n      - {phrases: [goodbye], next: bye}\n",
+    )
+    + "  bye:\n    type: voice_hangup\n"
+)
 
 
 def _caller_speech() -> tuple[np.ndarray, float]:
-    """"balance" at 48 kHz, and the second at which its last sound ends."""
+    """ "balance" at 48 kHz, and the second at which its last sound ends."""
     pcm, rate = espeak.synthesize_pcm("balance")
     samples = np.frombuffer(wav.resample(pcm, rate, MIC_RATE), dtype=np.int16)
     return samples, wav.sound_spans(samples, MIC_RATE)[-1][1]
@@ -77,12 +80,19 @@ class DevProcess:
         self.url = self.token = ""
 
     def __enter__(self) -> DevProcess:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("VOXFLOW_API_TOKEN", "LIVEKIT_URL", "VOXFLOW_STT", "VOXFLOW_TTS")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("VOXFLOW_API_TOKEN", "LIVEKIT_URL", "VOXFLOW_STT", "VOXFLOW_TTS")
+        }
         with self.output.open("wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "engine.cli.main", "dev", "--port", str(free_port())],
-                cwd=self.folder, env=env, stdout=out, stderr=subprocess.STDOUT)
+                cwd=self.folder,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 180
         while True:
             # Where the running dev is, as `voxflow chat` finds it (.voxflow/dev.json).
@@ -91,8 +101,7 @@ class DevProcess:
                 self.url, self.token = found[0], found[1] or ""
                 return self
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("voxflow dev did not start:\n"
-                                   + self.output.read_text(errors="replace"))
+                raise RuntimeError("voxflow dev did not start:\n" + self.output.read_text(errors="replace"))
             time.sleep(0.2)
 
     def __exit__(self, *exc: object) -> None:
@@ -155,8 +164,7 @@ async def measure_browser(dev: DevProcess, turns: int) -> list[float]:
         try:
             for turn in range(turns + 1):
                 asked = asyncio.ensure_future(questions.get())
-                await asyncio.wait({asked, tasks[1]}, timeout=60,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({asked, tasks[1]}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
                 if not asked.done():
                     asked.cancel()
                     if tasks[1].done():
@@ -189,16 +197,18 @@ def main(argv: list[str] | None = None) -> int:
         browser = asyncio.run(measure_browser(dev, args.turns))
     with EmbeddedTemporal() as server:
         with tempfile.TemporaryDirectory() as folder:
-            run = asyncio.run(bench_agent.measure(server.settings(), args.turns, new=True,
-                                                  cache_dir=Path(folder)))
+            run = asyncio.run(
+                bench_agent.measure(server.settings(), args.turns, new=True, cache_dir=Path(folder))
+            )
         harness = [turn.total for turn in run.turns["menu answer"]]
     b, h = statistics.median(browser), statistics.median(harness)
     spread = f"{min(browser) * 1000:.0f}–{max(browser) * 1000:.0f}"
-    print(f"end of caller speech → first agent audio, offline engines, median of {args.turns} "
-          "turns:")
+    print(f"end of caller speech → first agent audio, offline engines, median of {args.turns} turns:")
     print(f"  browser caller (voxflow dev, caller socket): {b * 1000:6.0f} ms  (range {spread})")
-    print(f"  audio harness (bench.bench_agent):           {h * 1000:6.0f} ms  (range "
-          f"{min(harness) * 1000:.0f}–{max(harness) * 1000:.0f})")
+    print(
+        f"  audio harness (bench.bench_agent):           {h * 1000:6.0f} ms  (range "
+        f"{min(harness) * 1000:.0f}–{max(harness) * 1000:.0f})"
+    )
     print(f"  ratio browser / harness: {b / h:.2f}x")
     return 0
 

@@ -41,9 +41,9 @@ if __package__ in (None, ""):  # run as a script: python bench/bench_e2e.py
 import numpy as np
 from livekit import api, rtc
 
+from engine.runtime.temporal_server import EmbeddedTemporal
 from engine.testbed import livekit_server
 from engine.testbed.sip_caller import FRAME_MS, FRAME_SAMPLES, RATE, SOUND_LEVEL, RoomCaller
-from engine.runtime.temporal_server import EmbeddedTemporal
 from engine.voice.redis_server import EmbeddedRedis
 from tests.agent.speech import speech
 from tests.livekit.call_bed import call_bed
@@ -75,15 +75,21 @@ class BareAnswerer:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def join(self) -> None:
-        token = (api.AccessToken(self.endpoints.api_key, self.endpoints.api_secret)
-                 .with_identity("bare-answerer").with_kind("agent")
-                 .with_grants(api.VideoGrants(room_join=True, room=self.room_name)).to_jwt())
-        self.room.on("track_subscribed", lambda track, *_: self._tasks.append(
-            asyncio.create_task(self._listen(track))))
+        token = (
+            api.AccessToken(self.endpoints.api_key, self.endpoints.api_secret)
+            .with_identity("bare-answerer")
+            .with_kind("agent")
+            .with_grants(api.VideoGrants(room_join=True, room=self.room_name))
+            .to_jwt()
+        )
+        self.room.on(
+            "track_subscribed", lambda track, *_: self._tasks.append(asyncio.create_task(self._listen(track)))
+        )
         await self.room.connect(self.endpoints.url, token)
         track = rtc.LocalAudioTrack.create_audio_track("answer", self.source)
         await self.room.local_participant.publish_track(
-            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        )
         self._tasks.append(asyncio.create_task(self._silence()))
         self._tone = asyncio.Event()
 
@@ -98,8 +104,7 @@ class BareAnswerer:
                 left = 25  # half a second of tone
             frame = tone if left > 0 else quiet
             left -= 1
-            await self.source.capture_frame(rtc.AudioFrame(frame.tobytes(), RATE, 1,
-                                                           FRAME_SAMPLES))
+            await self.source.capture_frame(rtc.AudioFrame(frame.tobytes(), RATE, 1, FRAME_SAMPLES))
             next_at += FRAME_MS / 1000
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
@@ -125,13 +130,11 @@ class BareAnswerer:
         await self.room.disconnect()
 
 
-async def _bare_call(endpoints: livekit_server.LiveKitEndpoints, number: int
-                     ) -> tuple[float, float]:
+async def _bare_call(endpoints: livekit_server.LiveKitEndpoints, number: int) -> tuple[float, float]:
     room = f"bare-{number}"
     answerer = BareAnswerer(endpoints, room)
     await answerer.join()
-    caller = RoomCaller(endpoints.url, endpoints.api_key, endpoints.api_secret, room,
-                        agent_name="nobody")
+    caller = RoomCaller(endpoints.url, endpoints.api_key, endpoints.api_secret, room, agent_name="nobody")
     try:
         dialled = await caller.dial()
         greeting = await caller.wait_for_sound(dialled, 30)
@@ -144,17 +147,20 @@ async def _bare_call(endpoints: livekit_server.LiveKitEndpoints, number: int
     return greeting - dialled, reply - said
 
 
-async def _run(calls: int, temporal: EmbeddedTemporal, redis: EmbeddedRedis,
-               folder: Path) -> dict[str, list[tuple[float, float]]]:
+async def _run(
+    calls: int, temporal: EmbeddedTemporal, redis: EmbeddedRedis, folder: Path
+) -> dict[str, list[tuple[float, float]]]:
     results: dict[str, list[tuple[float, float]]] = {"voxflow": [], "bare": []}
     async with call_bed(temporal.settings(), redis.url, folder) as bed:
         for number in range(calls + 1):
             results["bare"].append(await _bare_call(bed.livekit, number))
             results["voxflow"].append(await _voxflow_call(bed))
-            print(f"call {number}: voxflow greeting {results['voxflow'][-1][0] * 1000:.0f} ms, "
-                  f"reply {results['voxflow'][-1][1] * 1000:.0f} ms; bare "
-                  f"{results['bare'][-1][0] * 1000:.0f} / {results['bare'][-1][1] * 1000:.0f} ms",
-                  flush=True)
+            print(
+                f"call {number}: voxflow greeting {results['voxflow'][-1][0] * 1000:.0f} ms, "
+                f"reply {results['voxflow'][-1][1] * 1000:.0f} ms; bare "
+                f"{results['bare'][-1][0] * 1000:.0f} / {results['bare'][-1][1] * 1000:.0f} ms",
+                flush=True,
+            )
             await asyncio.sleep(1.0)  # the previous call's room and job wind down
     return results
 
@@ -166,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     # Stopped from outside (timeout, kill): unwind, so LiveKit and the agent stop too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     livekit_server.build()
-    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as folder, \
-            EmbeddedTemporal() as temporal:
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as folder, EmbeddedTemporal() as temporal:
         redis = EmbeddedRedis()
         redis.start()
         try:
@@ -175,14 +180,17 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             redis.stop()
     counted = {kind: values[1:] for kind, values in results.items()}
-    print(f"\nmedians of {args.calls} calls (LiveKit {livekit_server.LIVEKIT_SERVER.version}, "
-          "offline engines):")
-    for index, name in enumerate(("INVITE → first greeting audio",
-                                  "end of caller speech → first reply audio")):
+    print(
+        f"\nmedians of {args.calls} calls (LiveKit {livekit_server.LIVEKIT_SERVER.version}, offline engines):"
+    )
+    for index, name in enumerate(
+        ("INVITE → first greeting audio", "end of caller speech → first reply audio")
+    ):
         ours = statistics.median(v[index] for v in counted["voxflow"]) * 1000
         bare = statistics.median(v[index] for v in counted["bare"]) * 1000
-        print(f"  {name}: voxflow {ours:.0f} ms, bare LiveKit answerer {bare:.0f} ms, "
-              f"ratio {ours / bare:.2f}x")
+        print(
+            f"  {name}: voxflow {ours:.0f} ms, bare LiveKit answerer {bare:.0f} ms, ratio {ours / bare:.2f}x"
+        )
     return 0
 
 

@@ -55,14 +55,14 @@ from engine.runtime.calls import start_call
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.messages import CallInput, CallOptions, NodeOutcome, NodeTask, flat_data
 from engine.runtime.services import RuntimeServices
-from engine.runtime.worker import WorkerOptions, create_worker
-from engine.runtime.workflow import initial_variables
 from engine.runtime.temporal_server import (
     EmbeddedTemporal,
     TemporalSettings,
     connect_client,
     temporal_settings_from_env,
 )
+from engine.runtime.worker import WorkerOptions, create_worker
+from engine.runtime.workflow import initial_variables
 
 IO_TARGET = 1.3
 LOGIC_TARGET_SECONDS = 1.0
@@ -139,18 +139,33 @@ def shaped_task(graph: FlowGraph) -> dict[str, Any]:
     """A task and outcome like those of the I/O flow's query node, halfway through a call."""
     row = {"one": 1, "n": 20}
     outcome = NodeOutcome(exit="next", outputs={**row, "rows": [row], "row_count": 1})
-    variables = {**initial_variables(CallInput(graph=graph, call_id="bench-shaped")),
-                 "n": 20, "row": outcome.outputs}
+    variables = {
+        **initial_variables(CallInput(graph=graph, call_id="bench-shaped")),
+        "n": 20,
+        "row": outcome.outputs,
+    }
     task = NodeTask(
-        call_id="bench-shaped", flow_id=graph.flow_id, node_id="query", node_type="database_query",
-        config=dict(graph.nodes["query"].config), variables=variables,
-        call={"settings": graph.settings}, timeout=120.0, walked=[],
+        call_id="bench-shaped",
+        flow_id=graph.flow_id,
+        node_id="query",
+        node_type="database_query",
+        config=dict(graph.nodes["query"].config),
+        variables=variables,
+        call={"settings": graph.settings},
+        timeout=120.0,
+        walked=[],
     )
     return {**flat_data(task), "outcome": flat_data(outcome)}
 
 
-async def measure(client: Client, flows: dict[str, FlowGraph], io_nodes: int, repeats: int,
-                  task_queue: str, breakdown: bool = False) -> Figures:
+async def measure(
+    client: Client,
+    flows: dict[str, FlowGraph],
+    io_nodes: int,
+    repeats: int,
+    task_queue: str,
+    breakdown: bool = False,
+) -> Figures:
     figures = Figures([], [], [], 0, [])
     shaped_input = shaped_task(flows["bench-io"])
     options = CallOptions(history_event_limit=50_000)
@@ -164,21 +179,29 @@ async def measure(client: Client, flows: dict[str, FlowGraph], io_nodes: int, re
         if breakdown:
             began = time.perf_counter()
             await client.execute_workflow(
-                ShapedWorkflow.run, args=[io_nodes, shaped_input],
-                id=f"bench-shaped-{uuid.uuid4()}", task_queue=task_queue,
+                ShapedWorkflow.run,
+                args=[io_nodes, shaped_input],
+                id=f"bench-shaped-{uuid.uuid4()}",
+                task_queue=task_queue,
             )
             shaped = (time.perf_counter() - began) / io_nodes
 
         began = time.perf_counter()
-        handle = await start_call(client, flows["bench-io"], f"bench-io-{uuid.uuid4()}",
-                                  options=options, task_queue=task_queue)
+        handle = await start_call(
+            client, flows["bench-io"], f"bench-io-{uuid.uuid4()}", options=options, task_queue=task_queue
+        )
         result = await handle.result()
         io = (time.perf_counter() - began) / io_nodes
         assert result.status == "completed", result.reason
 
         began = time.perf_counter()
-        handle = await start_call(client, flows["bench-logic"], f"bench-logic-{uuid.uuid4()}",
-                                  options=options, task_queue=task_queue)
+        handle = await start_call(
+            client,
+            flows["bench-logic"],
+            f"bench-logic-{uuid.uuid4()}",
+            options=options,
+            task_queue=task_queue,
+        )
         result = await handle.result()
         logic = time.perf_counter() - began
         assert result.status == "completed", result.reason
@@ -192,8 +215,7 @@ async def measure(client: Client, flows: dict[str, FlowGraph], io_nodes: int, re
     return figures
 
 
-async def run(settings: TemporalSettings, io_nodes: int, repeats: int,
-              breakdown: bool = False) -> Figures:
+async def run(settings: TemporalSettings, io_nodes: int, repeats: int, breakdown: bool = False) -> Figures:
     with tempfile.TemporaryDirectory() as folder:
         for name, text in flows_text(io_nodes).items():
             Path(folder, name).write_text(text, encoding="utf-8")
@@ -202,7 +224,9 @@ async def run(settings: TemporalSettings, io_nodes: int, repeats: int,
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     services = RuntimeServices(RuntimeConfig(databases={"bench": "sqlite:///:memory:"}))
     worker = create_worker(
-        client, services, WorkerOptions(task_queue=task_queue),
+        client,
+        services,
+        WorkerOptions(task_queue=task_queue),
         extra_workflows=[BareWorkflow, ShapedWorkflow],
         extra_activities=[empty_activity, echo_activity],
     )
@@ -220,18 +244,31 @@ def report(figures: Figures, server: str) -> bool:
     ratio = io / bare
     rows = [
         ("bare activity round trip", f"{bare * 1000:8.2f} ms", "1.00x", ""),
-        ("I/O node transition", f"{io * 1000:8.2f} ms", f"{ratio:.2f}x",
-         f"target <= {IO_TARGET}x: {'met' if ratio <= IO_TARGET else 'MISSED'}"),
-        (f"{figures.logic_steps:,} logic transitions", f"{logic * 1000:8.2f} ms",
-         f"{logic / bare:.1f}x",
-         f"target < {LOGIC_TARGET_SECONDS:g} s: "
-         f"{'met' if logic < LOGIC_TARGET_SECONDS else 'MISSED'}"),
+        (
+            "I/O node transition",
+            f"{io * 1000:8.2f} ms",
+            f"{ratio:.2f}x",
+            f"target <= {IO_TARGET}x: {'met' if ratio <= IO_TARGET else 'MISSED'}",
+        ),
+        (
+            f"{figures.logic_steps:,} logic transitions",
+            f"{logic * 1000:8.2f} ms",
+            f"{logic / bare:.1f}x",
+            f"target < {LOGIC_TARGET_SECONDS:g} s: {'met' if logic < LOGIC_TARGET_SECONDS else 'MISSED'}",
+        ),
     ]
     print(f"voxflow runtime benchmark on {server} (median of {len(figures.io_per_node)} runs)")
     if figures.shaped_per_activity:
         shaped = statistics.median(figures.shaped_per_activity)
-        rows.insert(1, ("run_node-shaped activity", f"{shaped * 1000:8.2f} ms",
-                        f"{shaped / bare:.2f}x", "Temporal's part (nothing runs)"))
+        rows.insert(
+            1,
+            (
+                "run_node-shaped activity",
+                f"{shaped * 1000:8.2f} ms",
+                f"{shaped / bare:.2f}x",
+                "Temporal's part (nothing runs)",
+            ),
+        )
     print(f"{'what':30} {'time':>11}  {'vs bare':>8}  result")
     for what, took, versus, verdict in rows:
         print(f"{what:30} {took:>11}  {versus:>8}  {verdict}")
@@ -244,8 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--io-nodes", type=int, default=40, help="I/O nodes per call")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--breakdown", action="store_true",
-                        help="also time an activity that does nothing, scheduled like run_node")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time an activity that does nothing, scheduled like run_node",
+    )
     args = parser.parse_args(argv)
     settings = temporal_settings_from_env()
     if settings.address is not None:
@@ -253,8 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = report(figures, settings.address)
     else:
         with EmbeddedTemporal() as server:
-            figures = asyncio.run(run(server.settings(), args.io_nodes, args.repeats,
-                                      args.breakdown))
+            figures = asyncio.run(run(server.settings(), args.io_nodes, args.repeats, args.breakdown))
             ok = report(figures, f"the embedded dev server ({server.address})")
     return 0 if ok else 1
 

@@ -28,8 +28,8 @@ import asyncio
 import os
 import re
 import signal
-import subprocess
 import statistics
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -50,24 +50,24 @@ from temporalio.client import Client
 from bench.bare import BareWorkflow, empty_activity
 from bench.bench_runtime import flows_text
 from bench.http_sender import HttpSender
+from engine.language.compile import FlowGraph
 from engine.language.project import compile_paths
 from engine.runtime.calls import start_call
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.messages import CallOptions
 from engine.runtime.services import RuntimeServices
-from engine.runtime.worker import WorkerOptions, create_worker
-from engine.server import events as ev
-from engine.server.recorder import CallRecorder
-from engine.server.records import open_records
-from engine.language.compile import FlowGraph
-from engine.server.stack import free_port
-from engine.server.telnyx import call_id_for
 from engine.runtime.temporal_server import (
     EmbeddedTemporal,
     TemporalSettings,
     connect_client,
     temporal_settings_from_env,
 )
+from engine.runtime.worker import WorkerOptions, create_worker
+from engine.server import events as ev
+from engine.server.recorder import CallRecorder
+from engine.server.records import open_records
+from engine.server.stack import free_port
+from engine.server.telnyx import call_id_for
 
 WEBHOOK_TARGET = 1.3
 TOKEN = "bench-token"
@@ -107,8 +107,7 @@ def write_flows(folder: Path) -> Path:
 class Signer:
     def __init__(self) -> None:
         self.key = Ed25519PrivateKey.generate()
-        raw = self.key.public_key().public_bytes(serialization.Encoding.Raw,
-                                                 serialization.PublicFormat.Raw)
+        raw = self.key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         import base64
 
         self.public = base64.b64encode(raw).decode()
@@ -118,13 +117,17 @@ class Signer:
 
         stamp = str(int(time.time()))
         signature = base64.b64encode(self.key.sign(stamp.encode() + b"|" + body)).decode()
-        return {"telnyx-signature-ed25519": signature, "telnyx-timestamp": stamp,
-                "Content-Type": "application/x-www-form-urlencoded"}
+        return {
+            "telnyx-signature-ed25519": signature,
+            "telnyx-timestamp": stamp,
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
 
 
 def texml_body(call_sid: str) -> bytes:
-    return urllib.parse.urlencode({"CallSid": call_sid, "From": "+15557654321", "To": NUMBER,
-                                   "CallStatus": "ringing"}).encode()
+    return urllib.parse.urlencode(
+        {"CallSid": call_sid, "From": "+15557654321", "To": NUMBER, "CallStatus": "ringing"}
+    ).encode()
 
 
 @dataclass
@@ -138,8 +141,9 @@ class StartTimes:
     http_floor: list[float] = field(default_factory=list)  # GET /healthz, minimal sender
 
 
-async def webhook_vs_start(client: Client, http: aiohttp.ClientSession, url: str,
-                           signer: Signer, graph: FlowGraph, repeats: int) -> StartTimes:
+async def webhook_vs_start(
+    client: Client, http: aiohttp.ClientSession, url: str, signer: Signer, graph: FlowGraph, repeats: int
+) -> StartTimes:
     """Interleaved: a bare start, the same call started directly, the signed webhook."""
     times = StartTimes()
     queue = f"bench-bare-{uuid.uuid4().hex[:8]}"  # nobody polls it: starting is what counts
@@ -148,15 +152,20 @@ async def webhook_vs_start(client: Client, http: aiohttp.ClientSession, url: str
     async with HttpSender(address.hostname, address.port) as sender:
         for index in range(repeats + 5):  # the first five warm up
             began = time.perf_counter()
-            await client.start_workflow(BareWorkflow.run, 1, id=f"bench-bare-{uuid.uuid4()}",
-                                        task_queue=queue)
+            await client.start_workflow(
+                BareWorkflow.run, 1, id=f"bench-bare-{uuid.uuid4()}", task_queue=queue
+            )
             bare = time.perf_counter() - began
 
             began = time.perf_counter()
-            await start_call(client, graph, uuid.uuid4().hex[:24], task_queue=queue,
-                             call={"caller_number": "+15557654321", "called_number": NUMBER,
-                                   "flow_id": graph.flow_id},
-                             options=CallOptions(record=True))
+            await start_call(
+                client,
+                graph,
+                uuid.uuid4().hex[:24],
+                task_queue=queue,
+                call={"caller_number": "+15557654321", "called_number": NUMBER, "flow_id": graph.flow_id},
+                options=CallOptions(record=True),
+            )
             direct = time.perf_counter() - began
 
             began = time.perf_counter()
@@ -174,8 +183,7 @@ async def webhook_vs_start(client: Client, http: aiohttp.ClientSession, url: str
             body = texml_body(f"v3:bench-{uuid.uuid4().hex}")
             headers = signer.headers(body)
             began = time.perf_counter()
-            async with http.post(f"{url}/webhooks/telnyx/texml", data=body,
-                                 headers=headers) as response:
+            async with http.post(f"{url}/webhooks/telnyx/texml", data=body, headers=headers) as response:
                 text = await response.text()
             took_aiohttp = time.perf_counter() - began
             assert response.status == 200 and "<Dial>" in text, text
@@ -188,8 +196,9 @@ async def webhook_vs_start(client: Client, http: aiohttp.ClientSession, url: str
     return times
 
 
-async def hot_reload(url: str, http: aiohttp.ClientSession, signer: Signer,
-                     flow_file: Path, rounds: int) -> list[float]:
+async def hot_reload(
+    url: str, http: aiohttp.ClientSession, signer: Signer, flow_file: Path, rounds: int
+) -> list[float]:
     """From writing the file to the first call whose record carries the new version."""
     headers = {"Authorization": f"Bearer {TOKEN}"}
     times = []
@@ -202,11 +211,11 @@ async def hot_reload(url: str, http: aiohttp.ClientSession, signer: Signer,
         while True:
             call_sid = f"v3:reload-{uuid.uuid4().hex}"
             body = texml_body(call_sid)
-            async with http.post(f"{url}/webhooks/telnyx/texml", data=body,
-                                 headers=signer.headers(body)) as response:
+            async with http.post(
+                f"{url}/webhooks/telnyx/texml", data=body, headers=signer.headers(body)
+            ) as response:
                 await response.read()
-            async with http.get(f"{url}/api/calls/{call_id_for(call_sid)}",
-                                headers=headers) as response:
+            async with http.get(f"{url}/api/calls/{call_id_for(call_sid)}", headers=headers) as response:
                 record = await response.json()
             if record.get("flow_version") not in (None, old):
                 break
@@ -226,8 +235,10 @@ async def server_side_median(http: aiohttp.ClientSession, url: str) -> float:
     """
     async with http.get(f"{url}/metrics") as response:
         text = await response.text()
-    bucket = re.compile(r'voxflow_webhook_duration_seconds_bucket\{endpoint="texml",'
-                        r'le="([^"]+)",outcome="dial"\} (\S+)')
+    bucket = re.compile(
+        r'voxflow_webhook_duration_seconds_bucket\{endpoint="texml",'
+        r'le="([^"]+)",outcome="dial"\} (\S+)'
+    )
     buckets = sorted((float(bound), float(count)) for bound, count in bucket.findall(text))
     half = buckets[-1][1] / 2  # the last bucket is +Inf: every request
     lower_bound, lower_count = 0.0, 0.0
@@ -240,23 +251,32 @@ async def server_side_median(http: aiohttp.ClientSession, url: str) -> float:
     raise AssertionError("no TeXML request was answered")
 
 
-async def start_server(temporal: TemporalSettings, signer: Signer, folder: Path,
-                       flows: Path, checkout: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+async def start_server(
+    temporal: TemporalSettings, signer: Signer, folder: Path, flows: Path, checkout: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """`voxflow serve` in its own process, as in production (Telnyx is not in our process).
 
     ``checkout``: run that checkout's code instead of this one's (``python -m``
     imports from its working folder first; bench/compare_servers.py).
     """
     port = free_port()
-    env = {**os.environ, "TEMPORAL_ADDRESS": temporal.address or "",
-           "TEMPORAL_NAMESPACE": temporal.namespace, "TELNYX_PUBLIC_KEY": signer.public,
-           "VOXFLOW_API_TOKEN": TOKEN, "VOXFLOW_RECORDS_URL": f"sqlite:///{folder}/calls-{port}.db",
-           "VOXFLOW_FLOWS": str(flows)}
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": temporal.address or "",
+        "TEMPORAL_NAMESPACE": temporal.namespace,
+        "TELNYX_PUBLIC_KEY": signer.public,
+        "VOXFLOW_API_TOKEN": TOKEN,
+        "VOXFLOW_RECORDS_URL": f"sqlite:///{folder}/calls-{port}.db",
+        "VOXFLOW_FLOWS": str(flows),
+    }
     env.pop("VOXFLOW_REDIS_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli.main", "serve", "--host", "127.0.0.1",
-         "--port", str(port)], env=env, cwd=checkout, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        [sys.executable, "-m", "engine.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=checkout,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as http:
         for _ in range(300):
@@ -282,23 +302,32 @@ async def io_with_records(client: Client, io_nodes: int, repeats: int) -> tuple[
         hub.bind()
         seen: list[ev.LiveEvent] = []
         hub.listen(seen.append)
-        services = RuntimeServices(RuntimeConfig(databases={"bench": "sqlite:///:memory:"}),
-                                   recorder=CallRecorder(records, ev.LocalPublisher(hub)))
+        services = RuntimeServices(
+            RuntimeConfig(databases={"bench": "sqlite:///:memory:"}),
+            recorder=CallRecorder(records, ev.LocalPublisher(hub)),
+        )
         queue = f"bench-io-{uuid.uuid4().hex[:8]}"
-        worker = create_worker(client, services, WorkerOptions(task_queue=queue),
-                               extra_workflows=[BareWorkflow], extra_activities=[empty_activity])
+        worker = create_worker(
+            client,
+            services,
+            WorkerOptions(task_queue=queue),
+            extra_workflows=[BareWorkflow],
+            extra_activities=[empty_activity],
+        )
         bare_times, io_times = [], []
         options = CallOptions(history_event_limit=50_000, record=True)
         async with worker:
             for index in range(repeats + 1):
                 began = time.perf_counter()
-                await client.execute_workflow(BareWorkflow.run, io_nodes,
-                                              id=f"bench-bare-{uuid.uuid4()}", task_queue=queue)
+                await client.execute_workflow(
+                    BareWorkflow.run, io_nodes, id=f"bench-bare-{uuid.uuid4()}", task_queue=queue
+                )
                 bare = (time.perf_counter() - began) / io_nodes
                 call_id = uuid.uuid4().hex[:24]
                 began = time.perf_counter()
-                handle = await start_call(client, graph, call_id, options=options,
-                                          call={"flow_id": graph.flow_id}, task_queue=queue)
+                handle = await start_call(
+                    client, graph, call_id, options=options, call={"flow_id": graph.flow_id}, task_queue=queue
+                )
                 result = await handle.result()
                 io = (time.perf_counter() - began) / io_nodes
                 assert result.status == "completed", result.reason
@@ -337,8 +366,10 @@ async def run(settings: TemporalSettings, repeats: int, rounds: int, io_nodes: i
     reload_p50 = statistics.median(reloads) * 1000
     reload_p90 = sorted(reloads)[max(0, int(len(reloads) * 0.9) - 1)] * 1000
     io_ratio = statistics.median(io_records) / statistics.median(io_bare)
-    print(f"voxflow server benchmark ({len(starts.webhook)} webhooks, {len(reloads)} reloads; "
-          "`voxflow serve` in its own process)")
+    print(
+        f"voxflow server benchmark ({len(starts.webhook)} webhooks, {len(reloads)} reloads; "
+        "`voxflow serve` in its own process)"
+    )
     print(f"{'what':46} {'median':>10}  {'ratio':>6}  result")
 
     def row(what: str, values: list[float], note: str = "") -> None:
@@ -347,23 +378,29 @@ async def run(settings: TemporalSettings, repeats: int, rounds: int, io_nodes: i
 
     row("bare client.start_workflow (empty workflow)", starts.bare)
     row("start_call of the same call, no server", starts.direct)
-    row("signed TeXML webhook → started → answered", starts.webhook,
-        f"target <= {WEBHOOK_TARGET}x: {'met' if start_ratio <= WEBHOOK_TARGET else 'MISSED'}")
+    row(
+        "signed TeXML webhook → started → answered",
+        starts.webhook,
+        f"target <= {WEBHOOK_TARGET}x: {'met' if start_ratio <= WEBHOOK_TARGET else 'MISSED'}",
+    )
     row("  the same, sent with aiohttp's client", starts.webhook_aiohttp)
-    row("  an HTTP round trip alone (GET /healthz)", starts.http_floor,
-        "what any HTTP webhook costs")
-    print(f"{'  inside the server (its histogram, p50)':46} {inside * 1000:8.2f} ms  "
-          f"{inside / bare:5.2f}x  (verify, claim, record, start, answer)")
-    print(f"{'hot reload: file written → new version serves':46} {reload_p50:8.1f} ms  "
-          f"{'':>6}  p90 {reload_p90:.0f} ms; target p50 < {RELOAD_TARGET_MS:.0f} ms: "
-          f"{'met' if reload_p50 < RELOAD_TARGET_MS else 'MISSED'}")
-    print(f"{'bare activity round trip':46} {statistics.median(io_bare) * 1000:8.2f} ms  "
-          f"{'1.00x':>6}")
-    print(f"{'I/O node transition, call records on':46} "
-          f"{statistics.median(io_records) * 1000:8.2f} ms  {io_ratio:5.2f}x  target <= "
-          f"{IO_TARGET}x: {'met' if io_ratio <= IO_TARGET else 'MISSED'}")
-    return (start_ratio <= WEBHOOK_TARGET and reload_p50 < RELOAD_TARGET_MS
-            and io_ratio <= IO_TARGET)
+    row("  an HTTP round trip alone (GET /healthz)", starts.http_floor, "what any HTTP webhook costs")
+    print(
+        f"{'  inside the server (its histogram, p50)':46} {inside * 1000:8.2f} ms  "
+        f"{inside / bare:5.2f}x  (verify, claim, record, start, answer)"
+    )
+    print(
+        f"{'hot reload: file written → new version serves':46} {reload_p50:8.1f} ms  "
+        f"{'':>6}  p90 {reload_p90:.0f} ms; target p50 < {RELOAD_TARGET_MS:.0f} ms: "
+        f"{'met' if reload_p50 < RELOAD_TARGET_MS else 'MISSED'}"
+    )
+    print(f"{'bare activity round trip':46} {statistics.median(io_bare) * 1000:8.2f} ms  {'1.00x':>6}")
+    print(
+        f"{'I/O node transition, call records on':46} "
+        f"{statistics.median(io_records) * 1000:8.2f} ms  {io_ratio:5.2f}x  target <= "
+        f"{IO_TARGET}x: {'met' if io_ratio <= IO_TARGET else 'MISSED'}"
+    )
+    return start_ratio <= WEBHOOK_TARGET and reload_p50 < RELOAD_TARGET_MS and io_ratio <= IO_TARGET
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -75,10 +75,29 @@ def generated_calls(count: int, seed: int = 7) -> Iterator[tuple[Any, ...]]:
                 status = "completed" if rng.random() > 0.03 else "user_hangup"
         duration = round(rng.uniform(5, 240), 3)
         call_id = f"c{index:08d}"
-        yield ((call_id, "v3:" + call_id, "+15551234567", "+15551230001", FLOW, version,
-                status, "", started, started, started + duration, duration, None,
-                json.dumps(path), "{}", "[]", None, started + duration),
-               analytics.NodeRun("ask", asked, no_input, no_match, heard, confidence))
+        yield (
+            (
+                call_id,
+                "v3:" + call_id,
+                "+15551234567",
+                "+15551230001",
+                FLOW,
+                version,
+                status,
+                "",
+                started,
+                started,
+                started + duration,
+                duration,
+                None,
+                json.dumps(path),
+                "{}",
+                "[]",
+                None,
+                started + duration,
+            ),
+            analytics.NodeRun("ask", asked, no_input, no_match, heard, confidence),
+        )
 
 
 def build(db: Path, count: int) -> float:
@@ -94,8 +113,18 @@ def build(db: Path, count: int) -> float:
     runs: list[tuple[Any, ...]] = []
     for row, run in generated_calls(count):
         batch.append(row)
-        runs.append((row[0], "2:ask", run.node_id, run.asked, run.no_input, run.no_match,
-                     run.heard, run.confidence_sum))
+        runs.append(
+            (
+                row[0],
+                "2:ask",
+                run.node_id,
+                run.asked,
+                run.no_input,
+                run.no_match,
+                run.heard,
+                run.confidence_sum,
+            )
+        )
         day = analytics.day_of(row[8])
         for (kind, item), tally in analytics.call_tallies(json.loads(row[13]), [run]).items():
             totals.setdefault((FLOW, row[5], day, kind, item), analytics.Tally()).add(tally)
@@ -104,7 +133,8 @@ def build(db: Path, count: int) -> float:
     _flush(connection, batch, runs)
     connection.executemany(
         "INSERT INTO voxflow_stats_daily VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [(*key, *tally.values()) for key, tally in totals.items()])
+        [(*key, *tally.values()) for key, tally in totals.items()],
+    )
     connection.commit()
     connection.execute("ANALYZE")
     connection.close()
@@ -116,8 +146,7 @@ async def _create(store: Any) -> None:
     await store.close()
 
 
-def _flush(connection: sqlite3.Connection, batch: list[tuple[Any, ...]],
-           runs: list[tuple[Any, ...]]) -> None:
+def _flush(connection: sqlite3.Connection, batch: list[tuple[Any, ...]], runs: list[tuple[Any, ...]]) -> None:
     connection.executemany(f"INSERT INTO voxflow_calls VALUES ({','.join('?' * 18)})", batch)
     connection.executemany("INSERT INTO voxflow_node_runs VALUES (?,?,?,?,?,?,?,?)", runs)
     batch.clear()
@@ -143,10 +172,13 @@ def baseline_once(db: Path) -> dict[tuple[str, str], tuple[int, int]]:
             "SELECT c.flow_version, j.value, COUNT(DISTINCT c.call_id) FROM voxflow_calls c, "
             "json_each(c.node_path) j WHERE c.flow_id = ? AND c.status IN ('completed', "
             "'user_hangup', 'timeout', 'failed', 'transferred') GROUP BY c.flow_version, j.value",
-            (FLOW,)).fetchall()
+            (FLOW,),
+        ).fetchall()
         ended = connection.execute(
             "SELECT flow_version, json_extract(node_path, '$[#-1]'), COUNT(*) FROM voxflow_calls "
-            "WHERE flow_id = ? GROUP BY 1, 2", (FLOW,)).fetchall()
+            "WHERE flow_id = ? GROUP BY 1, 2",
+            (FLOW,),
+        ).fetchall()
     finally:
         connection.close()
     ends = {(v, n): c for v, n, c in ended}
@@ -182,10 +214,14 @@ def main(argv: list[str] | None = None) -> int:
             assert (node["reached"], node["ended"]) == want, (node, want)
     calls = sum(v["calls"] for v in result[:2])
     stats_s, base_s = statistics.median(stats_times), statistics.median(baseline_times)
-    print(f"calls counted: {calls:,} (two versions), then {result[2]['calls']:,} since "
-          f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(since))} UTC")
-    print(f"stats (2 versions + --since), median of {args.rounds}: {stats_s:.3f} s "
-          f"(target < {TARGET_SECONDS:g} s)")
+    print(
+        f"calls counted: {calls:,} (two versions), then {result[2]['calls']:,} since "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(since))} UTC"
+    )
+    print(
+        f"stats (2 versions + --since), median of {args.rounds}: {stats_s:.3f} s "
+        f"(target < {TARGET_SECONDS:g} s)"
+    )
     print(f"baseline (node reach from every path by json_each): {base_s:.3f} s")
     print(f"ratio stats/baseline: {stats_s / base_s:.3f}")
     return 0 if stats_s < TARGET_SECONDS else 1

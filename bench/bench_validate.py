@@ -53,8 +53,8 @@ def generated_flow(node_count: int) -> str:
                 f'      - {{key: "1", phrases: ["yes", "yeah"], next: {nxt}}}',
                 '      - {key: "2", phrases: ["no", "nope"], next: bye}',
                 f"    save_as: m{index}",
-                "    no_input: [{reprompt: \"Sorry?\"}, {next: bye}]",
-                "    no_match: [{reprompt: \"Say yes or no.\"}, {next: bye}]",
+                '    no_input: [{reprompt: "Sorry?"}, {next: bye}]',
+                '    no_match: [{reprompt: "Say yes or no."}, {next: bye}]',
             ]
         elif kind == "lookup":
             lines += [

@@ -67,18 +67,30 @@ from engine.language.project import compile_paths
 from engine.runtime.calls import start_call
 from engine.runtime.messages import CallOptions
 from engine.runtime.services import RuntimeServices
+from engine.runtime.temporal_server import (
+    DEV_SERVER_DYNAMIC_CONFIG,
+    EmbeddedTemporal,
+    TemporalSettings,
+    connect_client,
+    temporal_settings_from_env,
+)
 from engine.runtime.worker import WorkerOptions, create_worker, freeze_startup_objects
 from engine.simulate.logs import default_log_file, send_logs_to_file
 from engine.simulate.session import redis_url_from_env
-from engine.runtime.temporal_server import (
-    DEV_SERVER_DYNAMIC_CONFIG, EmbeddedTemporal, TemporalSettings, connect_client,
-    temporal_settings_from_env,
-)
 from engine.voice.bus import START, StreamCursor, VoiceBus
 from engine.voice.memory_bus import MemoryVoiceBus
 from engine.voice.messages import (
-    AgentJoined, CallerLeft, Command, Hangup, HangupComplete, Listen, Speak, SpeechComplete,
-    SpeechStarted, TtsComplete, TtsStarted,
+    AgentJoined,
+    CallerLeft,
+    Command,
+    Hangup,
+    HangupComplete,
+    Listen,
+    Speak,
+    SpeechComplete,
+    SpeechStarted,
+    TtsComplete,
+    TtsStarted,
 )
 from engine.voice.redis_bus import RedisVoiceBus
 from engine.voice.redis_server import EmbeddedRedis
@@ -122,11 +134,11 @@ class Turns:
         return [overhead for at, overhead in self.samples if at >= start]
 
 
-async def caller(bus: VoiceBus, call_id: str, turns: Turns, think: float, stop: asyncio.Event,
-                 limit: int | None = None) -> None:
+async def caller(
+    bus: VoiceBus, call_id: str, turns: Turns, think: float, stop: asyncio.Event, limit: int | None = None
+) -> None:
     """The agent side of one call: says every prompt at once, answers ``think`` s after it."""
-    cursor: StreamCursor[Command] = StreamCursor(functools.partial(bus.read_commands, call_id),
-                                                 START)
+    cursor: StreamCursor[Command] = StreamCursor(functools.partial(bus.read_commands, call_id), START)
     await bus.publish_event(call_id, AgentJoined(agent_id="bench"))
     listening: str | None = None
     answer_at: float | None = None
@@ -140,9 +152,9 @@ async def caller(bus: VoiceBus, call_id: str, turns: Turns, think: float, stop: 
                 return
             await bus.publish_event(call_id, SpeechStarted(request_id=listening))
             sent_at = time.perf_counter()
-            await bus.publish_event(call_id, SpeechComplete(request_id=listening,
-                                                            transcript="a coffee please",
-                                                            confidence=0.9))
+            await bus.publish_event(
+                call_id, SpeechComplete(request_id=listening, transcript="a coffee please", confidence=0.9)
+            )
             listening = answer_at = None
         wait = IDLE_READ if answer_at is None else max(answer_at - loop.time(), 0.0)
         entry = await cursor.next(wait)
@@ -165,9 +177,17 @@ async def caller(bus: VoiceBus, call_id: str, turns: Turns, think: float, stop: 
             return
 
 
-async def run_calls(client: Client, graph: FlowGraph, bus: VoiceBus, task_queue: str,
-                    count: int, think: float, seconds: float | None,
-                    turns_each: int | None = None, ramp: float | None = None) -> Turns:
+async def run_calls(
+    client: Client,
+    graph: FlowGraph,
+    bus: VoiceBus,
+    task_queue: str,
+    count: int,
+    think: float,
+    seconds: float | None,
+    turns_each: int | None = None,
+    ramp: float | None = None,
+) -> Turns:
     """``count`` calls at once, their starts spread over ``ramp`` seconds (default: one think
     time); with ``seconds``, they go on that long after the last one started."""
     turns = Turns()
@@ -177,8 +197,9 @@ async def run_calls(client: Client, graph: FlowGraph, bus: VoiceBus, task_queue:
     for _ in range(count):
         call_id = f"bench-{uuid.uuid4().hex[:12]}"
         tasks.append(asyncio.ensure_future(caller(bus, call_id, turns, think, stop, turns_each)))
-        await start_call(client, graph, call_id, task_queue=task_queue,
-                         options=CallOptions(history_event_limit=50_000))
+        await start_call(
+            client, graph, call_id, task_queue=task_queue, options=CallOptions(history_event_limit=50_000)
+        )
         await asyncio.sleep(ramp / max(count, 1))
     turns.started = time.perf_counter()
     if seconds is not None:
@@ -204,22 +225,33 @@ async def bare_round_trips(client: Client, task_queue: str, activities: int) -> 
     (and its sandbox) is not spread over the steps.
     """
     _BARE_STARTS.clear()
-    await client.execute_workflow(BareWorkflow.run, activities, id=f"bench-bare-{uuid.uuid4()}",
-                                  task_queue=task_queue)
+    await client.execute_workflow(
+        BareWorkflow.run, activities, id=f"bench-bare-{uuid.uuid4()}", task_queue=task_queue
+    )
     return [later - earlier for earlier, later in zip(_BARE_STARTS[:-1], _BARE_STARTS[1:], strict=True)]
 
 
 # ---- the worker process for the calls-per-worker steps -----------------------
 
 
-def worker_process(settings: TemporalSettings, redis_url: str, options: WorkerOptions,
-                   ready: ProcessEvent, stop: ProcessEvent) -> None:
+def worker_process(
+    settings: TemporalSettings,
+    redis_url: str,
+    options: WorkerOptions,
+    ready: ProcessEvent,
+    stop: ProcessEvent,
+) -> None:
     send_logs_to_file(default_log_file("bench-worker"))
     asyncio.run(_serve(settings, redis_url, options, ready, stop))
 
 
-async def _serve(settings: TemporalSettings, redis_url: str, options: WorkerOptions,
-                 ready: ProcessEvent, stop: ProcessEvent) -> None:
+async def _serve(
+    settings: TemporalSettings,
+    redis_url: str,
+    options: WorkerOptions,
+    ready: ProcessEvent,
+    stop: ProcessEvent,
+) -> None:
     client = await connect_client(settings)
     services = RuntimeServices(voice_bus=RedisVoiceBus.from_url(redis_url))
     async with create_worker(client, services, options):
@@ -244,15 +276,25 @@ class Report:
     steps: list[tuple[int, list[float], int]] = field(default_factory=list)  # calls, overheads, errors
 
 
-async def measure(settings: TemporalSettings, redis_url: str, args: argparse.Namespace,
-                  graph: FlowGraph, server_pid: int | None) -> Report:
+async def measure(
+    settings: TemporalSettings,
+    redis_url: str,
+    args: argparse.Namespace,
+    graph: FlowGraph,
+    server_pid: int | None,
+) -> Report:
     report = Report()
     client = await connect_client(settings)
     queue = f"bench-voice-{uuid.uuid4().hex[:8]}"
     memory_bus = MemoryVoiceBus()
     services = RuntimeServices(voice_bus=memory_bus)
-    worker = create_worker(client, services, WorkerOptions(task_queue=queue),
-                           extra_workflows=[BareWorkflow], extra_activities=[timed_empty_activity])
+    worker = create_worker(
+        client,
+        services,
+        WorkerOptions(task_queue=queue),
+        extra_workflows=[BareWorkflow],
+        extra_activities=[timed_empty_activity],
+    )
     redis_queue = f"bench-voice-redis-{uuid.uuid4().hex[:8]}"
     redis_worker_bus = RedisVoiceBus.from_url(redis_url)
     redis_services = RuntimeServices(voice_bus=redis_worker_bus)
@@ -264,8 +306,7 @@ async def measure(settings: TemporalSettings, redis_url: str, args: argparse.Nam
             report.bare += await bare_round_trips(client, queue, args.turns)
             memory = await run_calls(client, graph, memory_bus, queue, 1, 0.01, None, args.turns)
             report.memory += memory.since(0)
-            on_redis = await run_calls(client, graph, caller_bus, redis_queue, 1, 0.01, None,
-                                       args.turns)
+            on_redis = await run_calls(client, graph, caller_bus, redis_queue, 1, 0.01, None, args.turns)
             report.redis += on_redis.since(0)
     await caller_bus.close()
     await services.close()
@@ -280,42 +321,55 @@ async def measure(settings: TemporalSettings, redis_url: str, args: argparse.Nam
     return report
 
 
-async def _calls_per_worker(client: Client, settings: TemporalSettings, redis_url: str,
-                            graph: FlowGraph, args: argparse.Namespace, report: Report,
-                            server_pid: int | None) -> None:
+async def _calls_per_worker(
+    client: Client,
+    settings: TemporalSettings,
+    redis_url: str,
+    graph: FlowGraph,
+    args: argparse.Namespace,
+    report: Report,
+    server_pid: int | None,
+) -> None:
     queue = f"bench-voice-load-{uuid.uuid4().hex[:8]}"
     context = multiprocessing.get_context("spawn")
     ready, stop = context.Event(), context.Event()
-    options = WorkerOptions(task_queue=queue, max_concurrent_activities=args.slots,
-                            max_concurrent_workflow_tasks=200,
-                            heartbeat_throttle=args.heartbeat_throttle,
-                            sandboxed=not args.no_sandbox)
-    process = context.Process(target=worker_process,
-                              args=(settings, redis_url, options, ready, stop))
+    options = WorkerOptions(
+        task_queue=queue,
+        max_concurrent_activities=args.slots,
+        max_concurrent_workflow_tasks=200,
+        heartbeat_throttle=args.heartbeat_throttle,
+        sandboxed=not args.no_sandbox,
+    )
+    process = context.Process(target=worker_process, args=(settings, redis_url, options, ready, stop))
     process.start()
     bus = RedisVoiceBus.from_url(redis_url)
     try:
         if not await asyncio.to_thread(ready.wait, 60):
             raise RuntimeError("the worker process did not start")
-        print(f"calls at once on one worker process (Redis bus; each caller answers "
-              f"{args.think:g} s after each question; {args.seconds:g} s measured per step)",
-              flush=True)
-        print(f"  {'calls':>6}  {'turns/s':>7}  {'p50':>8}  {'p95':>8}  {'p99':>8}  result",
-              flush=True)
+        print(
+            f"calls at once on one worker process (Redis bus; each caller answers "
+            f"{args.think:g} s after each question; {args.seconds:g} s measured per step)",
+            flush=True,
+        )
+        print(f"  {'calls':>6}  {'turns/s':>7}  {'p50':>8}  {'p95':>8}  {'p99':>8}  result", flush=True)
         meter = CpuMeter({"worker": process.pid, "server": server_pid, "callers": os.getpid()})
         for count in args.calls:
             # Calls start a few per second (each new call costs the worker a workflow
             # sandbox); the steady state is measured from one think time after the last.
             ramp = max(args.think, count / args.starts_per_second)
-            measuring = asyncio.get_running_loop().call_later(
-                ramp + args.think, meter.restart)
-            turns = await run_calls(client, graph, bus, queue, count, args.think,
-                                    args.seconds + args.think, ramp=ramp)
+            measuring = asyncio.get_running_loop().call_later(ramp + args.think, meter.restart)
+            turns = await run_calls(
+                client, graph, bus, queue, count, args.think, args.seconds + args.think, ramp=ramp
+            )
             measuring.cancel()
             overheads = turns.since(turns.started + args.think)
             report.steps.append((count, overheads, turns.errors))
-            print("  " + _step_row(count, overheads, turns.errors, args.seconds)
-                  + f"  (cpu: {meter.percent()})", flush=True)
+            print(
+                "  "
+                + _step_row(count, overheads, turns.errors, args.seconds)
+                + f"  (cpu: {meter.percent()})",
+                flush=True,
+            )
             if not overheads or _percentile(overheads, 95) > P95_LIMIT:
                 break
     finally:
@@ -373,15 +427,16 @@ def _ms(seconds: float) -> str:
 
 def _overhead_table(report: Report) -> str:
     bare = statistics.median(report.bare)
-    rows = [f"voice turn overhead (speech:complete on the bus → next speak command), one call; "
-            f"median of {len(report.memory)} turns per bus",
-            f"  {'what':34} {'median':>9}  {'p95':>9}  {'vs bare':>7}",
-            f"  {'bare activity round trip':34} {_ms(bare):>9}  "
-            f"{_ms(_percentile(report.bare, 95)):>9}  {'1.00x':>7}"]
+    rows = [
+        f"voice turn overhead (speech:complete on the bus → next speak command), one call; "
+        f"median of {len(report.memory)} turns per bus",
+        f"  {'what':34} {'median':>9}  {'p95':>9}  {'vs bare':>7}",
+        f"  {'bare activity round trip':34} {_ms(bare):>9}  "
+        f"{_ms(_percentile(report.bare, 95)):>9}  {'1.00x':>7}",
+    ]
     for name, values in (("turn, in-memory bus", report.memory), ("turn, Redis bus", report.redis)):
         median = statistics.median(values)
-        rows.append(f"  {name:34} {_ms(median):>9}  {_ms(_percentile(values, 95)):>9}  "
-                    f"{median / bare:6.2f}x")
+        rows.append(f"  {name:34} {_ms(median):>9}  {_ms(_percentile(values, 95)):>9}  {median / bare:6.2f}x")
     return "\n".join(rows)
 
 
@@ -392,18 +447,25 @@ def _step_row(count: int, overheads: list[float], errors: int, seconds: float) -
     verdict = "ok" if p95 <= P95_LIMIT else "p95 over 100 ms"
     failed = f", {errors} callers failed" if errors else ""
     rate = len(overheads) / seconds
-    return (f"{count:>6}  {rate:>7.1f}  {_ms(_percentile(overheads, 50)):>8}  "
-            f"{_ms(p95):>8}  {_ms(_percentile(overheads, 99)):>8}  {verdict}{failed}")
+    return (
+        f"{count:>6}  {rate:>7.1f}  {_ms(_percentile(overheads, 50)):>8}  "
+        f"{_ms(p95):>8}  {_ms(_percentile(overheads, 99)):>8}  {verdict}{failed}"
+    )
 
 
 def _summary(report: Report) -> bool:
-    held = [count for count, values, errors in report.steps
-            if values and not errors and _percentile(values, 95) <= P95_LIMIT]
+    held = [
+        count
+        for count, values, errors in report.steps
+        if values and not errors and _percentile(values, 95) <= P95_LIMIT
+    ]
     best = max(held, default=0)
     met = best >= TARGET_CALLS
     print()
-    print(f"largest number of calls with p95 turn overhead under 100 ms: {best} "
-          f"(target ≥ {TARGET_CALLS}: {'met' if met else 'MISSED'})")
+    print(
+        f"largest number of calls with p95 turn overhead under 100 ms: {best} "
+        f"(target ≥ {TARGET_CALLS}: {'met' if met else 'MISSED'})"
+    )
     return met
 
 
@@ -411,35 +473,54 @@ def _dev_server(transfer_rps: int | None) -> EmbeddedTemporal:
     """The embedded dev server; ``transfer_rps`` overrides how often it reads its transfer queue."""
     if transfer_rps is None:
         return EmbeddedTemporal()
-    return EmbeddedTemporal(dynamic_config={
-        **DEV_SERVER_DYNAMIC_CONFIG, "history.transferProcessorMaxPollRPS": transfer_rps})
+    return EmbeddedTemporal(
+        dynamic_config={**DEV_SERVER_DYNAMIC_CONFIG, "history.transferProcessorMaxPollRPS": transfer_rps}
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--turns", type=int, default=30, help="turns per one-call round")
     parser.add_argument("--rounds", type=int, default=3, help="one-call rounds per bus")
-    parser.add_argument("--calls", type=lambda text: [int(n) for n in text.split(",")],
-                        default=[50, 100, 150, 200, 300], help="the steps of calls at once")
-    parser.add_argument("--think", type=float, default=5.0,
-                        help="seconds from a question to the caller's answer (default 5: "
-                        "prompts take no time here, so this stands for hearing the prompt and "
-                        "answering it)")
-    parser.add_argument("--seconds", type=float, default=15.0,
-                        help="seconds measured per step")
-    parser.add_argument("--starts-per-second", type=float, default=25.0,
-                        help="how fast the calls of a step start")
-    parser.add_argument("--transfer-rps", type=int, default=None, metavar="N",
-                        help="start the embedded dev server with its history transfer queue "
-                        "polled up to N times a second (voxflow's default: 1000; the dev "
-                        "server's own, 20, adds up to 50 ms to every workflow step)")
-    parser.add_argument("--heartbeat-throttle", type=float, default=1.0, metavar="SECONDS",
-                        help="the load worker's heartbeat throttle (voxflow worker's default: "
-                        "1; a waiting node reports to Temporal that often)")
-    parser.add_argument("--no-sandbox", action="store_true",
-                        help="run the load worker's workflows without Temporal's sandbox")
-    parser.add_argument("--slots", type=int, default=1000,
-                        help="the load worker's max concurrent activities")
+    parser.add_argument(
+        "--calls",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[50, 100, 150, 200, 300],
+        help="the steps of calls at once",
+    )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=5.0,
+        help="seconds from a question to the caller's answer (default 5: "
+        "prompts take no time here, so this stands for hearing the prompt and "
+        "answering it)",
+    )
+    parser.add_argument("--seconds", type=float, default=15.0, help="seconds measured per step")
+    parser.add_argument(
+        "--starts-per-second", type=float, default=25.0, help="how fast the calls of a step start"
+    )
+    parser.add_argument(
+        "--transfer-rps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="start the embedded dev server with its history transfer queue "
+        "polled up to N times a second (voxflow's default: 1000; the dev "
+        "server's own, 20, adds up to 50 ms to every workflow step)",
+    )
+    parser.add_argument(
+        "--heartbeat-throttle",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="the load worker's heartbeat throttle (voxflow worker's default: "
+        "1; a waiting node reports to Temporal that often)",
+    )
+    parser.add_argument(
+        "--no-sandbox", action="store_true", help="run the load worker's workflows without Temporal's sandbox"
+    )
+    parser.add_argument("--slots", type=int, default=1000, help="the load worker's max concurrent activities")
     args = parser.parse_args(argv)
     send_logs_to_file(default_log_file("bench"))
     with tempfile.TemporaryDirectory() as folder:
@@ -456,8 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         if redis_url is None:
             redis = stack.enter_context(EmbeddedRedis())
             redis_url = redis.url
-        print(f"voxflow voice benchmark: Temporal at {settings.address}, Redis at {redis_url}",
-              flush=True)
+        print(f"voxflow voice benchmark: Temporal at {settings.address}, Redis at {redis_url}", flush=True)
         report = asyncio.run(measure(settings, redis_url, args, graph, server_pid))
         return 0 if _summary(report) else 1
 

@@ -31,11 +31,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: python bench/compare_servers.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from temporalio.client import Client
+
 from bench.bare import BareWorkflow
 from bench.bench_server import Signer, start_server, texml_body, write_flows
 from bench.http_sender import HttpSender
-from temporalio.client import Client
-
 from engine.runtime.temporal_server import EmbeddedTemporal, TemporalSettings, connect_client
 
 THIS_CHECKOUT = Path(__file__).resolve().parent.parent
@@ -43,13 +43,17 @@ THIS_CHECKOUT = Path(__file__).resolve().parent.parent
 
 def engine_folder(checkout: Path) -> Path:
     """Where ``python -m engine...`` run in ``checkout`` imports voxflow from."""
-    found = subprocess.run([sys.executable, "-c", "import engine; print(engine.__file__)"],
-                           cwd=checkout, capture_output=True, text=True, check=True)
+    found = subprocess.run(
+        [sys.executable, "-c", "import engine; print(engine.__file__)"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return Path(found.stdout.strip()).parent
 
 
-async def one_run(settings: TemporalSettings, checkouts: list[Path],
-                  repeats: int) -> dict[str, float]:
+async def one_run(settings: TemporalSettings, checkouts: list[Path], repeats: int) -> dict[str, float]:
     """Median seconds per checkout's webhook, and of the bare start ("bare")."""
     client = await connect_client(settings)
     signer = Signer()
@@ -57,13 +61,15 @@ async def one_run(settings: TemporalSettings, checkouts: list[Path],
     queue = f"compare-bare-{uuid.uuid4().hex[:8]}"  # nobody polls it: starting is what counts
     with tempfile.TemporaryDirectory() as folder:
         flows = write_flows(Path(folder))
-        servers = [await start_server(settings, signer, Path(folder), flows, checkout)
-                   for checkout in checkouts]
+        servers = [
+            await start_server(settings, signer, Path(folder), flows, checkout) for checkout in checkouts
+        ]
         try:
             async with contextlib.AsyncExitStack() as stack:
-                senders = [await stack.enter_async_context(HttpSender(address.hostname or "",
-                                                                      address.port or 0))
-                           for address in (urllib.parse.urlsplit(url) for _, url in servers)]
+                senders = [
+                    await stack.enter_async_context(HttpSender(address.hostname or "", address.port or 0))
+                    for address in (urllib.parse.urlsplit(url) for _, url in servers)
+                ]
                 await take_turns(client, signer, queue, checkouts, senders, repeats, times)
         finally:
             for process, _ in servers:
@@ -72,14 +78,19 @@ async def one_run(settings: TemporalSettings, checkouts: list[Path],
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-async def take_turns(client: Client, signer: Signer, queue: str, checkouts: list[Path],
-                     senders: list[HttpSender], repeats: int,
-                     times: dict[str, list[float]]) -> None:
+async def take_turns(
+    client: Client,
+    signer: Signer,
+    queue: str,
+    checkouts: list[Path],
+    senders: list[HttpSender],
+    repeats: int,
+    times: dict[str, list[float]],
+) -> None:
     """A bare start, then each server's webhook in turn (who goes first swaps every round)."""
     for index in range(repeats + 5):  # the first five warm up
         began = time.perf_counter()
-        await client.start_workflow(BareWorkflow.run, 1, id=f"compare-{uuid.uuid4()}",
-                                    task_queue=queue)
+        await client.start_workflow(BareWorkflow.run, 1, id=f"compare-{uuid.uuid4()}", task_queue=queue)
         if index >= 5:
             times["bare"].append(time.perf_counter() - began)
         turns = list(zip(checkouts, senders, strict=True))
@@ -90,8 +101,7 @@ async def take_turns(client: Client, signer: Signer, queue: str, checkouts: list
             body = texml_body(f"v3:compare-{uuid.uuid4().hex}")
             headers = signer.headers(body)
             began = time.perf_counter()
-            status, answer = await sender.request("POST", "/webhooks/telnyx/texml",
-                                                  body, headers)
+            status, answer = await sender.request("POST", "/webhooks/telnyx/texml", body, headers)
             took = time.perf_counter() - began
             assert status == 200 and b"<Dial>" in answer, (checkout, answer)
             if index >= 5:
@@ -107,11 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     checkouts = [args.other.resolve(), THIS_CHECKOUT]
     for checkout in checkouts:
         if (found := engine_folder(checkout)) != checkout / "engine":
-            print(f"{checkout}: python run there does not import its own engine/ ({found})",
-                  file=sys.stderr)
+            print(f"{checkout}: python run there does not import its own engine/ ({found})", file=sys.stderr)
             return 1
-    print(f"signed TeXML webhook as a ratio to a bare client.start_workflow, per run; "
-          f"'{checkouts[0]}' then this checkout")
+    print(
+        f"signed TeXML webhook as a ratio to a bare client.start_workflow, per run; "
+        f"'{checkouts[0]}' then this checkout"
+    )
     wins = 0
     with EmbeddedTemporal() as server:
         for run in range(1, args.runs + 1):
@@ -119,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
             bare = medians["bare"]
             other, this = (medians[str(c)] / bare for c in checkouts)
             wins += this < other
-            print(f"run {run}: bare {bare * 1000:.2f} ms   other {other:.3f}x   "
-                  f"this {this:.3f}x   difference {this - other:+.3f}x", flush=True)
+            print(
+                f"run {run}: bare {bare * 1000:.2f} ms   other {other:.3f}x   "
+                f"this {this:.3f}x   difference {this - other:+.3f}x",
+                flush=True,
+            )
     print(f"this checkout was faster in {wins} of {args.runs} runs")
     return 0
 

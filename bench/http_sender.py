@@ -33,12 +33,16 @@ class HttpSender:
             self._writer.close()
             await self._writer.wait_closed()
 
-    async def request(self, method: str, path: str, body: bytes = b"",
-                      headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> tuple[int, bytes]:
         """Send one request; the answer's status and body."""
         assert self._reader is not None and self._writer is not None, "use 'async with'"
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}",
-                 f"Content-Length: {len(body)}"]
+        lines = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            f"Content-Length: {len(body)}",
+        ]
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         status_line = await self._reader.readline()

@@ -70,6 +70,4 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
     database = runtime.database(config["connection"])
     result = await database.query(config["query"], dict(config.get("params") or {}))
     first = result.rows[0] if result.rows else {}
-    return NodeResult(
-        exit="next", outputs={**first, "rows": result.rows, "row_count": result.row_count}
-    )
+    return NodeResult(exit="next", outputs={**first, "rows": result.rows, "row_count": result.row_count})

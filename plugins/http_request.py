@@ -47,8 +47,11 @@ SCHEMA: dict[str, Any] = {
     "required": ["url", "next"],
     "properties": {
         "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "description": "Default GET."},
-        "url": {**URL, "description": "The address to call: https:// and the host written out; "
-                "each ${variable} in it is percent-encoded (${value | raw}: as it is)."},
+        "url": {
+            **URL,
+            "description": "The address to call: https:// and the host written out; "
+            "each ${variable} in it is percent-encoded (${value | raw}: as it is).",
+        },
         "headers": {
             "type": "object",
             "additionalProperties": TEMPLATE,
@@ -56,7 +59,7 @@ SCHEMA: dict[str, Any] = {
         },
         "query": {
             "type": "object",
-            "description": "Query-string parameters, e.g. {number: \"${caller_number}\"}: the way "
+            "description": 'Query-string parameters, e.g. {number: "${caller_number}"}: the way '
             "to pass values (they are encoded).",
             "additionalProperties": {"type": ["string", "number", "boolean"]},
         },
@@ -109,8 +112,7 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
     if status >= 400:
         snippet = text.strip()[:200]
         raise HttpFailure(
-            f"{method} {url} answered {status} {reason}".rstrip()
-            + (f": {snippet}" if snippet else "")
+            f"{method} {url} answered {status} {reason}".rstrip() + (f": {snippet}" if snippet else "")
         )
     return NodeResult(exit="next", outputs={"status": status, "body": body, "headers": headers})
 

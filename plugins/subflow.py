@@ -72,8 +72,5 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
     if outcome.status != "completed" or outcome.call_ended:
         # Transferred, hung up or timed out inside the other flow: the whole call ends so.
         return NodeResult(exit="", outputs={"status": outcome.status, "reason": outcome.reason})
-    copied = {
-        local: outcome.variables.get(theirs)
-        for local, theirs in (config.get("outputs") or {}).items()
-    }
+    copied = {local: outcome.variables.get(theirs) for local, theirs in (config.get("outputs") or {}).items()}
     return NodeResult(exit="next", variables=copied)

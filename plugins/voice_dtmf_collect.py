@@ -96,14 +96,16 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
             outputs = {"digits": typed.digits}
             # The finish key accepts fewer digits ("up to 6 digits, then pound"); a
             # pause does not: the caller stopped before num_digits.
-            too_few = (typed.finished_by == "timeout" and num_digits is not None
-                       and len(typed.digits) < int(num_digits))
+            too_few = (
+                typed.finished_by == "timeout"
+                and num_digits is not None
+                and len(typed.digits) < int(num_digits)
+            )
             if not typed.digits or too_few:
                 return NoMatch(outputs)
             return Accepted("next", outputs)
 
         try:
-            return await converse(channel, config, settings, str(config.get("prompt") or ""),
-                                  ask)
+            return await converse(channel, config, settings, str(config.get("prompt") or ""), ask)
         except CallEnded as ended:
             return ended_by(ended)

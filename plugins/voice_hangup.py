@@ -42,8 +42,9 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
             farewell = config.get("farewell_message")
             if farewell:
                 # Not interruptible: a goodbye cut short sounds like a dropped call.
-                await channel.speak(str(farewell), voice=settings.voice,
-                                    language=settings.language, interruptible=False)
+                await channel.speak(
+                    str(farewell), voice=settings.voice, language=settings.language, interruptible=False
+                )
         except CallEnded as ended:
             return ended_by(ended)
         await channel.hangup("the flow hung up")

@@ -80,9 +80,7 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
     settings = voice_settings(config, context)
     phrases = tuple(str(p) for p in config.get("expected_phrases") or ())
     offer = human_phrase(phrases)
-    rapid = RapidInterruptions(
-        first_sentence, f"To speak to a person, say {offer}." if offer else None
-    )
+    rapid = RapidInterruptions(first_sentence, f"To speak to a person, say {offer}." if offer else None)
 
     async with open_channel(services, context, settings, NODE_TYPE) as channel:
 
@@ -111,8 +109,7 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
             return Accepted("next", _outputs(heard.transcript, heard.confidence, match.phrase))
 
         try:
-            return await converse(channel, config, settings, str(config.get("prompt") or ""),
-                                  ask, rapid)
+            return await converse(channel, config, settings, str(config.get("prompt") or ""), ask, rapid)
         except CallEnded as ended:
             return ended_by(ended)
 

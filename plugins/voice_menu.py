@@ -69,8 +69,8 @@ SCHEMA: dict[str, Any] = {
                     "key": {
                         "type": "string",
                         "pattern": "^[0-9*#]$",
-                        "description": "One phone key: 0-9, * or #, in quotes (\"1\").",
-                        "x-hint": "Write one phone key in quotes, e.g. key: \"1\".",
+                        "description": 'One phone key: 0-9, * or #, in quotes ("1").',
+                        "x-hint": 'Write one phone key in quotes, e.g. key: "1".',
                     },
                     "phrases": PHRASES,
                     "next": {**NODE_REF, "description": "Where this choice goes."},
@@ -133,15 +133,15 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
             return NoMatch(outputs)
 
         try:
-            return await converse(channel, config, settings, str(config["prompt"]), ask,
-                                  _rapid_interruptions(options))
+            return await converse(
+                channel, config, settings, str(config["prompt"]), ask, _rapid_interruptions(options)
+            )
         except CallEnded as ended:
             return ended_by(ended)
 
 
 def _chose(options: list[Mapping[str, Any]], index: int, outputs: dict[str, Any]) -> Accepted:
-    return Accepted(f"options[{index}].next",
-                    {**outputs, "key": str(options[index].get("key", ""))})
+    return Accepted(f"options[{index}].next", {**outputs, "key": str(options[index].get("key", ""))})
 
 
 def _outputs(
@@ -164,8 +164,11 @@ def _rapid_interruptions(options: list[Mapping[str, Any]]) -> RapidInterruptions
             spoken.append(phrases[0])
         person = human_phrase(phrases)
         if offer is None and person is not None:
-            offer = (f"To speak to a person, say {person} or press {key}." if key is not None
-                     else f"To speak to a person, say {person}.")
+            offer = (
+                f"To speak to a person, say {person} or press {key}."
+                if key is not None
+                else f"To speak to a person, say {person}."
+            )
     sentences = []
     if keyed:
         sentences.append("Press " + ", ".join(keyed) + ".")

@@ -81,7 +81,6 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
             return NoInput(outputs) if recorded.kind == "no_input" else Accepted("next", outputs)
 
         try:
-            return await converse(channel, config, settings, str(config.get("prompt") or ""),
-                                  ask)
+            return await converse(channel, config, settings, str(config.get("prompt") or ""), ask)
         except CallEnded as ended:
             return ended_by(ended)

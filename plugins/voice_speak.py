@@ -53,9 +53,12 @@ async def say_message(
     settings = voice_settings(config, context)
     async with open_channel(services, context, settings, node_type) as channel:
         try:
-            await channel.speak(str(config["message"]), voice=settings.voice,
-                                language=settings.language,
-                                interruptible=settings.interruptible(config))
+            await channel.speak(
+                str(config["message"]),
+                voice=settings.voice,
+                language=settings.language,
+                interruptible=settings.interruptible(config),
+            )
         except CallEnded as ended:
             return ended_by(ended)
     return NodeResult(exit="next")

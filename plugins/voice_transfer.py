@@ -53,8 +53,9 @@ async def execute(config: Mapping[str, Any], context: NodeContext, services: Ser
             announce = config.get("announce_message")
             if announce:
                 # Not interruptible: the caller should hear where they are going.
-                await channel.speak(str(announce), voice=settings.voice,
-                                    language=settings.language, interruptible=False)
+                await channel.speak(
+                    str(announce), voice=settings.voice, language=settings.language, interruptible=False
+                )
             await channel.transfer(destination)
         except CallEnded as ended:
             return ended_by(ended)

@@ -14,8 +14,8 @@ from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 from engine.runtime.services import RuntimeServices
-from engine.runtime.worker import WorkerOptions, create_worker
 from engine.runtime.temporal_server import TemporalSettings, connect_client
+from engine.runtime.worker import WorkerOptions, create_worker
 
 _T = TypeVar("_T")
 
@@ -37,9 +37,11 @@ class BackgroundLoop:
         self.thread.join(10)
 
     @contextlib.contextmanager
-    def running_worker(self, settings: TemporalSettings, services: RuntimeServices,
-                       options: WorkerOptions) -> Iterator[None]:
+    def running_worker(
+        self, settings: TemporalSettings, services: RuntimeServices, options: WorkerOptions
+    ) -> Iterator[None]:
         """A voxflow worker on this loop for the block; then shut down and its services closed."""
+
         async def start() -> tuple[Any, asyncio.Task[None]]:
             worker = create_worker(await connect_client(settings), services, options)
             # Kept: the loop holds only a weak reference to a task.
@@ -49,6 +51,7 @@ class BackgroundLoop:
         try:
             yield
         finally:
+
             async def stop() -> None:
                 await worker.shutdown()
                 await asyncio.gather(running, return_exceptions=True)

@@ -14,7 +14,8 @@ from typing import Any
 
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
 )
 
 from engine.server.stack import free_port
@@ -66,19 +67,27 @@ class OtlpReceiver:
         message.ParseFromString(await request.read())
         found = []
         for resource_spans in message.resource_spans:
-            service = next((_value(a.value) for a in resource_spans.resource.attributes
-                            if a.key == "service.name"), "")
+            service = next(
+                (_value(a.value) for a in resource_spans.resource.attributes if a.key == "service.name"), ""
+            )
             for scope in resource_spans.scope_spans:
                 for span in scope.spans:
-                    found.append(ReceivedSpan(
-                        span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex(),
-                        span.name, str(service),
-                        {a.key: _value(a.value) for a in span.attributes},
-                        [e.name for e in span.events]))
+                    found.append(
+                        ReceivedSpan(
+                            span.trace_id.hex(),
+                            span.span_id.hex(),
+                            span.parent_span_id.hex(),
+                            span.name,
+                            str(service),
+                            {a.key: _value(a.value) for a in span.attributes},
+                            [e.name for e in span.events],
+                        )
+                    )
         with self._lock:
             self.spans += found
-        return web.Response(body=ExportTraceServiceResponse().SerializeToString(),
-                            content_type="application/x-protobuf")
+        return web.Response(
+            body=ExportTraceServiceResponse().SerializeToString(), content_type="application/x-protobuf"
+        )
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)

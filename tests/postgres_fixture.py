@@ -33,8 +33,9 @@ _EXTERNAL = "VOXFLOW_TEST_POSTGRES_URL"
 
 def _missing(reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"PostgreSQL is needed in CI and {reason} (.ci/run should start one and "
-                    f"set {_EXTERNAL}).")
+        pytest.fail(
+            f"PostgreSQL is needed in CI and {reason} (.ci/run should start one and set {_EXTERNAL})."
+        )
     pytest.skip(reason)
 
 
@@ -70,15 +71,32 @@ def postgres_url() -> Iterator[str]:
     data = folder / "data"
     if as_user:
         shutil.chown(folder, "postgres", "postgres")
-    subprocess.run([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "voxflow",
-                    "--no-sync"], check=True, capture_output=True, **as_user)  # type: ignore[call-overload]
+    subprocess.run(
+        [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "voxflow", "--no-sync"],
+        check=True,
+        capture_output=True,
+        **as_user,
+    )  # type: ignore[call-overload]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port),
-         "-h", "127.0.0.1", "-k", str(folder), "-c", "fsync=off"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **as_user,  # type: ignore[call-overload]
+        [
+            str(bin_dir / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(folder),
+            "-c",
+            "fsync=off",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        **as_user,  # type: ignore[call-overload]
     )
     url = f"postgresql://voxflow@127.0.0.1:{port}/postgres"
     try:
@@ -90,7 +108,8 @@ def postgres_url() -> Iterator[str]:
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(  # noqa: B904 - the server's own words say why
-                        f"PostgreSQL did not start: {server.stderr.read()!r}")  # type: ignore[union-attr]
+                        f"PostgreSQL did not start: {server.stderr.read()!r}"
+                    )  # type: ignore[union-attr]
                 time.sleep(0.1)
         yield url
     finally:

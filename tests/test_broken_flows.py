@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import EXIT_UNEXPECTED, EXIT_USER_ERROR, main
-from engine.core.output import visible
 from engine.core.errors import Diagnostic
+from engine.core.output import visible
 from engine.language.project import check_paths
 
 CASES_DIR = Path(__file__).parent / "broken_flows"
@@ -115,8 +115,7 @@ def test_check_paths_reports_the_mistake_on_the_right_line(case: Expectation) ->
         f"and hint {case.hint}; got:\n{describe(result.diagnostics)}"
     )
     assert len(errors) <= case.max_errors, (
-        f"{case.file.name}: one mistake should give {case.max_errors} error(s), got:\n"
-        f"{describe(errors)}"
+        f"{case.file.name}: one mistake should give {case.max_errors} error(s), got:\n{describe(errors)}"
     )
     for diagnostic in result.diagnostics:
         assert diagnostic.message and diagnostic.line >= 1 and diagnostic.column >= 1

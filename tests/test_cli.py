@@ -46,7 +46,10 @@ def test_json_format_for_tools(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert report["ok"] is False
     first = next(d for d in report["diagnostics"] if d["severity"] == "error")
     assert {k: first[k] for k in ("line", "column", "path", "severity", "code")} == {
-        "line": 7, "column": 32, "path": "nodes.a.options[0].next", "severity": "error",
+        "line": 7,
+        "column": 32,
+        "path": "nodes.a.options[0].next",
+        "severity": "error",
         "code": "unknown-target",
     }
 
@@ -91,7 +94,10 @@ def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "engine.cli.main", *args],
-        capture_output=True, text=True, env={**os.environ, **env}, timeout=60,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
     )
 
 
@@ -122,7 +128,11 @@ def test_each_command_is_imported_only_when_it_runs() -> None:
         "'engine.simulate', 'engine.agent') if m in sys.modules]; print(heavy); sys.exit(code)"
     )
     for args in (["--help"], ["validate", "flows"], ["validate", "--help"]):
-        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parent.parent)
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == "[]", (args, done.stdout)

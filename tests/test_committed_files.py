@@ -8,8 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from engine.cli.main import main
 from engine.authoring.node_reference import node_reference
+from engine.cli.main import main
 from engine.language.registry import default_registry
 from engine.language.schema import flow_schema, schema_text, trigger_schema
 
@@ -30,9 +30,7 @@ def test_schema_is_valid_draft_2020_12(name: str) -> None:
     schema = json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8"))
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     jsonschema.Draft202012Validator.check_schema(schema)
-    metaschema_validator = jsonschema.Draft202012Validator(
-        jsonschema.Draft202012Validator.META_SCHEMA
-    )
+    metaschema_validator = jsonschema.Draft202012Validator(jsonschema.Draft202012Validator.META_SCHEMA)
     assert list(metaschema_validator.iter_errors(schema)) == []
 
 
@@ -50,9 +48,7 @@ def test_schema_node_enum_comes_from_the_registry() -> None:
 
 def test_committed_node_reference_is_current() -> None:
     committed = (ROOT / "docs" / "nodes.md").read_text(encoding="utf-8")
-    assert committed == node_reference(default_registry()), (
-        "docs/nodes.md is out of date: run `voxflow docs`"
-    )
+    assert committed == node_reference(default_registry()), "docs/nodes.md is out of date: run `voxflow docs`"
 
 
 def test_every_flow_file_points_editors_at_the_schema() -> None:

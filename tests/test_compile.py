@@ -105,10 +105,15 @@ def test_line_numbers_are_kept_but_not_hashed(tmp_path: Path) -> None:
 
 
 def test_time_limit_is_the_engine_timeout_not_a_node_types_own() -> None:
-    graph = compiled(FLOW.replace("  bye:\n", (
-        "  digits:\n    type: voice_dtmf_collect\n    timeout: 5s\n    next: bye\n"
-        "    no_input: [{next: bye}]\n    no_match: [{next: bye}]\n  bye:\n"
-    )).replace("    next: bye\n    on_error: bye\n", "    next: digits\n    on_error: bye\n"))
+    graph = compiled(
+        FLOW.replace(
+            "  bye:\n",
+            (
+                "  digits:\n    type: voice_dtmf_collect\n    timeout: 5s\n    next: bye\n"
+                "    no_input: [{next: bye}]\n    no_match: [{next: bye}]\n  bye:\n"
+            ),
+        ).replace("    next: bye\n    on_error: bye\n", "    next: digits\n    on_error: bye\n")
+    )
     assert graph.node("fetch").time_limit == 90.0
     assert graph.node("digits").time_limit is None  # its timeout is the wait for each digit
     assert graph.node("digits").config["timeout"] == 5.0

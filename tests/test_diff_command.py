@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli.main import main
 from engine.authoring.render.mermaid import mermaid_id
+from engine.cli.main import main
 from tests.test_graph_command import check_mermaid, mermaid_parser, parse_with_mermaid  # noqa: F401
 
 BASE = """\
@@ -111,9 +111,7 @@ def write(tmp_path: Path, name: str, text: str) -> str:
     return str(path)
 
 
-def run_diff(
-    capsys: pytest.CaptureFixture[str], *argv: str, expect: int = 0
-) -> tuple[str, str]:
+def run_diff(capsys: pytest.CaptureFixture[str], *argv: str, expect: int = 0) -> tuple[str, str]:
     code = main(["diff", *argv])
     out, err = capsys.readouterr()
     assert code == expect, out + err
@@ -131,22 +129,27 @@ def diff_texts(
 
 def mermaid_block(text: str) -> str:
     start = text.index("```mermaid\n") + len("```mermaid\n")
-    return text[start:text.index("```", start)]
+    return text[start : text.index("```", start)]
 
 
 ADD_SURVEY = (
-    ("""      - key: "2"
+    (
+        """      - key: "2"
         phrases: [agent, support, human]
         next: transfer
-""", """      - key: "2"
+""",
+        """      - key: "2"
         phrases: [agent, support, human]
         next: transfer
       - key: "3"
         phrases: [survey]
         next: survey
-"""),
-    ("""  transfer:
-""", """  survey:
+""",
+    ),
+    (
+        """  transfer:
+""",
+        """  survey:
     type: voice_listen
     prompt: "How did we do today?"
     max_duration: 90s
@@ -154,7 +157,8 @@ ADD_SURVEY = (
       - next: goodbye
     next: goodbye
   transfer:
-"""),
+""",
+    ),
 )
 
 
@@ -168,7 +172,7 @@ def test_added_node_and_its_new_path(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert '      prompt: "How did we do today?"' in out
     assert "      max_duration: 1m30s" in out
     assert "menu: option \"3 / survey\" goes to 'survey' (new)" in out
-    assert "+ options[2]: {key: \"3\", phrases: [\"survey\"]}" in out
+    assert '+ options[2]: {key: "3", phrases: ["survey"]}' in out
     assert "The call changed (version " in out
     found = check_mermaid(mermaid_block(out))
     assert found.classes[mermaid_id("survey")] == "added"
@@ -179,14 +183,20 @@ def test_added_node_and_its_new_path(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_removed_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     new = edited(
-        ("""        phrases: [balance, my balance]
-        next: tell""", """        phrases: [balance, my balance]
-        next: goodbye"""),
-        ("""  tell:
+        (
+            """        phrases: [balance, my balance]
+        next: tell""",
+            """        phrases: [balance, my balance]
+        next: goodbye""",
+        ),
+        (
+            """  tell:
     type: voice_speak
     message: "Your balance is fine."
     next: goodbye
-""", ""),
+""",
+            "",
+        ),
     )
     out = diff_texts(tmp_path, capsys, new)
     assert "Nodes removed\n  - tell (voice_speak)" in out
@@ -201,15 +211,21 @@ def test_removed_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_retargeted_exit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     new = edited(
-        ("""        phrases: [agent, support, human]
-        next: transfer""", """        phrases: [agent, support, human]
-        next: support"""),
-        ("""  goodbye:
-""", """  support:
+        (
+            """        phrases: [agent, support, human]
+        next: transfer""",
+            """        phrases: [agent, support, human]
+        next: support""",
+        ),
+        (
+            """  goodbye:
+""",
+            """  support:
     type: voice_transfer
     destination: "+15550002222"
   goodbye:
-"""),
+""",
+        ),
     )
     out = diff_texts(tmp_path, capsys, new)
     assert "~ menu: option \"2 / agent / support\" now goes to 'support' (was 'transfer')" in out
@@ -220,14 +236,18 @@ def test_retargeted_exit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_changed_prompt_is_shown_in_full(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    new_prompt = ("For your balance, press 1. To hear about our new savings account, "
-                  "press 3. For anything else, press 2 or say agent.")
-    new = edited(("For your balance, press 1 or say balance. For anything else, press 2 or say agent.",
-                  new_prompt))
+    new_prompt = (
+        "For your balance, press 1. To hear about our new savings account, "
+        "press 3. For anything else, press 2 or say agent."
+    )
+    new = edited(
+        ("For your balance, press 1 or say balance. For anything else, press 2 or say agent.", new_prompt)
+    )
     out = diff_texts(tmp_path, capsys, new)
     assert "Nodes changed\n  ~ menu (voice_menu)\n      prompt:\n" in out
-    assert ('        old: "For your balance, press 1 or say balance. For anything else, press 2 '
-            'or say agent."') in out
+    assert (
+        '        old: "For your balance, press 1 or say balance. For anything else, press 2 or say agent."'
+    ) in out
     assert f'        new: "{new_prompt}"' in out
     assert "Paths changed" not in out
 
@@ -237,9 +257,7 @@ def test_changed_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "  ~ tell (voice_greet)\n      type: voice_speak → voice_greet" in out
 
 
-def test_formatting_and_comments_are_no_change(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_formatting_and_comments_are_no_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = diff_texts(tmp_path, capsys, REFORMATTED, "--exit-code")
     assert "No change in what the call does" in out
     assert "formatting, comments or the order of keys" in out
@@ -256,11 +274,13 @@ def test_exit_code_only_with_the_option(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_flow_settings_and_variables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    new = edited(("voice: rachel", "voice: bob"), ("no_input_timeout: 5s", "no_input_timeout: 8s"),
-                 ("{default: there}", "{default: friend}\n  mood: {default: happy}"),
-                 ("start: greet", "start: intro"),
-                 ("nodes:\n", "nodes:\n  intro:\n    type: voice_speak\n    message: Hi.\n"
-                               "    next: greet\n"))
+    new = edited(
+        ("voice: rachel", "voice: bob"),
+        ("no_input_timeout: 5s", "no_input_timeout: 8s"),
+        ("{default: there}", "{default: friend}\n  mood: {default: happy}"),
+        ("start: greet", "start: intro"),
+        ("nodes:\n", "nodes:\n  intro:\n    type: voice_speak\n    message: Hi.\n    next: greet\n"),
+    )
     out = diff_texts(tmp_path, capsys, new)
     assert 'settings.voice: "rachel" → "bob" (for every node that does not set its own)' in out
     assert "settings.no_input_timeout: 5s → 8s" in out
@@ -274,14 +294,19 @@ def test_flow_settings_and_variables(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_inserted_option_is_one_addition(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    new = edited(("""    options:
+    new = edited(
+        (
+            """    options:
       - key: "1"
-""", """    options:
+""",
+            """    options:
       - key: "0"
         phrases: [operator]
         next: transfer
       - key: "1"
-"""))
+""",
+        )
+    )
     out = diff_texts(tmp_path, capsys, new)
     assert '+ options[0]: {key: "0", phrases: ["operator"]}' in out
     assert "menu: option \"0 / operator\" goes to 'transfer' (new)" in out
@@ -310,14 +335,19 @@ def test_markdown_for_a_pull_request(
     capsys: pytest.CaptureFixture[str],
     mermaid_parser: Path | None,  # noqa: F811 - the fixture imported above
 ) -> None:
-    new = edited(*ADD_SURVEY, ("Hello ${caller_name}! Welcome to Acme Bank.",
-                               "Hello ${caller_name}! Welcome to Acme Bank, the bank that `listens`."))
+    new = edited(
+        *ADD_SURVEY,
+        (
+            "Hello ${caller_name}! Welcome to Acme Bank.",
+            "Hello ${caller_name}! Welcome to Acme Bank, the bank that `listens`.",
+        ),
+    )
     out = diff_texts(tmp_path, capsys, new, "--format", "markdown")
     assert out.startswith("### Call flow `balance`: changed\n")
     assert "**Nodes added**\n\n- `survey` (voice_listen) added" in out
     assert "```diff\n    - Hello ${caller_name}! Welcome to Acme Bank.\n" in out
     assert "    + Hello ${caller_name}! Welcome to Acme Bank, the bank that `listens`.\n" in out
-    assert "- `menu`: option \"3 / survey\" goes to `survey` (new)" in out
+    assert '- `menu`: option "3 / survey" goes to `survey` (new)' in out
     block = mermaid_block(out)
     check_mermaid(block)
     diagram = tmp_path / "diff.mmd"
@@ -326,8 +356,9 @@ def test_markdown_for_a_pull_request(
 
 
 def test_json_for_tools(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    new = edited(*ADD_SURVEY, ('        next: transfer\n      - key: "3"',
-                               '        next: goodbye\n      - key: "3"'))
+    new = edited(
+        *ADD_SURVEY, ('        next: transfer\n      - key: "3"', '        next: goodbye\n      - key: "3"')
+    )
     report = json.loads(diff_texts(tmp_path, capsys, new, "--format", "json"))
     assert report["call_changed"] is True
     assert report["old"]["version"] != report["new"]["version"]
@@ -369,9 +400,21 @@ needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not i
 
 def git(repo: Path, *args: str) -> None:
     subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com",
-         "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main", *args],
-        cwd=repo, check=True, capture_output=True,
+        [
+            "git",
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+            *args,
+        ],
+        cwd=repo,
+        check=True,
+        capture_output=True,
     )
 
 
@@ -396,8 +439,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_rev_path_against_the_work_tree(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out, _ = run_diff(capsys, "HEAD:flow.yaml", "flow.yaml")
     assert "old: HEAD:flow.yaml" in out
-    assert ('farewell_message: "Thank you for calling. Goodbye!" → "Thank you for calling. '
-            'Bye now!"') in out
+    assert ('farewell_message: "Thank you for calling. Goodbye!" → "Thank you for calling. Bye now!"') in out
     out, _ = run_diff(capsys, "HEAD:flow.yaml", "HEAD:flow.yaml")
     assert "the two files are identical" in out
 
@@ -413,16 +455,17 @@ def test_rev_path_from_a_subfolder(
 
 
 @needs_git
-@pytest.mark.parametrize("spec, words", [
-    ("HEAD~5:flow.yaml", "git does not know the revision 'HEAD~5'"),
-    ("no-such-branch:flow.yaml", "git does not know the revision 'no-such-branch'"),
-    ("HEAD:nope.yaml", "'nope.yaml' does not exist in HEAD"),
-    ("HEAD:flows", "is a folder"),
-    ("HEAD:", "names no file"),
-])
-def test_bad_rev_or_path(
-    repo: Path, capsys: pytest.CaptureFixture[str], spec: str, words: str
-) -> None:
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("HEAD~5:flow.yaml", "git does not know the revision 'HEAD~5'"),
+        ("no-such-branch:flow.yaml", "git does not know the revision 'no-such-branch'"),
+        ("HEAD:nope.yaml", "'nope.yaml' does not exist in HEAD"),
+        ("HEAD:flows", "is a folder"),
+        ("HEAD:", "names no file"),
+    ],
+)
+def test_bad_rev_or_path(repo: Path, capsys: pytest.CaptureFixture[str], spec: str, words: str) -> None:
     _, err = run_diff(capsys, spec, "flow.yaml", expect=1)
     assert f"the old side ({spec})" in err and words in err
 
@@ -444,11 +487,18 @@ def test_a_flow_with_a_subflow_shows_the_version_validate_shows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A flow's version includes its subflows': diff compiles each side with the files beside it."""
-    write(tmp_path, "survey.yaml", "flow: survey\nstart: a\nnodes:\n"
-          "  a: {type: set, values: {score: 5}, next: b}\n  b: {type: end}\n")
-    main_flow = write(tmp_path, "main.yaml", "flow: main\nstart: a\nnodes:\n"
-                      "  a: {type: subflow, flow: survey, outputs: {score: score}, next: b}\n"
-                      "  b: {type: voice_hangup, farewell_message: 'Score ${score}'}\n")
+    write(
+        tmp_path,
+        "survey.yaml",
+        "flow: survey\nstart: a\nnodes:\n  a: {type: set, values: {score: 5}, next: b}\n  b: {type: end}\n",
+    )
+    main_flow = write(
+        tmp_path,
+        "main.yaml",
+        "flow: main\nstart: a\nnodes:\n"
+        "  a: {type: subflow, flow: survey, outputs: {score: score}, next: b}\n"
+        "  b: {type: voice_hangup, farewell_message: 'Score ${score}'}\n",
+    )
     assert main(["validate", "--format", "json", str(tmp_path)]) == 0
     validated = json.loads(capsys.readouterr().out)["flows"]["main"]
     report = json.loads(run_diff(capsys, main_flow, main_flow, "--format", "json")[0])

@@ -32,7 +32,11 @@ def test_json_report_lists_versions(capsys: pytest.CaptureFixture[str]) -> None:
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is True
     assert set(report["flows"]) == {
-        "account-balance", "ivr-menu", "voicemail", "transfer-to-human", "refund-approval",
+        "account-balance",
+        "ivr-menu",
+        "voicemail",
+        "transfer-to-human",
+        "refund-approval",
     }
     assert all(len(version) == 64 for version in report["flows"].values())
 
@@ -65,9 +69,7 @@ def test_version_ignores_comments_and_key_order(tmp_path: Path) -> None:
 def test_version_changes_when_a_prompt_changes(tmp_path: Path) -> None:
     text = (FLOWS / "voicemail.yaml").read_text(encoding="utf-8")
     (tmp_path / "voicemail.yaml").write_text(text.replace("We didn't get", "We did not get"))
-    assert compile_file(tmp_path / "voicemail.yaml").version != compile_file(
-        FLOWS / "voicemail.yaml"
-    ).version
+    assert compile_file(tmp_path / "voicemail.yaml").version != compile_file(FLOWS / "voicemail.yaml").version
 
 
 def test_subflows_are_compiled_in_and_pinned() -> None:

@@ -21,8 +21,13 @@ def copy_examples(tmp_path: Path) -> Path:
 def test_initial_load_serves_every_flow_and_trigger(tmp_path: Path) -> None:
     library = FlowLibrary(copy_examples(tmp_path))
     report = library.reload()
-    assert set(report.added) == {"account-balance", "ivr-menu", "voicemail",
-                                 "transfer-to-human", "refund-approval"}
+    assert set(report.added) == {
+        "account-balance",
+        "ivr-menu",
+        "voicemail",
+        "transfer-to-human",
+        "refund-approval",
+    }
     assert library.trigger_for("+15551230000").flow == "ivr-menu"  # type: ignore[union-attr]
     assert report.errors == []
 
@@ -119,10 +124,14 @@ def test_watch_reloads_soon_after_a_save(tmp_path: Path) -> None:
 HOSTILE_FILES = {
     # Each of these used to raise out of the checks (RecursionError, ValueError, TypeError),
     # which killed the hot-reload watcher: no later file was ever loaded.
-    "deep.yaml": "flow: deep\nstart: a\nnodes:\n  a: {type: voice_speak, message: \"${"
-    + "+".join(["1"] * 3000) + "}\", next: b}\n  b: {type: voice_hangup}\n",
-    "brackets.yaml": "flow: brackets\nstart: a\nnodes:\n  a: {type: voice_speak, message: \"${"
-    + "(" * 200 + "1" + ")" * 200 + "}\", next: b}\n  b: {type: voice_hangup}\n",
+    "deep.yaml": 'flow: deep\nstart: a\nnodes:\n  a: {type: voice_speak, message: "${'
+    + "+".join(["1"] * 3000)
+    + '}", next: b}\n  b: {type: voice_hangup}\n',
+    "brackets.yaml": 'flow: brackets\nstart: a\nnodes:\n  a: {type: voice_speak, message: "${'
+    + "(" * 200
+    + "1"
+    + ")" * 200
+    + '}", next: b}\n  b: {type: voice_hangup}\n',
     "digits.yaml": "flow: digits\nstart: a\nvariables:\n  n: {default: " + "9" * 5000 + "}\n"
     "nodes:\n  a: {type: end}\n",
     "phrases.yaml": "flow: phrases\nstart: a\nnodes:\n  a:\n    type: voice_menu\n"

@@ -24,8 +24,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.language.compile import FlowGraph, compile_flow
 from engine.core.errors import Diagnostic, VoxflowError
+from engine.language.compile import FlowGraph, compile_flow
 from engine.language.load import LoadedDocument, load_text
 from engine.language.project import check_flow_document
 from engine.language.registry import default_registry
@@ -40,8 +40,7 @@ FUZZ = settings(
     max_examples=300,
     derandomize=True,
     database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.filter_too_much],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 
 # A flow that uses every built-in node type, so mutations reach every plugin schema.
@@ -251,11 +250,66 @@ def test_the_examples_are_clean_and_compile() -> None:
 
 # --------------------------------------------------------------------------- (a) random text
 
-YAML_PIECES = [":", ": ", "-", "- ", "{", "}", "[", "]", '"', "'", "&", "*", "!", "!!", "|", ">",
-               "%", "@", "`", "#", ",", "?", "\t", "${", "}", "$${", "\n", "\n  ", "\n    ", " ",
-               "---", "...", "~", "null", "true", "1", "0x1", "1e3", ".inf", "<<", "\\", "\r\n",
-               "\x85", "\u2028", "\ufeff", "\x00", "\x0c", "é", "flow", "nodes", "type", "next",
-               "start", "greet", "voice_speak", "options", "key", "phrases"]
+YAML_PIECES = [
+    ":",
+    ": ",
+    "-",
+    "- ",
+    "{",
+    "}",
+    "[",
+    "]",
+    '"',
+    "'",
+    "&",
+    "*",
+    "!",
+    "!!",
+    "|",
+    ">",
+    "%",
+    "@",
+    "`",
+    "#",
+    ",",
+    "?",
+    "\t",
+    "${",
+    "}",
+    "$${",
+    "\n",
+    "\n  ",
+    "\n    ",
+    " ",
+    "---",
+    "...",
+    "~",
+    "null",
+    "true",
+    "1",
+    "0x1",
+    "1e3",
+    ".inf",
+    "<<",
+    "\\",
+    "\r\n",
+    "\x85",
+    "\u2028",
+    "\ufeff",
+    "\x00",
+    "\x0c",
+    "é",
+    "flow",
+    "nodes",
+    "type",
+    "next",
+    "start",
+    "greet",
+    "voice_speak",
+    "options",
+    "key",
+    "phrases",
+]
 
 
 @FUZZ
@@ -278,10 +332,45 @@ def test_random_bytes_read_as_text(data: bytes, encoding: str) -> None:
 
 # --------------------------------------------------------------------------- (b) mutations
 
-REPLACEMENT_VALUES = ["", "[]", "{}", "[a, b]", "{a: 1}", "1", "-1", "1.5", "true", "null", "~",
-                      "'x'", '"${"', "${}", "${x", "|", ">", "*a", "&a x", "!!int x", "- x",
-                      "yes", "5 seconds", "+1555", "sip:a@b", '"1"', "x: y", "[", "{", '"',
-                      "${a b}", "a > ", "${x} > 1", "goodbye", "greet", "voice_lisen", "0"]
+REPLACEMENT_VALUES = [
+    "",
+    "[]",
+    "{}",
+    "[a, b]",
+    "{a: 1}",
+    "1",
+    "-1",
+    "1.5",
+    "true",
+    "null",
+    "~",
+    "'x'",
+    '"${"',
+    "${}",
+    "${x",
+    "|",
+    ">",
+    "*a",
+    "&a x",
+    "!!int x",
+    "- x",
+    "yes",
+    "5 seconds",
+    "+1555",
+    "sip:a@b",
+    '"1"',
+    "x: y",
+    "[",
+    "{",
+    '"',
+    "${a b}",
+    "a > ",
+    "${x} > 1",
+    "goodbye",
+    "greet",
+    "voice_lisen",
+    "0",
+]
 
 
 def _line_index(rng: random.Random, lines: list[str]) -> int:
@@ -312,7 +401,7 @@ def mutate(text: str, rng: random.Random) -> str:
         return text[: rng.randrange(len(text) + 1)]
     elif kind == 6:  # a YAML-significant character in place of another
         position = rng.randrange(len(text))
-        return text[:position] + rng.choice(YAML_PIECES) + text[position + 1:]
+        return text[:position] + rng.choice(YAML_PIECES) + text[position + 1 :]
     elif kind == 7:  # a YAML-significant character inserted
         position = rng.randrange(len(text) + 1)
         return text[:position] + rng.choice(YAML_PIECES) + text[position:]
@@ -332,8 +421,9 @@ def mutate(text: str, rng: random.Random) -> str:
         stripped = lines[i].lstrip(" ")
         indent = len(lines[i]) - len(stripped)
         end = i + 1
-        while end < len(lines) and (len(lines[end]) - len(lines[end].lstrip(" ")) > indent
-                                    or not lines[end].strip()):
+        while end < len(lines) and (
+            len(lines[end]) - len(lines[end].lstrip(" ")) > indent or not lines[end].strip()
+        ):
             end += 1
         delta = rng.choice([-2, 2])
         for n in range(i, end):
@@ -371,16 +461,56 @@ def test_a_thousand_seeded_mutations() -> None:
 
 # --------------------------------------------------------------------------- (c) generated flows
 
-NODE_IDS = st.sampled_from(["greet", "menu", "ask", "lookup", "tell", "transfer", "goodbye",
-                            "check", "count", "wait", "main menu", "1", "transfr", ""])
-TEMPLATE_TEXT = st.sampled_from(["Hello!", "Hello ${caller_name}!", "Balance: $${account.balance}",
-                                 "${}", "${caller name}", "${unclosed", "${ x | upper }",
-                                 "Price: $5", "${''.__class__}", "{% if %}", "${a.}", "${x | nope}"])
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True),
-                    st.text(max_size=15), TEMPLATE_TEXT, NODE_IDS)
-ANY_VALUE = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
-    max_leaves=8)
+NODE_IDS = st.sampled_from(
+    [
+        "greet",
+        "menu",
+        "ask",
+        "lookup",
+        "tell",
+        "transfer",
+        "goodbye",
+        "check",
+        "count",
+        "wait",
+        "main menu",
+        "1",
+        "transfr",
+        "",
+    ]
+)
+TEMPLATE_TEXT = st.sampled_from(
+    [
+        "Hello!",
+        "Hello ${caller_name}!",
+        "Balance: $${account.balance}",
+        "${}",
+        "${caller name}",
+        "${unclosed",
+        "${ x | upper }",
+        "Price: $5",
+        "${''.__class__}",
+        "{% if %}",
+        "${a.}",
+        "${x | nope}",
+    ]
+)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=15),
+    TEMPLATE_TEXT,
+    NODE_IDS,
+)
+ANY_VALUE = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 # One valid node of each type, taken from the every-node-type flow.
 NODE_TEMPLATES: dict[str, dict[str, Any]] = {
@@ -411,9 +541,28 @@ def set_at(value: Any, path: tuple[Any, ...], new: Any) -> None:
 @st.composite
 def wired_flow(draw: st.DrawFn) -> dict[str, Any]:
     """A valid flow: a chain of nodes ending in one that ends the call, other exits anywhere."""
-    ids = draw(st.lists(st.sampled_from(["greet", "menu", "ask", "lookup", "tell", "check",
-                                         "count", "wait", "record", "survey", "fetch"]),
-                        min_size=1, max_size=6, unique=True)) + ["goodbye"]
+    ids = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    "greet",
+                    "menu",
+                    "ask",
+                    "lookup",
+                    "tell",
+                    "check",
+                    "count",
+                    "wait",
+                    "record",
+                    "survey",
+                    "fetch",
+                ]
+            ),
+            min_size=1,
+            max_size=6,
+            unique=True,
+        )
+    ) + ["goodbye"]
     middle = sorted(set(NODE_TEMPLATES) - ENDS_CALL)
     nodes: dict[str, Any] = {}
     for index, node_id in enumerate(ids):
@@ -427,9 +576,12 @@ def wired_flow(draw: st.DrawFn) -> dict[str, Any]:
     # Every variable the node templates read is declared: a name nothing sets is an error,
     # and a chain of nodes picked at random may leave out the node that saves it.
     used = ("attempts", "question", "account_number", "account", "reply", "response")
-    flow = {"flow": "generated", "start": ids[0], "nodes": nodes,
-            "variables": {"caller_name": {"default": "there"},
-                          **{name: {"default": None} for name in used}}}
+    flow = {
+        "flow": "generated",
+        "start": ids[0],
+        "nodes": nodes,
+        "variables": {"caller_name": {"default": "there"}, **{name: {"default": None} for name in used}},
+    }
     if draw(st.booleans()):
         flow["settings"] = {"voice": "rachel", "language": "en-US", "no_input_timeout": "5s"}
     return flow
@@ -459,8 +611,9 @@ def corrupt(flow: dict[str, Any], draw: st.DrawFn) -> None:
     elif kind == 5:  # a node that is not a set of fields
         nodes[node_id] = draw(SCALARS)
     elif kind == 6:  # a template or condition that does not parse
-        text_fields = [k for k, v in node.items() if isinstance(v, str) and k not in EXIT_FIELDS
-                       and k != "type"]
+        text_fields = [
+            k for k, v in node.items() if isinstance(v, str) and k not in EXIT_FIELDS and k != "type"
+        ]
         if text_fields:
             node[draw(st.sampled_from(text_fields))] = draw(TEMPLATE_TEXT)
     elif kind == 7:  # start or a setting goes wrong
@@ -476,10 +629,14 @@ def generated_flow(draw: st.DrawFn) -> str:
     flow = draw(wired_flow())
     for _ in range(draw(st.integers(0, 3))):
         corrupt(flow, draw)
-    dump: Callable[[Any], str] = draw(st.sampled_from([
-        lambda d: yaml.safe_dump(d, sort_keys=False, allow_unicode=True),
-        lambda d: yaml.safe_dump(d, sort_keys=False, default_flow_style=True),
-    ]))
+    dump: Callable[[Any], str] = draw(
+        st.sampled_from(
+            [
+                lambda d: yaml.safe_dump(d, sort_keys=False, allow_unicode=True),
+                lambda d: yaml.safe_dump(d, sort_keys=False, default_flow_style=True),
+            ]
+        )
+    )
     return dump(flow)
 
 
@@ -516,8 +673,7 @@ def test_deep_nesting_is_a_user_error_not_a_crash(depth: int) -> None:
 
 def test_anchor_bombs_and_self_references_are_user_errors() -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n"
-        for i in range(8)
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8)
     )
     with pytest.raises(VoxflowError):
         load_text(bomb, "bomb.yaml")

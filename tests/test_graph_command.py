@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.authoring.render.mermaid import escape_label, mermaid_id
 from engine.cli.main import main
 from engine.language.compile import FlowGraph
 from engine.language.project import compile_file
-from engine.authoring.render.mermaid import escape_label, mermaid_id
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "flows").glob("*.yaml"))
@@ -36,21 +36,31 @@ _LABEL = r'"(?:[^"#<>%`:;\[\]{}()|\n]|#[A-Za-z0-9]+;|<br/>)*"'
 _SHAPES = [("([", "])"), ("[[", "]]"), ("{{", "}}"), ("((", "))"), ("(", ")"), ("[", "]"), ("{", "}")]
 _NODE = re.compile(
     rf"^    (?P<id>{_ID})(?P<shape>"
-    + "|".join(f"{re.escape(o)}(?P<label{i}>{_LABEL}){re.escape(c)}"
-               for i, (o, c) in enumerate(_SHAPES))
+    + "|".join(f"{re.escape(o)}(?P<label{i}>{_LABEL}){re.escape(c)}" for i, (o, c) in enumerate(_SHAPES))
     + ")$"
 )
-_EDGE = re.compile(
-    rf"^    (?P<src>{_ID}) (?P<arrow>-->|-\.->)(?:\|(?P<label>{_LABEL})\|)? (?P<dst>{_ID})$"
-)
+_EDGE = re.compile(rf"^    (?P<src>{_ID}) (?P<arrow>-->|-\.->)(?:\|(?P<label>{_LABEL})\|)? (?P<dst>{_ID})$")
 _STYLE = r"[a-z-]+:[#A-Za-z0-9. ]+(?:,[a-z-]+:[#A-Za-z0-9. ]+)*"
 _CLASSDEF = re.compile(rf"^    classDef (?P<name>added|changed|removed) {_STYLE}$")
 _CLASS = re.compile(rf"^    class (?P<ids>{_ID}(?:,{_ID})*) (?P<name>added|changed|removed)$")
 _LINKSTYLE = re.compile(rf"^    linkStyle (?P<indexes>\d+(?:,\d+)*) {_STYLE}$")
 _COMMENT = re.compile(r"^    %% [^\n]*$")
 _START = "    start((start))"
-_KEYWORDS = {"end", "graph", "subgraph", "flowchart", "style", "class", "classdef", "click",
-             "linkstyle", "default", "direction", "call", "href"}
+_KEYWORDS = {
+    "end",
+    "graph",
+    "subgraph",
+    "flowchart",
+    "style",
+    "class",
+    "classdef",
+    "click",
+    "linkstyle",
+    "default",
+    "direction",
+    "call",
+    "href",
+}
 
 
 @dataclass
@@ -66,6 +76,7 @@ class Mermaid:
 def decode(label: str) -> str:
     """A quoted Mermaid label back to the text a reader sees."""
     inner = label[1:-1].replace("<br/>", "\n")
+
     def entity(match: re.Match[str]) -> str:
         code = match[1]
         return chr(int(code)) if code.isdigit() else html.unescape(f"&{code};")
@@ -165,8 +176,9 @@ def mermaid_parser(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
 def parse_with_mermaid(parser: Path | None, files: list[Path]) -> None:
     if parser is None:
         return
-    result = subprocess.run(["node", str(parser), *map(str, files)], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        ["node", str(parser), *map(str, files)], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -248,7 +260,9 @@ def test_examples_exist() -> None:
 
 
 def test_awkward_labels_are_escaped_and_ids_made_safe(
-    awkward_flow: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    awkward_flow: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
     mermaid_parser: Path | None,
 ) -> None:
     out = graph_output(capsys, str(awkward_flow))
@@ -267,7 +281,7 @@ def test_awkward_labels_are_escaped_and_ids_made_safe(
     assert '# / "quoted" / a|b' in labels and "* / <script> / %%" in labels
     # Whitespace, newlines included, is collapsed and long text shortened.
     assert "\n" not in decode(menu).split("\n", 2)[2]
-    assert decode(menu).endswith("…\"")
+    assert decode(menu).endswith('…"')
     # The flow-wide error handler is drawn, dotted.
     assert ("any_error", "-.->", "", mermaid_id("sorry-node")) in found.edges
     (tmp_path / "awkward.mmd").write_text(out, encoding="utf-8")
@@ -328,8 +342,7 @@ def test_dot_output_is_valid(
         for exit_ in node.exits:
             assert f'"{node.id}" -> "{exit_.target}"' in out
     if shutil.which("dot"):
-        result = subprocess.run(["dot", "-Tsvg"], input=out, capture_output=True, text=True,
-                                timeout=60)
+        result = subprocess.run(["dot", "-Tsvg"], input=out, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0 and not result.stderr.strip(), result.stderr
 
 
@@ -340,8 +353,7 @@ def test_dot_keeps_backslashes_and_ampersands_literal(
     assert '\\"Sorry <3 \\\\N \\\\l\\"' in out  # \N would otherwise become the node's name
     assert "&amp;amp;" in out
     if shutil.which("dot"):
-        svg = subprocess.run(["dot", "-Tsvg"], input=out, capture_output=True, text=True,
-                             timeout=60).stdout
+        svg = subprocess.run(["dot", "-Tsvg"], input=out, capture_output=True, text=True, timeout=60).stdout
         assert "Sorry &lt;3 \\N \\l" in svg
         assert "&amp;amp;" in svg  # the author's '&amp;', as written
 
@@ -381,8 +393,9 @@ def test_problems_are_explained_without_a_traceback(
     assert main(argv) == 1
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
-    expected = {"missing-file": "no such file", "bad-flow": "voice_speak",
-                "bad-out": "does not exist"}[problem]
+    expected = {"missing-file": "no such file", "bad-flow": "voice_speak", "bad-out": "does not exist"}[
+        problem
+    ]
     assert expected in err
 
 

@@ -72,7 +72,8 @@ def layer_of(module: str) -> int | None:
 
 def test_every_engine_module_has_a_layer() -> None:
     unplaced = sorted(
-        str(path.relative_to(ROOT)) for path in (ROOT / "engine").rglob("*.py")
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "engine").rglob("*.py")
         if path.name != "__init__.py" or path.parent != ROOT / "engine"
         if layer_of(module_name(path)) is None
     )
@@ -100,8 +101,10 @@ def test_no_import_runs_back_up_the_layers() -> None:
             target_module = ".".join(module.split(".")[:3])
             if any(name == a and module.startswith(b) for a, b in KNOWN_EXCEPTIONS):
                 continue
-            upward.append(f"{path.relative_to(ROOT)}:{line}: imports {target_module} "
-                          f"(layer {target}, above its own {level})")
+            upward.append(
+                f"{path.relative_to(ROOT)}:{line}: imports {target_module} "
+                f"(layer {target}, above its own {level})"
+            )
     assert upward == [], (
         "imports that run back up the layers (docs/architecture.md): move the shared code "
         "down, or pass it in:\n" + "\n".join(sorted(set(upward)))
@@ -142,5 +145,7 @@ def test_the_check_sees_a_reaching_import(tmp_path: Path) -> None:
     source = tmp_path / "node.py"
     source.write_text("from engine.voice.nodes import open_channel\nimport engine.plugin_api\n")
     assert list(imported_modules(source)) == [
-        (1, "engine.voice.nodes"), (1, "engine.voice.nodes.open_channel"), (2, "engine.plugin_api"),
+        (1, "engine.voice.nodes"),
+        (1, "engine.voice.nodes.open_channel"),
+        (2, "engine.plugin_api"),
     ]

@@ -19,8 +19,18 @@ def test_yaml_1_2_scalars_keep_yes_no_dates_and_clock_times_as_text() -> None:
         "a: yes\nb: no\nc: on\nd: 2024-01-01\ne: 1:30\nf: 010\ng: true\nh: ~\ni: 0x1f\nj: 1.5\n",
         "f.yaml",
     ).data
-    assert data == {"a": "yes", "b": "no", "c": "on", "d": "2024-01-01", "e": "1:30", "f": 10,
-                    "g": True, "h": None, "i": 31, "j": 1.5}
+    assert data == {
+        "a": "yes",
+        "b": "no",
+        "c": "on",
+        "d": "2024-01-01",
+        "e": "1:30",
+        "f": 10,
+        "g": True,
+        "h": None,
+        "i": 31,
+        "j": 1.5,
+    }
 
 
 def test_every_value_and_key_has_a_position() -> None:

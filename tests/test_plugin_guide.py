@@ -91,9 +91,21 @@ def _install_guide_plugin(tmp_path: Path) -> Path:
     (package / "pyproject.toml").write_text(_code_block("toml", "`pyproject.toml`"))
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--no-build-isolation", "--target", str(site), str(package)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(package),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     return site
 
@@ -107,23 +119,45 @@ def test_guide_plugin_installs_from_its_own_folder_and_runs_in_a_call(
     flow = tmp_path / "text-me.yaml"
     flow.write_text(FLOW)
     gateway = Gateway()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]),
-           "TEMPORAL_ADDRESS": str(temporal_settings.address), "NO_COLOR": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]),
+        "TEMPORAL_ADDRESS": str(temporal_settings.address),
+        "NO_COLOR": "1",
+    }
     env.pop("SMS_GATEWAY_URL", None)
 
     def voxflow(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "engine.cli.main", *args],
-                              capture_output=True, text=True, env={**env, **extra_env},
-                              timeout=180, cwd=tmp_path, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [sys.executable, "-m", "engine.cli.main", *args],
+            capture_output=True,
+            text=True,
+            env={**env, **extra_env},
+            timeout=180,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+        )
 
     def chat(flow_file: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
         """voxflow chat with a caller who says nothing and stays on the line (stdin open:
         at its end the chat hangs up) until the flow ends the call."""
         process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli.main", "chat", flow_file, "--local",
-             "--caller", "+15551112222"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**env, **extra_env}, cwd=tmp_path,
+            [
+                sys.executable,
+                "-m",
+                "engine.cli.main",
+                "chat",
+                flow_file,
+                "--local",
+                "--caller",
+                "+15551112222",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**env, **extra_env},
+            cwd=tmp_path,
         )
         try:
             process.wait(timeout=180)
@@ -242,8 +276,12 @@ def test_every_built_in_says_what_kind_of_node_it_is() -> None:
     assert not registry.get("set").calls_outside
     assert set(BUILTIN.logic) == {"set", "condition", "end", "wait_for_signal", "subflow"}
     assert BUILTIN.instant == {"set", "condition", "end"}
-    assert BUILTIN.roles == {"end": "end", "say": "voice_speak", "farewell": "voice_hangup",
-                             "transfer": "voice_transfer"}
+    assert BUILTIN.roles == {
+        "end": "end",
+        "say": "voice_speak",
+        "farewell": "voice_hangup",
+        "transfer": "voice_transfer",
+    }
 
 
 def test_what_the_engine_asks_of_a_node_comes_from_its_attributes() -> None:

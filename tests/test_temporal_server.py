@@ -20,8 +20,8 @@ from temporalio import activity, workflow
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from engine.runtime import temporal_server as ts
 from engine.core.errors import VoxflowError
+from engine.runtime import temporal_server as ts
 from engine.runtime.temporal_server import (
     EmbeddedTemporal,
     TemporalSettings,
@@ -44,9 +44,7 @@ async def greet(name: str) -> str:
 class GreetWorkflow:
     @workflow.run
     async def run(self, name: str) -> str:
-        return await workflow.execute_activity(
-            greet, name, start_to_close_timeout=timedelta(seconds=10)
-        )
+        return await workflow.execute_activity(greet, name, start_to_close_timeout=timedelta(seconds=10))
 
 
 def _process_exists(pid: int) -> bool:
@@ -178,15 +176,15 @@ def _panicking_binary(tmp_path: Path, reason: str, then_exec: str | None = None)
     With ``then_exec`` only its first run panics; later runs are that binary.
     """
     fake = tmp_path / "temporal"
-    stack = "".join(f"echo '\tgithub.com/temporalio/cli/frame{i}.go:{i} +0x1' >&2\n"
-                    for i in range(30))
+    stack = "".join(f"echo '\tgithub.com/temporalio/cli/frame{i}.go:{i} +0x1' >&2\n" for i in range(30))
     panic = f"echo 'panic: {reason}' >&2\n{stack}exit 2\n"
     if then_exec is None:
         fake.write_text(f"#!/bin/sh\n{panic}")
     else:
         marker = tmp_path / "panicked"
-        fake.write_text(f'#!/bin/sh\nif [ -e "{marker}" ]; then exec "{then_exec}" "$@"; fi\n'
-                        f'touch "{marker}"\n{panic}')
+        fake.write_text(
+            f'#!/bin/sh\nif [ -e "{marker}" ]; then exec "{then_exec}" "$@"; fi\ntouch "{marker}"\n{panic}'
+        )
     fake.chmod(0o755)
     return fake
 
@@ -195,8 +193,8 @@ def test_a_panic_over_a_port_of_its_own_services_is_retried_on_fresh_ports(
     tmp_path: Path,
 ) -> None:
     fake = _panicking_binary(
-        tmp_path, "listen tcp 127.0.0.1:41234: bind: address already in use",
-        then_exec=find_temporal_binary())
+        tmp_path, "listen tcp 127.0.0.1:41234: bind: address already in use", then_exec=find_temporal_binary()
+    )
     server = EmbeddedTemporal(binary=fake)
     try:
         server.start()

@@ -36,10 +36,13 @@ def test_a_misspelt_time_zone_gets_a_suggestion() -> None:
     from engine.language.triggers import trigger_diagnostics
 
     def problem(zone: str) -> tuple[str, str]:
-        text = (f"number: '+15550001111'\nflow: main\nbusiness_hours:\n  timezone: {zone}\n"
-                "  schedule:\n    monday: ['08:00-18:00']\n")
-        found = [d for d in trigger_diagnostics(load_text(text, "t.yaml"), {"main"})
-                 if d.code == "bad-timezone"]
+        text = (
+            f"number: '+15550001111'\nflow: main\nbusiness_hours:\n  timezone: {zone}\n"
+            "  schedule:\n    monday: ['08:00-18:00']\n"
+        )
+        found = [
+            d for d in trigger_diagnostics(load_text(text, "t.yaml"), {"main"}) if d.code == "bad-timezone"
+        ]
         assert len(found) == 1 and found[0].line == 4
         return found[0].message, found[0].hint
 

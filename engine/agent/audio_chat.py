@@ -39,7 +39,15 @@ from engine.runtime import messages as m
 from engine.runtime.calls import hang_up, start_call
 from engine.voice.bus import START, VoiceBus
 from engine.voice.messages import (
-    CollectDtmf, Dtmf, Listen, Record, RecordComplete, Speak, SpeechComplete, Stop, TtsComplete,
+    CollectDtmf,
+    Dtmf,
+    Listen,
+    Record,
+    RecordComplete,
+    Speak,
+    SpeechComplete,
+    Stop,
+    TtsComplete,
     TtsInterrupted,
 )
 
@@ -105,9 +113,20 @@ async def run_audio_call(
 
         async with SimulatorEngine() as own_engine:
             return await run_audio_call(
-                graph, caller_audio, out_wav, engine=own_engine, call=call, variables=variables,
-                stt_engine=stt_engine, tts_engine=tts_engine, on_line=on_line,
-                patience=patience, both_sides=both_sides, timeout=timeout, call_id=call_id)
+                graph,
+                caller_audio,
+                out_wav,
+                engine=own_engine,
+                call=call,
+                variables=variables,
+                stt_engine=stt_engine,
+                tts_engine=tts_engine,
+                on_line=on_line,
+                patience=patience,
+                both_sides=both_sides,
+                timeout=timeout,
+                call_id=call_id,
+            )
     whole = isinstance(caller_audio, (str, Path))  # one recording, or one clip per answer
     clips = [caller_audio] if isinstance(caller_audio, (str, Path)) else list(caller_audio)
     pcm = deque(wav.read_pcm(Path(clip), 16000) for clip in clips)  # fail early on a bad file
@@ -124,9 +143,14 @@ async def run_audio_call(
         agent = BusAgent(bus, call_id, harness.voice, LocalCallControl(), agent_id="audio-chat")
         serving = agent.start()
         watching = asyncio.ensure_future(_watch(bus, call_id, progress, harness, line))
-        handle = await start_call(engine.client, graph, call_id,
-                                  call={"call_sid": call_id, **dict(call or {})},
-                                  variables=variables, task_queue=engine.task_queue)
+        handle = await start_call(
+            engine.client,
+            graph,
+            call_id,
+            call={"call_sid": call_id, **dict(call or {})},
+            variables=variables,
+            task_queue=engine.task_queue,
+        )
         if whole:
             harness.play_caller(pcm.popleft())
         caller = asyncio.ensure_future(_caller(harness, agent, pcm, progress, patience))
@@ -149,12 +173,12 @@ async def run_audio_call(
             audio = mix(audio, harness.caller_audio())
     out_wav.parent.mkdir(parents=True, exist_ok=True)
     wav.write(out_wav, audio, 16000)
-    return AudioCallResult(result.status, result.reason, list(result.path), progress.lines,
-                           out_wav, seconds)
+    return AudioCallResult(result.status, result.reason, list(result.path), progress.lines, out_wav, seconds)
 
 
-async def _caller(harness: AudioHarness, agent: BusAgent, clips: deque[bytes],
-                  progress: _Progress, patience: float) -> None:
+async def _caller(
+    harness: AudioHarness, agent: BusAgent, clips: deque[bytes], progress: _Progress, patience: float
+) -> None:
     """Answer each time the flow waits; hang up once nothing is left and it waits on."""
     while True:
         await asyncio.sleep(0.05)
@@ -170,8 +194,9 @@ async def _caller(harness: AudioHarness, agent: BusAgent, clips: deque[bytes],
             return
 
 
-async def _watch(bus: VoiceBus, call_id: str, progress: _Progress, harness: AudioHarness,
-                 line: LineHandler) -> None:
+async def _watch(
+    bus: VoiceBus, call_id: str, progress: _Progress, harness: AudioHarness, line: LineHandler
+) -> None:
     """Follow both streams: who said what, and when the flow is waiting for an answer."""
     after_commands = after_events = START
 

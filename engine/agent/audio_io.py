@@ -110,8 +110,9 @@ class RecordingSpeaker(io.AudioOutput):
     speaker: it hears exactly what a phone would, interruptions included).
     """
 
-    def __init__(self, timeline: Timeline, *, sample_rate: int = 16000,
-                 on_heard: Callable[[bytes], None] | None = None) -> None:
+    def __init__(
+        self, timeline: Timeline, *, sample_rate: int = 16000, on_heard: Callable[[bytes], None] | None = None
+    ) -> None:
         super().__init__(
             label="voxflow-recorder",
             next_in_chain=None,
@@ -152,7 +153,7 @@ class RecordingSpeaker(io.AudioOutput):
         data = bytes(frame.data)
         step = self._piece_samples * 2
         for offset in range(0, len(data), step):
-            self._current.pieces.append(data[offset:offset + step])
+            self._current.pieces.append(data[offset : offset + step])
         self._wake.set()
 
     def flush(self) -> None:
@@ -200,9 +201,7 @@ class RecordingSpeaker(io.AudioOutput):
         segment.record.interrupted = segment.cleared
         if self._current is segment:
             self._current = None
-        self.on_playback_finished(
-            playback_position=segment.record.played, interrupted=segment.cleared
-        )
+        self.on_playback_finished(playback_position=segment.record.played, interrupted=segment.cleared)
 
     @property
     def sample_rate_or_default(self) -> int:
@@ -219,5 +218,5 @@ class RecordingSpeaker(io.AudioOutput):
         for start, piece in self.heard:
             samples = np.frombuffer(piece, dtype=np.int16)
             at = int(round(start * rate))
-            out[at:at + len(samples)] = samples[: max(0, total - at)]
+            out[at : at + len(samples)] = samples[: max(0, total - at)]
         return out

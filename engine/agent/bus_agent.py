@@ -38,8 +38,22 @@ from engine.agent.prompts import PromptPlayer
 from engine.agent.session import CallVoice
 from engine.voice.bus import START, StreamCursor, VoiceBus
 from engine.voice.messages import (
-    AgentJoined, AgentLeft, CallerLeft, CollectDtmf, Command, ErrorEvent, Event, Hangup,
-    HangupComplete, Listen, Play, Record, Speak, Stop, Transfer, TransferComplete,
+    AgentJoined,
+    AgentLeft,
+    CallerLeft,
+    CollectDtmf,
+    Command,
+    ErrorEvent,
+    Event,
+    Hangup,
+    HangupComplete,
+    Listen,
+    Play,
+    Record,
+    Speak,
+    Stop,
+    Transfer,
+    TransferComplete,
 )
 
 AGENT_STATE_OWNER = "agent"  # the bus document an agent keeps (shared with the simulator)
@@ -93,8 +107,9 @@ class BusAgent:
         try:
             cursor = await self._join()
             self._prompts = PromptPlayer(self.voice, self._publish)
-            self._listener = CallerListener(self.voice, self._prompts, self._publish, self.call_id,
-                                            self.options.listening)
+            self._listener = CallerListener(
+                self.voice, self._prompts, self._publish, self.call_id, self.options.listening
+            )
             self.joined.set()
             await self._serve(cursor)
             return self.ended
@@ -115,10 +130,10 @@ class BusAgent:
             self._hush()  # nothing said after this would be heard
         await self._stop_serving()
         if self.ended is None:
-            await self.bus.publish_event(self.call_id, AgentLeft(reason=reason,
-                                                                 agent_id=self.agent_id))
-            await self.bus.save_state(self.call_id, AGENT_STATE_OWNER,
-                                      {"agent_id": self.agent_id, "left": True})
+            await self.bus.publish_event(self.call_id, AgentLeft(reason=reason, agent_id=self.agent_id))
+            await self.bus.save_state(
+                self.call_id, AGENT_STATE_OWNER, {"agent_id": self.agent_id, "left": True}
+            )
 
     async def abandon(self) -> None:
         """Stop serving without a word, as an agent process that dies does (tests)."""
@@ -159,15 +174,18 @@ class BusAgent:
     async def _join(self) -> StreamCursor[Command]:
         previous = await self.bus.load_state(self.call_id, AGENT_STATE_OWNER)
         after = START if previous is None else await self.bus.last_command_id(self.call_id)
-        await self.bus.save_state(self.call_id, AGENT_STATE_OWNER,
-                                  {"agent_id": self.agent_id, "left": False,
-                                   "joined_at": time.time()})
+        await self.bus.save_state(
+            self.call_id,
+            AGENT_STATE_OWNER,
+            {"agent_id": self.agent_id, "left": False, "joined_at": time.time()},
+        )
         if previous is not None:
             # Said for the old agent even if it said so itself: a process that died
             # could not, and the plugin side re-sends what is outstanding on seeing both.
             old_id = str(previous.get("agent_id", ""))
-            self._publish(AgentLeft(reason=f"the agent {old_id} was replaced by {self.agent_id}",
-                                    agent_id=old_id))
+            self._publish(
+                AgentLeft(reason=f"the agent {old_id} was replaced by {self.agent_id}", agent_id=old_id)
+            )
         self._publish(AgentJoined(agent_id=self.agent_id))
         return StreamCursor(functools.partial(self.bus.read_commands, self.call_id), after)
 
@@ -212,8 +230,7 @@ class BusAgent:
         try:
             await self.control.transfer(command.destination)
         except CallControlError as error:
-            self._publish(ErrorEvent(request_id=command.request_id, code="transfer",
-                                     message=str(error)))
+            self._publish(ErrorEvent(request_id=command.request_id, code="transfer", message=str(error)))
             return
         self._publish(TransferComplete(request_id=command.request_id))
         self._end("transfer")
@@ -254,8 +271,7 @@ class BusAgent:
             try:
                 await self.bus.publish_event(self.call_id, event)
             except Exception:  # noqa: BLE001 - one lost event must not stop the call
-                log.exception("could not publish %s for call %s", type(event).__name__,
-                              self.call_id)
+                log.exception("could not publish %s for call %s", type(event).__name__, self.call_id)
             finally:
                 self._outbox.task_done()
         self._outbox.task_done()

@@ -74,16 +74,22 @@ async def fetch_call_context(
     own = session is None
     client = session or aiohttp.ClientSession()
     try:
-        async with client.get(url, headers=headers,
-                              timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+        async with client.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             if response.status != 200:
-                log.warning("the voxflow server answered %s for the context of call %s; "
-                            "going on without it", response.status, call_id)
+                log.warning(
+                    "the voxflow server answered %s for the context of call %s; going on without it",
+                    response.status,
+                    call_id,
+                )
                 return None
             data = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-        log.warning("could not ask the voxflow server at %s about call %s (%s); going on "
-                    "without it", server_url, call_id, error or type(error).__name__)
+        log.warning(
+            "could not ask the voxflow server at %s about call %s (%s); going on without it",
+            server_url,
+            call_id,
+            error or type(error).__name__,
+        )
         return None
     finally:
         if own:

@@ -20,13 +20,33 @@ from typing import Any
 
 from engine.core import telemetry
 from engine.voice.messages import (
-    Command, ErrorEvent, Event, HangupComplete, Listen, Play, RecordComplete, Speak,
-    SpeechComplete, SpeechPartial, SpeechStarted, TransferComplete, TtsComplete,
-    TtsInterrupted, TtsStarted, message_type,
+    Command,
+    ErrorEvent,
+    Event,
+    HangupComplete,
+    Listen,
+    Play,
+    RecordComplete,
+    Speak,
+    SpeechComplete,
+    SpeechPartial,
+    SpeechStarted,
+    TransferComplete,
+    TtsComplete,
+    TtsInterrupted,
+    TtsStarted,
+    message_type,
 )
 
-_ENDS = (TtsComplete, TtsInterrupted, SpeechComplete, RecordComplete, TransferComplete,
-         HangupComplete, ErrorEvent)
+_ENDS = (
+    TtsComplete,
+    TtsInterrupted,
+    SpeechComplete,
+    RecordComplete,
+    TransferComplete,
+    HangupComplete,
+    ErrorEvent,
+)
 
 
 class CallSpans:
@@ -42,8 +62,11 @@ class CallSpans:
             self._taken[rid] = time.monotonic()
         parent = getattr(command, "traceparent", "")
         if parent:
-            span = telemetry.start_child(f"agent {message_type(command)}", parent, {
-                telemetry.CALL_ID: self.call_id, "voxflow.request_id": rid})
+            span = telemetry.start_child(
+                f"agent {message_type(command)}",
+                parent,
+                {telemetry.CALL_ID: self.call_id, "voxflow.request_id": rid},
+            )
             if span is not None:
                 if isinstance(command, Speak):
                     span.set_attribute("voxflow.text", command.text[:200])

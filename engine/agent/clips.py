@@ -51,7 +51,7 @@ async def frames(pcm: bytes, sample_rate: int) -> AsyncIterator[rtc.AudioFrame]:
     """``pcm`` as 20 ms frames (the last one padded with silence)."""
     size = sample_rate * _FRAME_MS // 1000 * 2
     for start in range(0, len(pcm), size):
-        chunk = pcm[start:start + size]
+        chunk = pcm[start : start + size]
         chunk += bytes(size - len(chunk))
         yield rtc.AudioFrame(chunk, sample_rate, 1, size // 2)
 

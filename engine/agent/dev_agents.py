@@ -77,8 +77,7 @@ class DevCallControl(LocalCallControl):
 class DevCall:
     """One call's agent and the caller's line into it."""
 
-    def __init__(self, call_id: str, harness: AudioHarness, agent: BusAgent,
-                 leg: CallerLeg) -> None:
+    def __init__(self, call_id: str, harness: AudioHarness, agent: BusAgent, leg: CallerLeg) -> None:
         self.call_id = call_id
         self.harness = harness
         self.agent = agent
@@ -165,8 +164,9 @@ class DevAgents:
             language = str(settings.get("language") or "en-US")
             voice = settings.get("voice")
             try:
-                speech_out = engines.make_tts(self.choice.tts, language=language,
-                                              voice=engines.engine_voice(self.choice.tts, voice))
+                speech_out = engines.make_tts(
+                    self.choice.tts, language=language, voice=engines.engine_voice(self.choice.tts, voice)
+                )
             except Exception as error:  # noqa: BLE001 - a flow this engine cannot speak
                 log.info("prompts of %s not prepared: %s", getattr(graph, "flow_id", "?"), error)
                 continue
@@ -210,14 +210,20 @@ class DevAgents:
                 language, voice = await self._call_language(call_id)
         language = language or "en-US"
         speech_in = engines.make_stt(self.choice.stt, language=language)
-        speech_out = engines.make_tts(self.choice.tts, language=language,
-                                      voice=engines.engine_voice(self.choice.tts, voice))
-        harness = AudioHarness(stt_engine=speech_in, tts_engine=speech_out,
-                               on_agent_audio=leg.hear, prompt_cache=self.prompt_cache)
+        speech_out = engines.make_tts(
+            self.choice.tts, language=language, voice=engines.engine_voice(self.choice.tts, voice)
+        )
+        harness = AudioHarness(
+            stt_engine=speech_in,
+            tts_engine=speech_out,
+            on_agent_audio=leg.hear,
+            prompt_cache=self.prompt_cache,
+        )
         await harness.start()
         control = DevCallControl(lambda what: log.info("call %s: the agent %s", call_id, what))
-        agent = BusAgent(self.bus, call_id, harness.voice, control,
-                         agent_id=f"dev-agent-{uuid.uuid4().hex[:6]}")
+        agent = BusAgent(
+            self.bus, call_id, harness.voice, control, agent_id=f"dev-agent-{uuid.uuid4().hex[:6]}"
+        )
         call = DevCall(call_id, harness, agent, leg)
         self.calls[call_id] = call
         call.task = agent.start()

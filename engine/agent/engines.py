@@ -83,8 +83,7 @@ def make_stt(
     if name == "deepgram":
         # A phone answer ends after about 0.8 s of silence, not Deepgram's default 25 ms;
         # each listen sets its own end_silence_ms (engine.agent.listening).
-        return plugin.STT(api_key=key, language=language, endpointing_ms=DEEPGRAM_ENDPOINTING_MS,
-                          **extra)  # type: ignore[no-any-return]
+        return plugin.STT(api_key=key, language=language, endpointing_ms=DEEPGRAM_ENDPOINTING_MS, **extra)  # type: ignore[no-any-return]
     return plugin.STT(api_key=key, language=language.split("-")[0], **extra)  # type: ignore[no-any-return]
 
 
@@ -131,8 +130,7 @@ def problems(choice: EngineChoice, env: Mapping[str, str] | None = None) -> list
         if not env.get(key_name, "").strip() and message not in found:
             found.append(message)
         if importlib.util.find_spec(_PLUGINS[name]) is None:
-            found.append(f"the package {_PLUGINS[name].replace('.', '-')} "
-                         "(pip install 'voxflow[cloud]')")
+            found.append(f"the package {_PLUGINS[name].replace('.', '-')} (pip install 'voxflow[cloud]')")
     return found
 
 

@@ -32,9 +32,7 @@ _EE_OK = 0
 _CHUNK_MS = 100
 
 # int callback(short *wav, int numsamples, espeak_EVENT *events); returning 1 aborts
-_SynthCallback = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-)
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 _LOCK = threading.Lock()
 
@@ -158,9 +156,7 @@ def synthesize(text: str, voice: Voice, on_chunk: Callable[[bytes], bool]) -> No
         encoded = text.encode("utf-8") + b"\0"
         lib.sink = on_chunk
         try:
-            lib.lib.espeak_Synth(
-                encoded, len(encoded), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None
-            )
+            lib.lib.espeak_Synth(encoded, len(encoded), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None)
         finally:
             lib.sink = None
 

@@ -15,8 +15,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 _DIGITS = {
-    "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four",
-    "5": "five", "6": "six", "7": "seven", "8": "eight", "9": "nine",
+    "0": "zero",
+    "1": "one",
+    "2": "two",
+    "3": "three",
+    "4": "four",
+    "5": "five",
+    "6": "six",
+    "7": "seven",
+    "8": "eight",
+    "9": "nine",
 }
 _NOT_WORD = re.compile(r"[^a-z0-9']+")
 

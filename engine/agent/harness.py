@@ -99,8 +99,9 @@ class AudioHarness:
         self.tts = tts_engine or OfflineTTS(sample_rate=options.sample_rate)
         self.timeline = Timeline()
         self.line = CallerLine(self.timeline, sample_rate=options.sample_rate, frame_ms=options.frame_ms)
-        self.speaker = RecordingSpeaker(self.timeline, sample_rate=options.sample_rate,
-                                        on_heard=on_agent_audio)
+        self.speaker = RecordingSpeaker(
+            self.timeline, sample_rate=options.sample_rate, on_heard=on_agent_audio
+        )
         self.events: list[HarnessEvent] = []
         self._transcripts: asyncio.Queue[Transcript] = asyncio.Queue()
         self._last_confidence: float | None = None
@@ -132,9 +133,7 @@ class AudioHarness:
         vad = await asyncio.to_thread(vad_models.for_call, self.options.vad)
         await asyncio.to_thread(self.stt.prewarm)
         heard_by = session_stt(self.stt, vad, self.options.turns.end_of_turn)
-        session = build_session(
-            stt_engine=heard_by, tts_engine=self.tts, vad=vad, turns=self.options.turns
-        )
+        session = build_session(stt_engine=heard_by, tts_engine=self.tts, vad=vad, turns=self.options.turns)
         session.input.audio = self.line
         session.output.audio = self.speaker
         session.on("user_state_changed", self._on_user_state)
@@ -145,9 +144,15 @@ class AudioHarness:
         self.timeline.restart()
         await session.start(self.agent, record=False)
         self._session = session
-        self._voice = CallVoice(session, self.agent, self.stt, self.tts, vad,
-                                turns=heard_by if isinstance(heard_by, ExpectingSTT) else None,
-                                prompt_cache=self.prompt_cache)
+        self._voice = CallVoice(
+            session,
+            self.agent,
+            self.stt,
+            self.tts,
+            vad,
+            turns=heard_by if isinstance(heard_by, ExpectingSTT) else None,
+            prompt_cache=self.prompt_cache,
+        )
 
     async def aclose(self) -> None:
         self.line.close()
@@ -191,6 +196,7 @@ class AudioHarness:
 
     async def wait_for_event(self, kind: str, *, after: float = 0.0, timeout: float = 10.0) -> HarnessEvent:
         """The first event of ``kind`` at or after ``after`` (timeline seconds)."""
+
         async def poll() -> HarnessEvent:
             while True:
                 for event in self.events:

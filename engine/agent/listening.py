@@ -38,13 +38,20 @@ from livekit import rtc
 from livekit.agents import stt
 from livekit.agents.language import LanguageCode
 
-from engine.agent.offline_stt import OfflineSTT
 from engine.agent import clips
+from engine.agent.offline_stt import OfflineSTT
 from engine.agent.prompts import CLIP_RATE, PromptPlayer
 from engine.agent.recorder import Recording
 from engine.agent.session import CallVoice
 from engine.voice.messages import (
-    CollectDtmf, Dtmf, Event, Listen, Record, RecordComplete, SpeechComplete, SpeechPartial,
+    CollectDtmf,
+    Dtmf,
+    Event,
+    Listen,
+    Record,
+    RecordComplete,
+    SpeechComplete,
+    SpeechPartial,
     SpeechStarted,
 )
 
@@ -189,8 +196,7 @@ class CallerListener:
             return
         words = [stt.SpeechData(language=LanguageCode(""), text=text, confidence=1.0)]
         self._on_speech(stt.SpeechEvent(type=stt.SpeechEventType.START_OF_SPEECH))
-        self._on_speech(stt.SpeechEvent(type=stt.SpeechEventType.FINAL_TRANSCRIPT,
-                                        alternatives=words))
+        self._on_speech(stt.SpeechEvent(type=stt.SpeechEventType.FINAL_TRANSCRIPT, alternatives=words))
         self._on_speech(stt.SpeechEvent(type=stt.SpeechEventType.END_OF_SPEECH))
 
     # ---- session events ------------------------------------------------------
@@ -198,8 +204,12 @@ class CallerListener:
     def _on_user_state(self, event: Any) -> None:
         utterance = self._utterance
         if event.new_state == "speaking":
-            if (utterance is not None and not utterance.closed and not utterance.stt_ended
-                    and utterance.timer is not None):
+            if (
+                utterance is not None
+                and not utterance.closed
+                and not utterance.stt_ended
+                and utterance.timer is not None
+            ):
                 utterance.timer.cancel()  # more speech: the silence did not end it
                 utterance.timer = None
             self._begin()
@@ -276,9 +286,13 @@ class CallerListener:
             return
         text = utterance.text(with_interim=True)
         if text:
-            self._publish(SpeechPartial(request_id=self._rid(utterance), transcript=text,
-                                        confidence=utterance.interim_confidence
-                                        if utterance.interim else utterance.confidence()))
+            self._publish(
+                SpeechPartial(
+                    request_id=self._rid(utterance),
+                    transcript=text,
+                    confidence=utterance.interim_confidence if utterance.interim else utterance.confidence(),
+                )
+            )
 
     def _answer(self, utterance: Utterance, *, truncated: bool = False) -> None:
         """The utterance is over (or cut at max_duration): say what was heard."""
@@ -295,8 +309,7 @@ class CallerListener:
         if isinstance(self._input, Record):
             self._finish_recording(text)
             return
-        self._publish(SpeechComplete(request_id=rid, transcript=text,
-                                     confidence=utterance.confidence()))
+        self._publish(SpeechComplete(request_id=rid, transcript=text, confidence=utterance.confidence()))
         if isinstance(self._input, Listen) and self._input.request_id == rid:
             self._clear_input()
 
@@ -364,9 +377,14 @@ class CallerListener:
         except OSError as error:
             log.warning("could not save the recording: %s", error)
             url = ""
-        self._publish(RecordComplete(request_id=recording.request_id, url=url,
-                                     transcript=transcript,
-                                     duration=round(recording.seconds, 2) if url else 0.0))
+        self._publish(
+            RecordComplete(
+                request_id=recording.request_id,
+                url=url,
+                transcript=transcript,
+                duration=round(recording.seconds, 2) if url else 0.0,
+            )
+        )
 
     # ---- engines -----------------------------------------------------------------
 

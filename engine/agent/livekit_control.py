@@ -27,7 +27,9 @@ class LiveKitCallControl:
     async def transfer(self, destination: str) -> None:
         uri = transfer_uri(destination)
         request = api.TransferSIPParticipantRequest(
-            room_name=self.room, participant_identity=self.caller_identity, transfer_to=uri,
+            room_name=self.room,
+            participant_identity=self.caller_identity,
+            transfer_to=uri,
             play_dialtone=False,
         )
         try:
@@ -57,9 +59,9 @@ class LiveKitCallControl:
         ``{room}`` and ``{time}`` in ``filepath`` are LiveKit's own placeholders.
         """
         request = api.RoomCompositeEgressRequest(
-            room_name=self.room, audio_only=True,
-            file_outputs=[api.EncodedFileOutput(file_type=api.EncodedFileType.OGG,
-                                                filepath=filepath)],
+            room_name=self.room,
+            audio_only=True,
+            file_outputs=[api.EncodedFileOutput(file_type=api.EncodedFileType.OGG, filepath=filepath)],
         )
         try:
             info = await self._lk.egress.start_room_composite_egress(request)

@@ -37,9 +37,7 @@ class OfflineSTT(stt.STT):
     """pocketsphinx as a livekit-agents STT (US English only)."""
 
     def __init__(self, *, expected_phrases: Iterable[str] = (), language: str = LANGUAGE) -> None:
-        super().__init__(
-            capabilities=stt.STTCapabilities(streaming=False, interim_results=False)
-        )
+        super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
         if not _is_english(language):
             raise VoxflowError(
                 f"the offline speech recogniser only understands US English, not {language!r}; "
@@ -109,7 +107,9 @@ def to_pcm16k(buffer: utils.AudioBuffer) -> bytes:
         return samples.tobytes()
     mono = rtc.AudioFrame(samples.tobytes(), frame.sample_rate, 1, len(samples))
     resampler = rtc.AudioResampler(
-        frame.sample_rate, sphinx.SAMPLE_RATE, num_channels=1,
+        frame.sample_rate,
+        sphinx.SAMPLE_RATE,
+        num_channels=1,
         quality=rtc.AudioResamplerQuality.HIGH,
     )
     out = resampler.push(mono) + resampler.flush()

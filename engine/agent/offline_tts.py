@@ -121,8 +121,9 @@ class _EspeakStream(tts.ChunkedStream):
 
         source_rate = await asyncio.to_thread(espeak.sample_rate)
         resampler = (
-            rtc.AudioResampler(source_rate, target_rate, num_channels=1,
-                               quality=rtc.AudioResamplerQuality.HIGH)
+            rtc.AudioResampler(
+                source_rate, target_rate, num_channels=1, quality=rtc.AudioResamplerQuality.HIGH
+            )
             if source_rate != target_rate
             else None
         )

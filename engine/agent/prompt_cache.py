@@ -50,8 +50,20 @@ SIZE_ENV = "VOXFLOW_PROMPT_CACHE_MB"
 DEFAULT_DIR = Path(".voxflow") / "prompt-cache"
 DEFAULT_MB = 256
 _TEXT_FIELDS = frozenset({"prompt", "message", "reprompt", "say", "text"})
-_SETTING_FIELDS = ("voice", "voice_id", "model", "model_id", "language", "encoding",
-                   "voice_settings", "speed", "instructions", "rate", "pitch", "name")
+_SETTING_FIELDS = (
+    "voice",
+    "voice_id",
+    "model",
+    "model_id",
+    "language",
+    "encoding",
+    "voice_settings",
+    "speed",
+    "instructions",
+    "rate",
+    "pitch",
+    "name",
+)
 
 
 # ---- keys ---------------------------------------------------------------------------
@@ -59,8 +71,12 @@ _SETTING_FIELDS = ("voice", "voice_id", "model", "model_id", "language", "encodi
 
 def engine_settings(engine: agents_tts.TTS) -> dict[str, Any]:
     """What makes ``engine`` sound the way it does (never its credentials)."""
-    found: dict[str, Any] = {"provider": engine.provider, "model": engine.model,
-                             "rate": engine.sample_rate, "channels": engine.num_channels}
+    found: dict[str, Any] = {
+        "provider": engine.provider,
+        "model": engine.model,
+        "rate": engine.sample_rate,
+        "channels": engine.num_channels,
+    }
     for source in (getattr(engine, "voice", None), getattr(engine, "_opts", None)):
         if source is None:
             continue
@@ -227,8 +243,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def store_from_env(env: Mapping[str, str] | None = None, *,
-                   default_dir: Path = DEFAULT_DIR) -> PromptStore:
+def store_from_env(env: Mapping[str, str] | None = None, *, default_dir: Path = DEFAULT_DIR) -> PromptStore:
     """The store ``VOXFLOW_PROMPT_CACHE`` names: a directory (default), redis://, or off."""
     env = os.environ if env is None else env
     where = env.get(CACHE_ENV, "").strip()
@@ -258,8 +273,7 @@ class CacheStats:
 class PromptCache:
     """Synthesised prompts by content, over a store, with a memory LRU in front."""
 
-    def __init__(self, store: PromptStore | None = None, *, memory_bytes: int = 32 * 1024 * 1024
-                 ) -> None:
+    def __init__(self, store: PromptStore | None = None, *, memory_bytes: int = 32 * 1024 * 1024) -> None:
         self.store: PromptStore = store if store is not None else NoStore()
         self.memory_bytes = memory_bytes
         self.stats = CacheStats()
@@ -356,14 +370,20 @@ class PromptCacheCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         stats = self.cache.stats
-        yield CounterMetricFamily("voxflow_prompt_cache_hits", "Prompts whose audio was cached.",
-                                  value=stats.hits)
-        yield CounterMetricFamily("voxflow_prompt_cache_misses",
-                                  "Prompts synthesised when they were needed.", value=stats.misses)
-        yield CounterMetricFamily("voxflow_prompt_cache_prepared",
-                                  "Prompts synthesised ahead of time.", value=stats.prepared)
-        yield GaugeMetricFamily("voxflow_prompt_cache_hit_ratio",
-                                "Hits over hits and misses since the start.", value=stats.hit_rate)
+        yield CounterMetricFamily(
+            "voxflow_prompt_cache_hits", "Prompts whose audio was cached.", value=stats.hits
+        )
+        yield CounterMetricFamily(
+            "voxflow_prompt_cache_misses", "Prompts synthesised when they were needed.", value=stats.misses
+        )
+        yield CounterMetricFamily(
+            "voxflow_prompt_cache_prepared", "Prompts synthesised ahead of time.", value=stats.prepared
+        )
+        yield GaugeMetricFamily(
+            "voxflow_prompt_cache_hit_ratio",
+            "Hits over hits and misses since the start.",
+            value=stats.hit_rate,
+        )
 
 
 _shared: PromptCache | None = None

@@ -30,7 +30,13 @@ from engine.agent.offline_tts import OfflineTTS
 from engine.agent.session import CallVoice
 from engine.core.errors import VoxflowError
 from engine.voice.messages import (
-    ErrorEvent, Event, Play, Speak, TtsComplete, TtsInterrupted, TtsStarted,
+    ErrorEvent,
+    Event,
+    Play,
+    Speak,
+    TtsComplete,
+    TtsInterrupted,
+    TtsStarted,
 )
 
 Publish = Callable[[Event], None]
@@ -91,15 +97,15 @@ class PromptPlayer:
         try:
             pcm = await clips.load_clip(command.audio, CLIP_RATE)
         except VoxflowError as error:
-            self._publish(ErrorEvent(request_id=command.request_id, code="play",
-                                     message=error.message))
+            self._publish(ErrorEvent(request_id=command.request_id, code="play", message=error.message))
             return
         self._say(command.request_id, "", clips.frames(pcm, CLIP_RATE), command.interruptible)
 
     async def play_now(self, pcm: bytes) -> None:
         """Play ``pcm`` (16 kHz) to the end, uninterruptible, outside the bus (the record beep)."""
-        handle = self._voice.session.say("", audio=clips.frames(pcm, CLIP_RATE),
-                                         allow_interruptions=False, add_to_chat_ctx=False)
+        handle = self._voice.session.say(
+            "", audio=clips.frames(pcm, CLIP_RATE), allow_interruptions=False, add_to_chat_ctx=False
+        )
         await handle
 
     def stop(self, target: str) -> bool:
@@ -131,15 +137,17 @@ class PromptPlayer:
     def _say(self, request_id: str, text: str, audio: Any, interruptible: bool) -> Prompt | None:
         try:
             if audio is None:
-                handle = self._voice.session.say(text, allow_interruptions=interruptible,
-                                                 add_to_chat_ctx=False)
+                handle = self._voice.session.say(
+                    text, allow_interruptions=interruptible, add_to_chat_ctx=False
+                )
             else:
-                handle = self._voice.session.say(text, audio=audio,
-                                                 allow_interruptions=interruptible,
-                                                 add_to_chat_ctx=False)
+                handle = self._voice.session.say(
+                    text, audio=audio, allow_interruptions=interruptible, add_to_chat_ctx=False
+                )
         except RuntimeError as error:  # the session is closing
-            self._publish(ErrorEvent(request_id=request_id, code="tts",
-                                     message=f"the agent cannot speak now: {error}"))
+            self._publish(
+                ErrorEvent(request_id=request_id, code="tts", message=f"the agent cannot speak now: {error}")
+            )
             return None
         prompt = Prompt(request_id, handle, interruptible)
         self._prompts[request_id] = prompt
@@ -167,8 +175,7 @@ class PromptPlayer:
         if not prompt.started:
             self._publish(TtsStarted(request_id=rid))
         if prompt.handle.interrupted:
-            self._publish(TtsInterrupted(request_id=rid, by=prompt.cut_by or "speech",
-                                         digit=prompt.digit))
+            self._publish(TtsInterrupted(request_id=rid, by=prompt.cut_by or "speech", digit=prompt.digit))
         else:
             self._publish(TtsComplete(request_id=rid))
 

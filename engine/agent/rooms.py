@@ -31,5 +31,5 @@ def call_id_from_room(room: str) -> str | None:
         call_id = room.split(marker, 1)[1]
         return call_id or None
     if room.startswith(ROOM_PREFIX) and len(room) > len(ROOM_PREFIX):
-        return room[len(ROOM_PREFIX):]
+        return room[len(ROOM_PREFIX) :]
     return None

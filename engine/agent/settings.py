@@ -55,8 +55,10 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> AgentSettings:
     missing = [f"{name}: {what}" for name, what in LIVEKIT_VARIABLES.items() if not get(name)]
     redis_url = next((get(name) for name in REDIS_VARIABLES if get(name)), "")
     if not redis_url:
-        missing.append("REDIS_URL (or VOXFLOW_REDIS_URL): the Redis server of the voice bus, "
-                       "the same one the workers use, e.g. redis://localhost:6379/0")
+        missing.append(
+            "REDIS_URL (or VOXFLOW_REDIS_URL): the Redis server of the voice bus, "
+            "the same one the workers use, e.g. redis://localhost:6379/0"
+        )
     choice = engines.choose(env)
     missing.extend(engines.problems(choice, env))
     if missing:

@@ -135,8 +135,7 @@ class SphinxEngine:
                 return None
             if grammar.skipped:
                 log.warning(
-                    "offline speech recognition ignores expected phrases with words it "
-                    "cannot pronounce: %s",
+                    "offline speech recognition ignores expected phrases with words it cannot pronounce: %s",
                     ", ".join(repr(p) for p in grammar.skipped),
                 )
             if grammar.key not in self._grammars:
@@ -187,7 +186,7 @@ def _trim(samples: np.ndarray) -> np.ndarray:
         return samples
     keep = int(_PAD_SECONDS * 100)
     first, last = max(loud[0] - keep, 0), min(loud[-1] + 1 + keep, count)
-    return samples[first * window:last * window]
+    return samples[first * window : last * window]
 
 
 def _prepare(pcm: bytes) -> bytes:
@@ -242,8 +241,9 @@ def _process_pool() -> ProcessPoolExecutor:
     with _engine_lock:
         if _pool is None:
             # spawn, not fork: the agent's process has threads (livekit, onnxruntime).
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_load_models)
+            _pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_load_models
+            )
         return _pool
 
 
@@ -285,6 +285,7 @@ async def recognize_elsewhere(pcm: bytes, phrases: tuple[str, ...]) -> Recogniti
                 if _pool is pool:
                     _pool = None
             if attempt:
-                raise VoxflowError("the offline speech recogniser's process stopped; "
-                                   "see the log above for why") from None
+                raise VoxflowError(
+                    "the offline speech recogniser's process stopped; see the log above for why"
+                ) from None
     raise AssertionError("unreachable")

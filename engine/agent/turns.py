@@ -92,7 +92,7 @@ def complete_phrase(phrase: str | None, expected: Iterable[str]) -> bool:
         return False
     for other in expected:
         longer = phrase_words(other)
-        if len(longer) > len(words) and longer[:len(words)] == words:
+        if len(longer) > len(words) and longer[: len(words)] == words:
             return False
     return True
 
@@ -153,14 +153,21 @@ class ExpectingSTT(stt.STT):
     def prewarm(self) -> None:
         self.engine.prewarm()
 
-    async def _recognize_impl(self, buffer: utils.AudioBuffer, *,
-                              language: NotGivenOr[str] = NOT_GIVEN,
-                              conn_options: APIConnectOptions) -> stt.SpeechEvent:
-        return await self.engine.recognize(buffer=buffer, language=language,
-                                           conn_options=conn_options)
+    async def _recognize_impl(
+        self,
+        buffer: utils.AudioBuffer,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions,
+    ) -> stt.SpeechEvent:
+        return await self.engine.recognize(buffer=buffer, language=language, conn_options=conn_options)
 
-    def stream(self, *, language: NotGivenOr[str] = NOT_GIVEN,
-               conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS) -> stt.RecognizeStream:
+    def stream(
+        self,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> stt.RecognizeStream:
         return _ExpectingStream(self, language=language, conn_options=conn_options)
 
     async def recognise(self, pcm: bytes, rate: int, language: NotGivenOr[str]) -> stt.SpeechEvent:
@@ -228,8 +235,9 @@ _WAKE = object()  # a background attempt finished: decide again
 
 
 class _ExpectingStream(stt.RecognizeStream):
-    def __init__(self, owner: ExpectingSTT, *, language: NotGivenOr[str],
-                 conn_options: APIConnectOptions) -> None:
+    def __init__(
+        self, owner: ExpectingSTT, *, language: NotGivenOr[str], conn_options: APIConnectOptions
+    ) -> None:
         super().__init__(stt=owner, conn_options=conn_options)
         self._owner = owner
         self._language = language
@@ -303,23 +311,28 @@ class _ExpectingStream(stt.RecognizeStream):
         phrases = self._owner.expected_phrases()
         if phrases and silence >= policy.check_after and not utterance.fresh(utterance.grammar):
             utterance.grammar = self._attempt(utterance, self._recognise(utterance))
-        if (policy.model is not None and not phrases and silence >= policy.check_after
-                and not utterance.fresh(utterance.turn_model)):
+        if (
+            policy.model is not None
+            and not phrases
+            and silence >= policy.check_after
+            and not utterance.fresh(utterance.turn_model)
+        ):
             utterance.turn_model = self._attempt(utterance, self._model_check(utterance))
             utterance.early_text = self._attempt(utterance, self._recognise(utterance))
-        ahead_at = max(self._owner.end_silence - self._owner.recognise_time - 0.05,
-                       RECOGNISE_AHEAD_FLOOR)
+        ahead_at = max(self._owner.end_silence - self._owner.recognise_time - 0.05, RECOGNISE_AHEAD_FLOOR)
         if silence >= ahead_at and not utterance.fresh(utterance.ahead):
             utterance.ahead = self._attempt(utterance, self._recognise(utterance))
 
         grammar = self._result(utterance, utterance.grammar)
-        if (grammar is not None and silence >= policy.short_silence
-                and self._whole_phrase(grammar, phrases)):
+        if grammar is not None and silence >= policy.short_silence and self._whole_phrase(grammar, phrases):
             await self._finish(utterance, grammar, "early_phrase")
             return
         finished = self._result(utterance, utterance.turn_model)
-        if (isinstance(finished, float) and finished >= policy.model_threshold
-                and silence >= policy.model_silence):
+        if (
+            isinstance(finished, float)
+            and finished >= policy.model_threshold
+            and silence >= policy.model_silence
+        ):
             await self._finish(utterance, None, "early_model")
             return
         if silence >= self._owner.end_silence:
@@ -331,7 +344,8 @@ class _ExpectingStream(stt.RecognizeStream):
         best = event.alternatives[0]
         phrase = (best.metadata or {}).get("phrase") if isinstance(best.metadata, dict) else None
         return (best.confidence or 0.0) >= self._owner.policy.min_confidence and complete_phrase(
-            phrase, phrases)
+            phrase, phrases
+        )
 
     def _attempt(self, utterance: _Utterance, work: Any) -> _Attempt:
         task = asyncio.ensure_future(work)
@@ -359,21 +373,22 @@ class _ExpectingStream(stt.RecognizeStream):
             pcm = wav.resample(pcm, utterance.rate, 16000)
         return await asyncio.to_thread(model.finished, pcm)
 
-    async def _finish(self, utterance: _Utterance, heard: stt.SpeechEvent | None,
-                      why: str) -> None:
+    async def _finish(self, utterance: _Utterance, heard: stt.SpeechEvent | None, why: str) -> None:
         """The answer is over: END_OF_SPEECH now, then its transcript."""
         self._utterance = None
         stats = self._owner.stats
         setattr(stats, why, getattr(stats, why) + 1)
         speech_end = time.time() - utterance.silence
-        self._send(stt.SpeechEvent(type=stt.SpeechEventType.END_OF_SPEECH,
-                                   speech_end_time=speech_end))
+        self._send(stt.SpeechEvent(type=stt.SpeechEventType.END_OF_SPEECH, speech_end_time=speech_end))
         if heard is None:
             ahead = utterance.ahead
             if why == "early_model" and utterance.fresh(utterance.early_text):
                 ahead = utterance.early_text
-            if (ahead is not None and utterance.fresh(ahead)
-                    and (ahead.silence >= RECOGNISE_AHEAD_FLOOR or ahead is utterance.early_text)):
+            if (
+                ahead is not None
+                and utterance.fresh(ahead)
+                and (ahead.silence >= RECOGNISE_AHEAD_FLOOR or ahead is utterance.early_text)
+            ):
                 stats.ahead_used += 1
                 try:
                     heard = await ahead.task
@@ -389,20 +404,22 @@ class _ExpectingStream(stt.RecognizeStream):
         self._cancel_attempts(utterance)
         if not heard.alternatives or not heard.alternatives[0].text:
             return  # nothing recognisable: the listener's final_wait decides
-        self._send(stt.SpeechEvent(type=stt.SpeechEventType.FINAL_TRANSCRIPT,
-                                   alternatives=[heard.alternatives[0]],
-                                   speech_end_time=speech_end))
+        self._send(
+            stt.SpeechEvent(
+                type=stt.SpeechEventType.FINAL_TRANSCRIPT,
+                alternatives=[heard.alternatives[0]],
+                speech_end_time=speech_end,
+            )
+        )
 
     @staticmethod
     def _cancel_attempts(utterance: _Utterance | None) -> None:
         if utterance is None:
             return
-        for attempt in (utterance.grammar, utterance.ahead, utterance.turn_model,
-                        utterance.early_text):
+        for attempt in (utterance.grammar, utterance.ahead, utterance.turn_model, utterance.early_text):
             if attempt is not None and not attempt.task.done():
                 attempt.task.cancel()
         utterance.drop_attempts()
 
     def _send(self, event: stt.SpeechEvent) -> None:
         self._event_ch.send_nowait(event)
-

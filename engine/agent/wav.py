@@ -36,9 +36,7 @@ def decode_pcm(data: bytes, sample_rate: int, name: str = "the audio") -> bytes:
             channels, width, rate = handle.getnchannels(), handle.getsampwidth(), handle.getframerate()
             frames = handle.readframes(handle.getnframes())
     except (wave.Error, EOFError) as exc:
-        raise VoxflowError(
-            f"{name} is not a WAV file voxflow can read ({exc}); use 16-bit PCM WAV"
-        ) from exc
+        raise VoxflowError(f"{name} is not a WAV file voxflow can read ({exc}); use 16-bit PCM WAV") from exc
     if width != 2:
         raise VoxflowError(
             f"{name} is {width * 8}-bit audio; voxflow reads 16-bit PCM WAV files "

@@ -81,8 +81,10 @@ def _http_port() -> int:
     try:
         return int(value) if value else DEFAULT_HTTP_PORT
     except ValueError:
-        raise VoxflowError(f"{HTTP_PORT_ENV}={value!r} is not a port number; set a number "
-                           "(0 for any free port), or leave it unset for 8081.") from None
+        raise VoxflowError(
+            f"{HTTP_PORT_ENV}={value!r} is not a port number; set a number "
+            "(0 for any free port), or leave it unset for 8081."
+        ) from None
 
 
 def _no_load() -> float:
@@ -101,8 +103,10 @@ def _load_threshold() -> float | None:
     except ValueError:
         threshold = -1.0
     if not threshold > 0:
-        raise VoxflowError(f"{LOAD_THRESHOLD_ENV}={value!r}: set a load above 0, such as 0.7 "
-                           "(LiveKit Agents' default), or inf.")
+        raise VoxflowError(
+            f"{LOAD_THRESHOLD_ENV}={value!r}: set a load above 0, such as 0.7 "
+            "(LiveKit Agents' default), or inf."
+        )
     return threshold
 
 
@@ -127,13 +131,17 @@ async def entrypoint(ctx: JobContext) -> None:
     caller = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP)
     context = None
     if settings.server_url:
-        context = await fetch_call_context(settings.server_url, settings.internal_token, call_id,
-                                           session=http_context.http_session())
+        context = await fetch_call_context(
+            settings.server_url, settings.internal_token, call_id, session=http_context.http_session()
+        )
     voice = await _start_voice(ctx, caller, context)
     bus = RedisVoiceBus.from_url(settings.redis_url)
     control = LiveKitCallControl(ctx.api, ctx.room.name, caller.identity)
     agent = BusAgent(
-        bus, call_id, voice, control,
+        bus,
+        call_id,
+        voice,
+        control,
         # Its identity in the room: the server matches LiveKit's participant_left to it.
         agent_id=ctx.room.local_participant.identity or f"agent-{ctx.job.id}",
         options=BusAgentOptions(listening=ListeningOptions(recordings_dir=settings.recordings_dir)),
@@ -158,8 +166,7 @@ async def entrypoint(ctx: JobContext) -> None:
     ctx.shutdown(f"the call ended ({ended or 'agent stopped'})")
 
 
-async def record_call(control: LiveKitCallControl, bus: VoiceBus, call_id: str,
-                      filepath: str) -> str | None:
+async def record_call(control: LiveKitCallControl, bus: VoiceBus, call_id: str, filepath: str) -> str | None:
     """Record the whole call through LiveKit egress (the trigger's enable_recording).
 
     The egress id is kept on the call's bus (``recording``); when LiveKit refuses,
@@ -170,20 +177,23 @@ async def record_call(control: LiveKitCallControl, bus: VoiceBus, call_id: str,
     except CallControlError as error:
         log.warning("call %s: %s", call_id, error)
         return None
-    await bus.save_state(call_id, RECORDING_STATE_OWNER, {"egress_id": egress,
-                                                          "filepath": filepath})
+    await bus.save_state(call_id, RECORDING_STATE_OWNER, {"egress_id": egress, "filepath": filepath})
     return egress
 
 
 async def _start_voice(
     ctx: JobContext, caller: rtc.RemoteParticipant, context: CallContext | None
 ) -> CallVoice:
-    choice = engines.choose(stt_name=context.stt if context else None,
-                            tts_name=context.tts if context else None)
+    choice = engines.choose(
+        stt_name=context.stt if context else None, tts_name=context.tts if context else None
+    )
     language = (context.language if context else None) or "en-US"
     speech_in = engines.make_stt(choice.stt, language=language)
-    speech_out = engines.make_tts(choice.tts, language=language, voice=engines.engine_voice(
-        choice.tts, context.voice if context else None))
+    speech_out = engines.make_tts(
+        choice.tts,
+        language=language,
+        voice=engines.engine_voice(choice.tts, context.voice if context else None),
+    )
     vad = vad_models.for_call()
     turns = TurnOptions()
     heard_by = session_stt(speech_in, vad, turns.end_of_turn)
@@ -195,8 +205,7 @@ async def _start_voice(
         room_options=room_io.RoomOptions(
             participant_identity=caller.identity,
             participant_kinds=[rtc.ParticipantKind.PARTICIPANT_KIND_SIP],
-            audio_input=room_io.AudioInputOptions(sample_rate=SAMPLE_RATE,
-                                                  pre_connect_audio=False),
+            audio_input=room_io.AudioInputOptions(sample_rate=SAMPLE_RATE, pre_connect_audio=False),
             audio_output=room_io.AudioOutputOptions(sample_rate=SAMPLE_RATE),
             text_output=False,
             # The bus agent reports the caller leaving and ends the job itself.
@@ -204,9 +213,15 @@ async def _start_voice(
         ),
         record=False,
     )
-    return CallVoice(session, agent, speech_in, speech_out, vad,
-                     turns=heard_by if isinstance(heard_by, ExpectingSTT) else None,
-                     prompt_cache=prompt_cache.shared_cache())
+    return CallVoice(
+        session,
+        agent,
+        speech_in,
+        speech_out,
+        vad,
+        turns=heard_by if isinstance(heard_by, ExpectingSTT) else None,
+        prompt_cache=prompt_cache.shared_cache(),
+    )
 
 
 def run(settings: AgentSettings, *, log_level: str = "INFO", log_format: str = "colored") -> None:
@@ -216,7 +231,13 @@ def run(settings: AgentSettings, *, log_level: str = "INFO", log_format: str = "
     from livekit.agents.cli.cli import _run_worker
 
     os.environ.setdefault("LIVEKIT_URL", settings.livekit_url)
-    _run_worker(build_server(settings), proto.CliArgs(
-        log_level=log_level, url=settings.livekit_url, api_key=settings.api_key,
-        api_secret=settings.api_secret, log_format=log_format,
-    ))
+    _run_worker(
+        build_server(settings),
+        proto.CliArgs(
+            log_level=log_level,
+            url=settings.livekit_url,
+            api_key=settings.api_key,
+            api_secret=settings.api_secret,
+            log_format=log_format,
+        ),
+    )

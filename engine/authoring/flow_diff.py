@@ -16,18 +16,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from engine.language.compile import (
-    INHERITED_SETTINGS,
-    Exit,
-    FlowGraph,
-    FlowNode,
-    compile_flow,
-)
-from engine.core.errors import VoxflowError
-from engine.language.fields import find_fields
-from engine.language.load import load_text
-from engine.language.project import check_flow_document
-from engine.language.registry import PluginRegistry, default_registry
 from engine.authoring.render import (
     Diagram,
     DiagramEdge,
@@ -36,6 +24,18 @@ from engine.authoring.render import (
     diagram_edge,
     diagram_node,
 )
+from engine.core.errors import VoxflowError
+from engine.language.compile import (
+    INHERITED_SETTINGS,
+    Exit,
+    FlowGraph,
+    FlowNode,
+    compile_flow,
+)
+from engine.language.fields import find_fields
+from engine.language.load import load_text
+from engine.language.project import check_flow_document
+from engine.language.registry import PluginRegistry, default_registry
 from engine.language.schema import flow_schema
 from engine.language.sourcemap import DocPath, format_path
 
@@ -43,8 +43,12 @@ from engine.language.sourcemap import DocPath, format_path
 _DURATION_SETTINGS = ("no_input_timeout", "max_call_duration")
 _EXIT_NAME = re.compile(r"^(?P<head>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<index>\d+)\])?")
 _EXIT_WORDS = {
-    "next": "next step", "else": '"else"', "no_input": "no input", "no_match": "no match",
-    "on_error": "on error", "on_timeout": "on timeout",
+    "next": "next step",
+    "else": '"else"',
+    "no_input": "no input",
+    "no_match": "no match",
+    "on_error": "on error",
+    "on_timeout": "on timeout",
 }
 
 
@@ -96,8 +100,7 @@ class ExitChange:
 
     def sentence(self) -> str:
         if self.kind == "retargeted":
-            return (f"{self.node}: {self.what} now goes to '{self.new_target}' "
-                    f"(was '{self.old_target}')")
+            return f"{self.node}: {self.what} now goes to '{self.new_target}' (was '{self.old_target}')"
         if self.kind == "added":
             return f"{self.node}: {self.what} goes to '{self.new_target}' (new)"
         return f"{self.node}: {self.what} no longer goes to '{self.old_target}' (removed)"
@@ -162,9 +165,7 @@ def compile_flow_text(text: str, display_name: str, registry: PluginRegistry) ->
 # Comparing
 
 
-def compare_flows(
-    old: FlowGraph, new: FlowGraph, registry: PluginRegistry | None = None
-) -> FlowDiff:
+def compare_flows(old: FlowGraph, new: FlowGraph, registry: PluginRegistry | None = None) -> FlowDiff:
     registry = registry or default_registry()
     durations = _DurationFields(registry)
     added = tuple(node for node_id, node in new.nodes.items() if node_id not in old.nodes)
@@ -181,8 +182,9 @@ def compare_flows(
         exits += exit_changes(old_node, new_node)
     details = {node.id: node_details(new, node, durations) for node in added}
     details |= {node.id: node_details(old, node, durations) for node in removed}
-    return FlowDiff(old, new, added, removed, tuple(changed), tuple(exits),
-                    tuple(flow_changes(old, new)), details)
+    return FlowDiff(
+        old, new, added, removed, tuple(changed), tuple(exits), tuple(flow_changes(old, new)), details
+    )
 
 
 def flow_changes(old: FlowGraph, new: FlowGraph) -> list[ValueChange]:
@@ -196,8 +198,9 @@ def flow_changes(old: FlowGraph, new: FlowGraph) -> list[ValueChange]:
     for name in _union(old.settings, new.settings):
         before, after = old.settings.get(name, MISSING), new.settings.get(name, MISSING)
         if not same(before, after):
-            changes.append(ValueChange(f"settings.{name}", before, after,
-                                       is_duration=name in _DURATION_SETTINGS))
+            changes.append(
+                ValueChange(f"settings.{name}", before, after, is_duration=name in _DURATION_SETTINGS)
+            )
     for name in _union(old.variables, new.variables):
         before, after = old.variables.get(name, MISSING), new.variables.get(name, MISSING)
         if not same(before, after):
@@ -212,7 +215,10 @@ def flow_changes(old: FlowGraph, new: FlowGraph) -> list[ValueChange]:
 
 
 def node_field_changes(
-    old_graph: FlowGraph, new_graph: FlowGraph, old: FlowNode, new: FlowNode,
+    old_graph: FlowGraph,
+    new_graph: FlowGraph,
+    old: FlowNode,
+    new: FlowNode,
     durations: _DurationFields,
 ) -> list[ValueChange]:
     """Type and config changes of one node, leaving out its exits (reported as exits)."""
@@ -226,14 +232,13 @@ def node_field_changes(
     new_config = _without_inherited(new.config, new_graph.settings, old.config, old_graph.settings)
     duration_paths = durations.paths(old) | durations.paths(new)
     for change in diff_values(old_config, new_config, (), (), skip):
-        changes.append(ValueChange(change.path, change.old, change.new,
-                                   is_duration=change.path in duration_paths))
+        changes.append(
+            ValueChange(change.path, change.old, change.new, is_duration=change.path in duration_paths)
+        )
     return changes
 
 
-def node_details(
-    graph: FlowGraph, node: FlowNode, durations: _DurationFields
-) -> tuple[ValueChange, ...]:
+def node_details(graph: FlowGraph, node: FlowNode, durations: _DurationFields) -> tuple[ValueChange, ...]:
     """What a node sets, as changes from nothing: shown for added and removed nodes."""
     exits = {e.name for e in node.exits}
     config = _without_inherited(node.config, graph.settings, node.config, graph.settings)
@@ -247,8 +252,10 @@ def node_details(
 
 
 def _without_inherited(
-    config: Mapping[str, Any], settings: Mapping[str, Any],
-    other: Mapping[str, Any], other_settings: Mapping[str, Any],
+    config: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    other: Mapping[str, Any],
+    other_settings: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The config without settings both sides simply take from their flow.
 
@@ -257,8 +264,9 @@ def _without_inherited(
     """
     result = dict(config)
     for name in INHERITED_SETTINGS:
-        if (same(config.get(name, MISSING), settings.get(name, MISSING))
-                and same(other.get(name, MISSING), other_settings.get(name, MISSING))):
+        if same(config.get(name, MISSING), settings.get(name, MISSING)) and same(
+            other.get(name, MISSING), other_settings.get(name, MISSING)
+        ):
             result.pop(name, None)
     return result
 
@@ -274,9 +282,7 @@ class _Skip:
         return format_path(old_path) in self.old or format_path(new_path) in self.new
 
 
-def diff_values(
-    old: Any, new: Any, old_path: DocPath, new_path: DocPath, skip: _Skip
-) -> list[ValueChange]:
+def diff_values(old: Any, new: Any, old_path: DocPath, new_path: DocPath, skip: _Skip) -> list[ValueChange]:
     """Every leaf-level difference between two JSON-like values.
 
     Mappings are compared key by key; lists of mappings (options, no_input
@@ -289,8 +295,9 @@ def diff_values(
     if isinstance(old, Mapping) and isinstance(new, Mapping):
         changes: list[ValueChange] = []
         for key in _union(old, new):
-            changes += diff_values(old.get(key, MISSING), new.get(key, MISSING),
-                                   old_path + (key,), new_path + (key,), skip)
+            changes += diff_values(
+                old.get(key, MISSING), new.get(key, MISSING), old_path + (key,), new_path + (key,), skip
+            )
         return changes
     if _is_list_of_mappings(old) and _is_list_of_mappings(new):
         return _diff_item_lists(old, new, old_path, new_path, skip)
@@ -309,10 +316,12 @@ def _diff_item_lists(
 ) -> list[ValueChange]:
     # Align on the items without their exits: an option that only changed where
     # it goes is the same option (its new target is reported as an exit).
-    old_keys = [canonical(_without_exits(item, old_path + (i,), lambda p: skip(p, ())))
-                for i, item in enumerate(old)]
-    new_keys = [canonical(_without_exits(item, new_path + (j,), lambda p: skip((), p)))
-                for j, item in enumerate(new)]
+    old_keys = [
+        canonical(_without_exits(item, old_path + (i,), lambda p: skip(p, ()))) for i, item in enumerate(old)
+    ]
+    new_keys = [
+        canonical(_without_exits(item, new_path + (j,), lambda p: skip((), p))) for j, item in enumerate(new)
+    ]
     matcher = difflib.SequenceMatcher(a=old_keys, b=new_keys, autojunk=False)
     changes: list[ValueChange] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -339,8 +348,11 @@ def _pair_items(
     if len(old_range) == len(new_range):
         return list(zip(old_range, new_range, strict=True))
     new_by_key = {_item_key(new[j]): j for j in new_range if _item_key(new[j]) is not None}
-    return [(i, new_by_key[_item_key(old[i])]) for i in old_range
-            if _item_key(old[i]) is not None and _item_key(old[i]) in new_by_key]
+    return [
+        (i, new_by_key[_item_key(old[i])])
+        for i in old_range
+        if _item_key(old[i]) is not None and _item_key(old[i]) in new_by_key
+    ]
 
 
 def _item_key(item: Any) -> str | None:
@@ -379,8 +391,7 @@ def exit_changes(old: FlowNode, new: FlowNode) -> list[ExitChange]:
         if old_exit is None:
             changes.append(ExitChange(new.id, "added", exit_words(new, new_exit), None, new_exit))
         elif old_exit.target != new_exit.target:
-            changes.append(ExitChange(new.id, "retargeted", exit_words(new, new_exit),
-                                      old_exit, new_exit))
+            changes.append(ExitChange(new.id, "retargeted", exit_words(new, new_exit), old_exit, new_exit))
     for identity, old_exit in old_exits.items():
         if identity not in new_exits:
             changes.append(ExitChange(old.id, "removed", exit_words(old, old_exit), old_exit, None))
@@ -410,7 +421,7 @@ def _exit_identity(node: FlowNode, exit_: Exit) -> str:
     if match and match["head"] == "options" and match["index"] is not None:
         option = _list_item(node.config.get("options"), int(match["index"]))
         if "key" in option:
-            rest = exit_.name[match.end():]
+            rest = exit_.name[match.end() :]
             return f"options[key={option['key']}]{rest}"
     return exit_.name
 
@@ -422,7 +433,7 @@ def exit_words(node: FlowNode, exit_: Exit) -> str:
     if head == "options":
         return f'option "{exit_.label}"' if exit_.label else f"option {exit_.name}"
     if head == "branches" and match and match["index"] is not None:
-        return f'branch {int(match["index"]) + 1} (if {exit_.label})'
+        return f"branch {int(match['index']) + 1} (if {exit_.label})"
     return _EXIT_WORDS.get(head, exit_.name)
 
 
@@ -446,7 +457,8 @@ class _DurationFields:
             self._schema = flow_schema(self._registry)
         type_schema = self._schema["$defs"]["node_types"].get(node.type, {})
         return {
-            format_path(ref.path) for ref in find_fields(self._schema, type_schema, node.config)
+            format_path(ref.path)
+            for ref in find_fields(self._schema, type_schema, node.config)
             if ref.kind == "duration"
         }
 
@@ -457,8 +469,7 @@ class _DurationFields:
 
 def canonical(value: Any) -> str:
     """One text per value: key order ignored, ``1``, ``1.0`` and ``true`` kept apart."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr,
-                      ensure_ascii=False)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr, ensure_ascii=False)
 
 
 def same(old: Any, new: Any) -> bool:
@@ -505,8 +516,7 @@ def format_seconds(seconds: float) -> str:
 def is_long_text(change: ValueChange) -> bool:
     """Prompts and messages are shown whole, on lines of their own."""
     return any(
-        isinstance(value, str) and (len(value) > 40 or "\n" in value)
-        for value in (change.old, change.new)
+        isinstance(value, str) and (len(value) > 40 or "\n" in value) for value in (change.old, change.new)
     )
 
 
@@ -535,8 +545,7 @@ def diff_diagram(diff: FlowDiff) -> Diagram:
     nodes: list[DiagramNode] = []
     edges: list[DiagramEdge] = []
     for node in diff.new.nodes.values():
-        status: Status = "added" if node.id in added_ids else (
-            "changed" if node.id in touched else "same")
+        status: Status = "added" if node.id in added_ids else ("changed" if node.id in touched else "same")
         nodes.append(diagram_node(node, status))
         for exit_ in node.exits:
             edge_status = exit_status.get((node.id, exit_.name), "same")
@@ -555,8 +564,9 @@ def diff_diagram(diff: FlowDiff) -> Diagram:
         edges=tuple(edges),
         error_handler=diff.new.error_handler,
         start_status="changed" if diff.old.start != diff.new.start else "same",
-        error_handler_status="same" if diff.old.error_handler == diff.new.error_handler else (
-            "added" if diff.old.error_handler is None else "changed"),
+        error_handler_status="same"
+        if diff.old.error_handler == diff.new.error_handler
+        else ("added" if diff.old.error_handler is None else "changed"),
     )
 
 
@@ -565,6 +575,5 @@ def _exit_statuses(diff: FlowDiff) -> dict[tuple[str, str], Status]:
     statuses: dict[tuple[str, str], Status] = {}
     for change in diff.exits:
         if change.new is not None:
-            statuses[(change.node, change.new.name)] = (
-                "added" if change.kind == "added" else "changed")
+            statuses[(change.node, change.new.name)] = "added" if change.kind == "added" else "changed"
     return statuses

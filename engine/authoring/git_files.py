@@ -72,8 +72,10 @@ def read_git_file(rev: str, path: str, cwd: str | Path | None = None) -> str:
     """
     spec = f"{rev}:{path}"
     if not path:
-        raise VoxflowError(f"'{spec}' names no file: put the file's path after the ':', "
-                           f"for example {rev or 'HEAD'}:flows/account-balance.yaml.")
+        raise VoxflowError(
+            f"'{spec}' names no file: put the file's path after the ':', "
+            f"for example {rev or 'HEAD'}:flows/account-balance.yaml."
+        )
     _require_repository(cwd, spec)
     if rev:
         _require_revision(rev, cwd)
@@ -104,8 +106,9 @@ def _require_repository(cwd: str | Path | None, spec: str) -> None:
 
 
 def _require_revision(rev: str, cwd: str | Path | None) -> None:
-    probe = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
-                 cwd, check=False)
+    probe = _git(
+        ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"], cwd, check=False
+    )
     if probe.returncode != 0:
         raise VoxflowError(
             f"git does not know the revision '{rev}'. Use a commit, branch or tag that "
@@ -125,9 +128,7 @@ def _object_for(rev: str, path: str, cwd: str | Path | None) -> str | None:
     return None
 
 
-def _git(
-    args: list[str], cwd: str | Path | None, check: bool = True
-) -> subprocess.CompletedProcess[bytes]:
+def _git(args: list[str], cwd: str | Path | None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     try:
         result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
     except FileNotFoundError:
@@ -169,8 +170,9 @@ def sibling_sources(spec: str, cwd: str | Path | None = None) -> dict[str, str]:
     for name in listing.stdout.decode(errors="replace").splitlines():
         if name == own_name or not name.endswith((".yaml", ".yml")):
             continue
-        blob = _git(["cat-file", "blob", f"{folder}/{name}" if "/" in found else f"{rev}:{name}"],
-                    cwd, check=False)
+        blob = _git(
+            ["cat-file", "blob", f"{folder}/{name}" if "/" in found else f"{rev}:{name}"], cwd, check=False
+        )
         if blob.returncode == 0:
             try:
                 texts[name] = blob.stdout.decode("utf-8")

@@ -40,8 +40,14 @@ def _kind(schema: Mapping[str, Any]) -> str:
     if "oneOf" in schema or "anyOf" in schema:
         return "value"
     kind = schema.get("type", "any value")
-    words = {"string": "text", "integer": "whole number", "number": "number",
-             "boolean": "true/false", "array": "list", "object": "mapping"}
+    words = {
+        "string": "text",
+        "integer": "whole number",
+        "number": "number",
+        "boolean": "true/false",
+        "array": "list",
+        "object": "mapping",
+    }
     if isinstance(kind, list):
         return " or ".join(words.get(str(k), str(k)) for k in kind)
     return words.get(str(kind), str(kind))
@@ -69,9 +75,7 @@ def node_section(node_type: NodeType, root: Mapping[str, Any]) -> str:
         if name == "type":
             continue
         mark = "yes" if name in required else ""
-        lines.append(
-            f"| `{name}` | {mark} | {_kind(field_schema)} | {_description(field_schema, root)} |"
-        )
+        lines.append(f"| `{name}` | {mark} | {_kind(field_schema)} | {_description(field_schema, root)} |")
     if node_type.outputs:
         lines += ["", "Outputs, saved under `save_as`:", ""]
         lines += [f"- `{name}`: {text}" for name, text in node_type.outputs.items()]
@@ -95,9 +99,9 @@ HANDLER_RULES = [
     "from VoiceXML 2.0 (§5.2.2, §5.2.5), where a form item's counters are kept until the",
     "whole form is entered again: voxflow has no forms, and each visit of a node is a new",
     "question. To give up after N tries across visits, count them yourself (a `set` node:",
-    "`tries: \"${tries + 1}\"`, and a `condition` on `tries`) or set `max_visits` on the node.",
+    '`tries: "${tries + 1}"`, and a `condition` on `tries`) or set `max_visits` on the node.',
     "",
-    "**Without handlers**, voxflow asks again for ever: after silence it says \"Sorry, I",
+    '**Without handlers**, voxflow asks again for ever: after silence it says "Sorry, I',
     "didn't hear anything.\" and the prompt; after an answer it cannot match it says",
     "\"Sorry, I didn't catch that. Could you repeat?\" and the prompt (as VoiceXML's",
     "default handlers re-prompt). `voxflow validate` warns about every question without",

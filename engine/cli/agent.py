@@ -19,14 +19,20 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, type=str.upper,
-                        help="how much to log (default INFO)")
-    parser.add_argument("--log-format", default="colored" if sys.stderr.isatty() else "json",
-                        choices=("colored", "json"),
-                        help="logs for people or for a log collector (default: colored on "
-                        "a terminal, json otherwise)")
-    parser.add_argument("--check", action="store_true",
-                        help="only check the configuration, then exit")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=LOG_LEVELS,
+        type=str.upper,
+        help="how much to log (default INFO)",
+    )
+    parser.add_argument(
+        "--log-format",
+        default="colored" if sys.stderr.isatty() else "json",
+        choices=("colored", "json"),
+        help="logs for people or for a log collector (default: colored on a terminal, json otherwise)",
+    )
+    parser.add_argument("--check", action="store_true", help="only check the configuration, then exit")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,9 +41,11 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_env()
     if args.check:
-        print(f"voxflow agent configuration is complete: LiveKit at {settings.livekit_url}, "
-              f"speech recognition '{settings.engines.stt}', speech synthesis "
-              f"'{settings.engines.tts}'.")
+        print(
+            f"voxflow agent configuration is complete: LiveKit at {settings.livekit_url}, "
+            f"speech recognition '{settings.engines.stt}', speech synthesis "
+            f"'{settings.engines.tts}'."
+        )
         return 0
     from engine.agent import worker
 

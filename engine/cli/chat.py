@@ -19,30 +19,35 @@ that server instead, through its caller socket, so it shows on its monitor page
 from __future__ import annotations
 
 import argparse
-import re
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.language.compile import FlowGraph
-from engine.core.errors import VoxflowError
-from engine.language.project import check_paths, compile_file
 from engine.cli import chat_audio
-from engine.runtime.config import RuntimeConfig, load_runtime_config
+from engine.core.errors import VoxflowError
+from engine.language.compile import FlowGraph
+from engine.language.project import check_paths, compile_file
 from engine.language.schema import E164_PATTERN
+from engine.language.triggers import Trigger
+from engine.runtime.config import RuntimeConfig, load_runtime_config
 from engine.simulate.chat import ChatSession, external_nodes
 from engine.simulate.clock import PausableClock
 from engine.simulate.conversation_loader import load_answers_file
 from engine.simulate.fixtures import CallAnswers
 from engine.simulate.logs import default_log_file, logs_in_file
 from engine.simulate.session import (
-    BUS_KINDS, DEFAULT_CALLER, CallSetup, EngineOptions, SimulatorEngine, exit_on_interrupt,
+    BUS_KINDS,
+    DEFAULT_CALLER,
+    CallSetup,
+    EngineOptions,
+    SimulatorEngine,
+    exit_on_interrupt,
 )
 from engine.simulate.terminal import TerminalView, start_reader, terminal_restored
-from engine.language.triggers import Trigger
 
 HELP = "Call a flow from the terminal, as the caller, on the real engine."
 EPILOG = """\
@@ -79,55 +84,92 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
     parser.add_argument("flow", metavar="FLOW", help="the flow file, e.g. flows/ivr-menu.yaml")
-    parser.add_argument("--caller", default=DEFAULT_CALLER, metavar="NUMBER",
-                        help=f"the caller's number (default {DEFAULT_CALLER})")
-    parser.add_argument("--called", metavar="NUMBER",
-                        help="the number dialled (default: the flow's trigger number, if any)")
-    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
-                        help="set a flow variable (repeatable); VALUE is text, or JSON "
-                        "such as 42 or true")
-    parser.add_argument("--answers", metavar="FILE",
-                        help="fixed answers for http_request, llm and database_query nodes")
-    parser.add_argument("--bus", choices=BUS_KINDS, default="memory",
-                        help="the voice bus: in memory (default), or Redis (REDIS_URL, else an "
-                        "embedded redis-server)")
-    parser.add_argument("--config", metavar="FILE",
-                        help="a voxflow.yaml with database connections and the LLM endpoint")
-    parser.add_argument("--audio", nargs="+", metavar="WAV",
-                        help="the caller is this recording (one WAV: the whole call; several: "
-                        "one answer each), heard and answered with real speech engines")
-    parser.add_argument("--out", metavar="FILE.wav",
-                        help="with --audio: where to write the call's audio (default "
-                        "<flow>-call.wav in this folder)")
-    parser.add_argument("--both-sides", action="store_true",
-                        help="with --audio: record the caller too, not only the agent")
-    parser.add_argument("--server", metavar="URL",
-                        help="place the call on this running voxflow server (e.g. "
-                        "http://127.0.0.1:8080 of 'voxflow dev'), so it shows on its monitor "
-                        "page; found on its own when 'voxflow dev' runs from this folder")
-    parser.add_argument("--token", metavar="TOKEN",
-                        help="with --server: the server's API token (default "
-                        "VOXFLOW_API_TOKEN, or the one 'voxflow dev' wrote here)")
-    parser.add_argument("--local", action="store_true",
-                        help="run the flow on a private engine in this process even when a "
-                        "'voxflow dev' is running")
+    parser.add_argument(
+        "--caller",
+        default=DEFAULT_CALLER,
+        metavar="NUMBER",
+        help=f"the caller's number (default {DEFAULT_CALLER})",
+    )
+    parser.add_argument(
+        "--called", metavar="NUMBER", help="the number dialled (default: the flow's trigger number, if any)"
+    )
+    parser.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a flow variable (repeatable); VALUE is text, or JSON such as 42 or true",
+    )
+    parser.add_argument(
+        "--answers", metavar="FILE", help="fixed answers for http_request, llm and database_query nodes"
+    )
+    parser.add_argument(
+        "--bus",
+        choices=BUS_KINDS,
+        default="memory",
+        help="the voice bus: in memory (default), or Redis (REDIS_URL, else an embedded redis-server)",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="a voxflow.yaml with database connections and the LLM endpoint"
+    )
+    parser.add_argument(
+        "--audio",
+        nargs="+",
+        metavar="WAV",
+        help="the caller is this recording (one WAV: the whole call; several: "
+        "one answer each), heard and answered with real speech engines",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE.wav",
+        help="with --audio: where to write the call's audio (default <flow>-call.wav in this folder)",
+    )
+    parser.add_argument(
+        "--both-sides", action="store_true", help="with --audio: record the caller too, not only the agent"
+    )
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="place the call on this running voxflow server (e.g. "
+        "http://127.0.0.1:8080 of 'voxflow dev'), so it shows on its monitor "
+        "page; found on its own when 'voxflow dev' runs from this folder",
+    )
+    parser.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="with --server: the server's API token (default "
+        "VOXFLOW_API_TOKEN, or the one 'voxflow dev' wrote here)",
+    )
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="run the flow on a private engine in this process even when a 'voxflow dev' is running",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.audio and (args.out or args.both_sides):
-        raise VoxflowError("--out and --both-sides go with --audio FILE.wav (a call played "
-                           "from a recording); a typed chat records no audio.")
+        raise VoxflowError(
+            "--out and --both-sides go with --audio FILE.wav (a call played "
+            "from a recording); a typed chat records no audio."
+        )
     graph = compile_file(args.flow)
     variables = _variables(args.var, graph)
     trigger = _trigger(Path(args.flow), graph.flow_id)
     called = args.called or (trigger.number if trigger else None)
     for label, number in (("--caller", args.caller), ("--called", called)):
         if number and not _is_number(number):
-            raise VoxflowError(f"{label} {number} is not a phone number; write it with + and "
-                               "the country code, e.g. +15551234567.")
+            raise VoxflowError(
+                f"{label} {number} is not a phone number; write it with + and "
+                "the country code, e.g. +15551234567."
+            )
     answers = load_answers_file(Path(args.answers), graph) if args.answers else {}
-    setup = CallSetup(caller_number=args.caller, called_number=called or "",
-                      variables=variables, answers=CallAnswers(answers))
+    setup = CallSetup(
+        caller_number=args.caller,
+        called_number=called or "",
+        variables=variables,
+        answers=CallAnswers(answers),
+    )
     server = _server(args)
     if server is not None:
         return _through_server(args, graph, server)
@@ -144,16 +186,20 @@ def run(args: argparse.Namespace) -> int:
             print("Interrupted.", file=sys.stderr)
 
         try:
-            asyncio.run(_chat(view, graph, setup, EngineOptions(bus=args.bus, config=config),
-                              interrupted))
+            asyncio.run(_chat(view, graph, setup, EngineOptions(bus=args.bus, config=config), interrupted))
         finally:
             view.stop_prompting()
     view.say(f"(the engine's log is in {log})", "dim")
     return 0
 
 
-async def _chat(view: TerminalView, graph: FlowGraph, setup: CallSetup,
-                options: EngineOptions, interrupted: Callable[[], None]) -> None:
+async def _chat(
+    view: TerminalView,
+    graph: FlowGraph,
+    setup: CallSetup,
+    options: EngineOptions,
+    interrupted: Callable[[], None],
+) -> None:
     clock = PausableClock()
     options.clock = clock
     view.say("Starting the engine...", "dim")
@@ -166,26 +212,31 @@ async def _chat(view: TerminalView, graph: FlowGraph, setup: CallSetup,
         await session.run()
 
 
-def _banner(view: TerminalView, args: argparse.Namespace, graph: FlowGraph, setup: CallSetup,
-            with_answers: bool) -> None:
+def _banner(
+    view: TerminalView, args: argparse.Namespace, graph: FlowGraph, setup: CallSetup, with_answers: bool
+) -> None:
     view.say(f"voxflow chat: {graph.flow_id} ({args.flow})", "bold")
     if graph.description:
         view.say(f"  {graph.description.strip()}", "dim")
     to = f" {setup.called_number}" if setup.called_number else ""
     view.say(f"You are the caller: you call{to} from {setup.caller_number}.")
-    view.say("Type what you say and press Enter. #1 presses 1, /silence 6 stays silent, "
-             "/hangup hangs up, /help shows more.")
+    view.say(
+        "Type what you say and press Enter. #1 presses 1, /silence 6 stays silent, "
+        "/hangup hangs up, /help shows more."
+    )
     view.say("The flow waits while you type: its timers only run while you are doing something.")
     outside = external_nodes(graph)
     if outside and not with_answers:
-        view.say(f"Nodes that call outside services: {', '.join(outside)}. They are called "
-                 "for real; if that fails, the flow takes their error exit.", "yellow")
+        view.say(
+            f"Nodes that call outside services: {', '.join(outside)}. They are called "
+            "for real; if that fails, the flow takes their error exit.",
+            "yellow",
+        )
         suggestion = Path(args.flow).parent / "tests" / f"{Path(args.flow).stem}.answers.yaml"
         if suggestion.is_file():
             view.say(f"To use fixed answers instead: --answers {suggestion}", "yellow")
         else:
-            view.say("To use fixed answers instead: --answers FILE (see voxflow chat --help).",
-                     "yellow")
+            view.say("To use fixed answers instead: --answers FILE (see voxflow chat --help).", "yellow")
 
 
 def _variables(pairs: list[str], graph: FlowGraph) -> dict[str, Any]:
@@ -197,8 +248,9 @@ def _variables(pairs: list[str], graph: FlowGraph) -> dict[str, Any]:
             raise VoxflowError(f"--var {pair}: write it as NAME=VALUE, e.g. --var caller_name=Sam.")
         if name not in graph.variables:
             known = ", ".join(sorted(graph.variables)) or "none"
-            raise VoxflowError(f"--var {pair}: the flow '{graph.flow_id}' has no variable "
-                               f"'{name}' (its variables: {known}).")
+            raise VoxflowError(
+                f"--var {pair}: the flow '{graph.flow_id}' has no variable '{name}' (its variables: {known})."
+            )
         try:
             variables[name] = json.loads(text)
         except ValueError:
@@ -206,18 +258,26 @@ def _variables(pairs: list[str], graph: FlowGraph) -> dict[str, Any]:
     return variables
 
 
-def _audio(args: argparse.Namespace, graph: FlowGraph, setup: CallSetup, config: RuntimeConfig,
-           language: str | None) -> int:
-    chat = chat_audio.prepare(graph, args.audio, args.out, both_sides=args.both_sides,
-                              language=language)
+def _audio(
+    args: argparse.Namespace, graph: FlowGraph, setup: CallSetup, config: RuntimeConfig, language: str | None
+) -> int:
+    chat = chat_audio.prepare(graph, args.audio, args.out, both_sides=args.both_sides, language=language)
     view = TerminalView(interactive=False)
-    view.say(f"voxflow chat: {graph.flow_id} ({args.flow}), the caller's audio from "
-             f"{', '.join(str(p) for p in chat.caller)}", "bold")
-    view.say(f"Speech: {chat.choice.stt} recognition, {chat.choice.tts} synthesis, "
-             f"{chat.language}. The agent's audio goes to {chat.out}.", "dim")
+    view.say(
+        f"voxflow chat: {graph.flow_id} ({args.flow}), the caller's audio from "
+        f"{', '.join(str(p) for p in chat.caller)}",
+        "bold",
+    )
+    view.say(
+        f"Speech: {chat.choice.stt} recognition, {chat.choice.tts} synthesis, "
+        f"{chat.language}. The agent's audio goes to {chat.out}.",
+        "dim",
+    )
     if external_nodes(graph) and not setup.answers.answers:
-        view.say("Nodes that call outside services are called for real (--answers FILE gives "
-                 "them fixed answers).", "yellow")
+        view.say(
+            "Nodes that call outside services are called for real (--answers FILE gives them fixed answers).",
+            "yellow",
+        )
     with logs_in_file(default_log_file("chat")) as log:
         chat_audio.run(view, graph, setup, EngineOptions(bus=args.bus, config=config), chat)
     view.say(f"(the engine's log is in {log})", "dim")
@@ -227,12 +287,18 @@ def _audio(args: argparse.Namespace, graph: FlowGraph, setup: CallSetup, config:
 def _server(args: argparse.Namespace) -> str | None:
     """The server to call through: --server, else a voxflow dev running from here."""
     if args.server:
-        local_only = [flag for flag, used in (("--audio", args.audio), ("--answers", args.answers),
-                                              ("--var", args.var), ("--config", args.config))
-                      if used]
+        local_only = [
+            flag
+            for flag, used in (
+                ("--audio", args.audio),
+                ("--answers", args.answers),
+                ("--var", args.var),
+                ("--config", args.config),
+            )
+            if used
+        ]
         if local_only:
-            raise VoxflowError(f"{', '.join(local_only)} only work on a private engine; leave "
-                               "out --server.")
+            raise VoxflowError(f"{', '.join(local_only)} only work on a private engine; leave out --server.")
         return str(args.server)
     if args.local or args.audio or args.answers or args.var or args.config:
         return None
@@ -250,14 +316,19 @@ def _through_server(args: argparse.Namespace, graph: FlowGraph, url: str) -> int
     view = TerminalView()
     view.say(f"voxflow chat: {graph.flow_id} on the server at {url}", "bold")
     if not args.server:
-        view.say("(a running 'voxflow dev' was found here; --local runs the flow on a private "
-                 "engine instead)", "dim")
-    view.say(f"You are the caller: {chat_server.SERVER_COMMANDS}. The call runs the version "
-             "of the flow that server serves.")
+        view.say(
+            "(a running 'voxflow dev' was found here; --local runs the flow on a private engine instead)",
+            "dim",
+        )
+    view.say(
+        f"You are the caller: {chat_server.SERVER_COMMANDS}. The call runs the version "
+        "of the flow that server serves."
+    )
     with terminal_restored():
         try:
-            status = asyncio.run(chat_server.call_through_server(view, url, token, graph.flow_id,
-                                                                 args.caller))
+            status = asyncio.run(
+                chat_server.call_through_server(view, url, token, graph.flow_id, args.caller)
+            )
         finally:
             view.stop_prompting()
     return 0 if status in ("completed", "transferred", "user_hangup") else 1

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.agent import engines, wav
-from engine.language.compile import FlowGraph
 from engine.core.errors import VoxflowError
+from engine.language.compile import FlowGraph
 from engine.simulate.session import CallSetup, EngineOptions, SimulatorEngine, exit_on_interrupt
 from engine.simulate.terminal import TerminalView
 
@@ -42,42 +42,54 @@ class AudioChat:
     choice: engines.EngineChoice
 
 
-def prepare(graph: FlowGraph, audio: Sequence[str], out: str | None, *, both_sides: bool,
-            language: str | None) -> AudioChat:
+def prepare(
+    graph: FlowGraph, audio: Sequence[str], out: str | None, *, both_sides: bool, language: str | None
+) -> AudioChat:
     """Check the files and the engines before anything starts (a bad file is named)."""
     caller = [Path(name) for name in audio]
     for path in caller:
         if path.is_dir():
-            raise VoxflowError(f"--audio {path}: that is a folder; give a WAV file of the "
-                               "caller's side (16-bit PCM, any rate, mono or stereo).")
+            raise VoxflowError(
+                f"--audio {path}: that is a folder; give a WAV file of the "
+                "caller's side (16-bit PCM, any rate, mono or stereo)."
+            )
         wav.read_pcm(path, SAMPLE_RATE)  # VoxflowError naming the file if it cannot be read
     target = Path(out) if out else Path.cwd() / f"{graph.flow_id}-call.wav"
     if target.is_dir():
-        raise VoxflowError(f"--out {target}: that is a folder; give the name of the WAV file "
-                           f"to write, e.g. {target / (graph.flow_id + '-call.wav')}.")
+        raise VoxflowError(
+            f"--out {target}: that is a folder; give the name of the WAV file "
+            f"to write, e.g. {target / (graph.flow_id + '-call.wav')}."
+        )
     if target.suffix.lower() != ".wav":
         raise VoxflowError(f"--out {target}: the recording is a WAV file; end its name in .wav.")
     if any(target.resolve() == path.resolve() for path in caller):
-        raise VoxflowError(f"--out {target} is also a caller's file given to --audio; "
-                           "write the recording somewhere else.")
+        raise VoxflowError(
+            f"--out {target} is also a caller's file given to --audio; write the recording somewhere else."
+        )
     choice = engines.choose()
     missing = engines.problems(choice)
     if missing:
-        raise VoxflowError("the speech engines chosen (VOXFLOW_STT / VOXFLOW_TTS) need: "
-                           + "; ".join(missing) + ". Unset them to use the offline engines.")
-    return AudioChat(caller, target, both_sides,
-                     language or _setting(graph, "language") or DEFAULT_LANGUAGE, choice)
+        raise VoxflowError(
+            "the speech engines chosen (VOXFLOW_STT / VOXFLOW_TTS) need: "
+            + "; ".join(missing)
+            + ". Unset them to use the offline engines."
+        )
+    return AudioChat(
+        caller, target, both_sides, language or _setting(graph, "language") or DEFAULT_LANGUAGE, choice
+    )
 
 
-def run(view: TerminalView, graph: FlowGraph, setup: CallSetup, options: EngineOptions,
-        chat: AudioChat) -> None:
+def run(
+    view: TerminalView, graph: FlowGraph, setup: CallSetup, options: EngineOptions, chat: AudioChat
+) -> None:
     # livekit plugins register themselves on import, and only on the main thread.
     engines.import_plugins(chat.choice)
     asyncio.run(_run(view, graph, setup, options, chat))
 
 
-async def _run(view: TerminalView, graph: FlowGraph, setup: CallSetup, options: EngineOptions,
-               chat: AudioChat) -> None:
+async def _run(
+    view: TerminalView, graph: FlowGraph, setup: CallSetup, options: EngineOptions, chat: AudioChat
+) -> None:
     from livekit.agents.utils import http_context
 
     from engine.agent.audio_chat import run_audio_call
@@ -97,20 +109,24 @@ async def _run(view: TerminalView, graph: FlowGraph, setup: CallSetup, options: 
         engine.answers.register(call_id, setup.answers)
         try:
             result = await run_audio_call(
-                graph, chat.caller if len(chat.caller) > 1 else chat.caller[0], chat.out,
-                engine=engine, call_id=call_id,
-                call={"caller_number": setup.caller_number,
-                      "called_number": setup.called_number},
-                variables=dict(setup.variables), stt_engine=recogniser,
-                tts_engine=synthesiser, on_line=lambda who, text: _line(view, who, text),
-                both_sides=chat.both_sides)
+                graph,
+                chat.caller if len(chat.caller) > 1 else chat.caller[0],
+                chat.out,
+                engine=engine,
+                call_id=call_id,
+                call={"caller_number": setup.caller_number, "called_number": setup.called_number},
+                variables=dict(setup.variables),
+                stt_engine=recogniser,
+                tts_engine=synthesiser,
+                on_line=lambda who, text: _line(view, who, text),
+                both_sides=chat.both_sides,
+            )
         finally:
             engine.answers.forget(call_id)
     view.show("end", f"{result.status} — {result.reason}")
     view.say(f"Path: {' → '.join(result.path)}", "dim")
     heard = "the agent and the caller" if chat.both_sides else "what the agent said"
-    view.say(f"The call's audio ({heard}, {result.seconds:.1f} s) is in {result.out_wav.resolve()}",
-             "bold")
+    view.say(f"The call's audio ({heard}, {result.seconds:.1f} s) is in {result.out_wav.resolve()}", "bold")
 
 
 def _line(view: TerminalView, speaker: str, text: str) -> None:

@@ -25,12 +25,14 @@ from engine.voice.simulated_agent import HangUp, Press, Say
 SERVER_COMMANDS = "what you type is said; #1 presses keys; /hangup (or Ctrl-D) hangs up"
 
 
-async def call_through_server(view: TerminalView, url: str, token: str | None, flow_id: str,
-                              caller: str) -> str:
+async def call_through_server(
+    view: TerminalView, url: str, token: str | None, flow_id: str, caller: str
+) -> str:
     """Place the call and be its caller until it ends; returns how it ended."""
     lines: asyncio.Queue[str | None] = asyncio.Queue()
-    start_reader(asyncio.get_running_loop(),
-                 lambda loop, text: loop.call_soon_threadsafe(lines.put_nowait, text), view)
+    start_reader(
+        asyncio.get_running_loop(), lambda loop, text: loop.call_soon_threadsafe(lines.put_nowait, text), view
+    )
     query = f"?token={token}" if token else ""
     async with aiohttp.ClientSession() as http:
         try:
@@ -38,11 +40,11 @@ async def call_through_server(view: TerminalView, url: str, token: str | None, f
         except aiohttp.WSServerHandshakeError as error:
             raise VoxflowError(_refusal(error.status, url)) from None
         except aiohttp.ClientError as error:
-            raise VoxflowError(f"cannot reach the voxflow server at {url} ({error}); is "
-                               "'voxflow dev' running?") from None
+            raise VoxflowError(
+                f"cannot reach the voxflow server at {url} ({error}); is 'voxflow dev' running?"
+            ) from None
         async with ws:
-            await ws.send_json({"type": "start", "flow": flow_id, "mode": "text",
-                                "caller": caller})
+            await ws.send_json({"type": "start", "flow": flow_id, "mode": "text", "caller": caller})
             typing = asyncio.ensure_future(_type(ws, lines, view))
             try:
                 return await _listen(ws, view)
@@ -50,8 +52,9 @@ async def call_through_server(view: TerminalView, url: str, token: str | None, f
                 typing.cancel()
 
 
-async def _type(ws: aiohttp.ClientWebSocketResponse, lines: asyncio.Queue[str | None],
-                view: TerminalView) -> None:
+async def _type(
+    ws: aiohttp.ClientWebSocketResponse, lines: asyncio.Queue[str | None], view: TerminalView
+) -> None:
     while True:
         text = await lines.get()
         if text is None:
@@ -89,8 +92,7 @@ async def _listen(ws: aiohttp.ClientWebSocketResponse, view: TerminalView) -> st
         data: dict[str, Any] = json.loads(message.data)
         kind = data.get("type")
         if kind == "started":
-            view.say(f"The call {data['call_id']} has begun; it is on the monitor page too.",
-                     "dim")
+            view.say(f"The call {data['call_id']} has begun; it is on the monitor page too.", "dim")
         elif kind == "transcript" and data.get("final") and data.get("speaker") == "agent":
             view.show("agent", str(data.get("text", "")))
         elif kind == "transcript" and data.get("final") and data.get("kind") == "dtmf":
@@ -108,11 +110,15 @@ async def _listen(ws: aiohttp.ClientWebSocketResponse, view: TerminalView) -> st
 
 def _refusal(status: int, url: str) -> str:
     if status == 401:
-        return (f"the server at {url} needs its API token: give it with --token or "
-                "VOXFLOW_API_TOKEN ('voxflow dev' prints it in the monitor page's link).")
+        return (
+            f"the server at {url} needs its API token: give it with --token or "
+            "VOXFLOW_API_TOKEN ('voxflow dev' prints it in the monitor page's link)."
+        )
     if status == 409:
-        return (f"the server at {url} runs no voice agent, so it cannot take a caller; "
-                "call through 'voxflow dev', or run without --server.")
+        return (
+            f"the server at {url} runs no voice agent, so it cannot take a caller; "
+            "call through 'voxflow dev', or run without --server."
+        )
     return f"the server at {url} refused the call (HTTP {status})."
 
 

@@ -23,20 +23,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = sub.add_parser("add", help="store a connection (or replace the one of that name)")
     add.add_argument("name", help="the name flows and commands use, e.g. telnyx-main")
     add.add_argument("kind", choices=sorted(KINDS), help="what it connects to")
-    add.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                     help="a field's value (repeat it); values typed here stay in your "
-                     "shell's history, so prefer --from-env or the prompts for secrets")
-    add.add_argument("--from-env", action="store_true",
-                     help="take each field from its variable (TELNYX_API_KEY, "
-                     "TWILIO_AUTH_TOKEN, LIVEKIT_URL, ...)")
+    add.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a field's value (repeat it); values typed here stay in your "
+        "shell's history, so prefer --from-env or the prompts for secrets",
+    )
+    add.add_argument(
+        "--from-env",
+        action="store_true",
+        help="take each field from its variable (TELNYX_API_KEY, TWILIO_AUTH_TOKEN, LIVEKIT_URL, ...)",
+    )
     sub.add_parser("list", help="the stored connections: names, kinds and which fields are set")
-    test = sub.add_parser("test", help="call each service with its connection and say what "
-                          "is wrong, if anything")
+    test = sub.add_parser(
+        "test", help="call each service with its connection and say what is wrong, if anything"
+    )
     test.add_argument("names", nargs="*", metavar="NAME", help="default: every connection")
     remove = sub.add_parser("remove", help="forget a connection")
     remove.add_argument("name")
     parser.epilog = "kinds: " + "; ".join(
-        f"{k.name} ({', '.join(f.name for f in k.fields)})" for k in KINDS.values())
+        f"{k.name} ({', '.join(f.name for f in k.fields)})" for k in KINDS.values()
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,12 +73,16 @@ def _add(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def
     values = _values(kind, args.set, args.from_env)
     made = store.add(args.name, kind, values)
     if made:
-        print(f"Made a new key in {made} (readable by you only). Keep it safe: the stored "
-              "connections cannot be read without it. Other machines need it as "
-              "VOXFLOW_SECRET_KEY or VOXFLOW_SECRET_KEY_FILE.")
+        print(
+            f"Made a new key in {made} (readable by you only). Keep it safe: the stored "
+            "connections cannot be read without it. Other machines need it as "
+            "VOXFLOW_SECRET_KEY or VOXFLOW_SECRET_KEY_FILE."
+        )
     fields = ", ".join(sorted(values)) or "no fields"
-    print(f"Stored the {kind.name} connection '{args.name}' ({fields}) in {store.path}, "
-          f"encrypted with {store.key_source()}.")
+    print(
+        f"Stored the {kind.name} connection '{args.name}' ({fields}) in {store.path}, "
+        f"encrypted with {store.key_source()}."
+    )
     print(f"Check it with: voxflow connections test {args.name}")
     return 0
 
@@ -86,12 +99,15 @@ def _values(kind: ConnectionKind, pairs: list[str], from_env: bool) -> dict[str,
         name, sep, value = pair.partition("=")
         name = name.strip()
         if not sep:
-            raise VoxflowError(f"--set takes FIELD=VALUE, e.g. --set {kind.fields[0].name}=...; "
-                               f"got '{name}'.")
+            raise VoxflowError(
+                f"--set takes FIELD=VALUE, e.g. --set {kind.fields[0].name}=...; got '{name}'."
+            )
         if kind.field(name) is None:
             hint = as_sentence(did_you_mean(name, set(kind.field_names))) or ""
-            raise VoxflowError(f"a {kind.name} connection has no field '{name}' (its fields: "
-                               f"{', '.join(kind.field_names)}). {hint}".strip())
+            raise VoxflowError(
+                f"a {kind.name} connection has no field '{name}' (its fields: "
+                f"{', '.join(kind.field_names)}). {hint}".strip()
+            )
         values[name] = value.strip()
     missing = [f for f in kind.fields if f.required and not values.get(f.name)]
     if missing and sys.stdin.isatty():
@@ -101,23 +117,25 @@ def _values(kind: ConnectionKind, pairs: list[str], from_env: bool) -> dict[str,
         missing = [f for f in kind.fields if f.required and not values.get(f.name)]
     if missing:
         raise VoxflowError(
-            f"a {kind.name} connection needs " + ", ".join(
-                f"{f.name} ({f.description}" + (f"; or set {f.env} and use --from-env" if f.env
-                                                 else "") + ")" for f in missing) + ".")
+            f"a {kind.name} connection needs "
+            + ", ".join(
+                f"{f.name} ({f.description}" + (f"; or set {f.env} and use --from-env" if f.env else "") + ")"
+                for f in missing
+            )
+            + "."
+        )
     return values
 
 
 def _list(store) -> int:  # type: ignore[no-untyped-def]
     entries = store.entries()
     if not entries:
-        print(f"No connections stored in {store.path}. Add one with "
-              "`voxflow connections add NAME KIND`.")
+        print(f"No connections stored in {store.path}. Add one with `voxflow connections add NAME KIND`.")
         return 0
     width = max(len(e.name) for e in entries)
     print(f"{'NAME':<{width}}  {'KIND':<8}  {'ADDED':<25}  FIELDS SET")
     for entry in entries:
-        print(f"{entry.name:<{width}}  {entry.kind:<8}  {entry.added:<25}  "
-              f"{', '.join(entry.fields)}")
+        print(f"{entry.name:<{width}}  {entry.kind:<8}  {entry.added:<25}  {', '.join(entry.fields)}")
     return 0
 
 
@@ -126,8 +144,9 @@ def _test(store, names: list[str]) -> int:  # type: ignore[no-untyped-def]
 
     names = names or store.names()
     if not names:
-        raise VoxflowError("there are no connections to test; add one with "
-                           "`voxflow connections add NAME KIND`.")
+        raise VoxflowError(
+            "there are no connections to test; add one with `voxflow connections add NAME KIND`."
+        )
     failed = 0
     for name in names:
         try:

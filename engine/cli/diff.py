@@ -14,9 +14,6 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from engine.core.output import Painter
-from engine.language.compile import INHERITED_SETTINGS, FlowGraph, FlowNode
-from engine.core.errors import VoxflowError
 from engine.authoring.flow_diff import (
     MISSING,
     ExitChange,
@@ -29,8 +26,11 @@ from engine.authoring.flow_diff import (
     show_value,
 )
 from engine.authoring.git_files import Source, read_source, sibling_sources
-from engine.language.registry import PluginRegistry, called_flow, default_registry
 from engine.authoring.render.mermaid import render_mermaid
+from engine.core.errors import VoxflowError
+from engine.core.output import Painter
+from engine.language.compile import INHERITED_SETTINGS, FlowGraph, FlowNode
+from engine.language.registry import PluginRegistry, called_flow, default_registry
 
 HELP = "Show what changed in a call between two versions of a flow (files or REV:path from git)."
 LEGEND = "green: added, amber: changed, red dashed: removed"
@@ -43,16 +43,24 @@ class Side:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("old", metavar="OLD", help="the old version: a file, or REV:path "
-                        "from git such as HEAD:flows/account-balance.yaml")
+    parser.add_argument(
+        "old",
+        metavar="OLD",
+        help="the old version: a file, or REV:path from git such as HEAD:flows/account-balance.yaml",
+    )
     parser.add_argument("new", metavar="NEW", help="the new version: a file, or REV:path")
-    parser.add_argument("--format", choices=["text", "markdown", "json"], default="text",
-                        help="text for people (default), markdown for a pull request "
-                             "comment, json for tools")
-    parser.add_argument("--no-diagram", action="store_true",
-                        help="leave out the Mermaid diagram of the new flow")
-    parser.add_argument("--exit-code", action="store_true",
-                        help="exit with 1 when the call changed (as git diff --exit-code)")
+    parser.add_argument(
+        "--format",
+        choices=["text", "markdown", "json"],
+        default="text",
+        help="text for people (default), markdown for a pull request comment, json for tools",
+    )
+    parser.add_argument(
+        "--no-diagram", action="store_true", help="leave out the Mermaid diagram of the new flow"
+    )
+    parser.add_argument(
+        "--exit-code", action="store_true", help="exit with 1 when the call changed (as git diff --exit-code)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,8 +102,7 @@ def load_side(spec: str, side: str, registry: PluginRegistry) -> Side:
     return Side(source, graph)
 
 
-def with_subflows(graph: FlowGraph, source: Source, spec: str,
-                  registry: PluginRegistry) -> FlowGraph:
+def with_subflows(graph: FlowGraph, source: Source, spec: str, registry: PluginRegistry) -> FlowGraph:
     """The flow compiled with the subflows beside it, as validate and the server compile it.
 
     Without them its version would differ from the one ``validate`` and the
@@ -154,14 +161,18 @@ def mark(change: ValueChange) -> str:
 
 
 def version_words(diff: FlowDiff) -> str:
-    return (f"The call changed (version {diff.old.short_version} → {diff.new.short_version}); "
-            "calls that start after it is deployed follow the new flow.")
+    return (
+        f"The call changed (version {diff.old.short_version} → {diff.new.short_version}); "
+        "calls that start after it is deployed follow the new flow."
+    )
 
 
 def calls_subflows(diff: FlowDiff) -> list[str]:
     """Flows called by either side; they are not compared, and we say so."""
     called = {
-        flow for graph in (diff.old, diff.new) for node in graph.nodes.values()
+        flow
+        for graph in (diff.old, diff.new)
+        for node in graph.nodes.values()
         if (flow := called_flow(node.type, node.config)) is not None
     }
     return sorted(called)
@@ -170,8 +181,9 @@ def calls_subflows(diff: FlowDiff) -> list[str]:
 def no_change_words(diff: FlowDiff, old: Side, new: Side) -> str:
     if old.source.text == new.source.text:
         return "No change in what the call does: the two files are identical."
-    text = ("No change in what the call does: the files differ only in formatting, "
-            "comments or the order of keys.")
+    text = (
+        "No change in what the call does: the files differ only in formatting, comments or the order of keys."
+    )
     return text
 
 
@@ -203,11 +215,17 @@ class TextReport:
         self.lines.append(paint(version_words(diff), "yellow", "bold"))
         called = calls_subflows(diff)
         if called:
-            self.lines.append(f"(Each side is compiled alone; the flows it calls, "
-                              f"{', '.join(called)}, are not compared.)")
+            self.lines.append(
+                f"(Each side is compiled alone; the flows it calls, {', '.join(called)}, are not compared.)"
+            )
         if diagram:
-            self.lines += ["", paint(f"Diagram of the new flow, as Mermaid ({LEGEND}):", "bold"),
-                           "```mermaid", diagram.rstrip("\n"), "```"]
+            self.lines += [
+                "",
+                paint(f"Diagram of the new flow, as Mermaid ({LEGEND}):", "bold"),
+                "```mermaid",
+                diagram.rstrip("\n"),
+                "```",
+            ]
         return "\n".join(self.lines) + "\n"
 
     def _heading(self, text: str) -> None:
@@ -252,12 +270,13 @@ class TextReport:
         if field.added:
             self.lines.append(f"      {paint('+', 'green')} {field.path}: {paint(new, 'green')}")
         elif field.removed:
-            self.lines.append(
-                f"      {paint('-', 'red')} {field.path}: {paint(old, 'red')} (removed)")
+            self.lines.append(f"      {paint('-', 'red')} {field.path}: {paint(old, 'red')} (removed)")
         elif is_long_text(field):
-            self.lines += [f"      {field.path}:",
-                           f"        {paint('old: ' + old, 'red')}",
-                           f"        {paint('new: ' + new, 'green')}"]
+            self.lines += [
+                f"      {field.path}:",
+                f"        {paint('old: ' + old, 'red')}",
+                f"        {paint('new: ' + new, 'green')}",
+            ]
         else:
             self.lines.append(f"      {field.path}: {paint(old, 'red')} → {paint(new, 'green')}")
 
@@ -279,9 +298,11 @@ class TextReport:
         for change in self.diff.flow:
             sign = mark(change)
             if is_long_text(change) and not (change.added or change.removed):
-                self.lines += [self.paint(f"  ~ {change.path}:", "yellow"),
-                               f"      old: {show_value(change.old)}",
-                               f"      new: {show_value(change.new)}"]
+                self.lines += [
+                    self.paint(f"  ~ {change.path}:", "yellow"),
+                    f"      old: {show_value(change.old)}",
+                    f"      new: {show_value(change.new)}",
+                ]
             else:
                 line = f"  {sign} {flow_change_words(change)}"
                 self.lines.append(self.paint(line, colours[sign]))
@@ -331,8 +352,11 @@ class MarkdownReport:
             f"### Call flow {code(diff.new.flow_id)}: {state}",
             "",
             f"{code(self.old.source.name)} → {code(self.new.source.name)} · "
-            + (f"version {code(diff.old.short_version)} → {code(diff.new.short_version)}"
-               if diff.version_changed else f"version {code(diff.new.short_version)}"),
+            + (
+                f"version {code(diff.old.short_version)} → {code(diff.new.short_version)}"
+                if diff.version_changed
+                else f"version {code(diff.new.short_version)}"
+            ),
             "",
         ]
         if not diff.call_changed:
@@ -340,16 +364,18 @@ class MarkdownReport:
             return "\n".join(self.lines) + "\n"
         self._section("Nodes added", [self._node(n, "added") for n in diff.added])
         self._section("Nodes removed", [self._node(n, "removed") for n in diff.removed])
-        self._section("Nodes changed", [self._changed(c.id, c.new.type, c.fields)
-                                        for c in diff.changed])
+        self._section("Nodes changed", [self._changed(c.id, c.new.type, c.fields) for c in diff.changed])
         self._section("Paths changed", [[f"- {self._exit(e)}"] for e in diff.exits])
         self._section("Flow", [self._flow_item(c) for c in diff.flow])
         if not diff.listed:
             self.lines += ["The compiled flows differ in a way not listed here.", ""]
         called = calls_subflows(diff)
         if called:
-            self.lines += [f"_Each side is compiled alone; the flows it calls "
-                           f"({', '.join(code(c) for c in called)}) are not compared._", ""]
+            self.lines += [
+                f"_Each side is compiled alone; the flows it calls "
+                f"({', '.join(code(c) for c in called)}) are not compared._",
+                "",
+            ]
         if diagram:
             self.lines += ["```mermaid", diagram.rstrip("\n"), "```", "", f"<sub>{LEGEND}</sub>"]
         return "\n".join(self.lines).rstrip("\n") + "\n"
@@ -367,8 +393,7 @@ class MarkdownReport:
             value = show_value(detail.new, detail.is_duration)
             item.append(f"  - {code(detail.path)}: {code(value)}")
         if node.exits:
-            ways = ", ".join(
-                f"{md_escape(e.label or 'next')} → {code(e.target)}" for e in node.exits)
+            ways = ", ".join(f"{md_escape(e.label or 'next')} → {code(e.target)}" for e in node.exits)
             item.append(f"  - goes to: {ways}")
         return item
 
@@ -394,8 +419,7 @@ class MarkdownReport:
     def _exit(change: ExitChange) -> str:
         where = f"{code(change.node)}: {md_escape(change.what)}"
         if change.kind == "retargeted":
-            return (f"{where} now goes to {code(str(change.new_target))} "
-                    f"(was {code(str(change.old_target))})")
+            return f"{where} now goes to {code(str(change.new_target))} (was {code(str(change.old_target))})"
         if change.kind == "added":
             return f"{where} goes to {code(str(change.new_target))} (new)"
         return f"{where} no longer goes to {code(str(change.old_target))} (removed)"
@@ -403,11 +427,10 @@ class MarkdownReport:
     @staticmethod
     def _flow_item(change: ValueChange) -> list[str]:
         if is_long_text(change) and isinstance(change.old, str) and isinstance(change.new, str):
-            return [f"- {code(change.path)}:", *[f"  {line}" for line in
-                                                  diff_block(change.old, change.new)]]
+            return [f"- {code(change.path)}:", *[f"  {line}" for line in diff_block(change.old, change.new)]]
         words = flow_change_words(change)
         if change.path in words and words.startswith(change.path):  # 'settings.voice: ...'
-            return [f"- {code(change.path)}{md_escape(words[len(change.path):])}"]
+            return [f"- {code(change.path)}{md_escape(words[len(change.path) :])}"]
         return [f"- {md_escape(words)}"]
 
 
@@ -439,8 +462,12 @@ def diff_json(diff: FlowDiff, old: Side, new: Side, diagram: str) -> dict[str, A
 
 
 def _node_json(node: FlowNode) -> dict[str, Any]:
-    return {"id": node.id, "type": node.type, "config": node.config,
-            "exits": [{"exit": e.name, "label": e.label, "target": e.target} for e in node.exits]}
+    return {
+        "id": node.id,
+        "type": node.type,
+        "config": node.config,
+        "exits": [{"exit": e.name, "label": e.label, "target": e.target} for e in node.exits],
+    }
 
 
 def _value_json(change: ValueChange) -> dict[str, Any]:
@@ -454,8 +481,7 @@ def _value_json(change: ValueChange) -> dict[str, Any]:
 
 
 def _exit_json(change: ExitChange) -> dict[str, Any]:
-    result: dict[str, Any] = {"node": change.node, "change": change.kind,
-                              "description": change.sentence()}
+    result: dict[str, Any] = {"node": change.node, "change": change.kind, "description": change.sentence()}
     for key, exit_ in (("old", change.old), ("new", change.new)):
         if exit_ is not None:
             result[key] = {"exit": exit_.name, "label": exit_.label, "target": exit_.target}

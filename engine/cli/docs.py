@@ -12,8 +12,12 @@ HELP = "Write the node reference (every node type, its fields and outputs) as Ma
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="docs/nodes.md", metavar="FILE",
-                        help="where to write it (default: docs/nodes.md; '-' prints it)")
+    parser.add_argument(
+        "--out",
+        default="docs/nodes.md",
+        metavar="FILE",
+        help="where to write it (default: docs/nodes.md; '-' prints it)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

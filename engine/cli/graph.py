@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.core.errors import VoxflowError
-from engine.language.project import compile_file
 from engine.authoring.render import diagram_from_graph
 from engine.authoring.render.dot import render_dot
 from engine.authoring.render.mermaid import render_mermaid
+from engine.core.errors import VoxflowError
+from engine.language.project import compile_file
 
 HELP = "Draw a flow as a diagram (Mermaid, which GitHub shows in Markdown, or Graphviz DOT)."
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -18,11 +18,18 @@ _MARKDOWN_SUFFIXES = (".md", ".markdown")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("flow", metavar="FLOW", help="the flow file to draw")
-    parser.add_argument("--format", choices=["mermaid", "dot"], default="mermaid",
-                        help="mermaid (default) or dot for Graphviz")
-    parser.add_argument("--out", metavar="FILE",
-                        help="write the diagram to FILE instead of printing it; a .md file "
-                             "gets a ```mermaid block, ready for GitHub")
+    parser.add_argument(
+        "--format",
+        choices=["mermaid", "dot"],
+        default="mermaid",
+        help="mermaid (default) or dot for Graphviz",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write the diagram to FILE instead of printing it; a .md file "
+        "gets a ```mermaid block, ready for GitHub",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,8 +19,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.core.output import print_error
 from engine.core.errors import VoxflowError
+from engine.core.output import print_error
 
 # command name → (module under engine.cli, its one-line HELP). The module is imported only
 # when its command runs, so `voxflow --help` and `voxflow validate` never pay for the

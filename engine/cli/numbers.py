@@ -24,10 +24,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="numbers_command", metavar="ACTION")
 
     def account(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--connection", metavar="NAME",
-                       help="the telnyx or twilio connection to use (default: the only one)")
-        p.add_argument("--carrier", choices=("telnyx", "twilio"),
-                       help="which carrier, when several accounts could be meant")
+        p.add_argument(
+            "--connection",
+            metavar="NAME",
+            help="the telnyx or twilio connection to use (default: the only one)",
+        )
+        p.add_argument(
+            "--carrier",
+            choices=("telnyx", "twilio"),
+            help="which carrier, when several accounts could be meant",
+        )
 
     search = sub.add_parser("search", help="numbers for sale")
     search.add_argument("--country", default="US", help="ISO country code (default US)")
@@ -40,17 +46,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     assign = sub.add_parser("assign", help="send a number's calls to a flow on this server")
     assign.add_argument("number")
     assign.add_argument("flow", help="the flow's name (its 'flow:' line)")
-    assign.add_argument("--public-url", help="this server as the carrier reaches it "
-                        "(default $VOXFLOW_PUBLIC_URL)")
-    assign.add_argument("--flows", metavar="FOLDER", help="the folder of flows and triggers "
-                        "(default $VOXFLOW_FLOWS or flows)")
+    assign.add_argument(
+        "--public-url", help="this server as the carrier reaches it (default $VOXFLOW_PUBLIC_URL)"
+    )
+    assign.add_argument(
+        "--flows", metavar="FOLDER", help="the folder of flows and triggers (default $VOXFLOW_FLOWS or flows)"
+    )
     account(assign)
     listing = sub.add_parser("list", help="the accounts' numbers, their flows, and drift")
-    listing.add_argument("--public-url", help="this server as the carrier reaches it "
-                         "(default $VOXFLOW_PUBLIC_URL); needed to tell drift")
+    listing.add_argument(
+        "--public-url",
+        help="this server as the carrier reaches it (default $VOXFLOW_PUBLIC_URL); needed to tell drift",
+    )
     listing.add_argument("--flows", metavar="FOLDER")
-    listing.add_argument("--check", action="store_true",
-                         help="exit with 1 when a number drifted or lacks a trigger")
+    listing.add_argument(
+        "--check", action="store_true", help="exit with 1 when a number drifted or lacks a trigger"
+    )
     account(listing)
     release = sub.add_parser("release", help="give a number back to the carrier")
     release.add_argument("number")
@@ -69,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     store, env = default_store(), os.environ
     if action == "list":
         carriers = accounts.every_carrier(store, env, args.connection, args.carrier)
-        return _list(carriers, _public_url(args.public_url, required=False), _flows(args),
-                     args.check)
+        return _list(carriers, _public_url(args.public_url, required=False), _flows(args), args.check)
     carrier = accounts.choose_carrier(store, env, args.connection, args.carrier)
     if action == "search":
         return _search(carrier, args)
@@ -78,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
     if action == "buy":
         return _buy(carrier, number)
     if action == "assign":
-        return _assign(carrier, number, args.flow,
-                       str(_public_url(args.public_url, required=True)), _flows(args))
+        return _assign(
+            carrier, number, args.flow, str(_public_url(args.public_url, required=True)), _flows(args)
+        )
     return _release(carrier, number, args.yes, _flows(args))
 
 
@@ -88,8 +99,9 @@ def e164(text: str) -> str:
 
     number = normalise_number(text)
     if not re.fullmatch(r"\+[1-9][0-9]{6,14}", number):
-        raise VoxflowError(f"'{text}' is not a phone number: write it with + and the country "
-                           "code, e.g. +15551230000.")
+        raise VoxflowError(
+            f"'{text}' is not a phone number: write it with + and the country code, e.g. +15551230000."
+        )
     return number
 
 
@@ -97,8 +109,10 @@ def _public_url(given: str | None, *, required: bool) -> str | None:
     url = (given or os.environ.get("VOXFLOW_PUBLIC_URL", "")).strip().rstrip("/")
     if not url:
         if required:
-            raise VoxflowError("say where the carrier reaches this server: --public-url "
-                               "https://your-server (or set VOXFLOW_PUBLIC_URL).")
+            raise VoxflowError(
+                "say where the carrier reaches this server: --public-url "
+                "https://your-server (or set VOXFLOW_PUBLIC_URL)."
+            )
         return None
     if not url.startswith(("https://", "http://")):
         raise VoxflowError(f"the public URL '{url}' should start with https://.")
@@ -119,8 +133,7 @@ def _search(carrier, args: argparse.Namespace) -> int:  # type: ignore[no-untype
         return 0
     print(f"Numbers for sale on {carrier.name} ({where}):")
     for item in found:
-        extra = "  ".join(v for v in (item.region, item.monthly_cost and
-                                      f"{item.monthly_cost}/month") if v)
+        extra = "  ".join(v for v in (item.region, item.monthly_cost and f"{item.monthly_cost}/month") if v)
         print(f"  {item.number}  {extra}".rstrip())
     print(f"Buy one with: voxflow numbers buy {found[0].number}")
     return 0
@@ -145,8 +158,10 @@ def _assign(carrier, number: str, flow: str, public_url: str, flows_dir: Path) -
         write_trigger(flows_dir, number, flow, carrier.name)  # raises, naming close flows
     owned = carrier.owned(number)
     if not owned:
-        raise VoxflowError(f"{number} is not on the {carrier.name} account ({carrier.account}): "
-                           f"buy it first with `voxflow numbers buy {number}`.")
+        raise VoxflowError(
+            f"{number} is not on the {carrier.name} account ({carrier.account}): "
+            f"buy it first with `voxflow numbers buy {number}`."
+        )
     pointing = carrier.point(owned[0], public_url)
     for action in pointing.actions:
         print(action)
@@ -197,13 +212,23 @@ def _list(carriers, public_url: str | None, flows_dir: Path, check: bool) -> int
             else:
                 state = "ok"
             rows.append((owned.number, carrier.name, flow, points, state))
-    for trigger in (project.triggers if project else []):
+    for trigger in project.triggers if project else []:
         if trigger.number not in seen:
-            rows.append((trigger.number, trigger.carrier or "-", trigger.flow,
-                         "-", "trigger only: the number is on none of these accounts"))
+            rows.append(
+                (
+                    trigger.number,
+                    trigger.carrier or "-",
+                    trigger.flow,
+                    "-",
+                    "trigger only: the number is on none of these accounts",
+                )
+            )
     if not rows:
-        print("No numbers on the account" + ("s" if len(carriers) > 1 else "")
-              + " and no triggers. Find one with: voxflow numbers search")
+        print(
+            "No numbers on the account"
+            + ("s" if len(carriers) > 1 else "")
+            + " and no triggers. Find one with: voxflow numbers search"
+        )
         return 0
     header = ("NUMBER", "CARRIER", "FLOW", "POINTS AT", "STATE")
     widths = [max(len(r[i]) for r in (*rows, header)) for i in range(4)]
@@ -219,10 +244,10 @@ def _release(carrier, number: str, yes: bool, flows_dir: Path) -> int:  # type: 
         return 0
     if not yes:
         if not sys.stdin.isatty():
-            raise VoxflowError(f"releasing {number} gives it back to {carrier.name} for good: "
-                               "add --yes to do it.")
-        answer = input(f"Release {number} from {carrier.name} for good? Type the number to "
-                       "confirm: ").strip()
+            raise VoxflowError(
+                f"releasing {number} gives it back to {carrier.name} for good: add --yes to do it."
+            )
+        answer = input(f"Release {number} from {carrier.name} for good? Type the number to confirm: ").strip()
         if answer != number:
             print("Not released.")
             return 1
@@ -233,6 +258,8 @@ def _release(carrier, number: str, yes: bool, flows_dir: Path) -> int:  # type: 
 
         trigger = trigger_for(read_project(flows_dir), number)
         if trigger is not None:
-            print(f"{trigger.source} still names {number} (flow '{trigger.flow}'): delete it "
-                  "if the number is gone for good.")
+            print(
+                f"{trigger.source} still names {number} (flow '{trigger.flow}'): delete it "
+                "if the number is gone for good."
+            )
     return 0

@@ -12,8 +12,9 @@ HELP = "Write flow.schema.json and trigger.schema.json (from the installed node 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="schemas", metavar="DIR",
-                        help="where to write them (default: schemas)")
+    parser.add_argument(
+        "--out", default="schemas", metavar="DIR", help="where to write them (default: schemas)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,8 +19,8 @@ import sys
 import time
 from typing import Any
 
-from engine.core.output import Painter
 from engine.core.errors import VoxflowError
+from engine.core.output import Painter
 from engine.server.analytics import OUTCOMES, StatsReader, UnknownVersion, parse_since
 from engine.server.records import DEFAULT_URL, open_records
 
@@ -29,19 +29,29 @@ HELP = "Call analytics from the call records: endings, durations, where callers 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("flow", nargs="?", metavar="FLOW", help="a flow id (default: every flow)")
-    parser.add_argument("--since", metavar="WHEN",
-                        help="only calls started since: 7d, 24h, 30m ago, or a date (2026-05-01)")
-    parser.add_argument("--version", action="append", default=[], metavar="VERSION",
-                        help="a flow version (its first characters are enough); give it twice "
-                        "to compare two versions (default: the two most recently called)")
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="text for people (default) or json")
-    parser.add_argument("--records", metavar="URL",
-                        help="the call records (default VOXFLOW_RECORDS_URL, else "
-                        f"{DEFAULT_URL})")
-    parser.add_argument("--rebuild", action="store_true",
-                        help="count every ended call again into the daily roll-up first "
-                        "(records written before voxflow kept it)")
+    parser.add_argument(
+        "--since", metavar="WHEN", help="only calls started since: 7d, 24h, 30m ago, or a date (2026-05-01)"
+    )
+    parser.add_argument(
+        "--version",
+        action="append",
+        default=[],
+        metavar="VERSION",
+        help="a flow version (its first characters are enough); give it twice "
+        "to compare two versions (default: the two most recently called)",
+    )
+    parser.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text for people (default) or json"
+    )
+    parser.add_argument(
+        "--records", metavar="URL", help=f"the call records (default VOXFLOW_RECORDS_URL, else {DEFAULT_URL})"
+    )
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="count every ended call again into the daily roll-up first "
+        "(records written before voxflow kept it)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,14 +72,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _read(url: str, flow: str | None, versions: list[str], since: float | None,
-                rebuild: bool) -> dict[str, Any]:
+async def _read(
+    url: str, flow: str | None, versions: list[str], since: float | None, rebuild: bool
+) -> dict[str, Any]:
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
-        path = url[len("sqlite:///"):]
+        path = url[len("sqlite:///") :]
         if not os.path.exists(path):
-            raise VoxflowError(f"no call records at {path}: calls are recorded by voxflow dev "
-                               "or voxflow serve. Run this where they run, or give --records "
-                               "URL (or VOXFLOW_RECORDS_URL).")
+            raise VoxflowError(
+                f"no call records at {path}: calls are recorded by voxflow dev "
+                "or voxflow serve. Run this where they run, or give --records "
+                "URL (or VOXFLOW_RECORDS_URL)."
+            )
     store = await open_records(url).open()
     try:
         reader = StatsReader(store)
@@ -99,8 +112,16 @@ def print_flows(data: dict[str, Any], paint: Painter) -> None:
         print("No ended calls in the records" + (" in that time." if data["since"] else "."))
         return
     header = ["flow", "calls", *OUTCOMES, "p50", "p95"]
-    rows = [[f["flow_id"], str(f["calls"]), *(_pct(f["rates"][o]) for o in OUTCOMES),
-             _secs(f["duration_p50"]), _secs(f["duration_p95"])] for f in flows]
+    rows = [
+        [
+            f["flow_id"],
+            str(f["calls"]),
+            *(_pct(f["rates"][o]) for o in OUTCOMES),
+            _secs(f["duration_p50"]),
+            _secs(f["duration_p95"]),
+        ]
+        for f in flows
+    ]
     _table(header, rows, paint)
 
 
@@ -108,22 +129,26 @@ def print_flow(data: dict[str, Any], paint: Painter) -> None:
     versions = data["versions"]
     flow = data["flow_id"]
     if not versions:
-        print(f"No ended calls of the flow '{flow}' in the records"
-              + (" in that time." if data["since"] else "."))
+        print(
+            f"No ended calls of the flow '{flow}' in the records"
+            + (" in that time." if data["since"] else ".")
+        )
         return
     names = [v["version"][:12] for v in versions]
-    print(paint(f"{flow}", "bold") + "  " + (" vs ".join(names) if len(names) > 1
-                                             else f"version {names[0]}"))
+    print(paint(f"{flow}", "bold") + "  " + (" vs ".join(names) if len(names) > 1 else f"version {names[0]}"))
     print()
     rows = [["calls", *(str(v["calls"]) for v in versions)]]
-    rows += [[o.replace("_", " "), *(f"{_pct(v['rates'][o])} ({v['outcomes'][o]})"
-                                     for v in versions)] for o in OUTCOMES]
-    rows += [["duration p50", *(_secs(v["duration_p50"]) for v in versions)],
-             ["duration p95", *(_secs(v["duration_p95"]) for v in versions)],
-             ["no-input rate", *(_pct(v["no_input_rate"]) for v in versions)],
-             ["no-match rate", *(_pct(v["no_match_rate"]) for v in versions)],
-             ["confidence", *("—" if v["confidence"] is None else f"{v['confidence']:.2f}"
-                              for v in versions)]]
+    rows += [
+        [o.replace("_", " "), *(f"{_pct(v['rates'][o])} ({v['outcomes'][o]})" for v in versions)]
+        for o in OUTCOMES
+    ]
+    rows += [
+        ["duration p50", *(_secs(v["duration_p50"]) for v in versions)],
+        ["duration p95", *(_secs(v["duration_p95"]) for v in versions)],
+        ["no-input rate", *(_pct(v["no_input_rate"]) for v in versions)],
+        ["no-match rate", *(_pct(v["no_match_rate"]) for v in versions)],
+        ["confidence", *("—" if v["confidence"] is None else f"{v['confidence']:.2f}" for v in versions)],
+    ]
     _table(["", *names], rows, paint)
     print()
     print(paint("Nodes: % of calls that reached it / ended there (drop-off)", "bold"))
@@ -146,16 +171,17 @@ def print_flow(data: dict[str, Any], paint: Painter) -> None:
                 extra.append(f"no-match {_pct(node['no_match_rate'])}")
             if node["confidence"] is not None:
                 extra.append(f"conf {node['confidence']:.2f}")
-            cells.append(f"{_pct(node['reached_share'])} / {_pct(node['ended_share'])}"
-                         + (f"  ({', '.join(extra)})" if extra else ""))
+            cells.append(
+                f"{_pct(node['reached_share'])} / {_pct(node['ended_share'])}"
+                + (f"  ({', '.join(extra)})" if extra else "")
+            )
         node_rows.append([node_id, *cells])
     _table(["node", *names], node_rows, paint)
 
 
 def _table(header: list[str], rows: list[list[str]], paint: Painter) -> None:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    print(paint("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
-                "dim"))
+    print(paint("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(), "dim"))
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.core.errors import Diagnostic, VoxflowError
 from engine.core.output import Painter
 from engine.language.compile import FlowGraph
-from engine.core.errors import Diagnostic, VoxflowError
 from engine.language.project import compile_paths
 from engine.simulate import coverage
 from engine.simulate.conversation import ConversationTest
@@ -37,27 +37,48 @@ DEFAULT_PATH = "flows"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="*", default=[DEFAULT_PATH], metavar="PATH",
-                        help=f"test files, or folders to search for *.test.yaml (default "
-                        f"{DEFAULT_PATH}/)")
-    parser.add_argument("-k", dest="pattern", metavar="TEXT",
-                        help="run only the tests whose name contains TEXT")
-    parser.add_argument("--bus", choices=BUS_KINDS, default="memory",
-                        help="the voice bus: in memory (default), or Redis (REDIS_URL, else "
-                        "an embedded redis-server)")
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
-                        help=f"how many tests run at once (default {DEFAULT_CONCURRENCY})")
-    parser.add_argument("--no-coverage", action="store_true",
-                        help="do not print which nodes and exits no test reached")
-    parser.add_argument("--from-call", metavar="CALL_ID",
-                        help="first write a test that replays this recorded call (beside its "
-                        "flow, in PATH), then run it")
-    parser.add_argument("--mask", action="store_true",
-                        help="with --from-call: mask personal data (phone numbers, long "
-                        "numbers, free speech)")
-    parser.add_argument("--records", metavar="URL",
-                        help="with --from-call: the call records (default VOXFLOW_RECORDS_URL, "
-                        "else sqlite:///.voxflow/calls.db, voxflow dev's)")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        default=[DEFAULT_PATH],
+        metavar="PATH",
+        help=f"test files, or folders to search for *.test.yaml (default {DEFAULT_PATH}/)",
+    )
+    parser.add_argument(
+        "-k", dest="pattern", metavar="TEXT", help="run only the tests whose name contains TEXT"
+    )
+    parser.add_argument(
+        "--bus",
+        choices=BUS_KINDS,
+        default="memory",
+        help="the voice bus: in memory (default), or Redis (REDIS_URL, else an embedded redis-server)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"how many tests run at once (default {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--no-coverage", action="store_true", help="do not print which nodes and exits no test reached"
+    )
+    parser.add_argument(
+        "--from-call",
+        metavar="CALL_ID",
+        help="first write a test that replays this recorded call (beside its flow, in PATH), then run it",
+    )
+    parser.add_argument(
+        "--mask",
+        action="store_true",
+        help="with --from-call: mask personal data (phone numbers, long numbers, free speech)",
+    )
+    parser.add_argument(
+        "--records",
+        metavar="URL",
+        help="with --from-call: the call records (default VOXFLOW_RECORDS_URL, "
+        "else sqlite:///.voxflow/calls.db, voxflow dev's)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,8 +103,10 @@ def run(args: argparse.Namespace) -> int:
     failed = [r for r in results if not r.passed]
     summary = f"{len(results) - len(failed)} passed, {len(failed)} failed"
     colour = "red" if failed else "green"
-    print(paint(f"{summary} in {time.monotonic() - began:.1f} s", colour, "bold")
-          + paint(f"  (engine log: {log})", "dim"))
+    print(
+        paint(f"{summary} in {time.monotonic() - began:.1f} s", colour, "bold")
+        + paint(f"  (engine log: {log})", "dim")
+    )
     return 1 if failed else 0
 
 
@@ -97,9 +120,11 @@ def from_call(call_id: str, paths: list[str], records: str | None, mask: bool) -
     folders = [p for p in paths if Path(p).is_dir()] or [DEFAULT_PATH]
     flows = compile_paths(folders).flows
     url = records or os.environ.get("VOXFLOW_RECORDS_URL") or DEFAULT_URL
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        raise VoxflowError(f"no call records at {url[len('sqlite:///'):]}: run this where "
-                           "voxflow dev or voxflow serve records calls, or give --records URL.")
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        raise VoxflowError(
+            f"no call records at {url[len('sqlite:///') :]}: run this where "
+            "voxflow dev or voxflow serve records calls, or give --records URL."
+        )
 
     async def export() -> Any:
         store = await open_records(url).open()
@@ -112,15 +137,19 @@ def from_call(call_id: str, paths: list[str], records: str | None, mask: bool) -
     paint = Painter(sys.stdout)
     print(paint(f"Wrote {exported.path}", "bold") + f" (the call {call_id} as a test).")
     if exported.flow_changed:
-        print(paint(f"The flow '{exported.flow_id}' changed since this call (version "
-                    f"{exported.call_version[:12]} → {exported.flow_version[:12]}): the test "
-                    "shows where the call would now go another way.", "yellow"))
+        print(
+            paint(
+                f"The flow '{exported.flow_id}' changed since this call (version "
+                f"{exported.call_version[:12]} → {exported.flow_version[:12]}): the test "
+                "shows where the call would now go another way.",
+                "yellow",
+            )
+        )
     print()
     return str(exported.path)
 
 
-def collect(paths: list[str], pattern: str | None) -> tuple[list[ConversationTest],
-                                                             dict[str, FlowGraph]]:
+def collect(paths: list[str], pattern: str | None) -> tuple[list[ConversationTest], dict[str, FlowGraph]]:
     """The tests under ``paths`` and the flows they call; every problem at once."""
     files = find_test_files(paths)
     if not files:
@@ -149,18 +178,29 @@ def collect(paths: list[str], pattern: str | None) -> tuple[list[ConversationTes
     return tests, flows
 
 
-async def _run(tests: list[ConversationTest], flows: dict[str, FlowGraph], bus: str,
-               concurrency: int) -> list[TestResult]:
+async def _run(
+    tests: list[ConversationTest], flows: dict[str, FlowGraph], bus: str, concurrency: int
+) -> list[TestResult]:
     paint = Painter(sys.stdout)
     files = len({t.file for t in tests})
     options = EngineOptions(bus=bus, clock=ScaledClock(VOICE_SCALE))
     async with SimulatorEngine(options) as engine:
         exit_on_interrupt(engine, lambda: print("Interrupted.", file=sys.stderr))
-        print(paint(f"Running {_count(len(tests), 'conversation test')} from "
-                    f"{_count(files, 'file')} on {engine.where}.", "bold"))
+        print(
+            paint(
+                f"Running {_count(len(tests), 'conversation test')} from "
+                f"{_count(files, 'file')} on {engine.where}.",
+                "bold",
+            )
+        )
         print()
-        return await run_tests(engine, tests, flows, concurrency=concurrency,
-                               on_result=lambda result: print_result(result, sys.stdout))
+        return await run_tests(
+            engine,
+            tests,
+            flows,
+            concurrency=concurrency,
+            on_result=lambda result: print_result(result, sys.stdout),
+        )
 
 
 def _count(number: int, noun: str) -> str:

@@ -13,14 +13,14 @@ HELP = "Check flow and trigger files and explain every problem found."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="*", default=["flows"], metavar="PATH",
-                        help="flow files or folders (default: flows)")
-    parser.add_argument("--format", choices=["text", "json"], default="text",
-                        help="text for people (default), json for tools")
-    parser.add_argument("--strict", action="store_true",
-                        help="fail on warnings too, not only on errors")
-    parser.add_argument("--no-context", action="store_true",
-                        help="do not show the lines around each problem")
+    parser.add_argument(
+        "paths", nargs="*", default=["flows"], metavar="PATH", help="flow files or folders (default: flows)"
+    )
+    parser.add_argument(
+        "--format", choices=["text", "json"], default="text", help="text for people (default), json for tools"
+    )
+    parser.add_argument("--strict", action="store_true", help="fail on warnings too, not only on errors")
+    parser.add_argument("--no-context", action="store_true", help="do not show the lines around each problem")
 
 
 def run(args: argparse.Namespace) -> int:

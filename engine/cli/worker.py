@@ -22,13 +22,13 @@ from engine.core.errors import VoxflowError
 from engine.runtime.config import load_runtime_config
 from engine.runtime.messages import TASK_QUEUE
 from engine.runtime.services import RuntimeServices
-from engine.runtime.worker import WorkerOptions, run_worker
 from engine.runtime.temporal_server import (
     EmbeddedTemporal,
     TemporalSettings,
     connect_client,
     temporal_settings_from_env,
 )
+from engine.runtime.worker import WorkerOptions, run_worker
 
 HELP = "Run the worker that runs calls (Temporal workflows and node activities)."
 DEFAULT_DB_FILE = Path(".voxflow") / "temporal.db"
@@ -36,21 +36,41 @@ SETTLE_SECONDS = 0.3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--embedded", action="store_true",
-                        help="start the Temporal dev server on this machine instead of "
-                        "connecting to TEMPORAL_ADDRESS")
-    parser.add_argument("--db-file", default=str(DEFAULT_DB_FILE), metavar="PATH",
-                        help=f"with --embedded: where the server keeps its state "
-                        f"(default {DEFAULT_DB_FILE})")
-    parser.add_argument("--task-queue", default=TASK_QUEUE, metavar="NAME",
-                        help=f"the Temporal task queue to poll (default {TASK_QUEUE})")
-    parser.add_argument("--config", metavar="FILE",
-                        help="a voxflow.yaml with database connections and the LLM endpoint")
-    parser.add_argument("--sticky-timeout", type=_seconds, default=10.0, metavar="SECONDS",
-                        help="how long Temporal waits for this worker before giving a "
-                        "call's next step to another worker (default 10)")
-    parser.add_argument("--heartbeat-throttle", type=_seconds, default=1.0, metavar="SECONDS",
-                        help="the longest a hangup takes to reach a running node (default 1)")
+    parser.add_argument(
+        "--embedded",
+        action="store_true",
+        help="start the Temporal dev server on this machine instead of connecting to TEMPORAL_ADDRESS",
+    )
+    parser.add_argument(
+        "--db-file",
+        default=str(DEFAULT_DB_FILE),
+        metavar="PATH",
+        help=f"with --embedded: where the server keeps its state (default {DEFAULT_DB_FILE})",
+    )
+    parser.add_argument(
+        "--task-queue",
+        default=TASK_QUEUE,
+        metavar="NAME",
+        help=f"the Temporal task queue to poll (default {TASK_QUEUE})",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="a voxflow.yaml with database connections and the LLM endpoint"
+    )
+    parser.add_argument(
+        "--sticky-timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long Temporal waits for this worker before giving a "
+        "call's next step to another worker (default 10)",
+    )
+    parser.add_argument(
+        "--heartbeat-throttle",
+        type=_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="the longest a hangup takes to reach a running node (default 1)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,9 +119,11 @@ async def _serve(
         await asyncio.wait({worker, started}, return_when=asyncio.FIRST_COMPLETED)
         started.cancel()
         if ready.is_set():
-            _say(f"voxflow worker ready: task queue '{options.task_queue}' on {settings.address} "
-                 f"(namespace {settings.namespace}); configuration from {config_source}. "
-                 "Stop with Ctrl-C.")
+            _say(
+                f"voxflow worker ready: task queue '{options.task_queue}' on {settings.address} "
+                f"(namespace {settings.namespace}); configuration from {config_source}. "
+                "Stop with Ctrl-C."
+            )
         await worker
         for close in closers:
             await close()

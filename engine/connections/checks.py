@@ -30,8 +30,9 @@ def _carrier(connection: Connection) -> list[str]:
         load_public_key(public_key)
         said.append("the public key is an Ed25519 key, as Telnyx signs webhooks with")
     elif connection.kind == "telnyx":
-        said.append("no public key is stored: the server needs it (TELNYX_PUBLIC_KEY) to "
-                    "accept Telnyx's webhooks")
+        said.append(
+            "no public key is stored: the server needs it (TELNYX_PUBLIC_KEY) to accept Telnyx's webhooks"
+        )
     return said
 
 
@@ -45,8 +46,9 @@ def _livekit(connection: Connection) -> list[str]:
 
     async def ask() -> int:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
-            service = SipService(session, url, connection.require("api_key"),
-                                 connection.require("api_secret"))
+            service = SipService(
+                session, url, connection.require("api_key"), connection.require("api_secret")
+            )
             found = await service.list_inbound_trunk(lk_sip.ListSIPInboundTrunkRequest())
             return len(found.items)
 
@@ -54,19 +56,25 @@ def _livekit(connection: Connection) -> list[str]:
         trunks = asyncio.run(ask())
     except ServerError as error:
         if error.status == 401:
-            raise VoxflowError(f"LiveKit at {url} refused the API key and secret of the "
-                               f"connection '{connection.name}': one of them is wrong.") from None
+            raise VoxflowError(
+                f"LiveKit at {url} refused the API key and secret of the "
+                f"connection '{connection.name}': one of them is wrong."
+            ) from None
         if error.status == 403:
-            raise VoxflowError(f"the API key of the connection '{connection.name}' has no "
-                               "permission to manage SIP on LiveKit (it needs the SIP admin "
-                               "grant).") from None
-        raise VoxflowError(f"LiveKit at {url} answered {error.status}: "
-                           f"{error.message or error.code}.") from None
+            raise VoxflowError(
+                f"the API key of the connection '{connection.name}' has no "
+                "permission to manage SIP on LiveKit (it needs the SIP admin "
+                "grant)."
+            ) from None
+        raise VoxflowError(
+            f"LiveKit at {url} answered {error.status}: {error.message or error.code}."
+        ) from None
     except (TimeoutError, aiohttp.ClientError, ValueError) as error:
-        raise VoxflowError(f"cannot reach LiveKit at {url} ({type(error).__name__}): check the "
-                           "connection's url (https://... or wss://...).") from None
-    return [f"LiveKit accepted the key and secret ({trunks} SIP inbound trunk"
-            f"{'' if trunks == 1 else 's'})"]
+        raise VoxflowError(
+            f"cannot reach LiveKit at {url} ({type(error).__name__}): check the "
+            "connection's url (https://... or wss://...)."
+        ) from None
+    return [f"LiveKit accepted the key and secret ({trunks} SIP inbound trunk{'' if trunks == 1 else 's'})"]
 
 
 def _database(connection: Connection) -> list[str]:
@@ -74,13 +82,15 @@ def _database(connection: Connection) -> list[str]:
 
     url = _check_url(connection.name, connection.require("url"), Path.cwd(), where=connection.name)
     if url.startswith("sqlite"):
-        path = url[len("sqlite:///"):]
+        path = url[len("sqlite:///") :]
         try:
             with sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=5) as db:
                 db.execute("SELECT 1").fetchone()
         except sqlite3.Error as error:
-            raise VoxflowError(f"the SQLite database of the connection '{connection.name}' "
-                               f"cannot be opened ({error}): does the file exist?") from None
+            raise VoxflowError(
+                f"the SQLite database of the connection '{connection.name}' "
+                f"cannot be opened ({error}): does the file exist?"
+            ) from None
         return ["the SQLite database opens and answers"]
     import psycopg
 
@@ -90,8 +100,9 @@ def _database(connection: Connection) -> list[str]:
     except psycopg.OperationalError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else "no answer"
         password = connection.values.get("url", "")
-        raise VoxflowError(f"PostgreSQL refused the connection '{connection.name}': "
-                           f"{_without(reason, password)}") from None
+        raise VoxflowError(
+            f"PostgreSQL refused the connection '{connection.name}': {_without(reason, password)}"
+        ) from None
     return ["PostgreSQL accepted the connection and answers"]
 
 
@@ -103,8 +114,7 @@ def _llm(connection: Connection) -> list[str]:
 
     async def ask() -> tuple[int, object]:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
-            async with session.get(f"{base}/models",
-                                   headers={"Authorization": f"Bearer {key}"}) as response:
+            async with session.get(f"{base}/models", headers={"Authorization": f"Bearer {key}"}) as response:
                 if response.status != 200:
                     return response.status, None
                 try:
@@ -115,30 +125,41 @@ def _llm(connection: Connection) -> list[str]:
     try:
         status, body = asyncio.run(ask())
     except (TimeoutError, aiohttp.ClientError, ValueError):
-        raise VoxflowError(f"cannot reach the LLM endpoint {base}: check the connection's "
-                           "base_url (e.g. https://api.openai.com/v1).") from None
+        raise VoxflowError(
+            f"cannot reach the LLM endpoint {base}: check the connection's "
+            "base_url (e.g. https://api.openai.com/v1)."
+        ) from None
     if status == 401:
-        raise VoxflowError(f"the LLM endpoint {base} refused the API key of the connection "
-                           f"'{connection.name}' (401): the key is wrong or was revoked.")
+        raise VoxflowError(
+            f"the LLM endpoint {base} refused the API key of the connection "
+            f"'{connection.name}' (401): the key is wrong or was revoked."
+        )
     if status == 403:
-        raise VoxflowError(f"the API key of the connection '{connection.name}' has no "
-                           f"permission at {base} (403).")
+        raise VoxflowError(
+            f"the API key of the connection '{connection.name}' has no permission at {base} (403)."
+        )
     if status == 404:
-        raise VoxflowError(f"{base}/models does not exist (404): the base_url is probably "
-                           "missing its /v1.")
+        raise VoxflowError(f"{base}/models does not exist (404): the base_url is probably missing its /v1.")
     if status >= 400:
         raise VoxflowError(f"the LLM endpoint {base} answered {status}.")
     listed = body.get("data") if isinstance(body, dict) else None
     if not isinstance(listed, list):
-        raise VoxflowError(f"{base}/models did not answer as an OpenAI-compatible endpoint "
-                           "does (a JSON list of models): check the base_url.")
+        raise VoxflowError(
+            f"{base}/models did not answer as an OpenAI-compatible endpoint "
+            "does (a JSON list of models): check the base_url."
+        )
     models = [m.get("id") for m in listed if isinstance(m, dict)]
     model = connection.value("model")
     if model and models and model not in models:
-        raise VoxflowError(f"the LLM endpoint {base} has no model '{model}' (it has "
-                           f"{', '.join(str(m) for m in models[:8])}).")
-    return [f"the LLM endpoint accepted the key ({len(models)} models"
-            + (f", {model} among them" if model else "") + ")"]
+        raise VoxflowError(
+            f"the LLM endpoint {base} has no model '{model}' (it has "
+            f"{', '.join(str(m) for m in models[:8])})."
+        )
+    return [
+        f"the LLM endpoint accepted the key ({len(models)} models"
+        + (f", {model} among them" if model else "")
+        + ")"
+    ]
 
 
 def _without(text: str, secret_url: str) -> str:
@@ -150,6 +171,9 @@ def _without(text: str, secret_url: str) -> str:
 
 
 CHECKS: dict[str, Callable[[Connection], list[str]]] = {
-    "telnyx": _carrier, "twilio": _carrier, "livekit": _livekit, "database": _database,
+    "telnyx": _carrier,
+    "twilio": _carrier,
+    "livekit": _livekit,
+    "database": _database,
     "llm": _llm,
 }

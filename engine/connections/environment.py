@@ -40,13 +40,16 @@ def with_connections(env: Mapping[str, str]) -> Mapping[str, str]:
                 if spec.env in filled:
                     raise VoxflowError(
                         f"{LIST_VARIABLE} names two {connection.kind} connections; a process "
-                        f"uses one ({spec.env} would be set twice). Keep one of them.")
+                        f"uses one ({spec.env} would be set twice). Keep one of them."
+                    )
                 filled[spec.env] = value
     if records:
         connection = store.get(records)
         if connection.kind != "database":
-            raise VoxflowError(f"{RECORDS_VARIABLE} names '{records}', a {connection.kind} "
-                               "connection; it must name a database connection.")
+            raise VoxflowError(
+                f"{RECORDS_VARIABLE} names '{records}', a {connection.kind} "
+                "connection; it must name a database connection."
+            )
         filled["VOXFLOW_RECORDS_URL"] = connection.require("url")
     merged = dict(filled)
     merged.update({k: v for k, v in env.items() if v.strip() or k not in filled})

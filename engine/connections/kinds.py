@@ -39,38 +39,86 @@ class ConnectionKind:
         return tuple(f.name for f in self.fields)
 
 
-KINDS: dict[str, ConnectionKind] = {kind.name: kind for kind in (
-    ConnectionKind("telnyx", "a Telnyx account: numbers, TeXML applications, signed webhooks", (
-        FieldSpec("api_key", "the API key (Mission Control → Account Settings → API Keys)",
-                  env="TELNYX_API_KEY"),
-        FieldSpec("public_key", "the public key webhooks are signed with (Account Settings → "
-                  "Keys & Credentials → Public Key)", secret=False, required=False,
-                  env="TELNYX_PUBLIC_KEY"),
-        FieldSpec("base_url", "the API's address", secret=False, required=False,
-                  env="TELNYX_BASE_URL", default=TELNYX_API),
-    )),
-    ConnectionKind("twilio", "a Twilio account: numbers and signed webhooks", (
-        FieldSpec("account_sid", "the Account SID (AC..., on the Twilio Console's front page)",
-                  secret=False, env="TWILIO_ACCOUNT_SID"),
-        FieldSpec("auth_token", "the Auth Token (beside the Account SID)",
-                  env="TWILIO_AUTH_TOKEN"),
-        FieldSpec("base_url", "the API's address", secret=False, required=False,
-                  env="TWILIO_BASE_URL", default=TWILIO_API),
-    )),
-    ConnectionKind("livekit", "a LiveKit server or LiveKit Cloud project", (
-        FieldSpec("url", "the server (https://... or wss://...)", secret=False,
-                  env="LIVEKIT_URL"),
-        FieldSpec("api_key", "an API key", secret=False, env="LIVEKIT_API_KEY"),
-        FieldSpec("api_secret", "that key's secret", env="LIVEKIT_API_SECRET"),
-    )),
-    ConnectionKind("database", "a database flows query by name (database_query's connection)", (
-        FieldSpec("url", "sqlite:///path/to/file.db or postgresql://user:password@host/db"),
-    )),
-    ConnectionKind("llm", "an OpenAI-compatible chat completions endpoint", (
-        FieldSpec("api_key", "the API key", env="VOXFLOW_LLM_API_KEY"),
-        FieldSpec("base_url", "the endpoint's address", secret=False, required=False,
-                  env="VOXFLOW_LLM_BASE_URL", default=OPENAI_API),
-        FieldSpec("model", "the model to use", secret=False, required=False,
-                  env="VOXFLOW_LLM_MODEL"),
-    )),
-)}
+KINDS: dict[str, ConnectionKind] = {
+    kind.name: kind
+    for kind in (
+        ConnectionKind(
+            "telnyx",
+            "a Telnyx account: numbers, TeXML applications, signed webhooks",
+            (
+                FieldSpec(
+                    "api_key",
+                    "the API key (Mission Control → Account Settings → API Keys)",
+                    env="TELNYX_API_KEY",
+                ),
+                FieldSpec(
+                    "public_key",
+                    "the public key webhooks are signed with (Account Settings → "
+                    "Keys & Credentials → Public Key)",
+                    secret=False,
+                    required=False,
+                    env="TELNYX_PUBLIC_KEY",
+                ),
+                FieldSpec(
+                    "base_url",
+                    "the API's address",
+                    secret=False,
+                    required=False,
+                    env="TELNYX_BASE_URL",
+                    default=TELNYX_API,
+                ),
+            ),
+        ),
+        ConnectionKind(
+            "twilio",
+            "a Twilio account: numbers and signed webhooks",
+            (
+                FieldSpec(
+                    "account_sid",
+                    "the Account SID (AC..., on the Twilio Console's front page)",
+                    secret=False,
+                    env="TWILIO_ACCOUNT_SID",
+                ),
+                FieldSpec("auth_token", "the Auth Token (beside the Account SID)", env="TWILIO_AUTH_TOKEN"),
+                FieldSpec(
+                    "base_url",
+                    "the API's address",
+                    secret=False,
+                    required=False,
+                    env="TWILIO_BASE_URL",
+                    default=TWILIO_API,
+                ),
+            ),
+        ),
+        ConnectionKind(
+            "livekit",
+            "a LiveKit server or LiveKit Cloud project",
+            (
+                FieldSpec("url", "the server (https://... or wss://...)", secret=False, env="LIVEKIT_URL"),
+                FieldSpec("api_key", "an API key", secret=False, env="LIVEKIT_API_KEY"),
+                FieldSpec("api_secret", "that key's secret", env="LIVEKIT_API_SECRET"),
+            ),
+        ),
+        ConnectionKind(
+            "database",
+            "a database flows query by name (database_query's connection)",
+            (FieldSpec("url", "sqlite:///path/to/file.db or postgresql://user:password@host/db"),),
+        ),
+        ConnectionKind(
+            "llm",
+            "an OpenAI-compatible chat completions endpoint",
+            (
+                FieldSpec("api_key", "the API key", env="VOXFLOW_LLM_API_KEY"),
+                FieldSpec(
+                    "base_url",
+                    "the endpoint's address",
+                    secret=False,
+                    required=False,
+                    env="VOXFLOW_LLM_BASE_URL",
+                    default=OPENAI_API,
+                ),
+                FieldSpec("model", "the model to use", secret=False, required=False, env="VOXFLOW_LLM_MODEL"),
+            ),
+        ),
+    )
+}

@@ -54,8 +54,10 @@ class Connection:
     def require(self, name: str) -> str:
         value = self.value(name)
         if not value:
-            raise VoxflowError(f"the connection '{self.name}' has no {name}: add it again with "
-                               f"`voxflow connections add {self.name} {self.kind}`.")
+            raise VoxflowError(
+                f"the connection '{self.name}' has no {name}: add it again with "
+                f"`voxflow connections add {self.name} {self.kind}`."
+            )
         return value
 
 
@@ -130,8 +132,10 @@ class ConnectionStore:
         try:
             document = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            raise VoxflowError(f"{self.path}: cannot be read as a connections file ({error}). "
-                               "Remove it and add the connections again.") from None
+            raise VoxflowError(
+                f"{self.path}: cannot be read as a connections file ({error}). "
+                "Remove it and add the connections again."
+            ) from None
         entries = document.get("connections") if isinstance(document, dict) else None
         if not isinstance(entries, dict):
             raise VoxflowError(f"{self.path}: not a voxflow connections file (no 'connections').")
@@ -150,9 +154,12 @@ class ConnectionStore:
 
     def entries(self) -> list[StoredEntry]:
         """Every connection, without decrypting anything."""
-        return [StoredEntry(name, str(entry.get("kind")), tuple(entry.get("fields") or ()),
-                            str(entry.get("added") or ""))
-                for name, entry in sorted(self._read().items())]
+        return [
+            StoredEntry(
+                name, str(entry.get("kind")), tuple(entry.get("fields") or ()), str(entry.get("added") or "")
+            )
+            for name, entry in sorted(self._read().items())
+        ]
 
     def names(self, kind: str | None = None) -> list[str]:
         return [e.name for e in self.entries() if kind is None or e.kind == kind]
@@ -179,23 +186,32 @@ class ConnectionStore:
                 f"VOXFLOW_SECRET_KEY_FILE), or add the connection again."
             ) from None
         if secret.get("name") != name or secret.get("kind") != entry.get("kind"):
-            raise VoxflowError(f"the connection '{name}' in {self.path} holds another "
-                               "connection's values (the file was edited). Add it again.")
-        return Connection(name, secret["kind"], dict(secret.get("values") or {}),
-                          str(entry.get("added") or ""))
+            raise VoxflowError(
+                f"the connection '{name}' in {self.path} holds another "
+                "connection's values (the file was edited). Add it again."
+            )
+        return Connection(
+            name, secret["kind"], dict(secret.get("values") or {}), str(entry.get("added") or "")
+        )
 
     def add(self, name: str, kind: ConnectionKind, values: Mapping[str, str]) -> str | None:
         """Store (or replace) a connection; returns the path of a key file made for it."""
         if not NAME_PATTERN.match(name):
-            raise VoxflowError(f"'{name}' cannot name a connection: use letters, digits, - and _, "
-                               "starting with a letter.")
+            raise VoxflowError(
+                f"'{name}' cannot name a connection: use letters, digits, - and _, starting with a letter."
+            )
         fernet, made = self._fernet(create=True)
         entries = self._read()
         kept = {k: v for k, v in values.items() if v}
-        token = fernet.encrypt(json.dumps({"name": name, "kind": kind.name,
-                                           "values": kept}).encode()).decode()
-        entries[name] = {"kind": kind.name, "fields": sorted(kept), "secret": token,
-                         "added": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        token = fernet.encrypt(
+            json.dumps({"name": name, "kind": kind.name, "values": kept}).encode()
+        ).decode()
+        entries[name] = {
+            "kind": kind.name,
+            "fields": sorted(kept),
+            "secret": token,
+            "added": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
         self._write(entries)
         return made
 

@@ -23,8 +23,9 @@ _UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e
 
 def visible(text: str) -> str:
     """``text`` with every control character written as an escape such as ``\x1b``."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
-                            else f"\\u{ord(m.group()):04x}", text)
+    return _UNPRINTABLE.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text
+    )
 
 
 _CODES = {"red": "31", "yellow": "33", "green": "32", "cyan": "36", "bold": "1", "dim": "2"}
@@ -67,13 +68,15 @@ def context_lines(diagnostic: Diagnostic, lines: tuple[str, ...] | None, around:
         text = visible(lines[number - 1].replace("\t", "→"))
         shown.append(f"  {number:>{width}} | {text}")
     if diagnostic.line <= len(lines):
-        before = visible(lines[diagnostic.line - 1][:max(0, diagnostic.column - 1)])
+        before = visible(lines[diagnostic.line - 1][: max(0, diagnostic.column - 1)])
         shown.append(f"  {' ' * width} | {' ' * len(before)}^")
     return shown
 
 
 def format_diagnostic(
-    diagnostic: Diagnostic, paint: Painter, lines: tuple[str, ...] | None = None,
+    diagnostic: Diagnostic,
+    paint: Painter,
+    lines: tuple[str, ...] | None = None,
     show_context: bool = True,
 ) -> str:
     colour = "red" if diagnostic.is_error else "yellow"

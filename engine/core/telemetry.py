@@ -75,8 +75,7 @@ def temporal_interceptors() -> list[Any]:
 
 
 @contextmanager
-def span(name: str, attributes: Mapping[str, Any] | None = None,
-         call_id: str | None = None) -> Iterator[Any]:
+def span(name: str, attributes: Mapping[str, Any] | None = None, call_id: str | None = None) -> Iterator[Any]:
     """A span as the current one (a no-op when tracing is off); ``call_id`` also goes in
     the baggage, so spans started under it in other processes carry it."""
     if not enabled():
@@ -113,8 +112,7 @@ def start_child(name: str, parent: str, attributes: Mapping[str, Any]) -> Any:
         return None
     from opentelemetry.propagate import extract
 
-    return tracer().start_span(name, context=extract({"traceparent": parent}),
-                               attributes=dict(attributes))
+    return tracer().start_span(name, context=extract({"traceparent": parent}), attributes=dict(attributes))
 
 
 def flush() -> None:
@@ -132,7 +130,7 @@ def _call_id_of(span: Any, parent_context: Any) -> str | None:
     attributes = getattr(span, "attributes", None) or {}
     workflow = attributes.get("temporalWorkflowID")
     if isinstance(workflow, str) and workflow.startswith("call-"):
-        return workflow[len("call-"):].split("/", 1)[0]  # a subflow: call-<id>/<step>-<flow>
+        return workflow[len("call-") :].split("/", 1)[0]  # a subflow: call-<id>/<step>-<flow>
     return None
 
 

@@ -49,27 +49,37 @@ def check_engines(options: DevOptions) -> None:
             f"the voice agent cannot use the speech engines chosen (speech recognition "
             f"{choice.stt}, speech synthesis {choice.tts}): it needs {'; '.join(missing)}. "
             "Set what is missing, choose the offline engines (unset VOXFLOW_STT and "
-            "VOXFLOW_TTS), or run with --no-agent.")
+            "VOXFLOW_TTS), or run with --no-agent."
+        )
 
 
-async def start(options: DevOptions, stack: contextlib.AsyncExitStack, ctx: ServerContext,
-                url: str, bus: Any, redis_url: str | None) -> str:
+async def start(
+    options: DevOptions,
+    stack: contextlib.AsyncExitStack,
+    ctx: ServerContext,
+    url: str,
+    bus: Any,
+    redis_url: str | None,
+) -> str:
     """Start the agent ``options`` ask for; stopped by ``stack``. Returns a line for the terminal."""
     if not options.agent:
         return "none (--no-agent): start 'voxflow agent' to answer calls"
     if os.environ.get("LIVEKIT_URL", "").strip():
         return _start_livekit_agent(options, stack, ctx, url, redis_url)
+    from engine.agent import prompt_cache
     from engine.agent.dev_agents import DevAgents
 
-    from engine.agent import prompt_cache
-
     try:
-        cache = prompt_cache.PromptCache(prompt_cache.store_from_env(
-            default_dir=(options.state_dir / "prompt-cache").resolve()))
-        agents = DevAgents(bus, recordings_dir=(options.state_dir / "recordings").resolve(),
-                           call_language=lambda call_id: _language_of(ctx, call_id),
-                           recording_saved=lambda call_id, _: _recording_saved(ctx, url, call_id),
-                           cache=cache)
+        cache = prompt_cache.PromptCache(
+            prompt_cache.store_from_env(default_dir=(options.state_dir / "prompt-cache").resolve())
+        )
+        agents = DevAgents(
+            bus,
+            recordings_dir=(options.state_dir / "recordings").resolve(),
+            call_language=lambda call_id: _language_of(ctx, call_id),
+            recording_saved=lambda call_id, _: _recording_saved(ctx, url, call_id),
+            cache=cache,
+        )
     except VoxflowError as error:
         raise VoxflowError(f"the voice agent cannot start: {error}") from None
     await agents.prewarm()
@@ -101,16 +111,24 @@ async def start(options: DevOptions, stack: contextlib.AsyncExitStack, ctx: Serv
     return f"in this process ({agents.describe()}); call a flow from the monitor page"
 
 
-def _start_livekit_agent(options: DevOptions, stack: contextlib.AsyncExitStack,
-                         ctx: ServerContext, url: str, redis_url: str | None) -> str:
+def _start_livekit_agent(
+    options: DevOptions, stack: contextlib.AsyncExitStack, ctx: ServerContext, url: str, redis_url: str | None
+) -> str:
     if redis_url is None:
-        return ("none: the LiveKit agent needs the Redis voice bus; run without --memory-bus "
-                "(calls through LiveKit wait for an agent)")
-    env = {**os.environ, "VOXFLOW_REDIS_URL": redis_url, "VOXFLOW_SERVER_URL": url,
-           "VOXFLOW_INTERNAL_TOKEN": ctx.settings.internal_token or ""}
+        return (
+            "none: the LiveKit agent needs the Redis voice bus; run without --memory-bus "
+            "(calls through LiveKit wait for an agent)"
+        )
+    env = {
+        **os.environ,
+        "VOXFLOW_REDIS_URL": redis_url,
+        "VOXFLOW_SERVER_URL": url,
+        "VOXFLOW_INTERNAL_TOKEN": ctx.settings.internal_token or "",
+    }
     log = open(options.state_dir / "agent.log", "ab")  # noqa: SIM115 - closed with the stack
-    process = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "agent"], env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli.main", "agent"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
 
     def stop() -> None:
         if process.poll() is None:
@@ -123,8 +141,10 @@ def _start_livekit_agent(options: DevOptions, stack: contextlib.AsyncExitStack,
         log.close()
 
     stack.callback(stop)
-    return (f"'voxflow agent' joining LiveKit at {os.environ['LIVEKIT_URL']} "
-            f"(pid {process.pid}, log {options.state_dir / 'agent.log'})")
+    return (
+        f"'voxflow agent' joining LiveKit at {os.environ['LIVEKIT_URL']} "
+        f"(pid {process.pid}, log {options.state_dir / 'agent.log'})"
+    )
 
 
 async def _language_of(ctx: ServerContext, call_id: str) -> tuple[str | None, str | None]:
@@ -140,8 +160,9 @@ async def _recording_saved(ctx: ServerContext, url: str, call_id: str) -> None:
     await ctx.records.set_recording_url(call_id, f"{url}/api/recordings/{call_id}.wav")
 
 
-def write_discovery(state_dir: Path, url: str, token: str | None,
-                    stack: contextlib.ExitStack | contextlib.AsyncExitStack) -> None:
+def write_discovery(
+    state_dir: Path, url: str, token: str | None, stack: contextlib.ExitStack | contextlib.AsyncExitStack
+) -> None:
     """Where the running server is, for ``voxflow chat`` (readable by this user only)."""
     path = state_dir / DISCOVERY_FILE
     path.write_text(json.dumps({"url": url, "token": token, "pid": os.getpid()}))

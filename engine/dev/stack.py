@@ -37,13 +37,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engine.dev import agent_choice
 from engine.core.errors import VoxflowError
+from engine.dev import agent_choice
 from engine.runtime.config import load_runtime_config
+from engine.runtime.temporal_server import EmbeddedTemporal, connect_client
 from engine.server.events import CALL_ENDED, LiveEvent
 from engine.server.settings import settings_from_env
 from engine.server.stack import ServerStack, StackOptions
-from engine.runtime.temporal_server import EmbeddedTemporal, connect_client
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,10 @@ class DevOptions:
 
 def run_dev(options: DevOptions) -> int:
     if not options.flows.is_dir():
-        raise VoxflowError(f"{options.flows}: no such folder. Run 'voxflow dev' where your "
-                           "flows/ folder is, or name it with --flows.")
+        raise VoxflowError(
+            f"{options.flows}: no such folder. Run 'voxflow dev' where your "
+            "flows/ folder is, or name it with --flows."
+        )
     return asyncio.run(_dev(options))
 
 
@@ -86,6 +88,7 @@ async def _dev(options: DevOptions) -> int:
     async with contextlib.AsyncExitStack() as stack:
         if options.livekit:
             from engine.testbed.livekit_server import start_for_dev
+
             settings = await start_for_dev(stack, settings, options.host, options.port)
         say("starting the Temporal dev server…")
         temporal = EmbeddedTemporal(db_file=options.state_dir.resolve() / "temporal.db")
@@ -93,29 +96,43 @@ async def _dev(options: DevOptions) -> int:
         stack.push_async_callback(temporal.stop_async)
         voice_bus, redis_url = await _voice_bus(options, stack)
         client = await connect_client(temporal.settings())
-        server = await stack.enter_async_context(ServerStack(settings, client, StackOptions(
-            host=options.host, port=options.port, watch=True, run_worker=True,
-            runtime_config=load_runtime_config(), voice_bus=voice_bus,
-        )))
+        server = await stack.enter_async_context(
+            ServerStack(
+                settings,
+                client,
+                StackOptions(
+                    host=options.host,
+                    port=options.port,
+                    watch=True,
+                    run_worker=True,
+                    runtime_config=load_runtime_config(),
+                    voice_bus=voice_bus,
+                ),
+            )
+        )
         ctx = server.context
         ctx.hub.listen(report_failed_calls)
         agent_line = await agent_choice.start(options, stack, ctx, server.url, voice_bus, redis_url)
         agent_choice.write_discovery(options.state_dir, server.url, settings.api_token, stack)
         say("")
-        say(f"voxflow dev is running. Monitor page: "
-            f"{server.url}/monitor/#token={settings.api_token}")
+        say(f"voxflow dev is running. Monitor page: {server.url}/monitor/#token={settings.api_token}")
         say(f"  Voice agent: {agent_line}")
-        say(f"  Telnyx webhooks: {server.url}/webhooks/telnyx and {server.url}/webhooks/telnyx/"
-            f"texml{'' if env_key else ' (unsigned requests accepted: no TELNYX_PUBLIC_KEY)'}")
+        say(
+            f"  Telnyx webhooks: {server.url}/webhooks/telnyx and {server.url}/webhooks/telnyx/"
+            f"texml{'' if env_key else ' (unsigned requests accepted: no TELNYX_PUBLIC_KEY)'}"
+        )
         livekit_signed = bool(settings.livekit_api_key and settings.livekit_api_secret)
-        say(f"  LiveKit webhook: {server.url}/webhooks/livekit"
-            f"{'' if livekit_signed else ' (refused: no LIVEKIT_API_KEY / LIVEKIT_API_SECRET)'}")
-        say(f"  Temporal: {temporal.address} (UI-less dev server); call records: "
-            f"{settings.records_url}")
+        say(
+            f"  LiveKit webhook: {server.url}/webhooks/livekit"
+            f"{'' if livekit_signed else ' (refused: no LIVEKIT_API_KEY / LIVEKIT_API_SECRET)'}"
+        )
+        say(f"  Temporal: {temporal.address} (UI-less dev server); call records: {settings.records_url}")
         if redis_url:
-            say(f"  for 'voxflow agent': VOXFLOW_REDIS_URL={redis_url} "
+            say(
+                f"  for 'voxflow agent': VOXFLOW_REDIS_URL={redis_url} "
                 f"VOXFLOW_INTERNAL_TOKEN={settings.internal_token} "
-                f"VOXFLOW_SERVER_URL={server.url}")
+                f"VOXFLOW_SERVER_URL={server.url}"
+            )
         say(f"  Editing files in flows/ reloads them. Log: {log_file}. Stop with Ctrl-C.")
         await stop.wait()
         say("stopping…")
@@ -151,8 +168,10 @@ def say(text: str) -> None:
 def report_failed_calls(event: LiveEvent) -> None:
     """One line in the terminal for each call that failed; the details are in the log."""
     if event.type == CALL_ENDED and event.data.get("status") in ("failed", "timeout"):
-        say(f"call {event.call_id} ({event.flow_id or 'no flow'}) {event.data.get('status')}: "
-            f"{event.data.get('reason') or 'no reason given'}")
+        say(
+            f"call {event.call_id} ({event.flow_id or 'no flow'}) {event.data.get('status')}: "
+            f"{event.data.get('reason') or 'no reason given'}"
+        )
 
 
 def log_to_file(path: Path) -> Path:

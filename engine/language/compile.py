@@ -119,21 +119,19 @@ def compile_flow(
             node = replace(node, time_limit=node.config.get("timeout"))
         nodes[node_id] = node
     called = {
-        flow for node in nodes.values()
-        if (flow := called_flow(node.type, node.config, registry)) is not None
+        flow for node in nodes.values() if (flow := called_flow(node.type, node.config, registry)) is not None
     }
     graph = FlowGraph(
         flow_id=data["flow"],
         description=data.get("description", ""),
         start=data["start"],
         nodes=nodes,
-        variables={
-            name: (spec or {}).get("default") for name, spec in (data.get("variables") or {}).items()
-        },
+        variables={name: (spec or {}).get("default") for name, spec in (data.get("variables") or {}).items()},
         settings=settings,
         error_handler=data.get("error_handler"),
-        subflows={flow_id: (subflows or {})[flow_id] for flow_id in sorted(called)
-                  if flow_id in (subflows or {})},
+        subflows={
+            flow_id: (subflows or {})[flow_id] for flow_id in sorted(called) if flow_id in (subflows or {})
+        },
         source=document.file,
     )
     return with_version(graph)
@@ -189,8 +187,7 @@ def exit_label(node_data: Mapping[str, Any], path: DocPath) -> str:
 
 def _settings_in_seconds(settings: Mapping[str, Any]) -> dict[str, Any]:
     result = dict(settings)
-    for name in ("no_input_timeout", "max_call_duration", "silence_check_after",
-                 "silence_hangup_after"):
+    for name in ("no_input_timeout", "max_call_duration", "silence_check_after", "silence_hangup_after"):
         if name in result:
             result[name] = parse_duration(result[name])
     return result

@@ -40,9 +40,7 @@ def find_fields(root: Mapping[str, Any], schema: Mapping[str, Any], value: Any) 
     return list(found.values())
 
 
-def _walk(
-    root: Mapping[str, Any], schema: Any, value: Any, path: DocPath, depth: int
-) -> Iterator[FieldRef]:
+def _walk(root: Mapping[str, Any], schema: Any, value: Any, path: DocPath, depth: int) -> Iterator[FieldRef]:
     if not isinstance(schema, Mapping) or depth > 40:
         return
     ref = schema.get("$ref")

@@ -16,17 +16,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-
-from engine.language.call_variables import AUTOMATIC_VARIABLES
 from engine.core.errors import Diagnostic, Severity
+from engine.core.suggest import as_sentence, did_you_mean, quoted_list
+from engine.language.call_variables import AUTOMATIC_VARIABLES
 from engine.language.fields import find_fields, iter_strings
 from engine.language.load import LoadedDocument
 from engine.language.registry import PluginRegistry, called_flow
 from engine.language.schema import ID_PATTERN, flow_schema
 from engine.language.sourcemap import DocPath, format_path
-from engine.core.suggest import as_sentence, did_you_mean, quoted_list
 from engine.language.template_messages import (
-    explain_condition, explain_template, problem_offset, template_info,
+    explain_condition,
+    explain_template,
+    problem_offset,
+    template_info,
 )
 from engine.language.templates import MAX_OUTPUT, TemplateInfo, TemplateProblem, environment, render
 
@@ -70,18 +72,23 @@ class _Checker:
             column = _column_of(self.document, line, column, *at_text)
         self.diagnostics.append(
             Diagnostic(
-                self.document.file, line, column, format_path(path), message, hint,
-                Severity.WARNING if warning else Severity.ERROR, code,
+                self.document.file,
+                line,
+                column,
+                format_path(path),
+                message,
+                hint,
+                Severity.WARNING if warning else Severity.ERROR,
+                code,
             )
         )
 
 
-def _column_of(document: LoadedDocument, line: int, column: int, text: str,
-               offset: int | None) -> int:
+def _column_of(document: LoadedDocument, line: int, column: int, text: str, offset: int | None) -> int:
     """The column of ``text[offset:]`` when the value is written on its line as it reads."""
     if offset is None or not 0 < line <= len(document.source_map.lines):
         return column
-    fragment = text[offset:offset + 12].split("\n")[0]
+    fragment = text[offset : offset + 12].split("\n")[0]
     source = document.source_map.lines[line - 1]
     found = source.find(fragment, max(0, column - 1)) if fragment else -1
     return found + 1 if found >= 0 else column
@@ -135,7 +142,8 @@ def _collect_nodes(raw_nodes: Mapping[str, Any], registry: PluginRegistry) -> di
             # Unknown type (reported by the schema check): guess its exits from
             # the usual field names so its targets do not look unreachable.
             node.exits = [
-                (path, value) for path, value in iter_strings(node_data)
+                (path, value)
+                for path, value in iter_strings(node_data)
                 if path and path[-1] in _USUAL_EXIT_FIELDS
             ]
         nodes[node.id] = node
@@ -148,15 +156,19 @@ def _check_targets(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, 
         target = data.get(field_name)
         if isinstance(target, str) and target not in nodes:
             checker.report(
-                (field_name,), f"no node named '{target}'.",
-                _target_hint(target, names), code="unknown-target",
+                (field_name,),
+                f"no node named '{target}'.",
+                _target_hint(target, names),
+                code="unknown-target",
             )
     for node in nodes.values():
         for path, target in node.exits:
             if target not in nodes and re.match(ID_PATTERN, target):
                 checker.report(
-                    ("nodes", node.id, *path), f"no node named '{target}'.",
-                    _target_hint(target, names), code="unknown-target",
+                    ("nodes", node.id, *path),
+                    f"no node named '{target}'.",
+                    _target_hint(target, names),
+                    code="unknown-target",
                 )
 
 
@@ -164,8 +176,10 @@ def _target_hint(target: str, names: list[str]) -> str:
     suggestion = did_you_mean(target, names)
     if suggestion:
         return as_sentence(suggestion)
-    return (f"Use the id of one of the nodes under 'nodes:' ({quoted_list(names)}), "
-            f"or add a node named '{target}'.")
+    return (
+        f"Use the id of one of the nodes under 'nodes:' ({quoted_list(names)}), "
+        f"or add a node named '{target}'."
+    )
 
 
 def _successors(node: _Node, nodes: Mapping[str, _Node]) -> list[str]:
@@ -190,9 +204,7 @@ def _roots(data: Mapping[str, Any]) -> list[str]:
     return [r for r in (data.get("start"), data.get("error_handler")) if isinstance(r, str)]
 
 
-def _check_reachability(
-    checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _Node]
-) -> None:
+def _check_reachability(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _Node]) -> None:
     if not isinstance(data.get("start"), str) or data["start"] not in nodes:
         return  # already reported; everything would look unreachable
     if any(n.broken_exit or any(t not in nodes for _, t in n.exits) for n in nodes.values()):
@@ -206,13 +218,12 @@ def _check_reachability(
                 ("nodes", node.id),
                 f"no call can reach node '{node.id}': no other node goes to it.",
                 "Point an exit (next, an option's next, on_error, ...) at it, or delete it.",
-                code="unreachable", on_key=True,
+                code="unreachable",
+                on_key=True,
             )
 
 
-def _check_ending(
-    checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _Node]
-) -> set[str]:
+def _check_ending(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _Node]) -> set[str]:
     """Find places from which the call can never end (every path loops back).
 
     Returns the nodes from which the call cannot end.
@@ -234,17 +245,15 @@ def _check_ending(
     reached = _reachable(_roots(data), nodes)
     stuck = [name for name in reached if name not in can_end]
     for name in stuck:
-        entered_from_outside = name in _roots(data) or any(
-            p in can_end for p in predecessors[name]
-        )
+        entered_from_outside = name in _roots(data) or any(p in can_end for p in predecessors[name])
         if entered_from_outside:
             checker.report(
                 ("nodes", name),
-                f"once a call reaches '{name}' it can never end: every path from there "
-                "comes back around.",
+                f"once a call reaches '{name}' it can never end: every path from there comes back around.",
                 "Give one node of this loop an exit to a node that ends the call "
                 "(voice_hangup, voice_transfer or end).",
-                code="never-ends", on_key=True,
+                code="never-ends",
+                on_key=True,
             )
     return set(stuck)
 
@@ -315,7 +324,9 @@ def _check_loops(checker: _Checker, nodes: dict[str, _Node], stuck: set[str]) ->
             f"the nodes {cycle} form a loop that never waits for the caller; "
             "only the visit limit (100) would stop it.",
             "Add 'max_visits: N' to one of these nodes to say how often the loop may run.",
-            code="unbounded-loop", warning=True, on_key=True,
+            code="unbounded-loop",
+            warning=True,
+            on_key=True,
         )
 
 
@@ -337,11 +348,14 @@ def _check_handlers(checker: _Checker, nodes: dict[str, _Node]) -> None:
                     ("nodes", node.id),
                     f"node '{node.id}' has no '{name}': nothing is planned for a caller who {words}.",
                     f"Add '{name}:' with a reprompt and a 'next' for the last attempt.",
-                    code=f"missing-{name.replace('_', '-')}", warning=True, on_key=True,
+                    code=f"missing-{name.replace('_', '-')}",
+                    warning=True,
+                    on_key=True,
                 )
             elif isinstance(handlers, list) and handlers and isinstance(handlers[-1], Mapping):
-                leaving = next((i for i, h in enumerate(handlers)
-                                if isinstance(h, Mapping) and "next" in h), None)
+                leaving = next(
+                    (i for i, h in enumerate(handlers) if isinstance(h, Mapping) and "next" in h), None
+                )
                 if leaving is not None and leaving < len(handlers) - 1:
                     unused = len(handlers) - 1 - leaving
                     checker.report(
@@ -350,16 +364,17 @@ def _check_handlers(checker: _Checker, nodes: dict[str, _Node]) -> None:
                         f"{handlers[leaving]['next']}), so the {unused} "
                         f"entr{'y' if unused == 1 else 'ies'} after it "
                         f"{'is' if unused == 1 else 'are'} never used.",
-                        "Move the entry with 'next' to the end of the list, or delete the "
-                        "entries after it.",
-                        code="handler-never-used", warning=True,
+                        "Move the entry with 'next' to the end of the list, or delete the entries after it.",
+                        code="handler-never-used",
+                        warning=True,
                     )
                 elif "next" not in handlers[-1]:
                     checker.report(
                         ("nodes", node.id, name, len(handlers) - 1),
                         f"the last '{name}' handler has no 'next', so it repeats for ever.",
                         "Finish the list with an entry such as '- next: goodbye'.",
-                        code="handler-without-next", warning=True,
+                        code="handler-without-next",
+                        warning=True,
                     )
 
 
@@ -379,7 +394,8 @@ def _check_menu_keys(checker: _Checker, nodes: dict[str, _Node]) -> None:
                     checker.report(
                         ("nodes", node.id, "options", index, "key"),
                         f"key '{key}' is already used by option {keys[key] + 1} of this menu.",
-                        "Give each option its own key.", code="duplicate-key-press",
+                        "Give each option its own key.",
+                        code="duplicate-key-press",
                     )
                 else:
                     keys[key] = index
@@ -392,7 +408,8 @@ def _check_menu_keys(checker: _Checker, nodes: dict[str, _Node]) -> None:
                     checker.report(
                         ("nodes", node.id, "options", index, "phrases", p_index),
                         f"the phrase '{phrase}' is already used by option {phrases[normal] + 1}.",
-                        "A phrase can lead to one option only.", code="duplicate-phrase",
+                        "A phrase can lead to one option only.",
+                        code="duplicate-phrase",
                     )
                 phrases.setdefault(normal, index)
 
@@ -408,8 +425,9 @@ def _check_templates(checker: _Checker, data: Mapping[str, Any], nodes: dict[str
             try:
                 info = template_info(expression, condition=True)
             except TemplateProblem as problem:
-                checker.report(("nodes", node.id, *path), *explain_condition(expression, problem),
-                               code="bad-expression")
+                checker.report(
+                    ("nodes", node.id, *path), *explain_condition(expression, problem), code="bad-expression"
+                )
                 continue
             found += _uses(path, info)
         for path, text in iter_strings(node.data):
@@ -418,8 +436,12 @@ def _check_templates(checker: _Checker, data: Mapping[str, Any], nodes: dict[str
             try:
                 info = template_info(text, condition=False)
             except TemplateProblem as problem:
-                checker.report(("nodes", node.id, *path), *explain_template(text, problem),
-                               code="bad-template", at_text=(text, problem_offset(text)))
+                checker.report(
+                    ("nodes", node.id, *path),
+                    *explain_template(text, problem),
+                    code="bad-template",
+                    at_text=(text, problem_offset(text)),
+                )
                 continue
             if not info.variables - known_globals:
                 _check_fixed_template(checker, ("nodes", node.id, *path), text)
@@ -432,7 +454,8 @@ def _uses(path: DocPath, info: TemplateInfo) -> list[tuple[DocPath, str, str | N
     """(path, variable, field or None) for each variable a template reads, sorted."""
     with_field = {name for name, _ in info.fields}
     found: list[tuple[DocPath, str, str | None]] = [
-        (path, name, None) for name in sorted(info.variables - with_field)]
+        (path, name, None) for name in sorted(info.variables - with_field)
+    ]
     found += [(path, name, field) for name, field in sorted(info.fields)]
     return found
 
@@ -447,18 +470,23 @@ def _check_fixed_template(checker: _Checker, path: DocPath, text: str) -> None:
     try:
         render(text, {})
     except TemplateProblem as problem:
-        checker.report(path, f"this text cannot be filled in: {problem}",
-                       "Shorten what the ${...} makes; voxflow refuses texts longer than "
-                       f"{MAX_OUTPUT:,} characters." if "limit" in str(problem) else
-                       "Fix the ${...} expression.", code="template-fails")
+        checker.report(
+            path,
+            f"this text cannot be filled in: {problem}",
+            f"Shorten what the ${{...}} makes; voxflow refuses texts longer than {MAX_OUTPUT:,} characters."
+            if "limit" in str(problem)
+            else "Fix the ${...} expression.",
+            code="template-fails",
+        )
 
 
 def _sets(node: _Node) -> set[str]:
     names = {node.data[f] for f in _SAVE_FIELDS if isinstance(node.data.get(f), str)}
     for field_name in ("values", "outputs"):
         values = node.data.get(field_name)
-        if isinstance(values, Mapping) and (field_name == "values"
-                                            or called_flow(node.type, node.data) is not None):
+        if isinstance(values, Mapping) and (
+            field_name == "values" or called_flow(node.type, node.data) is not None
+        ):
             names.update(str(k) for k in values)
     return names
 
@@ -545,8 +573,11 @@ def _check_variables_set(
                 continue
             reported.add((name, field_name))  # type: ignore[arg-type]
             saver = nodes[savers[0]] if savers else None
-            by = (f"node '{saver.id}' ({saver.type}) saves" if saver and len(savers) == 1
-                  else "the nodes that set it save")
+            by = (
+                f"node '{saver.id}' ({saver.type}) saves"
+                if saver and len(savers) == 1
+                else "the nodes that set it save"
+            )
             suggestion = did_you_mean(field_name, sorted(fields))
             checker.report(
                 where,

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,12 +77,15 @@ def load_file(path: str | Path, display_name: str | None = None) -> LoadedDocume
     try:
         info = os.stat(path)
         if stat.S_ISREG(info.st_mode) and info.st_size > MAX_FILE_BYTES:
-            raise VoxflowError(f"{name}: this file is {info.st_size:,} bytes; a flow file is at "
-                               f"most {MAX_FILE_BYTES:,} bytes. Split it into subflows.")
+            raise VoxflowError(
+                f"{name}: this file is {info.st_size:,} bytes; a flow file is at "
+                f"most {MAX_FILE_BYTES:,} bytes. Split it into subflows."
+            )
         if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
             # A pipe or a device would block the reader (and a server's hot reload) for ever.
-            raise VoxflowError(f"{name} is not a plain file (a pipe or a device?); "
-                               "flow files are plain text files.")
+            raise VoxflowError(
+                f"{name} is not a plain file (a pipe or a device?); flow files are plain text files."
+            )
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise VoxflowError(f"{name}: no such file. Check the path and try again.") from None
@@ -100,15 +103,27 @@ def _not_utf8(name: str, exc: UnicodeDecodeError) -> Diagnostic:
     data = exc.object if isinstance(exc.object, bytes) else bytes(exc.object)
     hint = "Save the file as UTF-8 in your editor (often under 'Save as' → 'Encoding')."
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return Diagnostic(name, 1, 1, "", "this file is saved as UTF-16 text; voxflow reads "
-                          "UTF-8 text.", hint, code="not-utf8")
+        return Diagnostic(
+            name,
+            1,
+            1,
+            "",
+            "this file is saved as UTF-16 text; voxflow reads UTF-8 text.",
+            hint,
+            code="not-utf8",
+        )
     before = data[: exc.start]
     line_start = before.rfind(b"\n") + 1
     column = len(before[line_start:].decode("utf-8", errors="replace")) + 1
     return Diagnostic(
-        name, before.count(b"\n") + 1, column, "",
+        name,
+        before.count(b"\n") + 1,
+        column,
+        "",
         f"this line has a character that is not UTF-8 text (byte 0x{data[exc.start]:02X}); "
-        "the file was probably saved in another encoding.", hint, code="not-utf8",
+        "the file was probably saved in another encoding.",
+        hint,
+        code="not-utf8",
     )
 
 
@@ -143,14 +158,25 @@ def _load_text(text: str, file: str) -> LoadedDocument:
         where = _position(text, odd.start()) if odd else (1, 1) if text else (0, 0)
         message = (
             f"this line holds an invisible or broken character (U+{ord(odd.group()):04X}) "
-            "that YAML does not allow." if odd else f"this file cannot be read as YAML ({exc})."
+            "that YAML does not allow."
+            if odd
+            else f"this file cannot be read as YAML ({exc})."
         )
-        raise VoxflowError.from_diagnostics([Diagnostic(
-            file, *where, "", message,
-            "Delete it and type the text again; such characters usually come from text "
-            "copied out of another program." if odd else "",
-            code="yaml-character",
-        )]) from None
+        raise VoxflowError.from_diagnostics(
+            [
+                Diagnostic(
+                    file,
+                    *where,
+                    "",
+                    message,
+                    "Delete it and type the text again; such characters usually come from text "
+                    "copied out of another program."
+                    if odd
+                    else "",
+                    code="yaml-character",
+                )
+            ]
+        ) from None
     documents = [d for d in documents if d is not None]
     if not documents:
         raise VoxflowError.from_diagnostics(
@@ -160,7 +186,7 @@ def _load_text(text: str, file: str) -> LoadedDocument:
         line, column = documents[1].start_mark.line + 1, documents[1].start_mark.column + 1
         # Point at the '---' line that starts the second document, if there is one.
         for number in range(line, documents[0].end_mark.line, -1):
-            if source_map.lines[number - 1:number] and source_map.lines[number - 1].startswith("---"):
+            if source_map.lines[number - 1 : number] and source_map.lines[number - 1].startswith("---"):
                 line, column = number, 1
                 break
         raise VoxflowError.from_diagnostics(
@@ -170,8 +196,7 @@ def _load_text(text: str, file: str) -> LoadedDocument:
                     line,
                     column,
                     "",
-                    "this file holds more than one YAML document (a line with '---' "
-                    "separates them).",
+                    "this file holds more than one YAML document (a line with '---' separates them).",
                     "Put one flow in each file.",
                 )
             ]
@@ -180,22 +205,27 @@ def _load_text(text: str, file: str) -> LoadedDocument:
     try:
         data = builder.build(documents[0], ())
     except _TooMuchRepetition as exc:
-        raise VoxflowError.from_diagnostics([Diagnostic(
-            file, exc.line, exc.column, "",
-            "the '*name' references in this file repeat their anchors too many times "
-            f"(more than {_MAX_REPEATED_VALUES} values).",
-            "Write the values out, or use flow 'settings' for shared defaults.",
-            code="yaml-aliases",
-        )]) from None
+        raise VoxflowError.from_diagnostics(
+            [
+                Diagnostic(
+                    file,
+                    exc.line,
+                    exc.column,
+                    "",
+                    "the '*name' references in this file repeat their anchors too many times "
+                    f"(more than {_MAX_REPEATED_VALUES} values).",
+                    "Write the values out, or use flow 'settings' for shared defaults.",
+                    code="yaml-aliases",
+                )
+            ]
+        ) from None
     if builder.problems:
         raise VoxflowError.from_diagnostics(builder.problems)
     return LoadedDocument(file=file, text=text, data=data, source_map=source_map)
 
 
 # Characters YAML allows in a file; anything else is refused by the parser.
-_ODD_CHARACTER = re.compile(
-    "[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
+_ODD_CHARACTER = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Deeper nesting than this is no flow anyone writes; refusing it keeps a
 # hostile or broken file from exhausting the stack of the parser and checkers.
 MAX_NESTING = 50
@@ -231,13 +261,18 @@ def _check_nesting(text: str, file: str) -> None:
             if depth > MAX_NESTING:
                 mark = event.start_mark
                 where = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-                raise VoxflowError.from_diagnostics([Diagnostic(
-                    file, *where, "",
-                    f"lists and mappings are nested more than {MAX_NESTING} levels deep here.",
-                    "Check the brackets and the indentation; a flow never needs this much "
-                    "nesting.",
-                    code="yaml-nesting",
-                )])
+                raise VoxflowError.from_diagnostics(
+                    [
+                        Diagnostic(
+                            file,
+                            *where,
+                            "",
+                            f"lists and mappings are nested more than {MAX_NESTING} levels deep here.",
+                            "Check the brackets and the indentation; a flow never needs this much nesting.",
+                            code="yaml-nesting",
+                        )
+                    ]
+                )
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
@@ -269,8 +304,7 @@ def _find_tab_indentation(text: str, file: str) -> Iterator[Diagnostic]:
                 indent.index("\t") + 1,
                 "",
                 "this line is indented with a tab; YAML only allows spaces for indentation.",
-                "Replace the tab with spaces (most editors have 'convert indentation to "
-                "spaces').",
+                "Replace the tab with spaces (most editors have 'convert indentation to spaces').",
                 code="yaml-tab",
             )
 
@@ -294,7 +328,8 @@ class _DataBuilder:
         key = id(node)
         if key in self._open:
             self._problem(
-                (mark.line + 1, mark.column + 1), path,
+                (mark.line + 1, mark.column + 1),
+                path,
                 "this '*name' reference points at a value that contains it, so it never ends.",
                 "Write the value out instead of referring to it.",
             )
@@ -324,7 +359,9 @@ class _DataBuilder:
                 continue
             if key_node.tag == "tag:yaml.org,2002:merge":
                 self._problem(
-                    where, path, "'<<' merge keys are not supported in voxflow files.",
+                    where,
+                    path,
+                    "'<<' merge keys are not supported in voxflow files.",
                     "Write the keys out; use flow 'settings' for shared defaults.",
                 )
                 continue
@@ -336,8 +373,9 @@ class _DataBuilder:
                     path + (key,),
                     f"'{key}' appears twice here (first on line {first}).",
                     "Each node needs its own id: rename one of the two nodes (and the exits "
-                    "that go to it), or delete one." if path == ("nodes",) else
-                    "Each name may appear once; remove or rename one of them.",
+                    "that go to it), or delete one."
+                    if path == ("nodes",)
+                    else "Each name may appear once; remove or rename one of them.",
                     code="duplicate-key",
                 )
                 continue
@@ -352,7 +390,8 @@ class _DataBuilder:
         if pattern is not None and not pattern.match(value):
             # Only an explicit tag ('!!int hello') can get here.
             self._problem(
-                self.source_map.values[path], path,
+                self.source_map.values[path],
+                path,
                 f"'{value}' is marked as {_TAG_WORDS[tag]} with a '!!' tag, but it is not one.",
                 "Remove the '!!' tag.",
             )
@@ -366,7 +405,8 @@ class _DataBuilder:
         if tag == _INT:
             if len(value) > MAX_NUMBER_DIGITS:
                 self._problem(
-                    self.source_map.values[path], path,
+                    self.source_map.values[path],
+                    path,
                     f"this number has {len(value):,} digits; voxflow reads numbers of at most "
                     f"{MAX_NUMBER_DIGITS} digits.",
                     "Shorten it, or put it in quotes if it is text (an account number, say).",
@@ -385,16 +425,20 @@ class _DataBuilder:
             return float(value)
         line, column = self.source_map.values[path]
         self._problem(
-            (line, column), path, f"the YAML tag '{tag}' is not supported here.",
+            (line, column),
+            path,
+            f"the YAML tag '{tag}' is not supported here.",
             "Remove the '!' tag and write the value as plain text.",
         )
         return value
 
     def _problem(
-        self, where: tuple[int, int], path: DocPath, message: str, hint: str = "",
+        self,
+        where: tuple[int, int],
+        path: DocPath,
+        message: str,
+        hint: str = "",
         code: str = "yaml",
     ) -> None:
         line, column = where
-        self.problems.append(
-            Diagnostic(self.file, line, column, format_path(path), message, hint, code=code)
-        )
+        self.problems.append(Diagnostic(self.file, line, column, format_path(path), message, hint, code=code))

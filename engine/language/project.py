@@ -13,14 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.language.compile import FlowGraph, compile_flow
 from engine.core.errors import Diagnostic, Severity, VoxflowError
+from engine.core.suggest import as_sentence, did_you_mean
+from engine.language.compile import FlowGraph, compile_flow
 from engine.language.graph_checks import graph_diagnostics, variables_of
 from engine.language.load import LoadedDocument, load_file
 from engine.language.registry import PluginRegistry, called_flow, default_registry
 from engine.language.schema import flow_schema
 from engine.language.sourcemap import format_path
-from engine.core.suggest import as_sentence, did_you_mean
 from engine.language.triggers import Trigger, build_trigger, trigger_diagnostics
 from engine.language.validate import schema_diagnostics
 
@@ -62,7 +62,8 @@ def find_files(paths: Iterable[str | Path]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             found += sorted(
-                p for p in path.rglob("*")
+                p
+                for p in path.rglob("*")
                 if p.suffix in YAML_SUFFIXES and p.is_file() and not is_test_file(p.relative_to(path))
             )
         elif path.exists():
@@ -72,9 +73,7 @@ def find_files(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def check_paths(
-    paths: Sequence[str | Path], registry: PluginRegistry | None = None
-) -> ProjectCheck:
+def check_paths(paths: Sequence[str | Path], registry: PluginRegistry | None = None) -> ProjectCheck:
     """Load, validate and compile every file under ``paths``; never raises for bad files."""
     registry = registry or default_registry()
     result = ProjectCheck()
@@ -99,11 +98,17 @@ def check_paths(
         if isinstance(flow_id, str):
             if flow_id in result.flow_files:
                 line, column = document.source_map.locate(("flow",))
-                result.diagnostics.append(Diagnostic(
-                    document.file, line, column, "flow",
-                    f"the flow name '{flow_id}' is already used by {result.flow_files[flow_id]}.",
-                    "Give each flow its own name.", code="duplicate-flow",
-                ))
+                result.diagnostics.append(
+                    Diagnostic(
+                        document.file,
+                        line,
+                        column,
+                        "flow",
+                        f"the flow name '{flow_id}' is already used by {result.flow_files[flow_id]}.",
+                        "Give each flow its own name.",
+                        code="duplicate-flow",
+                    )
+                )
                 continue
             result.flow_files[flow_id] = document.file
             if not any(d.is_error for d in problems):
@@ -123,12 +128,17 @@ def check_paths(
             continue
         if trigger.number in numbers:
             line, column = document.source_map.locate(("number",))
-            result.diagnostics.append(Diagnostic(
-                document.file, line, column, "number",
-                f"the number {trigger.number} already has a trigger in {numbers[trigger.number]}.",
-                "A number can start one flow; remove one of the two triggers.",
-                code="duplicate-number",
-            ))
+            result.diagnostics.append(
+                Diagnostic(
+                    document.file,
+                    line,
+                    column,
+                    "number",
+                    f"the number {trigger.number} already has a trigger in {numbers[trigger.number]}.",
+                    "A number can start one flow; remove one of the two triggers.",
+                    code="duplicate-number",
+                )
+            )
             continue
         numbers[trigger.number] = document.file
         result.triggers.append(trigger)
@@ -155,7 +165,10 @@ def check_flow_document(document: LoadedDocument, registry: PluginRegistry) -> l
 def internal_problem(file: str, error: BaseException) -> Diagnostic:
     """The one error of a file that a check could not finish (a bug in voxflow, not the file)."""
     return Diagnostic(
-        file, 1, 1, "",
+        file,
+        1,
+        1,
+        "",
         f"voxflow could not finish checking this file ({type(error).__name__}: "
         f"{str(error)[:200]}); this is a bug in voxflow, not necessarily in the file.",
         "Please report it with the file attached; until then, the file is not served.",
@@ -167,8 +180,10 @@ def _subflow_calls(document: LoadedDocument) -> list[tuple[str, str]]:
     """(node id, flow id) for each node of a flow that runs another flow (CALLS_FLOW)."""
     nodes = document.data.get("nodes") or {}
     return [
-        (node_id, flow) for node_id, node in nodes.items()
-        if isinstance(node, Mapping) and isinstance(node.get("type"), str)
+        (node_id, flow)
+        for node_id, node in nodes.items()
+        if isinstance(node, Mapping)
+        and isinstance(node.get("type"), str)
         and (flow := called_flow(node["type"], node)) is not None
     ]
 
@@ -184,23 +199,35 @@ def _subflow_diagnostics(docs: Mapping[str, LoadedDocument], known: set[str]) ->
                     "Use the 'flow:' name written at the top of another flow file, and "
                     "validate the folder that holds both."
                 )
-                diagnostics.append(Diagnostic(
-                    document.file, line, column, format_path(path),
-                    f"no flow named '{called}'.", hint, code="unknown-flow",
-                ))
+                diagnostics.append(
+                    Diagnostic(
+                        document.file,
+                        line,
+                        column,
+                        format_path(path),
+                        f"no flow named '{called}'.",
+                        hint,
+                        code="unknown-flow",
+                    )
+                )
         diagnostics += _subflow_output_diagnostics(document, docs)
     for cycle in _subflow_cycles(docs):
         first = docs[cycle[0]]
         node_id = next(n for n, called in _subflow_calls(first) if called == cycle[1 % len(cycle)])
         path = ("nodes", node_id, "flow")
         line, column = first.source_map.locate(path)
-        diagnostics.append(Diagnostic(
-            first.file, line, column, format_path(path),
-            "these flows call each other in a circle: " + " → ".join([*cycle, cycle[0]]) + ".",
-            "A subflow may not (even indirectly) call the flow that called it; use a "
-            "loop inside one flow instead.",
-            code="subflow-cycle",
-        ))
+        diagnostics.append(
+            Diagnostic(
+                first.file,
+                line,
+                column,
+                format_path(path),
+                "these flows call each other in a circle: " + " → ".join([*cycle, cycle[0]]) + ".",
+                "A subflow may not (even indirectly) call the flow that called it; use a "
+                "loop inside one flow instead.",
+                code="subflow-cycle",
+            )
+        )
     return diagnostics
 
 
@@ -221,13 +248,18 @@ def _subflow_output_diagnostics(
             path = ("nodes", node_id, "outputs", local)
             line, column = document.source_map.locate(path)
             suggestion = did_you_mean(name, theirs)
-            diagnostics.append(Diagnostic(
-                document.file, line, column, format_path(path),
-                f"the flow '{called}' has no variable '{name}' to copy back.",
-                (as_sentence(suggestion) + " " if suggestion else "")
-                + f"Name a variable that '{called}' declares or sets.",
-                code="unknown-subflow-output",
-            ))
+            diagnostics.append(
+                Diagnostic(
+                    document.file,
+                    line,
+                    column,
+                    format_path(path),
+                    f"the flow '{called}' has no variable '{name}' to copy back.",
+                    (as_sentence(suggestion) + " " if suggestion else "")
+                    + f"Name a variable that '{called}' declares or sets.",
+                    code="unknown-subflow-output",
+                )
+            )
     return diagnostics
 
 
@@ -239,7 +271,7 @@ def _subflow_cycles(docs: Mapping[str, LoadedDocument]) -> list[list[str]]:
     def visit(current: str, trail: list[str]) -> None:
         for called in calls.get(current, []):
             if called in trail:
-                cycle = trail[trail.index(called):]
+                cycle = trail[trail.index(called) :]
                 if frozenset(cycle) not in seen_sets:
                     seen_sets.add(frozenset(cycle))
                     cycles.append(cycle)
@@ -251,9 +283,7 @@ def _subflow_cycles(docs: Mapping[str, LoadedDocument]) -> list[list[str]]:
     return cycles
 
 
-def _compile_all(
-    docs: Mapping[str, LoadedDocument], registry: PluginRegistry, result: ProjectCheck
-) -> None:
+def _compile_all(docs: Mapping[str, LoadedDocument], registry: PluginRegistry, result: ProjectCheck) -> None:
     """Compile clean flows, callees before callers, so subflows are compiled in."""
     in_cycle = {flow for cycle in _subflow_cycles(docs) for flow in cycle}
 
@@ -272,7 +302,8 @@ def _compile_all(
             result.flows[flow_id] = compile_flow(docs[flow_id], registry, callees)
         except VoxflowError as error:
             result.diagnostics += error.diagnostics or [
-                Diagnostic(docs[flow_id].file, 1, 1, "", error.message)]
+                Diagnostic(docs[flow_id].file, 1, 1, "", error.message)
+            ]
             return None
         except (Exception, RecursionError) as error:
             result.diagnostics.append(internal_problem(docs[flow_id].file, error))
@@ -283,9 +314,7 @@ def _compile_all(
         compile_one(flow_id, ())
 
 
-def compile_paths(
-    paths: Sequence[str | Path], registry: PluginRegistry | None = None
-) -> ProjectCheck:
+def compile_paths(paths: Sequence[str | Path], registry: PluginRegistry | None = None) -> ProjectCheck:
     """Like :func:`check_paths` but raises :class:`VoxflowError` when any file has errors."""
     result = check_paths(paths, registry)
     if result.errors:

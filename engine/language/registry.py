@@ -120,9 +120,7 @@ def load_plugin(entry_point: metadata.EntryPoint) -> NodeType:
     return check_plugin_module(loaded, entry_point.name, distribution, label)
 
 
-def check_plugin_module(
-    module: ModuleType, entry_name: str, distribution: str, label: str
-) -> NodeType:
+def check_plugin_module(module: ModuleType, entry_name: str, distribution: str, label: str) -> NodeType:
     """Check a plugin module against the contract in engine.plugin_api."""
 
     def fault(problem: str) -> VoxflowError:
@@ -177,22 +175,32 @@ def check_plugin_module(
     schema = getattr(module, "SCHEMA", None)
     _check_schema(schema, fault, meta=not own)
     execute = getattr(module, "execute", None)
-    if execute is None or not (
-        inspect.iscoroutinefunction(execute) or asyncio.iscoroutinefunction(execute)
-    ):
+    if execute is None or not (inspect.iscoroutinefunction(execute) or asyncio.iscoroutinefunction(execute)):
         raise fault("it needs 'async def execute(config, context, services)'")
     if len(inspect.signature(execute).parameters) != 3:
         raise fault("execute must take exactly (config, context, services)")
     return NodeType(
-        name, doc, schema, runs_in, dict(outputs), module, distribution,  # type: ignore[arg-type]
-        waits, hears_hangup, talks_to_caller, engine_role, calls_flow, waits_for_signal,
-        diagram_shape, describe,
+        name,
+        doc,
+        schema,
+        runs_in,
+        dict(outputs),
+        module,
+        distribution,  # type: ignore[arg-type]
+        waits,
+        hears_hangup,
+        talks_to_caller,
+        engine_role,
+        calls_flow,
+        waits_for_signal,
+        diagram_shape,
+        describe,
     )
 
 
 def _check_schema(schema: object, fault: Any, meta: bool = True) -> None:
     if not isinstance(schema, Mapping) or schema.get("type") != "object":
-        raise fault("SCHEMA must be a JSON Schema with \"type\": \"object\"")
+        raise fault('SCHEMA must be a JSON Schema with "type": "object"')
     properties = schema.get("properties", {})
     if not isinstance(properties, Mapping):
         raise fault("SCHEMA 'properties' must be a mapping of field name to schema")
@@ -227,16 +235,18 @@ def installed(node_type: str, registry: PluginRegistry | None = None) -> NodeTyp
     return registry.get(node_type) if node_type in registry else None
 
 
-def called_flow(node_type: str, config: Mapping[str, Any],
-                registry: PluginRegistry | None = None) -> str | None:
+def called_flow(
+    node_type: str, config: Mapping[str, Any], registry: PluginRegistry | None = None
+) -> str | None:
     """The flow a node runs (the field its CALLS_FLOW names), when it runs one."""
     found = installed(node_type, registry)
     value = config.get(found.calls_flow) if found is not None and found.calls_flow else None
     return value if isinstance(value, str) else None
 
 
-def awaited_signal(node_type: str, config: Mapping[str, Any],
-                   registry: PluginRegistry | None = None) -> str | None:
+def awaited_signal(
+    node_type: str, config: Mapping[str, Any], registry: PluginRegistry | None = None
+) -> str | None:
     """The signal a node waits for (the field its WAITS_FOR_SIGNAL names), when it waits for one."""
     found = installed(node_type, registry)
     value = config.get(found.waits_for_signal) if found is not None and found.waits_for_signal else None

@@ -73,8 +73,7 @@ _SETTINGS: dict[str, Any] = {
         },
         "silence_check_after": {
             **_DURATION,
-            "description": "Silence before asking 'Are you still there?' (default 30s; 0 turns "
-            "it off).",
+            "description": "Silence before asking 'Are you still there?' (default 30s; 0 turns it off).",
         },
         "silence_hangup_after": {
             **_DURATION,
@@ -97,8 +96,7 @@ BASE_DEFS: dict[str, Any] = {
     "raw_text": {
         "type": "string",
         "pattern": NO_TEMPLATE_PATTERN,
-        "description": "Text used exactly as written: never filled in, so no ${...}, {% %} or "
-        "{# #} in it.",
+        "description": "Text used exactly as written: never filled in, so no ${...}, {% %} or {# #} in it.",
         "x-hint": "Values never go into this text: pass them separately (for SQL, write :name "
         "in the query and 'params: {name: \"${...}\"}' beside it).",
     },
@@ -313,14 +311,12 @@ def trigger_schema() -> dict[str, Any]:
                 "type": "string",
                 "pattern": E164_PATTERN,
                 "description": "The phone number callers dial, as +<country code><number>.",
-                "x-hint": "Write the number with + and the country code, e.g. +15551230000, "
-                "in quotes.",
+                "x-hint": "Write the number with + and the country code, e.g. +15551230000, in quotes.",
             },
             "flow": {"type": "string", "pattern": ID_PATTERN, "description": "The flow's id."},
             "carrier": {
                 "enum": ["telnyx", "twilio"],
-                "description": "Take calls to this number only through this carrier (default: "
-                "through any).",
+                "description": "Take calls to this number only through this carrier (default: through any).",
             },
             "description": {"type": "string"},
             "greeting_message": {"$ref": "#/$defs/template"},

@@ -14,15 +14,21 @@ import jinja2
 
 from engine.core.suggest import did_you_mean
 from engine.language.templates import (
-    TemplateInfo, TemplateProblem, environment, inspect_expression, inspect_template,
+    TemplateInfo,
+    TemplateProblem,
+    environment,
+    inspect_expression,
+    inspect_template,
 )
 
 _PLACEHOLDER = re.compile(r"(?<!\$)\$\{([^{}]*)\}")
 _TEMPLATE_HINT = "Write placeholders as ${name}; write $${ for a dollar sign."
 # Jinja's parser messages → plain words (first match wins).
 _JINJA_WORDS = [
-    (r"got 'end of print statement'|unexpected 'end of template'|unexpected '\}'",
-     "something is missing at the end"),
+    (
+        r"got 'end of print statement'|unexpected 'end of template'|unexpected '\}'",
+        "something is missing at the end",
+    ),
     (r"unexpected char (.+?) at \d+", r"the character \1 is not allowed there"),
     (r"expected token '[^']*', got '([^']*)'", r"'\1' is not expected there"),
     (r"unexpected '(.+?)'", r"'\1' is not expected there"),
@@ -68,8 +74,9 @@ def template_info(text: str, condition: bool) -> TemplateInfo:
 
 def _unknown_name(problem: TemplateProblem) -> tuple[str, str] | None:
     """(words, hint) for "there is no filter named 'titel' (did you mean 'title'?)"."""
-    match = re.match(r"there is no (filter|test) named '([^']*)'(?: \(did you mean '([^']*)'\?\))?",
-                     str(problem))
+    match = re.match(
+        r"there is no (filter|test) named '([^']*)'(?: \(did you mean '([^']*)'\?\))?", str(problem)
+    )
     if not match:
         return None
     kind, name, suggestion = match.groups()
@@ -87,12 +94,15 @@ def explain_template(text: str, problem: TemplateProblem) -> tuple[str, str]:
         except TemplateProblem as own:
             shown, words = match.group(), match.group(1).split()
             if not words:
-                return (f"the placeholder '{shown}' is empty.",
-                        "Put a variable name inside it, e.g. ${caller_name}; write $${ for a "
-                        "dollar sign.")
+                return (
+                    f"the placeholder '{shown}' is empty.",
+                    "Put a variable name inside it, e.g. ${caller_name}; write $${ for a dollar sign.",
+                )
             if len(words) > 1 and all(re.fullmatch(r"[A-Za-z_][\w.]*", w) for w in words):
-                return (f"the placeholder '{shown}' has a space in the variable name.",
-                        f"Variable names have no spaces: did you mean ${{{'_'.join(words)}}}?")
+                return (
+                    f"the placeholder '{shown}' has a space in the variable name.",
+                    f"Variable names have no spaces: did you mean ${{{'_'.join(words)}}}?",
+                )
             unknown = _unknown_name(own)
             if unknown:
                 return f"the placeholder '{shown}' uses {unknown[0]}", unknown[1]
@@ -114,8 +124,10 @@ def explain_condition(expression: str, problem: TemplateProblem) -> tuple[str, s
     elif re.match(r"\s*if\b", expression):
         hint = "Leave out the word 'if': write only the condition, e.g. balance > 100."
     else:
-        hint = ("Write a condition such as balance > 100 or menu.key == \"1\"; join conditions "
-                "with 'and' or 'or', and put text in quotes.")
+        hint = (
+            'Write a condition such as balance > 100 or menu.key == "1"; join conditions '
+            "with 'and' or 'or', and put text in quotes."
+        )
     unknown = _unknown_name(problem)
     if unknown:
         return f"this condition uses {unknown[0]}", unknown[1]

@@ -80,8 +80,11 @@ def _info(tree: jinja2.nodes.Template) -> TemplateInfo:
             continue
         if isinstance(node, jinja2.nodes.Getattr):
             fields.add((owner.name, node.attr))
-        elif isinstance(node, jinja2.nodes.Getitem) and isinstance(node.arg, jinja2.nodes.Const) \
-                and isinstance(node.arg.value, str):
+        elif (
+            isinstance(node, jinja2.nodes.Getitem)
+            and isinstance(node.arg, jinja2.nodes.Const)
+            and isinstance(node.arg.value, str)
+        ):
             fields.add((owner.name, node.arg.value))
     return TemplateInfo(variables, frozenset(fields))
 
@@ -92,8 +95,7 @@ class _Raw(str):
     __slots__ = ()
 
 
-_RAW_MISSES: ContextVar[list[tuple[Any, str]] | None] = ContextVar("voxflow_raw_misses",
-                                                                   default=None)
+_RAW_MISSES: ContextVar[list[tuple[Any, str]] | None] = ContextVar("voxflow_raw_misses", default=None)
 _MISSING: ContextVar[list[str] | None] = ContextVar("voxflow_missing_variables", default=None)
 
 
@@ -221,8 +223,9 @@ def _check_join(separator: Any, items: Any) -> None:
 
 def _bounded_filters(filters: dict[str, Any]) -> None:
     """Wrap the filters that can make a value much larger than their input."""
-    center, indent, fmt, replace, join = (filters[n] for n in
-                                          ("center", "indent", "format", "replace", "join"))
+    center, indent, fmt, replace, join = (
+        filters[n] for n in ("center", "indent", "format", "replace", "join")
+    )
 
     def bounded_center(value: Any, width: int = 80) -> Any:
         if isinstance(width, int):
@@ -249,8 +252,13 @@ def _bounded_filters(filters: dict[str, Any]) -> None:
 
     bounded_replace.jinja_pass_arg = jinja2.utils._PassArg.eval_context  # type: ignore[attr-defined]
     bounded_join.jinja_pass_arg = jinja2.utils._PassArg.eval_context  # type: ignore[attr-defined]
-    filters.update(center=bounded_center, indent=bounded_indent, format=bounded_format,
-                   replace=bounded_replace, join=bounded_join)
+    filters.update(
+        center=bounded_center,
+        indent=bounded_indent,
+        format=bounded_format,
+        replace=bounded_replace,
+        join=bounded_join,
+    )
 
 
 @functools.cache
@@ -318,16 +326,19 @@ def _check_complexity(source: str) -> None:
                 if depth > MAX_DEPTH:
                     raise TemplateProblem(
                         f"a ${{...}} placeholder here has more than {MAX_DEPTH} brackets inside "
-                        "each other; split the work over several steps (a set node).")
+                        "each other; split the work over several steps (a set node)."
+                    )
             elif kind == "name" and value in _NESTING_WORDS:
                 operations += 1
             elif kind in ("integer", "float") and sum(c.isdigit() for c in value) > MAX_DIGITS:
                 raise TemplateProblem(
-                    f"a number in a ${{...}} placeholder here has more than {MAX_DIGITS} digits.")
+                    f"a number in a ${{...}} placeholder here has more than {MAX_DIGITS} digits."
+                )
             if operations > MAX_OPERATIONS:
                 raise TemplateProblem(
                     f"a ${{...}} placeholder here has more than {MAX_OPERATIONS} operators, dots "
-                    "and filters; split the work over several steps (a set node).")
+                    "and filters; split the work over several steps (a set node)."
+                )
     except jinja2.TemplateSyntaxError:
         return  # the parser reports it, in its words
 
@@ -338,9 +349,7 @@ def _explain(exc: jinja2.TemplateSyntaxError, text: str, expression: bool) -> Te
         "expected token 'end of print statement'" in message and "${" in text
     ):
         if text.count("${") > text.count("}"):
-            return TemplateProblem(
-                "a '${' is not closed: every '${' needs a '}' after the variable name."
-            )
+            return TemplateProblem("a '${' is not closed: every '${' needs a '}' after the variable name.")
     if expression:
         return TemplateProblem(f"this condition cannot be read: {message}.")
     return TemplateProblem(f"a ${{...}} placeholder here cannot be read: {message}.")
@@ -474,7 +483,8 @@ def render_url(text: str, variables: Mapping[str, Any]) -> str:
     if url_origin(url, whole=True) != origin:
         raise TemplateProblem(
             f"a value put into this address would change where it goes ({origin[0]}://{origin[1]}); "
-            "values are percent-encoded unless '| raw' is written after them.")
+            "values are percent-encoded unless '| raw' is written after them."
+        )
     return url
 
 
@@ -491,7 +501,7 @@ def url_origin(text: str, whole: bool = False) -> tuple[str, str] | None:
     match = _ORIGIN.match(fixed)
     if match is None or (not whole and "${" in text and match.end() > len(fixed)):
         return None
-    if not whole and "${" in text and fixed[match.end() - 1:match.end()] not in "/?#":
+    if not whole and "${" in text and fixed[match.end() - 1 : match.end()] not in "/?#":
         return None
     return match.group(1).lower(), match.group(2).lower()
 

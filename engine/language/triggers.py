@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.language.duration import parse_duration
 from engine.core.errors import Diagnostic
+from engine.core.suggest import as_sentence, did_you_mean
+from engine.language.duration import parse_duration
 from engine.language.load import LoadedDocument
 from engine.language.schema import trigger_schema
 from engine.language.sourcemap import DocPath, format_path
-from engine.core.suggest import as_sentence, did_you_mean
 from engine.language.validate import schema_diagnostics
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -60,22 +60,24 @@ class Trigger:
 
 
 def _timezone_hint(name: str) -> str:
-    """"Did you mean 'Europe/London'?" for a misspelt zone, else how zones are named."""
+    """ "Did you mean 'Europe/London'?" for a misspelt zone, else how zones are named."""
     try:
         zones = zoneinfo.available_timezones()
     except OSError:
         zones = set()
     by_case = {zone.lower(): zone for zone in zones}
-    suggestion = (f"did you mean '{by_case[name.lower()]}'?" if name.lower() in by_case
-                  else did_you_mean(name, zones) if len(name) < 100 else "")
-    usage = ("Use a name from the time zone database, such as America/New_York or "
-             "Europe/London.")
+    suggestion = (
+        f"did you mean '{by_case[name.lower()]}'?"
+        if name.lower() in by_case
+        else did_you_mean(name, zones)
+        if len(name) < 100
+        else ""
+    )
+    usage = "Use a name from the time zone database, such as America/New_York or Europe/London."
     return f"{as_sentence(suggestion)} {usage}" if suggestion else usage
 
 
-def trigger_diagnostics(
-    document: LoadedDocument, known_flows: set[str] | None = None
-) -> list[Diagnostic]:
+def trigger_diagnostics(document: LoadedDocument, known_flows: set[str] | None = None) -> list[Diagnostic]:
     """Schema problems, then the checks the schema cannot make."""
     diagnostics = schema_diagnostics(document, trigger_schema(), kind="trigger")
     if diagnostics or not isinstance(document.data, Mapping):
@@ -116,9 +118,7 @@ def trigger_diagnostics(
                         "Write the opening time first, e.g. 09:00-17:00.",
                         "bad-hours",
                     )
-        if (hours.get("outside_hours") or {}).get("action") == "voicemail" and not data.get(
-            "voicemail_flow"
-        ):
+        if (hours.get("outside_hours") or {}).get("action") == "voicemail" and not data.get("voicemail_flow"):
             report(
                 ("business_hours", "outside_hours", "action"),
                 "outside hours calls go to voicemail, but no voicemail_flow is set.",

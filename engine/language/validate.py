@@ -18,13 +18,13 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from engine.language.duration import DURATION_PATTERN
 from engine.core.errors import Diagnostic
+from engine.core.suggest import as_sentence, closest, did_you_mean, quoted_list
+from engine.language.duration import DURATION_PATTERN
 from engine.language.load import LoadedDocument
 from engine.language.schema import E164_PATTERN, ID_PATTERN, NO_TEMPLATE_PATTERN
-from engine.language.templates import URL_ORIGIN_PROBLEM
 from engine.language.sourcemap import DocPath, format_path
-from engine.core.suggest import as_sentence, closest, did_you_mean, quoted_list
+from engine.language.templates import URL_ORIGIN_PROBLEM
 
 _TYPE_WORDS = {
     "string": "text",
@@ -78,7 +78,8 @@ class _SplitValidator:
         self.document = jsonschema.Draft202012Validator({**schema, "$defs": defs})
         self.types = {
             name: jsonschema.Draft202012Validator(
-                {"$defs": schema["$defs"], "$ref": f"#/$defs/node_types/{name}"})
+                {"$defs": schema["$defs"], "$ref": f"#/$defs/node_types/{name}"}
+            )
             for name in schema["$defs"]["node_types"]
         }
 
@@ -158,12 +159,19 @@ class _Failure:
     schema: Mapping[str, Any]
     hint: str
 
-    def at(self, where: DocPath, message: str, hint_text: str | None = None, on_key: bool = False,
-           code: str = "") -> Diagnostic:
+    def at(
+        self, where: DocPath, message: str, hint_text: str | None = None, on_key: bool = False, code: str = ""
+    ) -> Diagnostic:
         line, column = self.document.source_map.locate(where, at_key=on_key)
-        return Diagnostic(self.document.file, line, column, format_path(where), message,
-                          self.hint if hint_text is None else hint_text,
-                          code=code or f"schema-{self.keyword}")
+        return Diagnostic(
+            self.document.file,
+            line,
+            column,
+            format_path(where),
+            message,
+            self.hint if hint_text is None else hint_text,
+            code=code or f"schema-{self.keyword}",
+        )
 
 
 Explained = list[Diagnostic] | None  # None: this explainer does not apply
@@ -175,11 +183,13 @@ def _unknown_fields(f: _Failure) -> Explained:
     for key in [key for key in f.value if key not in f.schema.get("properties", {})]:
         suggestion = did_you_mean(str(key), allowed)
         tip = (
-            as_sentence(suggestion) if suggestion
-            else f"Allowed here: {quoted_list(allowed, 40)}." if allowed else ""
+            as_sentence(suggestion)
+            if suggestion
+            else f"Allowed here: {quoted_list(allowed, 40)}."
+            if allowed
+            else ""
         )
-        found.append(f.at(f.path + (key,), f"unknown field '{key}'.", tip, on_key=True,
-                          code="unknown-field"))
+        found.append(f.at(f.path + (key,), f"unknown field '{key}'.", tip, on_key=True, code="unknown-field"))
     return found
 
 
@@ -190,8 +200,14 @@ def _required(f: _Failure) -> Explained:
 def _not_this_kind_of_file(f: _Failure) -> Explained:
     if f.path or isinstance(f.value, (dict, list)):
         return None
-    return [f.at(f.path, f"this is not a {f.kind} file: it holds {_type_word(f.value)}, not "
-                 "'name: value' lines.", _START_HINT.get(f.kind, ""), code="not-a-mapping")]
+    return [
+        f.at(
+            f.path,
+            f"this is not a {f.kind} file: it holds {_type_word(f.value)}, not 'name: value' lines.",
+            _START_HINT.get(f.kind, ""),
+            code="not-a-mapping",
+        )
+    ]
 
 
 def _unknown_node_type(f: _Failure) -> Explained:
@@ -206,8 +222,9 @@ def _unknown_node_type(f: _Failure) -> Explained:
 def _not_in_enum(f: _Failure) -> Explained:
     suggestion = did_you_mean(str(f.value), [str(v) for v in f.schema["enum"]])
     tip = as_sentence(suggestion) if suggestion else ""
-    return [f.at(f.path, f"'{f.value}' is not allowed here; use "
-                 f"{quoted_list(map(str, f.schema['enum']))}.", tip)]
+    return [
+        f.at(f.path, f"'{f.value}' is not allowed here; use {quoted_list(map(str, f.schema['enum']))}.", tip)
+    ]
 
 
 def _node_not_a_mapping(f: _Failure) -> Explained:
@@ -220,8 +237,13 @@ def _variable_not_a_mapping(f: _Failure) -> Explained:
     if not (len(f.path) == 2 and f.path[0] == "variables" and not isinstance(f.value, dict)):
         return None
     shown = "" if f.value is None else json.dumps(f.value)
-    return [f.at(f.path, f"variable '{f.path[1]}' should be a set of 'name: value' lines, not "
-                 f"{_type_word(f.value)}.", f"Write it as '{f.path[1]}: {{default: {shown}}}'.")]
+    return [
+        f.at(
+            f.path,
+            f"variable '{f.path[1]}' should be a set of 'name: value' lines, not {_type_word(f.value)}.",
+            f"Write it as '{f.path[1]}: {{default: {shown}}}'.",
+        )
+    ]
 
 
 def _empty_node_ref(f: _Failure) -> Explained:
@@ -233,14 +255,19 @@ def _empty_node_ref(f: _Failure) -> Explained:
 def _list_of_node_refs(f: _Failure) -> Explained:
     if not isinstance(f.value, list) or f.schema.get("pattern") != ID_PATTERN:
         return None
-    return [f.at(f.path, _wrong_type(f.value, f.schema["type"], f.path),
-                 f"'{f.path[-1]}' names one node; to choose between nodes, use a condition or a "
-                 "menu node.")]
+    return [
+        f.at(
+            f.path,
+            _wrong_type(f.value, f.schema["type"], f.path),
+            f"'{f.path[-1]}' names one node; to choose between nodes, use a condition or a menu node.",
+        )
+    ]
 
 
 def _wrong_type_of_value(f: _Failure) -> Explained:
-    return [f.at(f.path, _wrong_type(f.value, f.schema["type"], f.path),
-                 f.hint or _type_hint(f.value, f.schema))]
+    return [
+        f.at(f.path, _wrong_type(f.value, f.schema["type"], f.path), f.hint or _type_hint(f.value, f.schema))
+    ]
 
 
 def _fixed_name(value: Any) -> str:
@@ -252,18 +279,29 @@ def _bad_key_name(f: _Failure) -> Explained:
     if not (f.error.relative_schema_path and "propertyNames" in f.error.relative_schema_path):
         return None
     what = "node id" if f.path == ("nodes",) else "name"
-    return [f.at(f.path + (f.value,), f"'{f.value}' is not a valid {what}.",
-                 "Use only letters, digits, - and _ (no spaces), starting with a letter"
-                 f"{_fixed_name(f.value)}.", on_key=True, code="bad-name")]
+    return [
+        f.at(
+            f.path + (f.value,),
+            f"'{f.value}' is not a valid {what}.",
+            f"Use only letters, digits, - and _ (no spaces), starting with a letter{_fixed_name(f.value)}.",
+            on_key=True,
+            code="bad-name",
+        )
+    ]
 
 
 def _bad_id(f: _Failure) -> Explained:
     if f.schema.get("pattern") != ID_PATTERN:
         return None
     what = "node id" if "node" in str(f.schema.get("description", "")).lower() else "name"
-    return [f.at(f.path, f"{_show(f.value)} is not a valid {what}.",
-                 "Use only letters, digits, - and _ (no spaces), starting with a letter"
-                 f"{_fixed_name(f.value)}.", code="bad-name")]
+    return [
+        f.at(
+            f.path,
+            f"{_show(f.value)} is not a valid {what}.",
+            f"Use only letters, digits, - and _ (no spaces), starting with a letter{_fixed_name(f.value)}.",
+            code="bad-name",
+        )
+    ]
 
 
 def _template_in_raw_text(f: _Failure) -> Explained:
@@ -272,49 +310,74 @@ def _template_in_raw_text(f: _Failure) -> Explained:
     found = re.search(r"\$\{[^}]*\}?|\{%|%\}|\{#|#\}|\x00", f.value)
     shown = (found.group() if found else "${").replace("\x00", "\\0")
     what = "${...} placeholders" if shown.startswith("${") else "template syntax"
-    return [f.at(f.path, f"'{f.path[-1]}' must not contain {what} (found '{shown}').",
-                 code="template-in-raw-text")]
+    return [
+        f.at(
+            f.path, f"'{f.path[-1]}' must not contain {what} (found '{shown}').", code="template-in-raw-text"
+        )
+    ]
 
 
 def _placeholder_not_allowed(f: _Failure) -> Explained:
-    if not (isinstance(f.value, str) and "${" in f.value
-            and "\\$\\{" in str(f.schema.get("pattern", ""))):
+    if not (isinstance(f.value, str) and "${" in f.value and "\\$\\{" in str(f.schema.get("pattern", ""))):
         return None
     placeholder = re.search(r"\$\{[^}]*\}?", f.value)
-    return [f.at(f.path, f"'{f.path[-1]}' must not contain ${{...}} placeholders "
-                 f"(found '{placeholder.group() if placeholder else '${'}').")]
+    return [
+        f.at(
+            f.path,
+            f"'{f.path[-1]}' must not contain ${{...}} placeholders "
+            f"(found '{placeholder.group() if placeholder else '${'}').",
+        )
+    ]
 
 
 def _bad_url(f: _Failure) -> Explained:
     if not (isinstance(f.value, str) and f.schema.get("x-url")):
         return None
-    return [f.at(f.path, f"{_show(f.value)} is not an address voxflow will call: "
-                 f"{URL_ORIGIN_PROBLEM}", code="bad-url")]
+    return [
+        f.at(
+            f.path,
+            f"{_show(f.value)} is not an address voxflow will call: {URL_ORIGIN_PROBLEM}",
+            code="bad-url",
+        )
+    ]
 
 
 def _bad_duration(f: _Failure) -> Explained:
     if not _is_duration(f.schema):
         return None
     fixed = _duration_fix(f.value)
-    return [f.at(f.path, f"{_show(f.value)} is not a length of time voxflow can read.",
-                 f"Write {fixed} instead." if fixed else f.hint, code="bad-duration")]
+    return [
+        f.at(
+            f.path,
+            f"{_show(f.value)} is not a length of time voxflow can read.",
+            f"Write {fixed} instead." if fixed else f.hint,
+            code="bad-duration",
+        )
+    ]
 
 
 def _bad_destination(f: _Failure) -> Explained:
     if not any(sub.get("pattern") == E164_PATTERN for sub in f.schema.get("anyOf", [])):
         return None
-    return [f.at(f.path, f"{_show(f.value)} is not a phone number or SIP address voxflow can call.",
-                 code="bad-destination")]
+    return [
+        f.at(
+            f.path,
+            f"{_show(f.value)} is not a phone number or SIP address voxflow can call.",
+            code="bad-destination",
+        )
+    ]
 
 
 def _needs_one_of_fields(f: _Failure) -> Explained:
     alternatives = f.schema.get(f.keyword, [])
-    if not alternatives or not all(isinstance(a, Mapping) and set(a) == {"required"}
-                                   for a in alternatives):
+    if not alternatives or not all(isinstance(a, Mapping) and set(a) == {"required"} for a in alternatives):
         return None
     names = [name for a in alternatives for name in a["required"]]
-    return [f.at(f.path, f"{_owner(f.path, f.kind)} needs {quoted_list(names)}.", on_key=True,
-                 code="missing-field")]
+    return [
+        f.at(
+            f.path, f"{_owner(f.path, f.kind)} needs {quoted_list(names)}.", on_key=True, code="missing-field"
+        )
+    ]
 
 
 def _hinted_alternatives(f: _Failure) -> Explained:
@@ -330,19 +393,29 @@ def _closest_alternative(f: _Failure) -> Explained:
     best = min(f.error.context, key=lambda e: len(list(e.absolute_path)))
     if best.validator == "required" and len(f.error.context) > 1:
         options = [_missing_field(e.message) for e in f.error.context if e.validator == "required"]
-        return [f.at(f.path, f"{_owner(f.path, f.kind)} needs one of {quoted_list(options)}.",
-                     on_key=True)]
+        return [f.at(f.path, f"{_owner(f.path, f.kind)} needs one of {quoted_list(options)}.", on_key=True)]
     return list(_explain(best, f.document, f.root, f.kind))
 
 
-_ALTERNATIVES = (_bad_duration, _bad_destination, _needs_one_of_fields, _hinted_alternatives,
-                 _closest_alternative)
+_ALTERNATIVES = (
+    _bad_duration,
+    _bad_destination,
+    _needs_one_of_fields,
+    _hinted_alternatives,
+    _closest_alternative,
+)
 # JSON Schema keyword → explainers tried in order; the first that applies explains the error.
 _EXPLAINERS: dict[str, tuple[Callable[[_Failure], Explained], ...]] = {
     "additionalProperties": (_unknown_fields,),
     "required": (_required,),
-    "type": (_not_this_kind_of_file, _node_not_a_mapping, _variable_not_a_mapping,
-             _empty_node_ref, _list_of_node_refs, _wrong_type_of_value),
+    "type": (
+        _not_this_kind_of_file,
+        _node_not_a_mapping,
+        _variable_not_a_mapping,
+        _empty_node_ref,
+        _list_of_node_refs,
+        _wrong_type_of_value,
+    ),
     "enum": (_unknown_node_type, _not_in_enum),
     "pattern": (_bad_key_name, _bad_id, _template_in_raw_text, _placeholder_not_allowed, _bad_url),
     "oneOf": _ALTERNATIVES,
@@ -354,21 +427,32 @@ def _explain(
     error: ValidationError, document: LoadedDocument, root: Mapping[str, Any], kind: str
 ) -> Iterable[Diagnostic]:
     schema = error.schema if isinstance(error.schema, Mapping) else {}
-    failure = _Failure(error, document, root, kind, tuple(error.absolute_path), error.instance,
-                       str(error.validator), schema, str(schema.get("x-hint", "")))
+    failure = _Failure(
+        error,
+        document,
+        root,
+        kind,
+        tuple(error.absolute_path),
+        error.instance,
+        str(error.validator),
+        schema,
+        str(schema.get("x-hint", "")),
+    )
     for explainer in _EXPLAINERS.get(failure.keyword, ()):
         explained = explainer(failure)
         if explained is not None:
             return explained
-    return [failure.at(failure.path, _plain_message(failure),
-                       failure.hint or str(schema.get("description", "")))]
+    return [
+        failure.at(failure.path, _plain_message(failure), failure.hint or str(schema.get("description", "")))
+    ]
 
 
 def _plain_message(f: _Failure) -> str:
     value, schema, path = f.value, f.schema, f.path
     messages = {
-        "pattern": f"{_show(value)} is not a valid '{path[-1]}'." if path and isinstance(
-            path[-1], str) else f"{_show(value)} is not in the expected form.",
+        "pattern": f"{_show(value)} is not a valid '{path[-1]}'."
+        if path and isinstance(path[-1], str)
+        else f"{_show(value)} is not in the expected form.",
         "const": f"{_show(value)} should be {_show(schema.get('const'))}.",
         "minLength": "this text is empty.",
         "minItems": "this list is empty; it needs at least one item.",
@@ -406,7 +490,10 @@ def _missing_fields(
         tip += "."
     line, column = document.source_map.locate(path, at_key=True)
     return Diagnostic(
-        document.file, line, column, format_path(path),
+        document.file,
+        line,
+        column,
+        format_path(path),
         f"{_owner(path, kind)} is missing {' and '.join(quoted_list(names).rsplit(' or ', 1))}.",
         tip,
         code="missing-field",
@@ -421,29 +508,38 @@ def _not_a_node(
     node_id: str, value: Any, document: LoadedDocument, root: Mapping[str, Any], at: Any
 ) -> Iterable[Diagnostic]:
     """A node id whose value is not a set of fields: usually an indentation slip."""
-    fields = {name for t in root.get("$defs", {}).get("node_types", {}).values()
-              for name in t.get("properties", {})}
+    fields = {
+        name for t in root.get("$defs", {}).get("node_types", {}).values() for name in t.get("properties", {})
+    }
     ids = list(document.data["nodes"]) if isinstance(document.data.get("nodes"), dict) else []
     place = ids.index(node_id) if node_id in ids else -1
-    owners = [i for i in ids[:max(place, 0)] if i not in fields]
+    owners = [i for i in ids[: max(place, 0)] if i not in fields]
     if node_id in fields and owners:
-        yield at(("nodes", node_id),
-                 f"'{node_id}' is lined up with the node ids, so it reads as a node named "
-                 f"'{node_id}'.",
-                 f"Indent it under the node it belongs to ('{owners[-1]}:') by two more "
-                 "spaces.", on_key=True, code="not-a-node")
+        yield at(
+            ("nodes", node_id),
+            f"'{node_id}' is lined up with the node ids, so it reads as a node named '{node_id}'.",
+            f"Indent it under the node it belongs to ('{owners[-1]}:') by two more spaces.",
+            on_key=True,
+            code="not-a-node",
+        )
     elif value is None and 0 <= place < len(ids) - 1 and ids[place + 1] in fields:
         return  # the field lined up with the node ids just below is reported instead
     elif value is None:
-        yield at(("nodes", node_id), f"node '{node_id}' is empty.",
-                 f"Write its fields on the lines below, indented under '{node_id}:', starting "
-                 "with 'type:'.", on_key=True, code="not-a-node")
+        yield at(
+            ("nodes", node_id),
+            f"node '{node_id}' is empty.",
+            f"Write its fields on the lines below, indented under '{node_id}:', starting with 'type:'.",
+            on_key=True,
+            code="not-a-node",
+        )
     else:
-        yield at(("nodes", node_id),
-                 f"node '{node_id}' should be a set of 'name: value' lines, not "
-                 f"{_type_word(value)}.",
-                 f"Write its fields on the lines below, indented under '{node_id}:', starting "
-                 "with 'type:'.", on_key=True, code="not-a-node")
+        yield at(
+            ("nodes", node_id),
+            f"node '{node_id}' should be a set of 'name: value' lines, not {_type_word(value)}.",
+            f"Write its fields on the lines below, indented under '{node_id}:', starting with 'type:'.",
+            on_key=True,
+            code="not-a-node",
+        )
 
 
 def _is_duration(schema: Mapping[str, Any]) -> bool:
@@ -460,8 +556,7 @@ _UNIT_WORDS = {
 
 def _duration_fix(value: Any) -> str:
     """'5 seconds' → '5s', '2 minutes' → '2m'; '' when the value is no such thing."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*", value) if isinstance(
-        value, str) else None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*", value) if isinstance(value, str) else None
     unit = _UNIT_WORDS.get(match.group(2).lower()) if match else None
     return f"{match.group(1)}{unit}" if match and unit else ""
 
@@ -471,8 +566,12 @@ def _missing_field(message: str) -> str:
     return message.split("'")[1] if message.count("'") >= 2 else message
 
 
-_ITEM_WORDS = {"options": "option", "branches": "branch", "no_input": "no_input step",
-               "no_match": "no_match step"}
+_ITEM_WORDS = {
+    "options": "option",
+    "branches": "branch",
+    "no_input": "no_input step",
+    "no_match": "no_match step",
+}
 
 
 def _owner(path: DocPath, kind: str) -> str:
@@ -532,19 +631,24 @@ def _wrong_type(value: Any, expected: Any, path: DocPath) -> str:
 def _type_hint(value: Any, schema: Mapping[str, Any]) -> str:
     expected = schema.get("type")
     items = schema.get("items")
-    if expected == "array" and isinstance(value, str) and isinstance(items, Mapping) and (
-        str(items.get("$ref", "")).endswith("/event_handler")
+    if (
+        expected == "array"
+        and isinstance(value, str)
+        and isinstance(items, Mapping)
+        and (str(items.get("$ref", "")).endswith("/event_handler"))
     ):
         said = value.replace('"', '\\"')
-        return (f"Write it as a list of steps, one per line starting with '- ': "
-                f"'- reprompt: \"{said}\"', then '- next: <node>' for the last try.")
+        return (
+            f"Write it as a list of steps, one per line starting with '- ': "
+            f"'- reprompt: \"{said}\"', then '- next: <node>' for the last try."
+        )
     if expected == "array" and isinstance(value, str):
         item = value if re.fullmatch(r"[\w .!?-]+", value) else '"' + value.replace('"', '\\"') + '"'
         return f"Write it as a list: [{item}], or one item per line starting with '- '."
     if expected == "boolean" and isinstance(value, (str, int, float)):
         return f"Write true or false (not {_show(value)})."
     if expected == "string" and isinstance(value, (int, float, bool)):
-        return "Put the value in quotes, e.g. \"1\"."
+        return 'Put the value in quotes, e.g. "1".'
     if expected == "object" and isinstance(value, list):
         return "Remove the '- ' in front of the lines: write 'name: value' lines."
     if expected == "array" and isinstance(value, dict):

@@ -116,8 +116,10 @@ def explain_yaml_error(exc: yaml.MarkedYAMLError, file: str, text: str = "") -> 
     """
     raw = " ".join(part for part in (exc.context, exc.problem) if part)
     mark = exc.problem_mark or exc.context_mark
-    if exc.context_mark is not None and exc.problem and (
-        "end of stream" in exc.problem or "could not find expected ':'" in exc.problem
+    if (
+        exc.context_mark is not None
+        and exc.problem
+        and ("end of stream" in exc.problem or "could not find expected ':'" in exc.problem)
     ):
         # Point at the opening quote, or at the line that has no ':', not at
         # the place further down where the parser gave up.
@@ -199,18 +201,18 @@ def _refine_no_key(spot: _Spot) -> tuple[str, str] | None:
 
 
 def _refine_alias(spot: _Spot) -> tuple[str, str] | None:
-    name = re.match(r"\*([^\s,\]}]*)", spot.source[max(0, spot.column - 1):])
+    name = re.match(r"\*([^\s,\]}]*)", spot.source[max(0, spot.column - 1) :])
     if name is None:
         return None
     return (
         f"'*{name.group(1)}' refers to an anchor '&{name.group(1)}' that does not exist.",
         f"A value starting with '*' is a YAML reference; to write it as text, put it "
-        f"in quotes: \"*{name.group(1)}\".",
+        f'in quotes: "*{name.group(1)}".',
     )
 
 
 def _refine_bad_start(spot: _Spot) -> tuple[str, str] | None:
-    char = spot.source[spot.column - 1: spot.column]
+    char = spot.source[spot.column - 1 : spot.column]
     if char in ("@", "`"):
         return f"a value cannot start with '{char}' in YAML.", "Put the text in quotes."
     return None
@@ -236,8 +238,9 @@ def _refine(
     indent = len(source) - len(source.lstrip(" "))
     expected = _sibling_indent(lines, line, indent)
     columns = (
-        f"this line starts in column {indent + 1}, the ones above it in column "
-        f"{expected + 1}." if expected is not None else ""
+        f"this line starts in column {indent + 1}, the ones above it in column {expected + 1}."
+        if expected is not None
+        else ""
     )
     spot = _Spot(source, column, indent, source[: max(0, column - 1)], expected, columns, message)
     return refiner(spot) or (message, hint)

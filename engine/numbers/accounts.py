@@ -24,8 +24,10 @@ def carrier_from_connection(connection: Connection) -> Carrier:
         from engine.numbers.twilio_numbers import twilio_carrier
 
         return twilio_carrier(connection.value, account)
-    raise VoxflowError(f"the connection '{connection.name}' is a {connection.kind} connection; "
-                       f"phone numbers need a {' or '.join(CARRIERS)} connection.")
+    raise VoxflowError(
+        f"the connection '{connection.name}' is a {connection.kind} connection; "
+        f"phone numbers need a {' or '.join(CARRIERS)} connection."
+    )
 
 
 def _from_env(kind: str, env: Mapping[str, str]) -> Carrier | None:
@@ -35,46 +37,56 @@ def _from_env(kind: str, env: Mapping[str, str]) -> Carrier | None:
     if kind == "telnyx" and value("TELNYX_API_KEY"):
         from engine.numbers.telnyx_numbers import TelnyxCarrier
 
-        return TelnyxCarrier(str(value("TELNYX_API_KEY")), value("TELNYX_BASE_URL"),
-                             "TELNYX_API_KEY")
+        return TelnyxCarrier(str(value("TELNYX_API_KEY")), value("TELNYX_BASE_URL"), "TELNYX_API_KEY")
     if kind == "twilio" and value("TWILIO_ACCOUNT_SID") and value("TWILIO_AUTH_TOKEN"):
         from engine.numbers.twilio_numbers import TwilioCarrier
 
-        return TwilioCarrier(str(value("TWILIO_ACCOUNT_SID")), str(value("TWILIO_AUTH_TOKEN")),
-                             value("TWILIO_BASE_URL"), "TWILIO_ACCOUNT_SID")
+        return TwilioCarrier(
+            str(value("TWILIO_ACCOUNT_SID")),
+            str(value("TWILIO_AUTH_TOKEN")),
+            value("TWILIO_BASE_URL"),
+            "TWILIO_ACCOUNT_SID",
+        )
     return None
 
 
-def choose_carrier(store: ConnectionStore, env: Mapping[str, str], connection: str | None,
-                   carrier: str | None) -> Carrier:
+def choose_carrier(
+    store: ConnectionStore, env: Mapping[str, str], connection: str | None, carrier: str | None
+) -> Carrier:
     if connection:
         chosen = carrier_from_connection(store.get(connection))
         if carrier and chosen.name != carrier:
-            raise VoxflowError(f"the connection '{connection}' is a {chosen.name} account, "
-                               f"not {carrier}.")
+            raise VoxflowError(f"the connection '{connection}' is a {chosen.name} account, not {carrier}.")
         return chosen
     carriers = [carrier] if carrier else list(CARRIERS)
     stored = [(e.name, e.kind) for e in store.entries() if e.kind in carriers]
     if len(stored) == 1:
         return carrier_from_connection(store.get(stored[0][0]))
     if len(stored) > 1:
-        raise VoxflowError("several carrier connections are stored ("
-                           + ", ".join(f"{n} ({k})" for n, k in stored)
-                           + "): say which with --connection NAME.")
+        raise VoxflowError(
+            "several carrier connections are stored ("
+            + ", ".join(f"{n} ({k})" for n, k in stored)
+            + "): say which with --connection NAME."
+        )
     from_env = [c for c in (_from_env(k, env) for k in carriers) if c is not None]
     if len(from_env) == 1:
         return from_env[0]
     if len(from_env) > 1:
-        raise VoxflowError("both Telnyx and Twilio credentials are set in the environment: "
-                           "say which with --carrier telnyx or --carrier twilio.")
+        raise VoxflowError(
+            "both Telnyx and Twilio credentials are set in the environment: "
+            "say which with --carrier telnyx or --carrier twilio."
+        )
     wanted = carrier or "telnyx or twilio"
-    raise VoxflowError(f"no {wanted} account to work on: add one with `voxflow connections add "
-                       f"NAME {carrier or 'telnyx'}` (or set TELNYX_API_KEY, or "
-                       "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN).")
+    raise VoxflowError(
+        f"no {wanted} account to work on: add one with `voxflow connections add "
+        f"NAME {carrier or 'telnyx'}` (or set TELNYX_API_KEY, or "
+        "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)."
+    )
 
 
-def every_carrier(store: ConnectionStore, env: Mapping[str, str],
-                  connection: str | None, carrier: str | None) -> list[Carrier]:
+def every_carrier(
+    store: ConnectionStore, env: Mapping[str, str], connection: str | None, carrier: str | None
+) -> list[Carrier]:
     """Every account ``numbers list`` looks at: all stored carrier connections, or the one named."""
     if connection:
         return [choose_carrier(store, env, connection, carrier)]

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.core.errors import VoxflowError
+from engine.core.suggest import as_sentence, did_you_mean
 from engine.language.project import ProjectCheck, check_paths
 from engine.language.schema import SCHEMA_BASE_URL
-from engine.core.suggest import as_sentence, did_you_mean
 from engine.language.triggers import Trigger
 
 
@@ -27,8 +27,10 @@ class TriggerWrite:
 
 def read_project(flows_dir: Path) -> ProjectCheck:
     if not flows_dir.is_dir():
-        raise VoxflowError(f"{flows_dir}: no such folder of flows (use --flows, or run this in "
-                           "the folder that holds flows/).")
+        raise VoxflowError(
+            f"{flows_dir}: no such folder of flows (use --flows, or run this in "
+            "the folder that holds flows/)."
+        )
     return check_paths([flows_dir])
 
 
@@ -40,9 +42,12 @@ def write_trigger(flows_dir: Path, number: str, flow: str, carrier: str) -> Trig
     project = read_project(flows_dir)
     if flow not in project.flow_files:
         hint = as_sentence(did_you_mean(flow, set(project.flow_files))) or (
-            "Use the 'flow:' name written at the top of a flow file.")
-        raise VoxflowError(f"there is no flow named '{flow}' in {flows_dir} (or it has errors: "
-                           f"run `voxflow validate {flows_dir}`). {hint}")
+            "Use the 'flow:' name written at the top of a flow file."
+        )
+        raise VoxflowError(
+            f"there is no flow named '{flow}' in {flows_dir} (or it has errors: "
+            f"run `voxflow validate {flows_dir}`). {hint}"
+        )
     existing = trigger_for(project, number)
     if existing is not None:
         path = Path(existing.source)
@@ -55,18 +60,25 @@ def write_trigger(flows_dir: Path, number: str, flow: str, carrier: str) -> Trig
         return TriggerWrite(path, changed=True, created=False)
     path = flows_dir / "triggers" / f"{number.lstrip('+')}.yaml"
     if path.exists():
-        raise VoxflowError(f"{path} exists but is not a valid trigger for {number}: fix or "
-                           "remove it, then run the command again.")
+        raise VoxflowError(
+            f"{path} exists but is not a valid trigger for {number}: fix or "
+            "remove it, then run the command again."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     local_schema = flows_dir.parent / "schemas" / "trigger.schema.json"
-    schema = ("../../schemas/trigger.schema.json" if local_schema.is_file()
-              else f"{SCHEMA_BASE_URL}/trigger.schema.json")
+    schema = (
+        "../../schemas/trigger.schema.json"
+        if local_schema.is_file()
+        else f"{SCHEMA_BASE_URL}/trigger.schema.json"
+    )
     path.write_text(
         f"# yaml-language-server: $schema={schema}\n"
         f"# Written by `voxflow numbers assign`: calls to {number} through {carrier} run {flow}.\n"
         f'number: "{number}"\n'
         f"flow: {flow}\n"
-        f"carrier: {carrier}\n", encoding="utf-8")
+        f"carrier: {carrier}\n",
+        encoding="utf-8",
+    )
     return TriggerWrite(path, changed=True, created=True)
 
 

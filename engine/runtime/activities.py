@@ -22,9 +22,9 @@ timeouts) are retried even on nodes the author did not ask to retry.
 from __future__ import annotations
 
 import asyncio
-import logging
 import functools
 import json
+import logging
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -37,8 +37,19 @@ from engine.core import telemetry
 from engine.core.errors import VoxflowError
 from engine.language.node_contract import NodeContext, NodeResult
 from engine.language.registry import PluginRegistry, default_registry, talks_to_caller
+from engine.language.templates import (
+    TemplateProblem,
+    missing_variables,
+    render,
+    render_url,
+    render_value,
+)
 from engine.runtime.messages import (
-    RUN_NODE_ACTIVITY, NodeOutcome, NodeTask, from_flat_data, missing_message,
+    RUN_NODE_ACTIVITY,
+    NodeOutcome,
+    NodeTask,
+    from_flat_data,
+    missing_message,
 )
 from engine.runtime.recording import (
     RECORD_CALL_ENDED,
@@ -51,9 +62,6 @@ from engine.runtime.recording import (
     NodeReached,
 )
 from engine.runtime.services import RuntimeServices
-from engine.language.templates import (
-    TemplateProblem, missing_variables, render, render_url, render_value,
-)
 
 # Config fields read by the engine, not by the plugin: never rendered as templates.
 ENGINE_FIELDS = frozenset({"timeout", "retry", "on_error", "max_visits", "description", "save_as"})
@@ -97,11 +105,17 @@ class NodeActivities:
     @activity.defn(name=RECORD_NODE_REACHED)
     async def record_node_reached(self, reached: NodeReached) -> None:
         if self.recorder is not None:
-            await self.recorder.node_entered(NodeEntered(
-                call_id=reached.call_id, root_flow_id=reached.root_flow_id,
-                flow_id=reached.flow_id, node_id=reached.node_id, node_type=reached.node_type,
-                walked=tuple(reached.walked), variables=reached.variables,
-            ))
+            await self.recorder.node_entered(
+                NodeEntered(
+                    call_id=reached.call_id,
+                    root_flow_id=reached.root_flow_id,
+                    flow_id=reached.flow_id,
+                    node_id=reached.node_id,
+                    node_type=reached.node_type,
+                    walked=tuple(reached.walked),
+                    variables=reached.variables,
+                )
+            )
 
     @activity.defn(name=RECORD_CALL_ENDED)
     async def record_call_ended(self, closed: CallClosed) -> None:
@@ -116,9 +130,15 @@ class NodeActivities:
         task = from_flat_data(NodeTask, data)
         if not telemetry.enabled():
             return await self._run_task(task)
-        with telemetry.span(f"node {task.node_id}", {
-                "voxflow.node_id": task.node_id, "voxflow.node_type": task.node_type,
-                "voxflow.flow_id": task.flow_id}, call_id=task.call_id):
+        with telemetry.span(
+            f"node {task.node_id}",
+            {
+                "voxflow.node_id": task.node_id,
+                "voxflow.node_type": task.node_type,
+                "voxflow.flow_id": task.flow_id,
+            },
+            call_id=task.call_id,
+        ):
             return await self._run_task(task)
 
     async def _run_task(self, task: NodeTask) -> NodeOutcome:
@@ -126,32 +146,45 @@ class NodeActivities:
         if recorder is None:
             return await self._run_node(task, self.services)
         entered = NodeEntered(
-            call_id=task.call_id, root_flow_id=str(task.call.get("flow_id") or task.flow_id),
-            flow_id=task.flow_id, node_id=task.node_id, node_type=task.node_type,
-            walked=tuple(task.walked), variables=task.variables,
+            call_id=task.call_id,
+            root_flow_id=str(task.call.get("flow_id") or task.flow_id),
+            flow_id=task.flow_id,
+            node_id=task.node_id,
+            node_type=task.node_type,
+            walked=tuple(task.walked),
+            variables=task.variables,
             run_key=f"{activity.info().workflow_id}/{activity.info().activity_id}",
         )
         # Noted before the node runs, so the monitor lights the node the caller is in.
         await recorder.node_entered(entered)
         services = _WatchedServices(
-            self.services, recorder.watch_voice_bus(
-                getattr(self.services, "voice_bus", None), task.call_id, entered.root_flow_id)
+            self.services,
+            recorder.watch_voice_bus(
+                getattr(self.services, "voice_bus", None), task.call_id, entered.root_flow_id
+            ),
         )
         began = time.monotonic()
         # What an outside service answered (http_request, llm, database_query, a third
         # party's node), kept on the record so the call can be replayed as a test.
-        outside = (not talks_to_caller(task.node_type, self.registry)
-                   and not task.node_id.startswith("~"))
+        outside = not talks_to_caller(task.node_type, self.registry) and not task.node_id.startswith("~")
         try:
             outcome = await self._run_node(task, services)
         except ApplicationError as error:
-            await recorder.node_finished(entered, time.monotonic() - began, error.message,
-                                         _answers(services.voice_bus),
-                                         {"error": error.message} if outside else None)
+            await recorder.node_finished(
+                entered,
+                time.monotonic() - began,
+                error.message,
+                _answers(services.voice_bus),
+                {"error": error.message} if outside else None,
+            )
             raise
         await recorder.node_finished(
-            entered, time.monotonic() - began, None, _answers(services.voice_bus),
-            {"exit": outcome.exit, "outputs": outcome.outputs} if outside else None)
+            entered,
+            time.monotonic() - began,
+            None,
+            _answers(services.voice_bus),
+            {"exit": outcome.exit, "outputs": outcome.outputs} if outside else None,
+        )
         return outcome
 
     async def _run_node(self, task: NodeTask, services: Any) -> NodeOutcome:
@@ -162,22 +195,23 @@ class NodeActivities:
         except VoxflowError as error:
             raise ApplicationError(
                 f"{label} cannot run on this worker: {error.message}. Install the package that "
-                "provides it on every worker.", type=CONFIG_ERROR, non_retryable=True,
+                "provides it on every worker.",
+                type=CONFIG_ERROR,
+                non_retryable=True,
             ) from None
         try:
             with missing_variables() as missing:
-                config = task.config if task.rendered else render_config(
-                    task.config, task.variables, special_fields(node_type))
+                config = (
+                    task.config
+                    if task.rendered
+                    else render_config(task.config, task.variables, special_fields(node_type))
+                )
         except TemplateProblem as problem:
-            raise ApplicationError(
-                f"{label}: {problem}", type=CONFIG_ERROR, non_retryable=True
-            ) from None
+            raise ApplicationError(f"{label}: {problem}", type=CONFIG_ERROR, non_retryable=True) from None
         if missing and info.attempt == 1:
             await self._warn_missing(task, missing)
         context = NodeContext(task.call_id, task.node_id, task.variables, task.call)
-        work = asyncio.ensure_future(
-            self._execute(node_type.module, task, config, context, services)
-        )
+        work = asyncio.ensure_future(self._execute(node_type.module, task, config, context, services))
         last_try = info.attempt >= task.max_attempts
         try:
             gap = heartbeat_gap(info.heartbeat_timeout, node_type.hears_hangup)
@@ -185,16 +219,17 @@ class NodeActivities:
         except _TimedOut:
             raise ApplicationError(
                 f"{label} took longer than its time limit of {_seconds(task.timeout)}.",
-                type=NODE_TIMEOUT, non_retryable=last_try,
+                type=NODE_TIMEOUT,
+                non_retryable=last_try,
             ) from None
         except NotImplementedError as error:
             text = str(error).removeprefix(f"the {task.node_type} node ")
-            raise ApplicationError(f"{label} {text}", type=NOT_RUNNABLE,
-                                   non_retryable=True) from None
+            raise ApplicationError(f"{label} {text}", type=NOT_RUNNABLE, non_retryable=True) from None
         except VoxflowError as error:
             # A configuration problem (unknown connection, missing key): retrying cannot help.
-            raise ApplicationError(f"{label}: {error.message}", type=CONFIG_ERROR,
-                                   non_retryable=True) from None
+            raise ApplicationError(
+                f"{label}: {error.message}", type=CONFIG_ERROR, non_retryable=True
+            ) from None
         except Exception as error:  # the plugin's own failure, worded by the plugin
             raise ApplicationError(
                 f"{label} failed: {_describe(error)}", type=NODE_FAILED, non_retryable=last_try
@@ -210,11 +245,14 @@ class NodeActivities:
         recorder = self.recorder if task.record else None
         if recorder is not None and hasattr(recorder, "variables_missing"):
             root = str(task.call.get("flow_id") or task.flow_id)
-            await recorder.variables_missing(task.call_id, root, task.flow_id, task.node_id,
-                                             names, message)
+            await recorder.variables_missing(task.call_id, root, task.flow_id, task.node_id, names, message)
 
     async def _execute(
-        self, plugin: Any, task: NodeTask, config: dict[str, Any], context: NodeContext,
+        self,
+        plugin: Any,
+        task: NodeTask,
+        config: dict[str, Any],
+        context: NodeContext,
         services: Any,
     ) -> NodeResult:
         """The plugin's work, or the worker's fixed answer for this node (tests, chat)."""
@@ -285,7 +323,8 @@ async def _await_with_heartbeats(
 
 
 def render_config(
-    config: Mapping[str, Any], variables: Mapping[str, Any],
+    config: Mapping[str, Any],
+    variables: Mapping[str, Any],
     special: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Fill in every template of a node's config, except the engine's own fields.
@@ -323,7 +362,8 @@ def special_fields(node_type: Any) -> dict[str, str]:
         return cached[1]
     properties = schema.get("properties") or {}
     found = {
-        field: _SPECIAL_REFS[spec["$ref"]] for field, spec in properties.items()
+        field: _SPECIAL_REFS[spec["$ref"]]
+        for field, spec in properties.items()
         if isinstance(spec, Mapping) and spec.get("$ref") in _SPECIAL_REFS
     }
     _SPECIAL_CACHE[id(schema)] = (schema, found)
@@ -352,7 +392,8 @@ def to_outcome(result: object, label: str) -> NodeOutcome:
     if not isinstance(result, NodeResult):
         raise ApplicationError(
             f"{label}: its plugin returned {type(result).__name__}, not a NodeResult.",
-            type=NODE_FAILED, non_retryable=True,
+            type=NODE_FAILED,
+            non_retryable=True,
         )
     try:
         # Round-trip through JSON so what reaches the workflow is plain data
@@ -362,7 +403,8 @@ def to_outcome(result: object, label: str) -> NodeOutcome:
     except (TypeError, ValueError) as error:
         raise ApplicationError(
             f"{label}: its result cannot be stored in the call's variables: {error}",
-            type=NODE_FAILED, non_retryable=True,
+            type=NODE_FAILED,
+            non_retryable=True,
         ) from None
     return NodeOutcome(exit=result.exit, outputs=outputs, variables=variables)
 

@@ -48,8 +48,11 @@ def builtin_nodes(node_types: list[NodeType] | None = None) -> BuiltinNodes:
 
 def _own_node_types() -> list[NodeType]:
     distribution = metadata.distribution(OWN_DISTRIBUTION)
-    return [load_plugin(entry_point) for entry_point in distribution.entry_points
-            if entry_point.group == ENTRY_POINT_GROUP]
+    return [
+        load_plugin(entry_point)
+        for entry_point in distribution.entry_points
+        if entry_point.group == ENTRY_POINT_GROUP
+    ]
 
 
 BUILTIN = builtin_nodes()

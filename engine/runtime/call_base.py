@@ -75,8 +75,15 @@ class CallBase:
     # What one part asks of another; the parts come before CallBase in the workflow's
     # method resolution order, so these are never the ones called.
 
-    async def _run_activity(self, node_id: str, node_type: str, config: Mapping[str, Any], *,
-                            timeout: float | None = None, rendered: bool = False) -> m.NodeOutcome:
+    async def _run_activity(
+        self,
+        node_id: str,
+        node_type: str,
+        config: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        rendered: bool = False,
+    ) -> m.NodeOutcome:
         raise NotImplementedError  # call_walk.CallWalk
 
     async def _after_failure(self, node: FlowNode, message: str) -> str | Ending:
@@ -88,8 +95,7 @@ class CallBase:
     async def _farewell(self, message: str) -> str | None:
         raise NotImplementedError  # call_failures.CallFailures
 
-    async def _record(self, name: str, arg: Any, attempts: int,
-                      activity_id: str | None = None) -> None:
+    async def _record(self, name: str, arg: Any, attempts: int, activity_id: str | None = None) -> None:
         raise NotImplementedError  # call_recording.CallRecording
 
     def _take_walked(self) -> list[str]:

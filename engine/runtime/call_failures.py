@@ -29,9 +29,7 @@ class CallFailures(CallBase):
             return on_error
         if self._failure is not None:
             # A failure inside the error handler: do not go round it again.
-            return Ending(
-                m.FAILED, f"{self._failure}; then, in the error handler, {message}"
-            )
+            return Ending(m.FAILED, f"{self._failure}; then, in the error handler, {message}")
         self._failure = message
         handler = self._graph.error_handler
         if handler is not None and handler in self._graph.nodes:
@@ -52,8 +50,9 @@ class CallFailures(CallBase):
         """Say goodbye and hang up through the farewell node; the problem, if any."""
         config = {"farewell_message": message, **self._voice_settings()}
         try:
-            await self._run_activity(FAREWELL_NODE, BUILTIN.roles["farewell"], config,
-                                     timeout=FAREWELL_TIMEOUT, rendered=True)
+            await self._run_activity(
+                FAREWELL_NODE, BUILTIN.roles["farewell"], config, timeout=FAREWELL_TIMEOUT, rendered=True
+            )
         except NodeFailure as failure:
             self._event("farewell_failed", str(failure), self._current)
             return str(failure)

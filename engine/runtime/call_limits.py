@@ -67,8 +67,7 @@ class CallLimits(CallBase):
         self._warned = True
         left = duration(self._options.warning_before)
         # Recorded now; spoken through the voice bus once voice nodes run.
-        self._event("time_warning", f"the call will reach its maximum duration in {left}",
-                    self._current)
+        self._event("time_warning", f"the call will reach its maximum duration in {left}", self._current)
 
     async def _time_up(self, kind: str) -> Ending:
         if kind == "max_call_duration":

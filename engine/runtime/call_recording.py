@@ -27,12 +27,12 @@ class CallRecording(CallBase):
         # call's start and end belong to the workflow the call started.
         return self._options.record and not self._input.subflow
 
-    async def _record(self, name: str, arg: Any, attempts: int,
-                      activity_id: str | None = None) -> None:
+    async def _record(self, name: str, arg: Any, attempts: int, activity_id: str | None = None) -> None:
         """Write the call record; a records store that stays down is noted, never fatal."""
         try:
             await workflow.execute_activity(
-                name, arg,
+                name,
+                arg,
                 activity_id=activity_id or name,
                 start_to_close_timeout=timedelta(seconds=RECORD_TIMEOUT),
                 retry_policy=RetryPolicy(
@@ -47,8 +47,11 @@ class CallRecording(CallBase):
                 # walk here, not be taken for a failed write after which the node goes on
                 # (a wait_for_signal would then wait on, and the hangup be lost).
                 raise asyncio.CancelledError() from None
-            self._event("record_failed", f"the call record could not be written: "
-                        f"{error.cause or error}", self._current)
+            self._event(
+                "record_failed",
+                f"the call record could not be written: {error.cause or error}",
+                self._current,
+            )
         self._unless_stopping()
 
     def _take_walked(self) -> list[str]:

@@ -49,8 +49,7 @@ class CallSignals(CallBase):
         queue.append(payload)
 
     def _note_voice_event(self, event: m.VoiceEvent) -> None:
-        self._transcript.append(m.TranscriptEntry(self._elapsed(), event.kind, event.text,
-                                                  event.confidence))
+        self._transcript.append(m.TranscriptEntry(self._elapsed(), event.kind, event.text, event.confidence))
         del self._transcript[:-TRANSCRIPT_LIMIT]
 
     def _note_call_data(self, values: dict[str, Any]) -> None:

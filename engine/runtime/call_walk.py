@@ -17,12 +17,12 @@ from temporalio.exceptions import ActivityError
 import engine.runtime.messages as m
 from engine.language.compile import FlowNode
 from engine.language.node_contract import NodeContext, NodeResult
+from engine.language.templates import missing_variables
 from engine.runtime.builtin_nodes import BUILTIN
 from engine.runtime.call_base import CallBase, Ending, NodeFailure
 from engine.runtime.call_failures import TIMEOUT_GRACE, activity_problem
 from engine.runtime.call_recording import RECORD_START_ATTEMPTS
 from engine.runtime.recording import RECORD_NODE_REACHED, NodeReached
-from engine.language.templates import missing_variables
 
 # Node types that run inside the workflow: voxflow's own, never the registry's (the
 # workflow must not depend on what happens to be installed at replay time).
@@ -83,13 +83,10 @@ class CallWalk(CallBase):
 
     async def _run_node(self, node: FlowNode) -> NodeResult:
         if node.runs_in != "workflow":
-            outcome = await self._run_activity(
-                node.id, node.type, node.config, timeout=node.time_limit
-            )
+            outcome = await self._run_activity(node.id, node.type, node.config, timeout=node.time_limit)
             if outcome.missing:
                 self._missing(node, outcome.missing)
-            return NodeResult(exit=outcome.exit, outputs=outcome.outputs,
-                              variables=outcome.variables)
+            return NodeResult(exit=outcome.exit, outputs=outcome.outputs, variables=outcome.variables)
         execute = LOGIC_NODES.get(node.type)
         if execute is None:
             raise NodeFailure(
@@ -98,12 +95,20 @@ class CallWalk(CallBase):
             )
         if self._options.record and node.type not in INSTANT_NODES:
             # A node that waits here (a signal, a subflow) is reported by no activity.
-            await self._record(RECORD_NODE_REACHED, NodeReached(
-                call_id=self._input.call_id,
-                root_flow_id=str(self._input.call.get("flow_id") or self._graph.flow_id),
-                flow_id=self._graph.flow_id, node_id=node.id, node_type=node.type,
-                walked=self._take_walked(), variables=dict(self._variables),
-            ), RECORD_START_ATTEMPTS, activity_id=f"{self._steps}:record:{node.id}")
+            await self._record(
+                RECORD_NODE_REACHED,
+                NodeReached(
+                    call_id=self._input.call_id,
+                    root_flow_id=str(self._input.call.get("flow_id") or self._graph.flow_id),
+                    flow_id=self._graph.flow_id,
+                    node_id=node.id,
+                    node_type=node.type,
+                    walked=self._take_walked(),
+                    variables=dict(self._variables),
+                ),
+                RECORD_START_ATTEMPTS,
+                activity_id=f"{self._steps}:record:{node.id}",
+            )
         context = NodeContext(self._input.call_id, node.id, self._variables, self._input.call)
         try:
             with missing_variables() as missing:
@@ -217,8 +222,9 @@ class CallWalk(CallBase):
         except ActivityError as error:
             if self._stopping:
                 raise asyncio.CancelledError() from None
-            raise NodeFailure(activity_problem(node_id, node_type, error, limit,
-                                                self._options.heartbeat_timeout)) from None
+            raise NodeFailure(
+                activity_problem(node_id, node_type, error, limit, self._options.heartbeat_timeout)
+            ) from None
         self._unless_stopping()
         return m.from_flat_data(m.NodeOutcome, result)
 

@@ -13,8 +13,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import RawValue, WorkflowIDReusePolicy
 from temporalio.converter import DataConverter
 
-from engine.language.compile import FlowGraph
 from engine.core.errors import VoxflowError
+from engine.language.compile import FlowGraph
 from engine.runtime import messages as m
 from engine.runtime.input_encoding import workflow_argument
 from engine.runtime.workflow import CallFlowWorkflow
@@ -48,8 +48,11 @@ async def start_call(
     """
     options = options or m.CallOptions()
     call_input = m.CallInput(
-        graph=graph, call_id=call_id, call=dict(call or {}),
-        variables=dict(variables or {}), options=options,
+        graph=graph,
+        call_id=call_id,
+        call=dict(call or {}),
+        variables=dict(variables or {}),
+        options=options,
     )
     argument = workflow_argument(call_input, client.data_converter)
     if isinstance(argument, RawValue):
@@ -72,8 +75,11 @@ async def start_call(
         argument,
         id=m.workflow_id(call_id),
         task_queue=task_queue,
-        id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY if once
-                         else WorkflowIDReusePolicy.ALLOW_DUPLICATE),
+        id_reuse_policy=(
+            WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+            if once
+            else WorkflowIDReusePolicy.ALLOW_DUPLICATE
+        ),
     )
 
 
@@ -98,14 +104,13 @@ def call_handle(client: Client, call_id: str) -> WorkflowHandle[Any, Any]:
     return client.get_workflow_handle(m.workflow_id(call_id))
 
 
-async def hang_up(client: Client, call_id: str, reason: str = "",
-                  rpc_timeout: float | None = None) -> None:
+async def hang_up(client: Client, call_id: str, reason: str = "", rpc_timeout: float | None = None) -> None:
     """The caller hung up: the running node is cancelled and the call ends as user_hangup."""
     from datetime import timedelta
 
     await call_handle(client, call_id).signal(
-        m.HANGUP_SIGNAL, reason,
-        rpc_timeout=timedelta(seconds=rpc_timeout) if rpc_timeout else None)
+        m.HANGUP_SIGNAL, reason, rpc_timeout=timedelta(seconds=rpc_timeout) if rpc_timeout else None
+    )
 
 
 async def send_signal(client: Client, call_id: str, name: str, payload: Any = None) -> None:
@@ -113,14 +118,15 @@ async def send_signal(client: Client, call_id: str, name: str, payload: Any = No
     await call_handle(client, call_id).signal(m.SIGNAL_SIGNAL, m.CallSignal(name, payload))
 
 
-async def send_call_data(client: Client, call_id: str, values: Mapping[str, Any],
-                         rpc_timeout: float | None = None) -> None:
+async def send_call_data(
+    client: Client, call_id: str, values: Mapping[str, Any], rpc_timeout: float | None = None
+) -> None:
     """Caller data learnt after the call began (``caller_carrier``...): set on the call."""
     from datetime import timedelta
 
     await call_handle(client, call_id).signal(
-        m.CALL_DATA_SIGNAL, dict(values),
-        rpc_timeout=timedelta(seconds=rpc_timeout) if rpc_timeout else None)
+        m.CALL_DATA_SIGNAL, dict(values), rpc_timeout=timedelta(seconds=rpc_timeout) if rpc_timeout else None
+    )
 
 
 async def send_voice_event(client: Client, call_id: str, event: m.VoiceEvent) -> None:

@@ -62,9 +62,7 @@ class RuntimeConfig:
     """Where a worker finds the things flows refer to by name."""
 
     databases: dict[str, str] = field(default_factory=dict)
-    llm: LlmSettings = field(
-        default_factory=lambda: LlmSettings(DEFAULT_LLM_BASE_URL, DEFAULT_LLM_MODEL)
-    )
+    llm: LlmSettings = field(default_factory=lambda: LlmSettings(DEFAULT_LLM_BASE_URL, DEFAULT_LLM_MODEL))
     source: str = "defaults"
 
     def database_url(self, name: str) -> str:
@@ -108,7 +106,7 @@ def load_runtime_config(
         databases[str(name)] = _check_url(str(name), str(url), base_dir, where=str(path))
     for key, url in env.items():
         if key.startswith(DATABASE_PREFIX) and len(key) > len(DATABASE_PREFIX) and url.strip():
-            name = key[len(DATABASE_PREFIX):].lower()
+            name = key[len(DATABASE_PREFIX) :].lower()
             databases[name] = _check_url(name, url.strip(), Path.cwd(), where=key)
 
     llm_file = file_data.get("llm") or {}
@@ -186,9 +184,7 @@ def _check_url(name: str, url: str, base_dir: Path, where: str) -> str:
     if scheme != "sqlite":
         return url
     if not rest.startswith("/"):
-        raise VoxflowError(
-            f"{where}: write SQLite URLs with three slashes: sqlite:///path/to/{name}.db."
-        )
+        raise VoxflowError(f"{where}: write SQLite URLs with three slashes: sqlite:///path/to/{name}.db.")
     file_part = rest[1:]
     if file_part == ":memory:" or file_part.startswith("/"):
         return url

@@ -59,7 +59,7 @@ def placeholders(sql: str) -> list[Placeholder]:
             if j < n and (sql[j].isalpha() or sql[j] == "_"):
                 while j < n and (sql[j].isalnum() or sql[j] == "_"):
                     j += 1
-                found.append(Placeholder(sql[i + 1:j], i, j))
+                found.append(Placeholder(sql[i + 1 : j], i, j))
                 i = j
             else:
                 i += 1
@@ -84,7 +84,7 @@ def _dollar_tag(sql: str, start: int) -> str | None:
     end = sql.find("$", start + 1)
     if end == -1:
         return None
-    tag = sql[start:end + 1]
+    tag = sql[start : end + 1]
     inner = tag[1:-1]
     if inner == "" or (inner.replace("_", "a").isalnum() and not inner[0].isdigit()):
         return tag
@@ -109,7 +109,7 @@ def to_pyformat(sql: str) -> str:
     parts: list[str] = []
     last = 0
     for holder in placeholders(sql):
-        parts.append(sql[last:holder.start].replace("%", "%%"))
+        parts.append(sql[last : holder.start].replace("%", "%%"))
         parts.append(f"%({holder.name})s")
         last = holder.end
     parts.append(sql[last:].replace("%", "%%"))
@@ -142,7 +142,7 @@ class SqliteDatabase:
     """A SQLite file (or ``:memory:``); each query opens its own connection in a thread."""
 
     def __init__(self, url: str) -> None:
-        self.path = url[len("sqlite:///"):]
+        self.path = url[len("sqlite:///") :]
 
     async def query(self, sql: str, params: Mapping[str, Any]) -> QueryResult:
         names = check_params(sql, params)
@@ -157,8 +157,7 @@ class SqliteDatabase:
                 connection.commit()
                 return QueryResult([], max(cursor.rowcount, 0))
             columns = [d[0] for d in cursor.description]
-            rows = [dict(zip(columns, map(plain, row), strict=True))
-                    for row in cursor.fetchmany(MAX_ROWS)]
+            rows = [dict(zip(columns, map(plain, row), strict=True)) for row in cursor.fetchmany(MAX_ROWS)]
             connection.commit()  # INSERT ... RETURNING
             return QueryResult(rows, len(rows))
         finally:

@@ -258,9 +258,11 @@ def missing_message(flow_id: str, node_id: str, names: list[str], call_id: str) 
     """The warning, in words: flow, node, variable and call."""
     listed = ", ".join(f"'{name}'" for name in names)
     noun = "variable" if len(names) == 1 else "variables"
-    return (f"flow '{flow_id}', node '{node_id}': the {noun} {listed} had no value in call "
-            f"{call_id}, so empty text was used (or the template's default(...)). Check that "
-            "every path to this node sets it, or give it a default under 'variables:'.")
+    return (
+        f"flow '{flow_id}', node '{node_id}': the {noun} {listed} had no value in call "
+        f"{call_id}, so empty text was used (or the template's default(...)). Check that "
+        "every path to this node sets it, or give it a default under 'variables:'."
+    )
 
 
 @dataclass

@@ -101,8 +101,12 @@ class CallRecorder(Protocol):
     async def node_entered(self, entered: NodeEntered) -> None: ...
 
     async def node_finished(
-        self, entered: NodeEntered, seconds: float, problem: str | None,
-        answers: Mapping[str, Any] | None = None, result: Mapping[str, Any] | None = None,
+        self,
+        entered: NodeEntered,
+        seconds: float,
+        problem: str | None,
+        answers: Mapping[str, Any] | None = None,
+        result: Mapping[str, Any] | None = None,
     ) -> None:
         """``answers``: how the node's questions went (asked, no_input, no_match, heard,
         confidence_sum), when it asked the caller anything; ``result``: what a node that
@@ -112,8 +116,9 @@ class CallRecorder(Protocol):
 
     async def call_ended(self, closed: CallClosed) -> None: ...
 
-    async def variables_missing(self, call_id: str, root_flow_id: str, flow_id: str,
-                                node_id: str, names: list[str], message: str) -> None:
+    async def variables_missing(
+        self, call_id: str, root_flow_id: str, flow_id: str, node_id: str, names: list[str], message: str
+    ) -> None:
         """A node's template read variables the call did not have (a warning for the author)."""
         ...
 

@@ -179,9 +179,7 @@ class EmbeddedTemporal:
         self._startup_timeout = startup_timeout
         self._stop_timeout = stop_timeout
         self._log_level = log_level
-        self.dynamic_config = dict(
-            DEV_SERVER_DYNAMIC_CONFIG if dynamic_config is None else dynamic_config
-        )
+        self.dynamic_config = dict(DEV_SERVER_DYNAMIC_CONFIG if dynamic_config is None else dynamic_config)
         self._port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         # stderr goes to an unnamed temp file, not a pipe: nobody reads a pipe
@@ -384,8 +382,7 @@ class EmbeddedTemporal:
         if "address already in use" in output:
             raise _PortTaken()
         raise VoxflowError(
-            f"The Temporal dev server stopped during start-up (exit code {code})."
-            f"{_excerpt(output)}"
+            f"The Temporal dev server stopped during start-up (exit code {code}).{_excerpt(output)}"
         )
 
     # ---- stderr ---------------------------------------------------------

@@ -31,8 +31,7 @@ from engine.runtime.workflow import CallFlowWorkflow
 # finalizer on a workflow's thread mid-activation, and redis's ConnectionPool.__del__
 # imports redis.observability (and opentelemetry) lazily: passed through, that is
 # the real module, not a fresh copy inside one call's sandbox with a warning.
-PASSTHROUGH_MODULES = ("jinja2", "markupsafe", "yaml", "jsonschema", "aiohttp", "redis",
-                       "opentelemetry")
+PASSTHROUGH_MODULES = ("jinja2", "markupsafe", "yaml", "jsonschema", "aiohttp", "redis", "opentelemetry")
 
 
 @dataclass(frozen=True)

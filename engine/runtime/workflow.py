@@ -125,11 +125,17 @@ class CallFlowWorkflow(CallWalk, CallLimits, CallFailures, CallRecording, CallSi
     @workflow.run
     async def run(self, call_input: m.CallInput) -> m.CallResult:
         if self._records_call() and call_input.state is None:
-            await self._record(RECORD_CALL_STARTED, CallOpened(
-                call_id=call_input.call_id, flow_id=self._graph.flow_id,
-                flow_version=self._graph.version, call=dict(call_input.call),
-                started_at=self._started_at,
-            ), RECORD_START_ATTEMPTS)
+            await self._record(
+                RECORD_CALL_STARTED,
+                CallOpened(
+                    call_id=call_input.call_id,
+                    flow_id=self._graph.flow_id,
+                    flow_version=self._graph.version,
+                    call=dict(call_input.call),
+                    started_at=self._started_at,
+                ),
+                RECORD_START_ATTEMPTS,
+            )
         walk = asyncio.create_task(self._walk())
         try:
             ending = await self._supervise(walk)
@@ -140,12 +146,22 @@ class CallFlowWorkflow(CallWalk, CallLimits, CallFailures, CallRecording, CallSi
         self._ending = ending
         self._event("call_ended", f"{ending.status}: {ending.reason}", self._current)
         if self._records_call():
-            await self._record(RECORD_CALL_ENDED, CallClosed(
-                call_id=self._input.call_id, flow_id=self._graph.flow_id,
-                flow_version=self._graph.version, status=ending.status, reason=ending.reason,
-                variables=self._variables, path=list(self._path), events=self._events,
-                started_at=self._started_at, ended_at=workflow.now().timestamp(),
-            ), RECORD_END_ATTEMPTS)
+            await self._record(
+                RECORD_CALL_ENDED,
+                CallClosed(
+                    call_id=self._input.call_id,
+                    flow_id=self._graph.flow_id,
+                    flow_version=self._graph.version,
+                    status=ending.status,
+                    reason=ending.reason,
+                    variables=self._variables,
+                    path=list(self._path),
+                    events=self._events,
+                    started_at=self._started_at,
+                    ended_at=workflow.now().timestamp(),
+                ),
+                RECORD_END_ATTEMPTS,
+            )
         return m.CallResult(
             status=ending.status,
             reason=ending.reason,
@@ -181,7 +197,9 @@ class CallFlowWorkflow(CallWalk, CallLimits, CallFailures, CallRecording, CallSi
         child_id = f"{workflow.info().workflow_id}/{self._steps}-{flow_id}"
         try:
             self._child = await workflow.start_child_workflow(
-                CallFlowWorkflow.run, child_input, id=child_id,
+                CallFlowWorkflow.run,
+                child_input,
+                id=child_id,
                 static_summary=f"subflow {flow_id} of {self._graph.flow_id}",
             )
             result = await self._child

@@ -149,24 +149,34 @@ def day_of(started_at: float) -> float:
     return math.floor(started_at / DAY) * DAY
 
 
-def count_ended_call(cur: _Cursor, call_id: str, flow_id: str | None, flow_version: str | None,
-                     started_at: float | None, path: Sequence[str]) -> None:
+def count_ended_call(
+    cur: _Cursor,
+    call_id: str,
+    flow_id: str | None,
+    flow_version: str | None,
+    started_at: float | None,
+    path: Sequence[str],
+) -> None:
     """Add an ended call to the daily roll-up (inside the transaction that ends it)."""
     if not flow_id or started_at is None:
         return
     tallies = call_tallies(path, _runs_of(cur, [call_id]).get(call_id, []))
-    rows = [(flow_id, flow_version or "", day_of(started_at), kind, item, *tally.values())
-            for (kind, item), tally in tallies.items()]
+    rows = [
+        (flow_id, flow_version or "", day_of(started_at), kind, item, *tally.values())
+        for (kind, item), tally in tallies.items()
+    ]
     cur.executemany(_UPSERT, rows)
 
 
 def _runs_of(cur: _Cursor, call_ids: Sequence[str]) -> dict[str, list[NodeRun]]:
     found: dict[str, list[NodeRun]] = {}
     for start in range(0, len(call_ids), 500):
-        chunk = call_ids[start:start + 500]
+        chunk = call_ids[start : start + 500]
         cur.execute(
             "SELECT call_id, node_id, asked, no_input, no_match, heard, confidence_sum "
-            f"FROM voxflow_node_runs WHERE call_id IN ({', '.join('?' for _ in chunk)})", chunk)
+            f"FROM voxflow_node_runs WHERE call_id IN ({', '.join('?' for _ in chunk)})",
+            chunk,
+        )
         for call_id, *values in cur.all():
             found.setdefault(call_id, []).append(NodeRun(*values))
     return found
@@ -180,8 +190,8 @@ def save_node_run(cur: _Cursor, call_id: str, run_key: str, run: NodeRun) -> Non
         "UPDATE SET asked = excluded.asked, no_input = excluded.no_input, "
         "no_match = excluded.no_match, heard = excluded.heard, "
         "confidence_sum = excluded.confidence_sum",
-        (call_id, run_key, run.node_id, run.asked, run.no_input, run.no_match, run.heard,
-         run.confidence_sum))
+        (call_id, run_key, run.node_id, run.asked, run.no_input, run.no_match, run.heard, run.confidence_sum),
+    )
 
 
 def rebuild(cur: _Cursor) -> int:
@@ -189,11 +199,13 @@ def rebuild(cur: _Cursor) -> int:
     cur.execute("DELETE FROM voxflow_stats_daily", ())
     cur.execute(
         "SELECT call_id, flow_id, flow_version, started_at, node_path FROM voxflow_calls "
-        f"WHERE {ENDED} AND flow_id IS NOT NULL AND started_at IS NOT NULL", ())
+        f"WHERE {ENDED} AND flow_id IS NOT NULL AND started_at IS NOT NULL",
+        (),
+    )
     calls = cur.all()
     totals: dict[tuple[str, str, float, str, str], Tally] = {}
     for start in range(0, len(calls), 5000):
-        chunk = calls[start:start + 5000]
+        chunk = calls[start : start + 5000]
         runs = _runs_of(cur, [row[0] for row in chunk])
         for call_id, flow_id, version, started_at, path in chunk:
             for (kind, item), tally in call_tallies(_path(path), runs.get(call_id, [])).items():
@@ -269,8 +281,9 @@ def _path(text: Any) -> list[str]:
 
 def _tenths(dialect: str) -> str:
     # SQLite's CAST truncates; PostgreSQL's rounds, so FLOOR there.
-    return ("CAST(duration * 10 AS INTEGER)" if dialect == "sqlite"
-            else "CAST(FLOOR(duration * 10) AS INTEGER)")
+    return (
+        "CAST(duration * 10 AS INTEGER)" if dialect == "sqlite" else "CAST(FLOOR(duration * 10) AS INTEGER)"
+    )
 
 
 def version_stats(cur: _Cursor, window: Window, dialect: str) -> VersionStats:
@@ -284,7 +297,9 @@ def version_stats(cur: _Cursor, window: Window, dialect: str) -> VersionStats:
     cur.execute(
         f"SELECT status, {_tenths(dialect)}, COUNT(*), MIN(started_at), MAX(started_at) "
         f"FROM voxflow_calls WHERE {where} AND {ENDED} "
-        f"GROUP BY {_tenths(dialect)}, status", params)
+        f"GROUP BY {_tenths(dialect)}, status",
+        params,
+    )
     outcomes = {status: 0 for status in OUTCOMES}
     durations: Counter[int] = Counter()
     first: float | None = None
@@ -297,25 +312,41 @@ def version_stats(cur: _Cursor, window: Window, dialect: str) -> VersionStats:
     calls = sum(outcomes.values())
     tallies = _tallies(cur, window)
     nodes = sorted(
-        (_node_stats(item, tally, calls) for (kind, item), tally in tallies.items()
-         if kind == "node"), key=lambda n: (-n.reached, n.node_id))
-    traffic = sorted(((tally.calls, item) for (kind, item), tally in tallies.items()
-                      if kind == "edge"), key=lambda pair: (-pair[0], pair[1]))
+        (_node_stats(item, tally, calls) for (kind, item), tally in tallies.items() if kind == "node"),
+        key=lambda n: (-n.reached, n.node_id),
+    )
+    traffic = sorted(
+        ((tally.calls, item) for (kind, item), tally in tallies.items() if kind == "edge"),
+        key=lambda pair: (-pair[0], pair[1]),
+    )
     edges: list[dict[str, Any]] = [
-        {"source": item.split(EDGE, 1)[0], "target": item.split(EDGE, 1)[1], "calls": count,
-         "share": _share(count, calls)} for count, item in traffic]
+        {
+            "source": item.split(EDGE, 1)[0],
+            "target": item.split(EDGE, 1)[1],
+            "calls": count,
+            "share": _share(count, calls),
+        }
+        for count, item in traffic
+    ]
     whole = Tally()
     for (kind, _), tally in tallies.items():
         if kind == "node":
             whole.add(tally)
     return VersionStats(
-        flow_id=window.flow_id, version=window.version, calls=calls, outcomes=outcomes,
+        flow_id=window.flow_id,
+        version=window.version,
+        calls=calls,
+        outcomes=outcomes,
         rates={status: _share(count, calls) for status, count in outcomes.items()},
-        duration_p50=_percentile(durations, 0.50), duration_p95=_percentile(durations, 0.95),
+        duration_p50=_percentile(durations, 0.50),
+        duration_p95=_percentile(durations, 0.95),
         confidence=_ratio(whole.confidence_sum, whole.heard, 3),
-        no_input_rate=_ratio(whole.no_input, whole.asked), no_match_rate=_ratio(whole.no_match,
-                                                                                whole.asked),
-        nodes=nodes, edges=edges, first_call=first, last_call=last,
+        no_input_rate=_ratio(whole.no_input, whole.asked),
+        no_match_rate=_ratio(whole.no_match, whole.asked),
+        nodes=nodes,
+        edges=edges,
+        first_call=first,
+        last_call=last,
     )
 
 
@@ -328,8 +359,11 @@ def _tallies(cur: _Cursor, window: Window) -> dict[tuple[str, str], Tally]:
         edge_of_day = math.ceil(window.since / DAY) * DAY
         where += " AND day >= ?"
         params.append(edge_of_day)
-    cur.execute(f"SELECT kind, item, {', '.join(f'SUM({c})' for c in _COUNTS)} "
-                f"FROM voxflow_stats_daily WHERE {where} GROUP BY kind, item", params)
+    cur.execute(
+        f"SELECT kind, item, {', '.join(f'SUM({c})' for c in _COUNTS)} "
+        f"FROM voxflow_stats_daily WHERE {where} GROUP BY kind, item",
+        params,
+    )
     tallies: dict[tuple[str, str], Tally] = {}
     for kind, item, *values in cur.all():
         tallies[(kind, item)] = Tally(*(v or 0 for v in values))
@@ -337,7 +371,8 @@ def _tallies(cur: _Cursor, window: Window) -> dict[tuple[str, str], Tally]:
         cur.execute(
             "SELECT call_id, node_path FROM voxflow_calls WHERE flow_id = ? AND flow_version = ? "
             f"AND started_at >= ? AND started_at < ? AND {ENDED}",
-            (window.flow_id, window.version, window.since, edge_of_day))
+            (window.flow_id, window.version, window.since, edge_of_day),
+        )
         calls = cur.all()
         runs = _runs_of(cur, [row[0] for row in calls])
         for call_id, path in calls:
@@ -348,8 +383,12 @@ def _tallies(cur: _Cursor, window: Window) -> dict[tuple[str, str], Tally]:
 
 def _node_stats(node_id: str, tally: Tally, calls: int) -> NodeStats:
     return NodeStats(
-        node_id=node_id, reached=tally.calls, ended=tally.ended, visits=tally.visits,
-        reached_share=_share(tally.calls, calls), ended_share=_share(tally.ended, calls),
+        node_id=node_id,
+        reached=tally.calls,
+        ended=tally.ended,
+        visits=tally.visits,
+        reached_share=_share(tally.calls, calls),
+        ended_share=_share(tally.ended, calls),
         no_input_rate=_ratio(tally.no_input, tally.asked),
         no_match_rate=_ratio(tally.no_match, tally.asked),
         confidence=_ratio(tally.confidence_sum, tally.heard, 3),
@@ -391,8 +430,11 @@ def flow_versions(cur: _Cursor, flow_id: str, since: float | None) -> list[FlowV
     if since is not None:
         where += " AND started_at >= ?"
         params.append(since)  # type: ignore[arg-type]
-    cur.execute(f"SELECT flow_version, COUNT(*), MAX(started_at) FROM voxflow_calls WHERE {where} "
-                f"AND {ENDED} GROUP BY flow_version", params)
+    cur.execute(
+        f"SELECT flow_version, COUNT(*), MAX(started_at) FROM voxflow_calls WHERE {where} "
+        f"AND {ENDED} GROUP BY flow_version",
+        params,
+    )
     found = [FlowVersion(str(v or ""), int(n), last) for v, n, last in cur.all()]
     return sorted(found, key=lambda v: (-(v.last_call or 0), v.version))
 
@@ -403,8 +445,11 @@ def flows_summary(cur: _Cursor, since: float | None, dialect: str) -> list[dict[
     if since is not None:
         where += " AND started_at >= ?"
         params.append(since)
-    cur.execute(f"SELECT flow_id, status, {_tenths(dialect)}, COUNT(*) FROM voxflow_calls "
-                f"WHERE {where} GROUP BY flow_id, {_tenths(dialect)}, status", params)
+    cur.execute(
+        f"SELECT flow_id, status, {_tenths(dialect)}, COUNT(*) FROM voxflow_calls "
+        f"WHERE {where} GROUP BY flow_id, {_tenths(dialect)}, status",
+        params,
+    )
     flows: dict[str, tuple[Counter[str], Counter[int]]] = {}
     for flow_id, status, tenths, count in cur.all():
         outcomes, durations = flows.setdefault(flow_id, (Counter(), Counter()))
@@ -413,13 +458,16 @@ def flows_summary(cur: _Cursor, since: float | None, dialect: str) -> list[dict[
     summary = []
     for flow_id, (outcomes, durations) in sorted(flows.items()):
         calls = sum(outcomes.values())
-        summary.append({
-            "flow_id": flow_id, "calls": calls,
-            "outcomes": {status: outcomes.get(status, 0) for status in OUTCOMES},
-            "rates": {status: _share(outcomes.get(status, 0), calls) for status in OUTCOMES},
-            "duration_p50": _percentile(durations, 0.5),
-            "duration_p95": _percentile(durations, 0.95),
-        })
+        summary.append(
+            {
+                "flow_id": flow_id,
+                "calls": calls,
+                "outcomes": {status: outcomes.get(status, 0) for status in OUTCOMES},
+                "rates": {status: _share(outcomes.get(status, 0), calls) for status in OUTCOMES},
+                "duration_p50": _percentile(durations, 0.5),
+                "duration_p95": _percentile(durations, 0.95),
+            }
+        )
     return summary
 
 
@@ -442,17 +490,25 @@ class StatsReader:
     async def version(self, window: Window) -> VersionStats:
         return await self.store._run(lambda cur: version_stats(cur, window, self.dialect))
 
-    async def compare(self, flow_id: str, versions: Sequence[str] = (),
-                      since: float | None = None, default_count: int = 2) -> dict[str, Any]:
+    async def compare(
+        self, flow_id: str, versions: Sequence[str] = (), since: float | None = None, default_count: int = 2
+    ) -> dict[str, Any]:
         """A flow's stats per version: those named (prefixes allowed), else the latest two."""
         known = await self.versions(flow_id, since)
-        chosen = [resolve_version(name, known) for name in versions] if versions else [
-            v.version for v in known[:default_count]]
+        chosen = (
+            [resolve_version(name, known) for name in versions]
+            if versions
+            else [v.version for v in known[:default_count]]
+        )
         stats = [await self.version(Window(flow_id, version, since)) for version in chosen]
-        return {"flow_id": flow_id, "since": since,
-                "versions": [s.to_json() for s in stats],
-                "known_versions": [{"version": v.version, "calls": v.calls,
-                                    "last_call": v.last_call} for v in known]}
+        return {
+            "flow_id": flow_id,
+            "since": since,
+            "versions": [s.to_json() for s in stats],
+            "known_versions": [
+                {"version": v.version, "calls": v.calls, "last_call": v.last_call} for v in known
+            ],
+        }
 
     async def rebuild(self) -> int:
         return await self.store._run(rebuild)
@@ -477,8 +533,9 @@ def parse_since(text: str | None, now: float) -> float | None:
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"'{value}' is neither a length of time (7d, 24h, 30m) nor a date "
-                         "(2026-05-01, 2026-05-01T09:00).") from None
+        raise ValueError(
+            f"'{value}' is neither a length of time (7d, 24h, 30m) nor a date (2026-05-01, 2026-05-01T09:00)."
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.timestamp()
@@ -493,6 +550,7 @@ def resolve_version(name: str, known: Sequence[FlowVersion]) -> str:
         return name  # a version in full that has no calls yet: its figures are zeros
     listed = ", ".join(v.version[:12] for v in known) or "none"
     if not matches:
-        raise UnknownVersion(f"no calls of the version '{name}' in the records. Versions with "
-                             f"calls: {listed}.")
+        raise UnknownVersion(
+            f"no calls of the version '{name}' in the records. Versions with calls: {listed}."
+        )
     raise UnknownVersion(f"'{name}' is the start of several versions ({listed}); give more of it.")

@@ -12,15 +12,15 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.language.compile import FlowGraph
 from engine.authoring.render import diagram_from_graph
 from engine.authoring.render.mermaid import render_mermaid
+from engine.language.compile import FlowGraph
+from engine.language.triggers import Trigger
 from engine.runtime.messages import workflow_id
 from engine.server.context import ServerContext, context_of
 from engine.server.diagram_svg import render_svg
 from engine.server.openapi import openapi_document
 from engine.server.records import ALL_STATUSES
-from engine.language.triggers import Trigger
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -62,8 +62,9 @@ def _graph(request: web.Request) -> FlowGraph:
     flow_id = request.match_info["flow_id"]
     graph = ctx.library.flow(flow_id)
     if graph is None:
-        raise web.HTTPNotFound(text=_json({"error": f"no flow named '{flow_id}' is served."}),
-                               content_type="application/json")
+        raise web.HTTPNotFound(
+            text=_json({"error": f"no flow named '{flow_id}' is served."}), content_type="application/json"
+        )
     return graph
 
 
@@ -72,13 +73,15 @@ async def get_flow(request: web.Request) -> web.Response:
     graph = _graph(request)
     diagram = diagram_from_graph(graph)
     body = _flow_summary(ctx, graph)
-    body.update({
-        "start": graph.start,
-        "node_list": [{"id": n.id, "type": n.type} for n in graph.nodes.values()],
-        "settings": graph.settings,
-        "mermaid": render_mermaid(diagram),
-        "diagram_url": f"/api/flows/{graph.flow_id}/diagram.svg",
-    })
+    body.update(
+        {
+            "start": graph.start,
+            "node_list": [{"id": n.id, "type": n.type} for n in graph.nodes.values()],
+            "settings": graph.settings,
+            "mermaid": render_mermaid(diagram),
+            "diagram_url": f"/api/flows/{graph.flow_id}/diagram.svg",
+        }
+    )
     return web.json_response(body)
 
 
@@ -99,12 +102,16 @@ def trigger_json(trigger: Trigger, now: dt.datetime) -> dict[str, Any]:
         "enable_recording": trigger.enable_recording,
         "voicemail_enabled": trigger.voicemail_enabled,
         "voicemail_flow": trigger.voicemail_flow,
-        "business_hours": None if hours is None else {
+        "business_hours": None
+        if hours is None
+        else {
             "timezone": hours.timezone,
             "open_now": hours.is_open(now),
             "outside_action": hours.outside_action,
-            "schedule": {day: [f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}"
-                               for a, b in ranges] for day, ranges in hours.schedule.items()},
+            "schedule": {
+                day: [f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}" for a, b in ranges]
+                for day, ranges in hours.schedule.items()
+            },
         },
     }
 
@@ -119,13 +126,18 @@ async def list_triggers(request: web.Request) -> web.Response:
 async def list_problems(request: web.Request) -> web.Response:
     ctx = context_of(request)
     report = ctx.last_reload
-    problems = [d.to_json() | {"text": d.one_line(), "file": _relative(d.file)}
-                for diagnostics in ctx.library.problems.values() for d in diagnostics]
-    return web.json_response({
-        "summary": report.summary() if report else None,
-        "kept": list(report.kept) if report else [],
-        "problems": problems,
-    })
+    problems = [
+        d.to_json() | {"text": d.one_line(), "file": _relative(d.file)}
+        for diagnostics in ctx.library.problems.values()
+        for d in diagnostics
+    ]
+    return web.json_response(
+        {
+            "summary": report.summary() if report else None,
+            "kept": list(report.kept) if report else [],
+            "problems": problems,
+        }
+    )
 
 
 async def list_calls(request: web.Request) -> web.Response:
@@ -138,9 +150,12 @@ async def list_calls(request: web.Request) -> web.Response:
         limit = int(query.get("limit", "50"))
     except ValueError:
         return _error(400, "limit must be a whole number.")
-    calls = await ctx.records.list_calls(limit=limit, status=status,
-                                         flow_id=query.get("flow_id") or None,
-                                         live=query.get("live") in ("1", "true", "yes"))
+    calls = await ctx.records.list_calls(
+        limit=limit,
+        status=status,
+        flow_id=query.get("flow_id") or None,
+        live=query.get("live") in ("1", "true", "yes"),
+    )
     return web.json_response({"calls": calls})
 
 

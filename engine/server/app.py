@@ -20,7 +20,13 @@ from pathlib import Path
 from aiohttp import web
 
 from engine.server import (
-    api, caller_socket, livekit_webhooks, stats_api, streams, twilio_webhooks, webhooks,
+    api,
+    caller_socket,
+    livekit_webhooks,
+    stats_api,
+    streams,
+    twilio_webhooks,
+    webhooks,
 )
 from engine.server.context import CONTEXT_KEY, ServerContext, context_of
 from engine.server.metrics import PROMETHEUS_CONTENT_TYPE
@@ -41,8 +47,9 @@ def _token_of(request: web.Request) -> str:
 
 def _same(given: str, expected: str) -> bool:
     # A header or cookie may carry any byte (aiohttp keeps undecodable ones as surrogates).
-    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
-                               expected.encode("utf-8", "surrogateescape"))
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )
 
 
 # The monitor page runs only its own script (monitor.js, and the browser caller's audio
@@ -50,19 +57,21 @@ def _same(given: str, expected: str) -> bool:
 # the same-origin WebSocket), plays audio it made (blob:, data:), and shows its own
 # images. Inline styles: the server's SVG diagrams carry a <style> element. No page
 # may frame it (clickjacking).
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'",
-    "script-src 'self'",  # the browser caller's AudioWorklet is a file of /monitor/ too
-    "worker-src 'self' blob:",
-    "media-src 'self' blob: data:",
-    "connect-src 'self'",
-    "img-src 'self' data:",
-    "style-src 'self' 'unsafe-inline'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-))
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",  # the browser caller's AudioWorklet is a file of /monitor/ too
+        "worker-src 'self' blob:",
+        "media-src 'self' blob: data:",
+        "connect-src 'self'",
+        "img-src 'self' data:",
+        "style-src 'self' 'unsafe-inline'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
@@ -96,24 +105,30 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.headers.get("Upgrade", "").lower() == "websocket" and not origin_allowed(request):
         # A browser sends the token cookie with a WebSocket from any page: only pages of
         # this server may open one (WebSockets have no CORS to stop the others).
-        return webhooks.json_error(403, "WebSockets are open to this server's own pages "
-                                   "only (or the origins in VOXFLOW_ALLOWED_ORIGINS).")
+        return webhooks.json_error(
+            403,
+            "WebSockets are open to this server's own pages "
+            "only (or the origins in VOXFLOW_ALLOWED_ORIGINS).",
+        )
     if not path.startswith("/api/") or path in PUBLIC_API:
         return await handler(request)
     settings = context_of(request).settings
     if path.startswith("/api/internal/"):
         expected = settings.internal_token
         if not expected:
-            return webhooks.json_error(401, "the internal API is closed: set "
-                                       "VOXFLOW_INTERNAL_TOKEN on the server and the agent.")
+            return webhooks.json_error(
+                401, "the internal API is closed: set VOXFLOW_INTERNAL_TOKEN on the server and the agent."
+            )
         if not _same(_token_of(request), expected):
             return webhooks.json_error(401, "send VOXFLOW_INTERNAL_TOKEN as a bearer token.")
         return await handler(request)
     expected = settings.api_token
     if expected and not _same(_token_of(request), expected):
         return webhooks.json_error(
-            401, "this needs the API token (VOXFLOW_API_TOKEN): send it as 'Authorization: "
-            "Bearer <token>', or as ?token=<token> for event streams.")
+            401,
+            "this needs the API token (VOXFLOW_API_TOKEN): send it as 'Authorization: "
+            "Bearer <token>', or as ?token=<token> for event streams.",
+        )
     return await handler(request)
 
 
@@ -127,14 +142,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         context_of(request).metrics.errors.labels("server").inc()
-        return webhooks.json_error(500, "voxflow hit an unexpected problem; it is in the "
-                                   "server's log.")
+        return webhooks.json_error(500, "voxflow hit an unexpected problem; it is in the server's log.")
 
 
 async def healthz(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    return web.json_response({"status": "ok", "flows": len(ctx.library.flows),
-                              "triggers": len(ctx.library.triggers)})
+    return web.json_response(
+        {"status": "ok", "flows": len(ctx.library.flows), "triggers": len(ctx.library.triggers)}
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -158,8 +173,9 @@ async def monitor_page(request: web.Request) -> web.FileResponse:
 
 
 def create_app(ctx: ServerContext) -> web.Application:
-    app = web.Application(middlewares=[tracing_middleware, error_middleware, auth_middleware],
-                          client_max_size=webhooks.MAX_BODY)
+    app = web.Application(
+        middlewares=[tracing_middleware, error_middleware, auth_middleware], client_max_size=webhooks.MAX_BODY
+    )
     app[CONTEXT_KEY] = ctx
     app.on_response_prepare.append(_security_headers)
     app.router.add_post("/webhooks/telnyx", webhooks.telnyx_events)

@@ -82,9 +82,9 @@ class CallerLookup:
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
 
-    def in_background(self, number: str,
-                      deliver: Callable[[dict[str, str]], Awaitable[None]]) -> None:
+    def in_background(self, number: str, deliver: Callable[[dict[str, str]], Awaitable[None]]) -> None:
         """Look ``number`` up beside the call; ``deliver`` its variables when known."""
+
         async def run() -> None:
             facts = await self.look_up(number)
             values = facts.variables() if facts is not None else {}

@@ -126,8 +126,11 @@ class CallerSocket:
             self._send(type="error", message="a message that is not JSON was dropped")
         except Exception:  # noqa: BLE001 - the socket (and a live call) outlives one failure
             log.exception("browser caller %s: handling a message failed", self.call_id)
-            self._send(type="error", message="voxflow hit an unexpected problem with that "
-                       "message; it is in the log (.voxflow/dev.log)")
+            self._send(
+                type="error",
+                message="voxflow hit an unexpected problem with that "
+                "message; it is in the log (.voxflow/dev.log)",
+            )
 
     async def _obey(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -157,9 +160,13 @@ class CallerSocket:
             return  # audio before the call started or after it ended: nobody to hear it
         if len(data) > MAX_AUDIO_BYTES or len(data) % 2:
             self.dropped += 1
-            log.warning("browser caller %s: dropped an audio frame of %d bytes (frames are "
-                        "16-bit PCM of at most %d bytes)", self.call_id, len(data),
-                        MAX_AUDIO_BYTES)
+            log.warning(
+                "browser caller %s: dropped an audio frame of %d bytes (frames are "
+                "16-bit PCM of at most %d bytes)",
+                self.call_id,
+                len(data),
+                MAX_AUDIO_BYTES,
+            )
             return
         for frame in self.resampler.push(bytearray(data)):
             self.call.send_audio(bytes(frame.data))
@@ -204,8 +211,9 @@ class CallerSocket:
             raise Refused(f"the voice agent could not start: {error}") from None
         self.resampler = rtc.AudioResampler(int(rate), SAMPLE_RATE)
         try:
-            answer = await self.ctx.desk.incoming(self.telnyx_id, caller, called,
-                                                  carrier="browser", flow=graph)
+            answer = await self.ctx.desk.incoming(
+                self.telnyx_id, caller, called, carrier="browser", flow=graph
+            )
         except CallNotTaken as problem:
             await self._abandon()
             raise Refused(f"the call could not start: {problem}") from None
@@ -214,12 +222,20 @@ class CallerSocket:
             if answer.message:
                 with contextlib.suppress(Exception):
                     await self.call.harness.say(answer.message)
-            self._send(type="ended", call_id=call_id, status="completed" if answer.message
-                       else "failed", reason=answer.reason)
+            self._send(
+                type="ended",
+                call_id=call_id,
+                status="completed" if answer.message else "failed",
+                reason=answer.reason,
+            )
             await self._abandon()
             return
-        self._send(type="started", call_id=call_id, flow=graph.flow_id if graph else None,
-                   mode=message.get("mode") or "voice")
+        self._send(
+            type="started",
+            call_id=call_id,
+            flow=graph.flow_id if graph else None,
+            mode=message.get("mode") or "voice",
+        )
 
     def _destination(self, message: dict[str, Any]) -> tuple[Any, str]:
         """The flow chosen (and the number it is called on), or a number to route."""
@@ -230,8 +246,10 @@ class CallerSocket:
         flow_id = str(message.get("flow") or "")
         graph = library.flow(flow_id)
         if graph is None:
-            raise Refused(f"no flow '{flow_id[:80]}' is being served; choose one of: "
-                          f"{', '.join(sorted(library.flows)) or 'none'}")
+            raise Refused(
+                f"no flow '{flow_id[:80]}' is being served; choose one of: "
+                f"{', '.join(sorted(library.flows)) or 'none'}"
+            )
         numbers = sorted(n for n, t in library.triggers.items() if t.flow == flow_id)
         return graph, numbers[0] if numbers else f"flow:{flow_id}"
 
@@ -275,14 +293,23 @@ class CallerSocket:
                 _, event = await subscription.queue.get()
                 data = event.data
                 if event.type == ev.CALL_TRANSCRIPT:
-                    self._send(type="transcript", speaker=data.get("speaker"),
-                               text=data.get("text"), kind=data.get("kind"),
-                               final=bool(data.get("is_final")))
+                    self._send(
+                        type="transcript",
+                        speaker=data.get("speaker"),
+                        text=data.get("text"),
+                        kind=data.get("kind"),
+                        final=bool(data.get("is_final")),
+                    )
                 elif event.type == ev.CALL_NODE_CHANGE:
                     self._send(type="node", node=data.get("node_id"))
                 elif event.type == ev.CALL_ENDED:
-                    self._send(type="ended", call_id=call_id, status=data.get("status"),
-                               reason=data.get("reason"), at=time.time())
+                    self._send(
+                        type="ended",
+                        call_id=call_id,
+                        status=data.get("status"),
+                        reason=data.get("reason"),
+                        at=time.time(),
+                    )
                     if self.call_id == call_id:
                         self._release()
                     return
@@ -291,9 +318,13 @@ class CallerSocket:
 async def caller_socket(request: web.Request) -> web.StreamResponse:
     ctx = context_of(request)
     if ctx.agents is None:
-        return web.json_response({"error": "this server runs no voice agent, so it cannot take "
-                                  "a browser caller: call your flows from 'voxflow dev'."},
-                                 status=409)
+        return web.json_response(
+            {
+                "error": "this server runs no voice agent, so it cannot take "
+                "a browser caller: call your flows from 'voxflow dev'."
+            },
+            status=409,
+        )
     # Pages of other sites are refused before this (engine.server.app: the WebSocket origin
     # check), since a browser would send them the token cookie.
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_MESSAGE_BYTES)
@@ -305,8 +336,9 @@ async def caller_socket(request: web.Request) -> web.StreamResponse:
 async def caller_status(request: web.Request) -> web.Response:
     """Whether this server takes browser callers, and with which speech engines."""
     agents = context_of(request).agents
-    return web.json_response({"available": agents is not None,
-                              "engines": agents.describe() if agents is not None else None})
+    return web.json_response(
+        {"available": agents is not None, "engines": agents.describe() if agents is not None else None}
+    )
 
 
 async def recording(request: web.Request) -> web.StreamResponse:

@@ -10,10 +10,10 @@ from typing import Any
 from aiohttp import web
 from temporalio.client import Client
 
-from engine.server.flow_library import FlowLibrary, ReloadReport
 from engine.server.caller_lookup import CallerLookup
 from engine.server.desk import CallDesk
 from engine.server.events import EventHub, EventPublisher
+from engine.server.flow_library import FlowLibrary, ReloadReport
 from engine.server.metrics import Metrics
 from engine.server.records import RecordsStore
 from engine.server.settings import ServerSettings
@@ -43,9 +43,16 @@ class ServerContext:
             telnyx = TelnyxApi(self.settings.telnyx_api_key, self.settings.telnyx_api_url)
             if self.settings.number_lookup:
                 lookup = CallerLookup(telnyx)
-        self.desk = CallDesk(self.settings, self.library, self.records, self.publisher,
-                             self.temporal_client, self.voice_bus, telnyx=telnyx,
-                             lookup=lookup)
+        self.desk = CallDesk(
+            self.settings,
+            self.library,
+            self.records,
+            self.publisher,
+            self.temporal_client,
+            self.voice_bus,
+            telnyx=telnyx,
+            lookup=lookup,
+        )
         self.hub.listen(self.metrics.observe_event)
 
     async def close(self) -> None:

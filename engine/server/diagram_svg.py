@@ -75,7 +75,7 @@ def render_svg(diagram: Diagram) -> str:
     marker = "arrow-" + re.sub(r"[^A-Za-z0-9_-]", "_", diagram.flow_id)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="flow-diagram" '
-        f'data-flow={quoteattr(diagram.flow_id)} data-version={quoteattr(diagram.version)} '
+        f"data-flow={quoteattr(diagram.flow_id)} data-version={quoteattr(diagram.version)} "
         f'viewBox="0 0 {width + 2 * GUTTER:.0f} {height:.0f}" '
         f'width="{width + 2 * GUTTER:.0f}" '
         f'height="{height:.0f}" role="img" aria-label={quoteattr("flow " + diagram.flow_id)}>',
@@ -88,21 +88,22 @@ def render_svg(diagram: Diagram) -> str:
     if start is not None:
         cx = start.x + start.width / 2
         parts.append(f'<circle class="start-dot" cx="{cx:.1f}" cy="{MARGIN - 8}" r="6"/>')
-        parts.append(f'<path class="edge" d="M {cx:.1f} {MARGIN - 2} L {cx:.1f} {start.y:.1f}" '
-                     f'marker-end="url(#{marker})"/>')
+        parts.append(
+            f'<path class="edge" d="M {cx:.1f} {MARGIN - 2} L {cx:.1f} {start.y:.1f}" '
+            f'marker-end="url(#{marker})"/>'
+        )
     parts.append('<g class="edges">')
     right = max((b.x + b.width for b in boxes.values()), default=0)
     left = min((b.x for b in boxes.values()), default=0)
     labels: list[_Label] = []
     for index, edge in enumerate(edges):
-        path, label = _edge_svg(edge, boxes, (edge.source, edge.target) in back, (left, right),
-                                index, marker)
+        path, label = _edge_svg(edge, boxes, (edge.source, edge.target) in back, (left, right), index, marker)
         parts.append(path)
         if label is not None:
             labels.append(label)
-    parts.append("</g><g class=\"nodes\">")
+    parts.append('</g><g class="nodes">')
     parts += [_node_svg(box) for box in boxes.values()]
-    parts.append("</g><g class=\"edge-labels\">")
+    parts.append('</g><g class="edge-labels">')
     parts += [label.svg() for label in _place_labels(labels, list(boxes.values()))]
     parts.append("</g></svg>")
     return "\n".join(parts)
@@ -174,8 +175,7 @@ def _order_layers(boxes: dict[str, _Box], edges: list[DiagramEdge]) -> list[list
         neighbours = up if sweep % 2 == 0 else down
         for row in rows:
             for box in row:
-                linked = [boxes[n].order for n in neighbours[box.node.id]
-                          if boxes[n].layer != box.layer]
+                linked = [boxes[n].order for n in neighbours[box.node.id] if boxes[n].layer != box.layer]
                 if linked:
                     box.order = sum(linked) / len(linked)
             row.sort(key=lambda b: b.order)
@@ -207,12 +207,13 @@ def _node_svg(box: _Box) -> str:
     cx = box.width / 2
     lines = [
         f'<text class="node-id" x="{cx:.1f}" y="18" text-anchor="middle">{escape(node.id)}</text>',
-        f'<text class="node-type" x="{cx:.1f}" y="34" text-anchor="middle">'
-        f"{escape(node.type)}</text>",
+        f'<text class="node-type" x="{cx:.1f}" y="34" text-anchor="middle">{escape(node.type)}</text>',
     ]
     if excerpt:
-        lines.append(f'<text class="node-text" x="{cx:.1f}" y="51" text-anchor="middle">'
-                     f"{escape(_fit(excerpt, box.width))}</text>")
+        lines.append(
+            f'<text class="node-text" x="{cx:.1f}" y="51" text-anchor="middle">'
+            f"{escape(_fit(excerpt, box.width))}</text>"
+        )
     radius = 16 if node.shape in ("voice", "terminal") else 4
     return (
         f'<g class="node shape-{node.shape}" data-node={quoteattr(node.id)} '
@@ -241,15 +242,18 @@ class _Label:
 
     def svg(self) -> str:
         x0, y0, _, _ = self.rect()
-        return (f'<g class="edge-label-box" data-source={quoteattr(self.source)} '
-                f'data-target={quoteattr(self.target)}><rect class="edge-label-bg" '
-                f'x="{x0:.1f}" y="{y0:.1f}" width="{self.width:.1f}" height="14" rx="3"/>'
-                f'<text class="edge-label" x="{self.x:.1f}" y="{self.y + 2:.1f}" '
-                f'text-anchor="middle">{escape(self.text)}</text></g>')
+        return (
+            f'<g class="edge-label-box" data-source={quoteattr(self.source)} '
+            f'data-target={quoteattr(self.target)}><rect class="edge-label-bg" '
+            f'x="{x0:.1f}" y="{y0:.1f}" width="{self.width:.1f}" height="14" rx="3"/>'
+            f'<text class="edge-label" x="{self.x:.1f}" y="{self.y + 2:.1f}" '
+            f'text-anchor="middle">{escape(self.text)}</text></g>'
+        )
 
 
-def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float],
-             gap: float = 2.0) -> bool:
+def _overlap(
+    a: tuple[float, float, float, float], b: tuple[float, float, float, float], gap: float = 2.0
+) -> bool:
     return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
 
 
@@ -272,8 +276,14 @@ def _place_labels(labels: list[_Label], boxes: list[_Box]) -> list[_Label]:
     return placed
 
 
-def _edge_svg(edge: DiagramEdge, boxes: dict[str, _Box], back: bool,
-              bounds: tuple[float, float], index: int, marker: str) -> tuple[str, _Label | None]:
+def _edge_svg(
+    edge: DiagramEdge,
+    boxes: dict[str, _Box],
+    back: bool,
+    bounds: tuple[float, float],
+    index: int,
+    marker: str,
+) -> tuple[str, _Label | None]:
     source, target = boxes[edge.source], boxes[edge.target]
     left, right = bounds
     if not back and target.layer > source.layer + 1:
@@ -293,16 +303,16 @@ def _edge_svg(edge: DiagramEdge, boxes: dict[str, _Box], back: bool,
         sx, sy = source.x + source.width / 2, source.y + NODE_HEIGHT
         tx, ty = target.x + target.width / 2, target.y
         bend = (ty - sy) / 2
-        d = (f"M {sx:.1f} {sy:.1f} C {sx:.1f} {sy + bend:.1f}, {tx:.1f} {ty - bend:.1f}, "
-             f"{tx:.1f} {ty - 2:.1f}")
+        d = f"M {sx:.1f} {sy:.1f} C {sx:.1f} {sy + bend:.1f}, {tx:.1f} {ty - bend:.1f}, {tx:.1f} {ty - 2:.1f}"
         lx, ly = (sx + tx) / 2, (sy + ty) / 2
     classes = "edge soft" if edge.soft else "edge"
-    path = (f'<path class="{classes}" data-source={quoteattr(edge.source)} '
-            f'data-target={quoteattr(edge.target)} d="{d}" marker-end="url(#{marker})"/>')
+    path = (
+        f'<path class="{classes}" data-source={quoteattr(edge.source)} '
+        f'data-target={quoteattr(edge.target)} d="{d}" marker-end="url(#{marker})"/>'
+    )
     if not edge.label:
         return path, None
-    return path, _Label(_fit(edge.label, LABEL_CHARS * CHAR_WIDTH), lx, ly, edge.source,
-                        edge.target)
+    return path, _Label(_fit(edge.label, LABEL_CHARS * CHAR_WIDTH), lx, ly, edge.source, edge.target)
 
 
 def _fit(text: str, width: float) -> str:

@@ -50,8 +50,14 @@ CALL_VARIABLE_MISSING = "call:variable_missing"
 FLOWS_RELOADED = "flows:reloaded"
 NODE_FINISHED = "node:finished"
 CALL_EVENT_TYPES = (
-    CALL_INCOMING, CALL_ACTIVE, CALL_TRANSCRIPT, CALL_NODE_CHANGE, CALL_VARIABLE_UPDATED,
-    CALL_ENDED, CALL_ERROR, CALL_VARIABLE_MISSING,
+    CALL_INCOMING,
+    CALL_ACTIVE,
+    CALL_TRANSCRIPT,
+    CALL_NODE_CHANGE,
+    CALL_VARIABLE_UPDATED,
+    CALL_ENDED,
+    CALL_ERROR,
+    CALL_VARIABLE_MISSING,
 )
 CLIENT_EVENT_TYPES = (*CALL_EVENT_TYPES, FLOWS_RELOADED)
 REDIS_CHANNEL = "voxflow:live"
@@ -68,8 +74,13 @@ class LiveEvent:
     at: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "call_id": self.call_id, "flow_id": self.flow_id,
-                "at": self.at, "data": dict(self.data)}
+        return {
+            "type": self.type,
+            "call_id": self.call_id,
+            "flow_id": self.flow_id,
+            "at": self.at,
+            "data": dict(self.data),
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), default=str, separators=(",", ":"))
@@ -81,8 +92,11 @@ class LiveEvent:
             raise ValueError("a live event must be a JSON object with a 'type'")
         data = raw.get("data")
         return cls(
-            type=raw["type"], call_id=raw.get("call_id"), flow_id=raw.get("flow_id"),
-            data=data if isinstance(data, dict) else {}, at=float(raw.get("at") or time.time()),
+            type=raw["type"],
+            call_id=raw.get("call_id"),
+            flow_id=raw.get("flow_id"),
+            data=data if isinstance(data, dict) else {},
+            at=float(raw.get("at") or time.time()),
         )
 
 
@@ -168,8 +182,11 @@ class EventHub:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, call_id: str | None = None, flow_id: str | None = None,
-        types: Iterable[str] = CLIENT_EVENT_TYPES, after: int | None = None,
+        self,
+        call_id: str | None = None,
+        flow_id: str | None = None,
+        types: Iterable[str] = CLIENT_EVENT_TYPES,
+        after: int | None = None,
     ) -> AsyncIterator[Subscription]:
         subscription = Subscription(call_id, flow_id, frozenset(types))
         if after is not None:

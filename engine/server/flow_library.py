@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.language.compile import FlowGraph
 from engine.core.errors import Diagnostic
+from engine.language.compile import FlowGraph
 from engine.language.project import YAML_SUFFIXES, check_paths, internal_problem
 from engine.language.registry import PluginRegistry, default_registry
 from engine.language.triggers import Trigger
@@ -52,8 +52,12 @@ class ReloadReport:
 
     def summary(self) -> str:
         parts = []
-        for label, names in (("new", self.added), ("updated", self.updated),
-                             ("removed", self.removed), ("kept previous version of", self.kept)):
+        for label, names in (
+            ("new", self.added),
+            ("updated", self.updated),
+            ("removed", self.removed),
+            ("kept previous version of", self.kept),
+        ):
             if names:
                 parts.append(f"{label}: {', '.join(names)}")
         errors = len(self.errors)
@@ -95,8 +99,13 @@ class FlowLibrary:
             log.exception("reloading %s failed", self.root)
             problem = internal_problem(str(self.root), error)
             return ReloadReport(
-                started=started, finished=time.perf_counter(), added=(), updated=(), removed=(),
-                kept=tuple(self.flows), diagnostics=(problem,),
+                started=started,
+                finished=time.perf_counter(),
+                added=(),
+                updated=(),
+                removed=(),
+                kept=tuple(self.flows),
+                diagnostics=(problem,),
             )
 
     def _reload(self, started: float) -> ReloadReport:
@@ -143,9 +152,13 @@ class FlowLibrary:
         for diagnostic in diagnostics:
             self.problems.setdefault(diagnostic.file, []).append(diagnostic)
         return ReloadReport(
-            started=started, finished=time.perf_counter(),
-            added=tuple(added), updated=tuple(updated), removed=tuple(removed),
-            kept=tuple(kept), diagnostics=tuple(diagnostics),
+            started=started,
+            finished=time.perf_counter(),
+            added=tuple(added),
+            updated=tuple(updated),
+            removed=tuple(removed),
+            kept=tuple(kept),
+            diagnostics=tuple(diagnostics),
         )
 
     async def watch(
@@ -165,8 +178,12 @@ class FlowLibrary:
             return path.endswith(YAML_SUFFIXES)
 
         async for _changes in watchfiles.awatch(
-            self.root, watch_filter=is_yaml, debounce=debounce_ms, step=10,
-            stop_event=stop, force_polling=None,
+            self.root,
+            watch_filter=is_yaml,
+            debounce=debounce_ms,
+            step=10,
+            stop_event=stop,
+            force_polling=None,
         ):
             report = self.reload()
             log.info("flows reloaded in %.0f ms: %s", report.seconds * 1000, report.summary())

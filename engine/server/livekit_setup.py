@@ -81,29 +81,34 @@ def desired_rule(setup: LiveKitSetup, trunk_id: str) -> lk_sip.SIPDispatchRuleIn
         name=setup.rule_name,
         trunk_ids=[trunk_id],
         rule=lk_sip.SIPDispatchRule(
-            dispatch_rule_callee=lk_sip.SIPDispatchRuleCallee(room_prefix=setup.room_prefix,
-                                                              randomize=False)),
+            dispatch_rule_callee=lk_sip.SIPDispatchRuleCallee(room_prefix=setup.room_prefix, randomize=False)
+        ),
         room_config=lk_room.RoomConfiguration(
-            agents=[lk_dispatch.RoomAgentDispatch(agent_name=setup.agent_name)]),
+            agents=[lk_dispatch.RoomAgentDispatch(agent_name=setup.agent_name)]
+        ),
         metadata="managed by voxflow livekit setup",
     )
 
 
 def _same_trunk(have: lk_sip.SIPInboundTrunkInfo, want: lk_sip.SIPInboundTrunkInfo) -> bool:
-    return (list(have.numbers) == list(want.numbers)
-            and list(have.allowed_addresses) == list(want.allowed_addresses)
-            and have.auth_username == want.auth_username
-            # LiveKit does not always return the password; a set one is compared when shown.
-            and (not have.auth_password or have.auth_password == want.auth_password))
+    return (
+        list(have.numbers) == list(want.numbers)
+        and list(have.allowed_addresses) == list(want.allowed_addresses)
+        and have.auth_username == want.auth_username
+        # LiveKit does not always return the password; a set one is compared when shown.
+        and (not have.auth_password or have.auth_password == want.auth_password)
+    )
 
 
 def _same_rule(have: lk_sip.SIPDispatchRuleInfo, want: lk_sip.SIPDispatchRuleInfo) -> bool:
     agents = [a.agent_name for a in have.room_config.agents]
-    return (have.rule.WhichOneof("rule") == "dispatch_rule_callee"
-            and have.rule.dispatch_rule_callee.room_prefix == want.rule.dispatch_rule_callee.room_prefix
-            and not have.rule.dispatch_rule_callee.randomize
-            and list(have.trunk_ids) == list(want.trunk_ids)
-            and agents == [a.agent_name for a in want.room_config.agents])
+    return (
+        have.rule.WhichOneof("rule") == "dispatch_rule_callee"
+        and have.rule.dispatch_rule_callee.room_prefix == want.rule.dispatch_rule_callee.room_prefix
+        and not have.rule.dispatch_rule_callee.randomize
+        and list(have.trunk_ids) == list(want.trunk_ids)
+        and agents == [a.agent_name for a in want.room_config.agents]
+    )
 
 
 TRUNK_NEEDS = (
@@ -119,8 +124,7 @@ def check_setup(setup: LiveKitSetup) -> None:
     """What LiveKit would refuse, said before asking it."""
     if bool(setup.auth_username) != bool(setup.auth_password):
         missing = "VOXFLOW_SIP_PASSWORD" if setup.auth_username else "VOXFLOW_SIP_USERNAME"
-        raise VoxflowError(f"set {missing} too: LiveKit checks a SIP username and password "
-                           "together.")
+        raise VoxflowError(f"set {missing} too: LiveKit checks a SIP username and password together.")
     if not (setup.allowed_addresses or setup.numbers or setup.auth_username):
         raise VoxflowError(TRUNK_NEEDS)
 
@@ -128,15 +132,20 @@ def check_setup(setup: LiveKitSetup) -> None:
 def _refusal(setup: LiveKitSetup, error: ServerError) -> VoxflowError:
     said = f"LiveKit at {setup.url} refused: {error.message or error.code} ({error.status})."
     if error.status in (401, 403) or error.code in ("unauthenticated", "permission_denied"):
-        return VoxflowError(f"{said} Check LIVEKIT_API_KEY and LIVEKIT_API_SECRET: they must "
-                            "be a key and secret of that LiveKit server.")
+        return VoxflowError(
+            f"{said} Check LIVEKIT_API_KEY and LIVEKIT_API_SECRET: they must "
+            "be a key and secret of that LiveKit server."
+        )
     if error.status == 404 or error.code in ("bad_route", "not_found"):
-        return VoxflowError(f"{said} Check LIVEKIT_URL: it must be the LiveKit server itself "
-                            "(https://… or wss://…), with no path.")
+        return VoxflowError(
+            f"{said} Check LIVEKIT_URL: it must be the LiveKit server itself "
+            "(https://… or wss://…), with no path."
+        )
     if error.code == "invalid_argument" or error.status == 400:
         return VoxflowError(f"{said} Change the setup flags it names.")
-    return VoxflowError(f"{said} LiveKit SIP needs a LiveKit server with Redis configured; "
-                        "check the server's log.")
+    return VoxflowError(
+        f"{said} LiveKit SIP needs a LiveKit server with Redis configured; check the server's log."
+    )
 
 
 async def set_up_livekit(setup: LiveKitSetup) -> SetupReport:
@@ -150,8 +159,7 @@ async def set_up_livekit(setup: LiveKitSetup) -> SetupReport:
         except ServerError as error:
             raise _refusal(setup, error) from None
         except aiohttp.ClientError as error:
-            raise VoxflowError(f"cannot reach LiveKit at {setup.url}: {error}. Check "
-                               "LIVEKIT_URL.") from None
+            raise VoxflowError(f"cannot reach LiveKit at {setup.url}: {error}. Check LIVEKIT_URL.") from None
     return report
 
 
@@ -161,55 +169,58 @@ async def _ensure_trunk(sip: SipService, setup: LiveKitSetup, report: SetupRepor
     mine = [t for t in existing.items if t.name == setup.trunk_name]
     if not mine:
         created = await sip.create_inbound_trunk(lk_sip.CreateSIPInboundTrunkRequest(trunk=want))
-        report.actions.append(f"created the inbound trunk '{setup.trunk_name}' "
-                              f"({created.sip_trunk_id})")
+        report.actions.append(f"created the inbound trunk '{setup.trunk_name}' ({created.sip_trunk_id})")
         report.trunk_id = created.sip_trunk_id
         return created.sip_trunk_id
     have = mine[0]
     if _same_trunk(have, want):
-        report.actions.append(f"the inbound trunk '{setup.trunk_name}' ({have.sip_trunk_id}) "
-                              "is already set up")
+        report.actions.append(
+            f"the inbound trunk '{setup.trunk_name}' ({have.sip_trunk_id}) is already set up"
+        )
     else:
         await sip.update_inbound_trunk(have.sip_trunk_id, want)
-        report.actions.append(f"updated the inbound trunk '{setup.trunk_name}' "
-                              f"({have.sip_trunk_id})")
+        report.actions.append(f"updated the inbound trunk '{setup.trunk_name}' ({have.sip_trunk_id})")
     report.trunk_id = have.sip_trunk_id
     return have.sip_trunk_id
 
 
-async def _ensure_rule(sip: SipService, setup: LiveKitSetup, trunk_id: str,
-                       report: SetupReport) -> None:
+async def _ensure_rule(sip: SipService, setup: LiveKitSetup, trunk_id: str, report: SetupReport) -> None:
     want = desired_rule(setup, trunk_id)
     existing = await sip.list_dispatch_rule(lk_sip.ListSIPDispatchRuleRequest())
     mine = [r for r in existing.items if r.name == setup.rule_name]
     if not mine:
-        created = await sip.create_dispatch_rule(lk_sip.CreateSIPDispatchRuleRequest(
-            dispatch_rule=want))
-        report.actions.append(f"created the dispatch rule '{setup.rule_name}' "
-                              f"({created.sip_dispatch_rule_id}): rooms named after the dialled "
-                              f"user, agent '{setup.agent_name}'")
+        created = await sip.create_dispatch_rule(lk_sip.CreateSIPDispatchRuleRequest(dispatch_rule=want))
+        report.actions.append(
+            f"created the dispatch rule '{setup.rule_name}' "
+            f"({created.sip_dispatch_rule_id}): rooms named after the dialled "
+            f"user, agent '{setup.agent_name}'"
+        )
         report.rule_id = created.sip_dispatch_rule_id
         return
     have = mine[0]
     report.rule_id = have.sip_dispatch_rule_id
     if _same_rule(have, want):
-        report.actions.append(f"the dispatch rule '{setup.rule_name}' "
-                              f"({have.sip_dispatch_rule_id}) is already set up")
+        report.actions.append(
+            f"the dispatch rule '{setup.rule_name}' ({have.sip_dispatch_rule_id}) is already set up"
+        )
     else:
         await sip.update_dispatch_rule(have.sip_dispatch_rule_id, want)
-        report.actions.append(f"updated the dispatch rule '{setup.rule_name}' "
-                              f"({have.sip_dispatch_rule_id})")
+        report.actions.append(f"updated the dispatch rule '{setup.rule_name}' ({have.sip_dispatch_rule_id})")
 
 
 def setup_from_env(env: dict[str, str], **overrides: object) -> LiveKitSetup:
-    missing = [n for n in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
-               if not env.get(n, "").strip()]
+    missing = [
+        n for n in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET") if not env.get(n, "").strip()
+    ]
     if missing:
-        raise VoxflowError(f"set {', '.join(missing)}: the LiveKit server (https://… or "
-                           "wss://…) and an API key and secret from its configuration or "
-                           "LiveKit Cloud's project settings.")
+        raise VoxflowError(
+            f"set {', '.join(missing)}: the LiveKit server (https://… or "
+            "wss://…) and an API key and secret from its configuration or "
+            "LiveKit Cloud's project settings."
+        )
     fields: dict[str, object] = {
-        "url": env["LIVEKIT_URL"].strip(), "api_key": env["LIVEKIT_API_KEY"].strip(),
+        "url": env["LIVEKIT_URL"].strip(),
+        "api_key": env["LIVEKIT_API_KEY"].strip(),
         "api_secret": env["LIVEKIT_API_SECRET"].strip(),
         "auth_username": env.get("VOXFLOW_SIP_USERNAME", "").strip(),
         "auth_password": env.get("VOXFLOW_SIP_PASSWORD", "").strip(),

@@ -78,17 +78,19 @@ async def livekit_events(request: web.Request) -> web.Response:
         outcome = refused.reason
         return refusal(ctx, refused, "LiveKit webhook", "livekit_webhook")
     finally:
-        ctx.metrics.webhook_duration.labels("livekit", outcome).observe(
-            time.perf_counter() - began)
+        ctx.metrics.webhook_duration.labels("livekit", outcome).observe(time.perf_counter() - began)
 
 
 async def _verified_event(request: web.Request, ctx: ServerContext) -> WebhookEvent:
     key, secret = ctx.settings.livekit_api_key, ctx.settings.livekit_api_secret
     if not key or not secret:
         raise WebhookRefused(
-            503, "LiveKit webhooks are refused: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET on "
+            503,
+            "LiveKit webhooks are refused: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET on "
             "the server to the key LiveKit signs its webhooks with (webhook: api_key: in "
-            "LiveKit's config) so their signatures can be checked.", "no_key")
+            "LiveKit's config) so their signatures can be checked.",
+            "no_key",
+        )
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise WebhookRefused(413, "the body is too large for a LiveKit webhook.", "too_large")
     body = await request.read()
@@ -96,14 +98,21 @@ async def _verified_event(request: web.Request, ctx: ServerContext) -> WebhookEv
     if token.lower().startswith("bearer "):
         token = token[7:].strip()
     if not token:
-        raise WebhookRefused(401, "the webhook is not signed: LiveKit sends a signed token in "
-                             "the Authorization header.", "unsigned")
+        raise WebhookRefused(
+            401,
+            "the webhook is not signed: LiveKit sends a signed token in the Authorization header.",
+            "unsigned",
+        )
     try:
         claims = TokenVerifier(key, secret).verify(token)
     except Exception as error:  # noqa: BLE001 - whatever is wrong with a token, it is refused
-        raise WebhookRefused(401, f"the webhook's signature does not check out ({error}); is "
-                             "LIVEKIT_API_SECRET the secret of the key in LiveKit's webhook "
-                             "settings?", "forged") from None
+        raise WebhookRefused(
+            401,
+            f"the webhook's signature does not check out ({error}); is "
+            "LIVEKIT_API_SECRET the secret of the key in LiveKit's webhook "
+            "settings?",
+            "forged",
+        ) from None
     try:
         signed_hash = base64.b64decode(claims.sha256 or "", validate=True)
     except (binascii.Error, ValueError):
@@ -113,8 +122,7 @@ async def _verified_event(request: web.Request, ctx: ServerContext) -> WebhookEv
     try:
         return Parse(body.decode("utf-8"), WebhookEvent(), ignore_unknown_fields=True)
     except (ParseError, UnicodeDecodeError) as error:
-        raise WebhookRefused(400, f"the body is not a LiveKit webhook event: {error}",
-                             "malformed") from None
+        raise WebhookRefused(400, f"the body is not a LiveKit webhook event: {error}", "malformed") from None
 
 
 async def _act_on(ctx: ServerContext, event: WebhookEvent) -> str:
@@ -130,9 +138,13 @@ async def _act_on(ctx: ServerContext, event: WebhookEvent) -> str:
         return "ignored: the room is gone, and the call with it"
     bus = ctx.voice_bus
     if bus is None:
-        raise WebhookRefused(503, "this server has no voice bus to tell the call: set "
-                             "VOXFLOW_REDIS_URL to the Redis of the voice bus (the one the "
-                             "workers and agents use).", "no_bus")
+        raise WebhookRefused(
+            503,
+            "this server has no voice bus to tell the call: set "
+            "VOXFLOW_REDIS_URL to the Redis of the voice bus (the one the "
+            "workers and agents use).",
+            "no_bus",
+        )
     record = await ctx.records.get_call(call_id)
     if record is None or record["status"] in FINAL_STATUSES:
         return "ignored: the call is not in progress"
@@ -146,9 +158,13 @@ async def _act_on(ctx: ServerContext, event: WebhookEvent) -> str:
         return "duplicate"
     why = DisconnectReason.Name(participant.disconnect_reason).lower().replace("_", " ")
     try:
-        await bus.publish_event(call_id, AgentLeft(
-            reason=f"LiveKit saw the agent {participant.identity} leave the room ({why})",
-            agent_id=participant.identity))
+        await bus.publish_event(
+            call_id,
+            AgentLeft(
+                reason=f"LiveKit saw the agent {participant.identity} leave the room ({why})",
+                agent_id=participant.identity,
+            ),
+        )
     except BaseException:
         if claim is not None:
             await ctx.records.release(claim)  # so LiveKit's next delivery is handled
@@ -162,20 +178,31 @@ async def _dispatch_new_agent(ctx: ServerContext, room: str, call_id: str, forme
     """Ask LiveKit for a new agent in ``room``; a failure is logged (the call then apologises)."""
     settings = ctx.settings
     if not settings.livekit_url:
-        log.warning("call %s: no LIVEKIT_URL on the server, so no new agent is dispatched to "
-                    "%s; the call ends unless one joins within its wait", call_id, room)
+        log.warning(
+            "call %s: no LIVEKIT_URL on the server, so no new agent is dispatched to "
+            "%s; the call ends unless one joins within its wait",
+            call_id,
+            room,
+        )
         return
-    lkapi = LiveKitAPI(settings.livekit_url, settings.livekit_api_key,
-                       settings.livekit_api_secret, timeout=aiohttp.ClientTimeout(total=10),
-                       failover=False)
+    lkapi = LiveKitAPI(
+        settings.livekit_url,
+        settings.livekit_api_key,
+        settings.livekit_api_secret,
+        timeout=aiohttp.ClientTimeout(total=10),
+        failover=False,
+    )
     try:
-        dispatch = await lkapi.agent_dispatch.create_dispatch(CreateAgentDispatchRequest(
-            agent_name=AGENT_NAME, room=room,
-            metadata=json.dumps({"call_id": call_id, "replaces": former})))
+        dispatch = await lkapi.agent_dispatch.create_dispatch(
+            CreateAgentDispatchRequest(
+                agent_name=AGENT_NAME,
+                room=room,
+                metadata=json.dumps({"call_id": call_id, "replaces": former}),
+            )
+        )
         log.info("call %s: dispatched a new agent to %s (%s)", call_id, room, dispatch.id)
     except Exception as error:  # noqa: BLE001 - LiveKit unreachable or refusing: said, not raised
-        log.error("call %s: LiveKit did not dispatch a new agent to %s: %s", call_id, room,
-                  error)
+        log.error("call %s: LiveKit did not dispatch a new agent to %s: %s", call_id, room, error)
     finally:
         await lkapi.aclose()
 

@@ -32,8 +32,8 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from engine.server import events as ev
 
@@ -42,8 +42,7 @@ __all__ = ["Metrics", "PROMETHEUS_CONTENT_TYPE"]
 _NODE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 # Millisecond steps up to 5 ms: a webhook that starts a call on a nearby Temporal
 # takes 2-5 ms, and a p50 read from a 2.5-5 ms bucket was off by a tenth.
-_WEBHOOK_BUCKETS = (0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25,
-                    0.5, 1, 2.5)
+_WEBHOOK_BUCKETS = (0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 LATENCY_WINDOW = 1000
 _LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5)
@@ -54,49 +53,84 @@ _CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.active_calls = Gauge("voxflow_active_calls", "Calls ringing or in progress.",
-                                  ["status"], registry=self.registry)
+        self.active_calls = Gauge(
+            "voxflow_active_calls", "Calls ringing or in progress.", ["status"], registry=self.registry
+        )
         self.node_duration = Histogram(
-            "voxflow_node_duration_seconds", "Time a node took to run, by node type.",
-            ["node_type", "outcome"], buckets=_NODE_BUCKETS, registry=self.registry)
+            "voxflow_node_duration_seconds",
+            "Time a node took to run, by node type.",
+            ["node_type", "outcome"],
+            buckets=_NODE_BUCKETS,
+            registry=self.registry,
+        )
         self.webhook_duration = Histogram(
-            "voxflow_webhook_duration_seconds", "Time to handle a Telnyx webhook.",
-            ["endpoint", "outcome"], buckets=_WEBHOOK_BUCKETS, registry=self.registry)
-        self.errors = Counter("voxflow_errors_total", "Errors, by kind.", ["kind"],
-                              registry=self.registry)
-        self.calls = Counter("voxflow_calls_total", "Calls ended, by status.", ["status"],
-                             registry=self.registry)
+            "voxflow_webhook_duration_seconds",
+            "Time to handle a Telnyx webhook.",
+            ["endpoint", "outcome"],
+            buckets=_WEBHOOK_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter("voxflow_errors_total", "Errors, by kind.", ["kind"], registry=self.registry)
+        self.calls = Counter(
+            "voxflow_calls_total", "Calls ended, by status.", ["status"], registry=self.registry
+        )
         self.missing_variables = Counter(
             "voxflow_missing_variables_total",
             "Variables a template read that the call did not have (filled in as empty text).",
-            ["flow_id"], registry=self.registry)
+            ["flow_id"],
+            registry=self.registry,
+        )
         self.call_duration = Histogram(
-            "voxflow_call_duration_seconds", "How long ended calls lasted.", ["flow", "status"],
-            buckets=_CALL_BUCKETS, registry=self.registry)
+            "voxflow_call_duration_seconds",
+            "How long ended calls lasted.",
+            ["flow", "status"],
+            buckets=_CALL_BUCKETS,
+            registry=self.registry,
+        )
         self.node_calls = Counter(
-            "voxflow_node_calls_total", "Ended calls that reached a node (outcome=reached) "
-            "and that ended there (outcome=ended).", ["flow", "node", "outcome"],
-            registry=self.registry)
+            "voxflow_node_calls_total",
+            "Ended calls that reached a node (outcome=reached) and that ended there (outcome=ended).",
+            ["flow", "node", "outcome"],
+            registry=self.registry,
+        )
         self.node_answers = Counter(
-            "voxflow_node_answers_total", "Questions a node asked, and how many had no "
-            "input or no match.", ["flow", "node", "result"], registry=self.registry)
+            "voxflow_node_answers_total",
+            "Questions a node asked, and how many had no input or no match.",
+            ["flow", "node", "result"],
+            registry=self.registry,
+        )
         self.confidence = Histogram(
-            "voxflow_recognition_confidence", "The recogniser's confidence in final answers.",
-            ["flow"], buckets=_CONFIDENCE_BUCKETS, registry=self.registry)
+            "voxflow_recognition_confidence",
+            "The recogniser's confidence in final answers.",
+            ["flow"],
+            buckets=_CONFIDENCE_BUCKETS,
+            registry=self.registry,
+        )
         self.latency = {
-            kind: Histogram(f"voxflow_{kind}_latency_seconds", f"The agent's {kind.upper()} "
-                            "latency.", buckets=_LATENCY_BUCKETS, registry=self.registry)
-            for kind in ("tts", "stt")}
+            kind: Histogram(
+                f"voxflow_{kind}_latency_seconds",
+                f"The agent's {kind.upper()} latency.",
+                buckets=_LATENCY_BUCKETS,
+                registry=self.registry,
+            )
+            for kind in ("tts", "stt")
+        }
         self.latency_p95 = {
-            kind: Gauge(f"{kind}_latency_p95", f"95th percentile of the last "
-                        f"{LATENCY_WINDOW} {kind.upper()} latencies, in seconds.",
-                        registry=self.registry)
-            for kind in ("tts", "stt")}
+            kind: Gauge(
+                f"{kind}_latency_p95",
+                f"95th percentile of the last {LATENCY_WINDOW} {kind.upper()} latencies, in seconds.",
+                registry=self.registry,
+            )
+            for kind in ("tts", "stt")
+        }
         self._recent: dict[str, deque[float]] = {
-            kind: deque(maxlen=LATENCY_WINDOW) for kind in ("tts", "stt")}
-        self.reload_errors = Gauge("voxflow_flow_reload_errors",
-                                   "Flow and trigger files with errors after the last reload.",
-                                   registry=self.registry)
+            kind: deque(maxlen=LATENCY_WINDOW) for kind in ("tts", "stt")
+        }
+        self.reload_errors = Gauge(
+            "voxflow_flow_reload_errors",
+            "Flow and trigger files with errors after the last reload.",
+            registry=self.registry,
+        )
 
     def observe_event(self, event: ev.LiveEvent) -> None:
         """The hub's listener: node latency, failures and endings from the live events."""
@@ -105,15 +139,16 @@ class Metrics:
         if event.type == ev.NODE_FINISHED:
             outcome = "ok" if data.get("ok") else "failed"
             self.node_duration.labels(str(data.get("node_type")), outcome).observe(
-                float(data.get("seconds") or 0.0))
+                float(data.get("seconds") or 0.0)
+            )
             for kind in ("tts", "stt"):
                 for seconds in data.get(f"{kind}_latency") or ():
                     self.observe_latency(kind, float(seconds))
             for result in ("asked", "no_input", "no_match"):
                 if data.get(result):
-                    self.node_answers.labels(str(data.get("node_flow_id") or flow),
-                                             str(data.get("node_id")), result).inc(
-                                                 int(data[result]))
+                    self.node_answers.labels(
+                        str(data.get("node_flow_id") or flow), str(data.get("node_id")), result
+                    ).inc(int(data[result]))
         elif event.type == ev.CALL_ERROR:
             self.errors.labels("call_error").inc()
         elif event.type == ev.CALL_VARIABLE_MISSING:
@@ -130,8 +165,11 @@ class Metrics:
                 self.node_calls.labels(flow, path[-1], "ended").inc()
         elif event.type == ev.CALL_TRANSCRIPT:
             confidence = data.get("confidence")
-            if (data.get("is_final") and data.get("speaker") == "caller"
-                    and isinstance(confidence, (int, float))):
+            if (
+                data.get("is_final")
+                and data.get("speaker") == "caller"
+                and isinstance(confidence, (int, float))
+            ):
                 self.confidence.labels(flow).observe(float(confidence))
 
     def observe_latency(self, kind: str, seconds: float) -> None:

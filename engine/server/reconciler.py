@@ -34,9 +34,15 @@ RINGING_GRACE = 120.0  # a ringing call with no workflow at all, after this long
 
 
 class Reconciler:
-    def __init__(self, records: RecordsStore, temporal: Callable[[], Client],
-                 publisher: ev.EventPublisher, *, quiet_for: float = QUIET_SECONDS,
-                 rpc_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        records: RecordsStore,
+        temporal: Callable[[], Client],
+        publisher: ev.EventPublisher,
+        *,
+        quiet_for: float = QUIET_SECONDS,
+        rpc_timeout: float = 5.0,
+    ) -> None:
         self.records = records
         self._temporal = temporal
         self.publisher = publisher
@@ -63,19 +69,24 @@ class Reconciler:
                 continue
             status, reason, ended_at = ending
             duration = await self.records.close_if_live(
-                record["call_id"], status=status, reason=reason, ended_at=ended_at)
+                record["call_id"], status=status, reason=reason, ended_at=ended_at
+            )
             if duration is None:
                 continue
             closed.append(record["call_id"])
             log.warning("call %s closed: %s", record["call_id"], reason)
-            await self.publisher.publish(ev.LiveEvent(ev.CALL_ENDED, record["call_id"],
-                                                      record.get("flow_id"), {
-                "status": status, "reason": reason, "duration": duration}))
+            await self.publisher.publish(
+                ev.LiveEvent(
+                    ev.CALL_ENDED,
+                    record["call_id"],
+                    record.get("flow_id"),
+                    {"status": status, "reason": reason, "duration": duration},
+                )
+            )
         return closed
 
     async def _ending(self, record: dict[str, Any]) -> tuple[str, str, float] | None:
-        handle = self._temporal().get_workflow_handle(workflow_id(record["call_id"]),
-                                                      result_type=CallResult)
+        handle = self._temporal().get_workflow_handle(workflow_id(record["call_id"]), result_type=CallResult)
         from datetime import timedelta
 
         timeout = timedelta(seconds=self.rpc_timeout)
@@ -86,15 +97,16 @@ class Reconciler:
                 raise
             started = record.get("started_at") or 0.0
             if record["status"] == "ringing" and time.time() - started > RINGING_GRACE:
-                return ("failed", "no workflow ever ran this call (it was never started, or "
-                        "Temporal lost it)", time.time())
+                return (
+                    "failed",
+                    "no workflow ever ran this call (it was never started, or Temporal lost it)",
+                    time.time(),
+                )
             return None
         status = description.status
-        if status in (None, WorkflowExecutionStatus.RUNNING,
-                      WorkflowExecutionStatus.CONTINUED_AS_NEW):
+        if status in (None, WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW):
             return None
-        ended_at = (description.close_time.timestamp() if description.close_time
-                    else time.time())
+        ended_at = description.close_time.timestamp() if description.close_time else time.time()
         if status == WorkflowExecutionStatus.COMPLETED:
             # It ended properly but its record's last write was lost: its result says how.
             try:
@@ -104,23 +116,32 @@ class Reconciler:
                 return "completed", f"the call's workflow completed ({error})", ended_at
         detail = await self._close_detail(handle, timeout)
         if status == WorkflowExecutionStatus.TERMINATED:
-            return ("failed", "the call's workflow was terminated in Temporal"
-                    + (f": {detail}" if detail else ""), ended_at)
+            return (
+                "failed",
+                "the call's workflow was terminated in Temporal" + (f": {detail}" if detail else ""),
+                ended_at,
+            )
         if status == WorkflowExecutionStatus.TIMED_OUT:
-            return ("timeout", "the call's workflow ran out of time in Temporal (its "
-                    "execution or run timeout)", ended_at)
+            return (
+                "timeout",
+                "the call's workflow ran out of time in Temporal (its execution or run timeout)",
+                ended_at,
+            )
         if status == WorkflowExecutionStatus.CANCELED:
             return "failed", "the call's workflow was cancelled in Temporal", ended_at
-        return ("failed", "the call's workflow failed in Temporal"
-                + (f": {detail}" if detail else ""), ended_at)
+        return (
+            "failed",
+            "the call's workflow failed in Temporal" + (f": {detail}" if detail else ""),
+            ended_at,
+        )
 
     @staticmethod
     async def _close_detail(handle: Any, timeout: Any) -> str:
         """The reason on the workflow's close event (a termination's, a failure's)."""
         try:
             async for event in handle.fetch_history_events(
-                    event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT,
-                    rpc_timeout=timeout):
+                event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT, rpc_timeout=timeout
+            ):
                 terminated = event.workflow_execution_terminated_event_attributes
                 if terminated.reason:
                     return str(terminated.reason)

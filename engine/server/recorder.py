@@ -28,8 +28,17 @@ from engine.server import events as ev
 from engine.server.records import RecordsStore, Turn
 from engine.voice.bus import Entry
 from engine.voice.messages import (
-    Command, Dtmf, Event, RecordComplete, Speak, SpeechComplete, SpeechPartial, SpeechStarted,
-    TtsComplete, TtsInterrupted, TtsStarted,
+    Command,
+    Dtmf,
+    Event,
+    RecordComplete,
+    Speak,
+    SpeechComplete,
+    SpeechPartial,
+    SpeechStarted,
+    TtsComplete,
+    TtsInterrupted,
+    TtsStarted,
 )
 
 log = logging.getLogger(__name__)
@@ -55,15 +64,25 @@ class CallRecorder:
         changed = True
         if self.store is not None:
             changed = await self.store.call_started(
-                opened.call_id, flow_id=opened.flow_id, flow_version=opened.flow_version,
-                call=opened.call, answered_at=opened.started_at,
+                opened.call_id,
+                flow_id=opened.flow_id,
+                flow_version=opened.flow_version,
+                call=opened.call,
+                answered_at=opened.started_at,
             )
         if changed:
-            await self._publish(ev.LiveEvent(ev.CALL_ACTIVE, opened.call_id, opened.flow_id, {
-                "flow_version": opened.flow_version,
-                "caller": opened.call.get("caller_number"),
-                "called": opened.call.get("called_number"),
-            }))
+            await self._publish(
+                ev.LiveEvent(
+                    ev.CALL_ACTIVE,
+                    opened.call_id,
+                    opened.flow_id,
+                    {
+                        "flow_version": opened.flow_version,
+                        "caller": opened.call.get("caller_number"),
+                        "called": opened.call.get("called_number"),
+                    },
+                )
+            )
 
     async def node_entered(self, entered: NodeEntered) -> None:
         changes: dict[str, tuple[Any, Any]] = {}
@@ -75,78 +94,147 @@ class CallRecorder:
             except Exception as error:
                 log.warning("call record of %s not updated: %s", entered.call_id, error)
         if not entered.node_id.startswith("~"):  # the engine's own farewell and hold messages
-            await self._publish(ev.LiveEvent(
-                ev.CALL_NODE_CHANGE, entered.call_id, entered.root_flow_id, {
-                    "node_id": entered.node_id, "node_type": entered.node_type,
-                    "node_flow_id": entered.flow_id, "walked": list(entered.walked),
-                }))
+            await self._publish(
+                ev.LiveEvent(
+                    ev.CALL_NODE_CHANGE,
+                    entered.call_id,
+                    entered.root_flow_id,
+                    {
+                        "node_id": entered.node_id,
+                        "node_type": entered.node_type,
+                        "node_flow_id": entered.flow_id,
+                        "walked": list(entered.walked),
+                    },
+                )
+            )
         for name, (old, new) in changes.items():
             if name not in QUIET_VARIABLES:
-                await self._publish(ev.LiveEvent(
-                    ev.CALL_VARIABLE_UPDATED, entered.call_id, entered.root_flow_id,
-                    {"name": name, "value": new, "previous": old},
-                ))
+                await self._publish(
+                    ev.LiveEvent(
+                        ev.CALL_VARIABLE_UPDATED,
+                        entered.call_id,
+                        entered.root_flow_id,
+                        {"name": name, "value": new, "previous": old},
+                    )
+                )
 
-    async def node_finished(self, entered: NodeEntered, seconds: float, problem: str | None,
-                            answers: Mapping[str, Any] | None = None,
-                            result: Mapping[str, Any] | None = None) -> None:
+    async def node_finished(
+        self,
+        entered: NodeEntered,
+        seconds: float,
+        problem: str | None,
+        answers: Mapping[str, Any] | None = None,
+        result: Mapping[str, Any] | None = None,
+    ) -> None:
         if result is not None and self.store is not None:
             try:
                 await self.store.service_answer(
-                    entered.call_id, entered.run_key or entered.node_id, entered.flow_id,
-                    entered.node_id, entered.node_type, dict(result))
+                    entered.call_id,
+                    entered.run_key or entered.node_id,
+                    entered.flow_id,
+                    entered.node_id,
+                    entered.node_type,
+                    dict(result),
+                )
             except Exception as error:
-                log.warning("the answer of %s in %s not saved: %s", entered.node_id,
-                            entered.call_id, error)
+                log.warning("the answer of %s in %s not saved: %s", entered.node_id, entered.call_id, error)
         asked = answers is not None and (answers.get("asked") or answers.get("heard"))
         if asked and self.store is not None and entered.flow_id == entered.root_flow_id:
             assert answers is not None
-            run = analytics.NodeRun(entered.node_id, **{
-                name: answers.get(name, 0) for name in ANSWER_COUNTS})
+            run = analytics.NodeRun(entered.node_id, **{name: answers.get(name, 0) for name in ANSWER_COUNTS})
             try:
-                await self.store.node_run(entered.call_id, entered.run_key or entered.node_id,
-                                          run)
+                await self.store.node_run(entered.call_id, entered.run_key or entered.node_id, run)
             except Exception as error:
-                log.warning("answers of %s at %s not saved: %s", entered.call_id,
-                            entered.node_id, error)
-        await self._publish(ev.LiveEvent(ev.NODE_FINISHED, entered.call_id, entered.root_flow_id, {
-            "node_id": entered.node_id, "node_type": entered.node_type,
-            "node_flow_id": entered.flow_id,
-            "seconds": round(seconds, 6), "ok": problem is None, **(answers or {}),
-        }))
+                log.warning("answers of %s at %s not saved: %s", entered.call_id, entered.node_id, error)
+        await self._publish(
+            ev.LiveEvent(
+                ev.NODE_FINISHED,
+                entered.call_id,
+                entered.root_flow_id,
+                {
+                    "node_id": entered.node_id,
+                    "node_type": entered.node_type,
+                    "node_flow_id": entered.flow_id,
+                    "seconds": round(seconds, 6),
+                    "ok": problem is None,
+                    **(answers or {}),
+                },
+            )
+        )
         if problem is not None:
-            await self._publish(ev.LiveEvent(ev.CALL_ERROR, entered.call_id, entered.root_flow_id, {
-                "node_id": entered.node_id, "node_type": entered.node_type, "message": problem,
-            }))
+            await self._publish(
+                ev.LiveEvent(
+                    ev.CALL_ERROR,
+                    entered.call_id,
+                    entered.root_flow_id,
+                    {
+                        "node_id": entered.node_id,
+                        "node_type": entered.node_type,
+                        "message": problem,
+                    },
+                )
+            )
 
-    async def variables_missing(self, call_id: str, root_flow_id: str, flow_id: str,
-                                node_id: str, names: list[str], message: str) -> None:
+    async def variables_missing(
+        self, call_id: str, root_flow_id: str, flow_id: str, node_id: str, names: list[str], message: str
+    ) -> None:
         """A node's template read variables the call did not have: tell the monitor."""
-        await self._publish(ev.LiveEvent(ev.CALL_VARIABLE_MISSING, call_id, root_flow_id, {
-            "node_id": node_id, "node_flow_id": flow_id, "names": list(names),
-            "message": message,
-        }))
+        await self._publish(
+            ev.LiveEvent(
+                ev.CALL_VARIABLE_MISSING,
+                call_id,
+                root_flow_id,
+                {
+                    "node_id": node_id,
+                    "node_flow_id": flow_id,
+                    "names": list(names),
+                    "message": message,
+                },
+            )
+        )
 
     async def call_ended(self, closed: CallClosed) -> None:
         duration = max(0.0, closed.ended_at - closed.started_at)
         if self.store is not None:
             duration = await self.store.call_ended(
-                closed.call_id, status=closed.status, reason=closed.reason,
-                variables=closed.variables, path=closed.path,
-                events=[dataclasses.asdict(e) for e in closed.events], ended_at=closed.ended_at,
-                flow_id=closed.flow_id, flow_version=closed.flow_version,
+                closed.call_id,
+                status=closed.status,
+                reason=closed.reason,
+                variables=closed.variables,
+                path=closed.path,
+                events=[dataclasses.asdict(e) for e in closed.events],
+                ended_at=closed.ended_at,
+                flow_id=closed.flow_id,
+                flow_version=closed.flow_version,
                 answered_at=closed.started_at,
             )
         if closed.status == "failed":
-            await self._publish(ev.LiveEvent(ev.CALL_ERROR, closed.call_id, closed.flow_id, {
-                "node_id": closed.path[-1] if closed.path else None, "message": closed.reason,
-            }))
-        await self._publish(ev.LiveEvent(ev.CALL_ENDED, closed.call_id, closed.flow_id, {
-            "status": closed.status, "reason": closed.reason, "duration": round(duration, 3),
-            "flow_version": closed.flow_version,
-            # The nodes the call went through (per-node metrics count them).
-            "path": [node for node in closed.path if not node.startswith("~")],
-        }))
+            await self._publish(
+                ev.LiveEvent(
+                    ev.CALL_ERROR,
+                    closed.call_id,
+                    closed.flow_id,
+                    {
+                        "node_id": closed.path[-1] if closed.path else None,
+                        "message": closed.reason,
+                    },
+                )
+            )
+        await self._publish(
+            ev.LiveEvent(
+                ev.CALL_ENDED,
+                closed.call_id,
+                closed.flow_id,
+                {
+                    "status": closed.status,
+                    "reason": closed.reason,
+                    "duration": round(duration, 3),
+                    "flow_version": closed.flow_version,
+                    # The nodes the call went through (per-node metrics count them).
+                    "path": [node for node in closed.path if not node.startswith("~")],
+                },
+            )
+        )
 
     def watch_voice_bus(self, bus: Any, call_id: str, flow_id: str) -> Any:
         if bus is None:
@@ -161,9 +249,17 @@ class CallRecorder:
                     return  # already noted by an earlier attempt of this activity
             except Exception as error:
                 log.warning("transcript of %s not saved: %s", turn.call_id, error)
-        await self._publish(ev.LiveEvent(ev.CALL_TRANSCRIPT, turn.call_id, flow_id, {
-            **turn.to_json(), "is_final": final,
-        }))
+        await self._publish(
+            ev.LiveEvent(
+                ev.CALL_TRANSCRIPT,
+                turn.call_id,
+                flow_id,
+                {
+                    **turn.to_json(),
+                    "is_final": final,
+                },
+            )
+        )
 
 
 class TranscriptBus:
@@ -193,8 +289,9 @@ class TranscriptBus:
         if verdict == "no_input":
             # Keyed by the last event read, so a retried node notes it once.
             key = f"n{self._last_entry}-{self.answers['no_input']}"
-            await self._recorder.turn(Turn(self._call_id, key, time.time(), "caller", "silence",
-                                           NO_ANSWER), self._flow_id)
+            await self._recorder.turn(
+                Turn(self._call_id, key, time.time(), "caller", "silence", NO_ANSWER), self._flow_id
+            )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._bus, name)
@@ -225,30 +322,39 @@ class TranscriptBus:
                 sent_entry, text, sent_at = said
                 if isinstance(event, TtsInterrupted):
                     text += INTERRUPTED
-                await self._recorder.turn(Turn(self._call_id, f"c{sent_entry}", sent_at, "agent",
-                                               "speech", text), self._flow_id)
+                await self._recorder.turn(
+                    Turn(self._call_id, f"c{sent_entry}", sent_at, "agent", "speech", text), self._flow_id
+                )
             return
         if isinstance(event, SpeechStarted):
             # Heard before understood: a recogniser that decides after the silence
             # (pocketsphinx) sends no interim words, so this tells the monitor the caller
             # is speaking (an interim turn with no words yet; nothing is stored).
-            await self._recorder.turn(Turn(self._call_id, key, now, "caller", "speech", ""),
-                                      self._flow_id, final=False)
+            await self._recorder.turn(
+                Turn(self._call_id, key, now, "caller", "speech", ""), self._flow_id, final=False
+            )
         elif isinstance(event, SpeechPartial) and event.transcript:
-            await self._recorder.turn(Turn(self._call_id, key, now, "caller", "speech",
-                                           event.transcript, event.confidence),
-                                      self._flow_id, final=False)
+            await self._recorder.turn(
+                Turn(self._call_id, key, now, "caller", "speech", event.transcript, event.confidence),
+                self._flow_id,
+                final=False,
+            )
         elif isinstance(event, SpeechComplete) and event.transcript:
             if event.confidence is not None:
                 self.answers["heard"] = self.answers.get("heard", 0) + 1
-                self.answers["confidence_sum"] = (self.answers.get("confidence_sum", 0.0)
-                                                  + float(event.confidence))
-            await self._recorder.turn(Turn(self._call_id, key, now, "caller", "speech",
-                                           event.transcript, event.confidence), self._flow_id)
+                self.answers["confidence_sum"] = self.answers.get("confidence_sum", 0.0) + float(
+                    event.confidence
+                )
+            await self._recorder.turn(
+                Turn(self._call_id, key, now, "caller", "speech", event.transcript, event.confidence),
+                self._flow_id,
+            )
         elif isinstance(event, Dtmf):
-            await self._recorder.turn(Turn(self._call_id, key, now, "caller", "dtmf",
-                                           event.digit), self._flow_id)
+            await self._recorder.turn(
+                Turn(self._call_id, key, now, "caller", "dtmf", event.digit), self._flow_id
+            )
         elif isinstance(event, RecordComplete) and (event.transcript or event.url):
             text = event.transcript or "[recording]"
-            await self._recorder.turn(Turn(self._call_id, key, now, "caller", "recording",
-                                           text), self._flow_id)
+            await self._recorder.turn(
+                Turn(self._call_id, key, now, "caller", "recording", text), self._flow_id
+            )

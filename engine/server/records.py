@@ -98,9 +98,26 @@ SCHEMA = (
     )""",
 )
 _CALL_COLUMNS = (
-    "call_id", "telnyx_call_id", "caller", "called", "flow_id", "flow_version", "status",
-    "reason", "started_at", "answered_at", "ended_at", "duration", "current_node", "node_path",
-    "variables", "events", "recording_url", "updated_at", "telnyx_session_id", "telnyx_leg_id",
+    "call_id",
+    "telnyx_call_id",
+    "caller",
+    "called",
+    "flow_id",
+    "flow_version",
+    "status",
+    "reason",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "duration",
+    "current_node",
+    "node_path",
+    "variables",
+    "events",
+    "recording_url",
+    "updated_at",
+    "telnyx_session_id",
+    "telnyx_leg_id",
     "recording_id",
 )
 # Columns added after the first release: added to an older table when it is opened.
@@ -121,8 +138,13 @@ class Turn:
     confidence: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"at": self.at, "speaker": self.speaker, "kind": self.kind, "text": self.text,
-                "confidence": self.confidence}
+        return {
+            "at": self.at,
+            "speaker": self.speaker,
+            "kind": self.kind,
+            "text": self.text,
+            "confidence": self.confidence,
+        }
 
 
 @dataclass(frozen=True)
@@ -180,6 +202,7 @@ class RecordsStore:
 
     async def open(self) -> RecordsStore:
         """Create the tables if needed; fails in plain words when the database is unreachable."""
+
         def create(cur: _Cursor) -> None:
             cur.execute(SCHEMA[0])
             cur.execute("SELECT * FROM voxflow_calls WHERE 1 = 0")
@@ -190,6 +213,7 @@ class RecordsStore:
                     cur.execute(f"ALTER TABLE voxflow_calls ADD COLUMN {guard}{column} TEXT")
             for sql in SCHEMA[1:]:
                 cur.execute(sql)
+
         try:
             await self._run(create)
         except Exception as error:
@@ -208,16 +232,27 @@ class RecordsStore:
                     except Exception:  # noqa: S110 - closing anyway
                         pass
                 self._connections.clear()
+
         await asyncio.get_running_loop().run_in_executor(None, close_all)
         self._pool.shutdown(wait=False)
 
     # ---- writing a call -------------------------------------------------
 
     async def ring(
-        self, call_id: str, *, telnyx_call_id: str, caller: str, called: str,
-        flow_id: str | None, flow_version: str | None, status: str = RINGING,
-        reason: str = "", claim: str | None = None, claim_ttl: float = 0.0,
-        session_id: str = "", leg_id: str = "",
+        self,
+        call_id: str,
+        *,
+        telnyx_call_id: str,
+        caller: str,
+        called: str,
+        flow_id: str | None,
+        flow_version: str | None,
+        status: str = RINGING,
+        reason: str = "",
+        claim: str | None = None,
+        claim_ttl: float = 0.0,
+        session_id: str = "",
+        leg_id: str = "",
     ) -> Ringing:
         """The call arrived: its record as ``status``, unless it is known already; and first,
         :meth:`claim` of ``claim``, in the same transaction (one round trip on the path
@@ -233,7 +268,9 @@ class RecordsStore:
                 cur.execute(
                     "INSERT INTO voxflow_claims (claim, expires_at) VALUES (?, ?) "
                     "ON CONFLICT (claim) DO UPDATE SET expires_at = excluded.expires_at "
-                    "WHERE voxflow_claims.expires_at < ?", (claim, now + claim_ttl, now))
+                    "WHERE voxflow_claims.expires_at < ?",
+                    (claim, now + claim_ttl, now),
+                )
                 if not cur.rowcount:
                     return Ringing(claimed=False, inserted=False, status=None)
             cur.execute(
@@ -241,18 +278,40 @@ class RecordsStore:
                 "flow_version, status, reason, started_at, ended_at, duration, node_path, "
                 "variables, events, updated_at, telnyx_session_id, telnyx_leg_id) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (call_id) DO NOTHING",
-                (call_id, telnyx_call_id, caller, called, flow_id, flow_version, status, reason,
-                 now, ended, 0.0 if ended else None, "[]", "{}", "[]", now, session_id or None,
-                 leg_id or None),
+                (
+                    call_id,
+                    telnyx_call_id,
+                    caller,
+                    called,
+                    flow_id,
+                    flow_version,
+                    status,
+                    reason,
+                    now,
+                    ended,
+                    0.0 if ended else None,
+                    "[]",
+                    "{}",
+                    "[]",
+                    now,
+                    session_id or None,
+                    leg_id or None,
+                ),
             )
             if cur.rowcount:
                 return Ringing(claimed=True, inserted=True, status=status)
             row = cur.one("SELECT status FROM voxflow_calls WHERE call_id = ?", (call_id,))
             return Ringing(claimed=True, inserted=False, status=row[0] if row else None)
+
         return await self._run(work)
 
     async def call_started(
-        self, call_id: str, *, flow_id: str, flow_version: str, call: Mapping[str, Any],
+        self,
+        call_id: str,
+        *,
+        flow_id: str,
+        flow_version: str,
+        call: Mapping[str, Any],
         answered_at: float,
     ) -> bool:
         """The workflow began: ``active``. True if this changed the status (for call:active)."""
@@ -268,11 +327,20 @@ class RecordsStore:
                 "flow_version = excluded.flow_version, answered_at = excluded.answered_at, "
                 "updated_at = excluded.updated_at, status = CASE WHEN voxflow_calls.status = "
                 "'ringing' THEN 'active' ELSE voxflow_calls.status END",
-                (call_id, str(call.get("call_sid") or ""), str(call.get("caller_number") or ""),
-                 str(call.get("called_number") or ""), flow_id, flow_version, answered_at,
-                 answered_at, now),
+                (
+                    call_id,
+                    str(call.get("call_sid") or ""),
+                    str(call.get("caller_number") or ""),
+                    str(call.get("called_number") or ""),
+                    flow_id,
+                    flow_version,
+                    answered_at,
+                    answered_at,
+                    now,
+                ),
             )
             return before is None or before[0] == RINGING
+
         return await self._run(work)
 
     async def node_entered(
@@ -283,9 +351,7 @@ class RecordsStore:
         new_variables = _jsonable(variables)
 
         def work(cur: _Cursor) -> dict[str, tuple[Any, Any]]:
-            row = cur.one(
-                "SELECT node_path, variables FROM voxflow_calls WHERE call_id = ?", (call_id,)
-            )
+            row = cur.one("SELECT node_path, variables FROM voxflow_calls WHERE call_id = ?", (call_id,))
             if row is None:
                 return {}  # not a call this store knows (its start was never recorded)
             path = _loads(row[0], [])
@@ -297,15 +363,25 @@ class RecordsStore:
                 (node_id, json.dumps(path), json.dumps(new_variables), now, call_id),
             )
             return {
-                name: (old.get(name), value) for name, value in new_variables.items()
+                name: (old.get(name), value)
+                for name, value in new_variables.items()
                 if name not in old or old[name] != value
             }
+
         return await self._run(work)
 
     async def call_ended(
-        self, call_id: str, *, status: str, reason: str, variables: Mapping[str, Any],
-        path: Sequence[str], events: Sequence[Mapping[str, Any]], ended_at: float,
-        flow_id: str | None = None, flow_version: str | None = None,
+        self,
+        call_id: str,
+        *,
+        status: str,
+        reason: str,
+        variables: Mapping[str, Any],
+        path: Sequence[str],
+        events: Sequence[Mapping[str, Any]],
+        ended_at: float,
+        flow_id: str | None = None,
+        flow_version: str | None = None,
         answered_at: float | None = None,
     ) -> float:
         """The call's final state; returns its duration in seconds."""
@@ -314,13 +390,21 @@ class RecordsStore:
         def work(cur: _Cursor) -> float:
             row = cur.one(
                 "SELECT answered_at, started_at, status, flow_id, flow_version "
-                "FROM voxflow_calls WHERE call_id = ?", (call_id,)
+                "FROM voxflow_calls WHERE call_id = ?",
+                (call_id,),
             )
             began = (row[0] or row[1]) if row is not None else answered_at
             duration = max(0.0, ended_at - (began or ended_at))
-            values = (status, reason, json.dumps(_jsonable(variables)),
-                      json.dumps(list(path)[-PATH_LIMIT:]), json.dumps(_jsonable(list(events))),
-                      ended_at, round(duration, 3), now)
+            values = (
+                status,
+                reason,
+                json.dumps(_jsonable(variables)),
+                json.dumps(list(path)[-PATH_LIMIT:]),
+                json.dumps(_jsonable(list(events))),
+                ended_at,
+                round(duration, 3),
+                now,
+            )
             if row is None:
                 cur.execute(
                     "INSERT INTO voxflow_calls (status, reason, variables, node_path, events, "
@@ -337,14 +421,20 @@ class RecordsStore:
                 )
             if row is None or row[2] not in FINAL_STATUSES:  # counted once, however retried
                 analytics.count_ended_call(
-                    cur, call_id, (row[3] if row else None) or flow_id,
+                    cur,
+                    call_id,
+                    (row[3] if row else None) or flow_id,
                     (row[4] if row else None) or flow_version,
-                    row[1] if row is not None and row[1] is not None else answered_at, path)
+                    row[1] if row is not None and row[1] is not None else answered_at,
+                    path,
+                )
             return duration
+
         return await self._run(work)
 
     async def mark_active(self, call_id: str) -> bool:
         """Telnyx says the call was answered; True if it was ringing."""
+
         def work(cur: _Cursor) -> bool:
             cur.execute(
                 "UPDATE voxflow_calls SET status = 'active', answered_at = COALESCE(answered_at, ?),"
@@ -352,54 +442,84 @@ class RecordsStore:
                 (time.time(), time.time(), call_id),
             )
             return bool(cur.rowcount)
+
         return await self._run(work)
 
     async def set_recording_url(self, call_id: str, url: str) -> None:
         await self.note_telnyx_ids(call_id, recording_url=url)
 
-    async def note_telnyx_ids(self, call_id: str, *, session_id: str = "", leg_id: str = "",
-                              recording_id: str = "", recording_url: str = "") -> bool:
+    async def note_telnyx_ids(
+        self,
+        call_id: str,
+        *,
+        session_id: str = "",
+        leg_id: str = "",
+        recording_id: str = "",
+        recording_url: str = "",
+    ) -> bool:
         """Keep what Telnyx calls this call and its recording (empty values change nothing).
 
         False when there is no record of the call.
         """
+
         def work(cur: _Cursor) -> bool:
             cur.execute(
                 "UPDATE voxflow_calls SET telnyx_session_id = COALESCE(?, telnyx_session_id), "
                 "telnyx_leg_id = COALESCE(?, telnyx_leg_id), "
                 "recording_id = COALESCE(?, recording_id), "
                 "recording_url = COALESCE(?, recording_url), updated_at = ? WHERE call_id = ?",
-                (session_id or None, leg_id or None, recording_id or None, recording_url or None,
-                 time.time(), call_id),
+                (
+                    session_id or None,
+                    leg_id or None,
+                    recording_id or None,
+                    recording_url or None,
+                    time.time(),
+                    call_id,
+                ),
             )
             return bool(cur.rowcount)
+
         return await self._run(work)
 
-    async def find_telnyx_call(self, *, telnyx_call_id: str = "", session_id: str = "",
-                               leg_id: str = "", recording_id: str = ""
-                               ) -> dict[str, Any] | None:
+    async def find_telnyx_call(
+        self, *, telnyx_call_id: str = "", session_id: str = "", leg_id: str = "", recording_id: str = ""
+    ) -> dict[str, Any] | None:
         """The call Telnyx means: by its call_control_id (CallSid), else its session, its leg,
         or its recording's id, in that order (a recording event may carry only some)."""
-        probes = [(column, value) for column, value in (
-            ("telnyx_call_id", telnyx_call_id), ("telnyx_session_id", session_id),
-            ("telnyx_leg_id", leg_id), ("recording_id", recording_id)) if value]
+        probes = [
+            (column, value)
+            for column, value in (
+                ("telnyx_call_id", telnyx_call_id),
+                ("telnyx_session_id", session_id),
+                ("telnyx_leg_id", leg_id),
+                ("recording_id", recording_id),
+            )
+            if value
+        ]
 
         def work(cur: _Cursor) -> dict[str, Any] | None:
             for column, value in probes:
-                row = cur.one(f"SELECT {', '.join(_CALL_COLUMNS)} FROM voxflow_calls "
-                              f"WHERE {column} = ? ORDER BY started_at DESC LIMIT 1", (value,))
+                row = cur.one(
+                    f"SELECT {', '.join(_CALL_COLUMNS)} FROM voxflow_calls "
+                    f"WHERE {column} = ? ORDER BY started_at DESC LIMIT 1",
+                    (value,),
+                )
                 if row is not None:
                     return _call_dict(row)
             return None
+
         return await self._run(work)
 
-    async def close_if_live(self, call_id: str, *, status: str, reason: str,
-                            ended_at: float) -> float | None:
+    async def close_if_live(self, call_id: str, *, status: str, reason: str, ended_at: float) -> float | None:
         """End a call that is still ringing or active (nothing else); its duration, or None
         when it had ended already (or is unknown). For ends no workflow reports."""
+
         def work(cur: _Cursor) -> float | None:
-            row = cur.one("SELECT answered_at, started_at FROM voxflow_calls WHERE call_id = ? "
-                          "AND status IN ('ringing', 'active')", (call_id,))
+            row = cur.one(
+                "SELECT answered_at, started_at FROM voxflow_calls WHERE call_id = ? "
+                "AND status IN ('ringing', 'active')",
+                (call_id,),
+            )
             if row is None:
                 return None
             duration = round(max(0.0, ended_at - (row[0] or row[1] or ended_at)), 3)
@@ -410,52 +530,81 @@ class RecordsStore:
                 (status, reason, ended_at, duration, time.time(), call_id),
             )
             return duration if cur.rowcount else None
+
         return await self._run(work)
 
     async def live_calls(self, *, quiet_for: float, limit: int = 1000) -> list[dict[str, Any]]:
         """Ringing and active calls whose record has not changed for ``quiet_for`` seconds."""
+
         def work(cur: _Cursor) -> list[dict[str, Any]]:
             cur.execute(
                 f"SELECT {', '.join(_CALL_COLUMNS)} FROM voxflow_calls WHERE status IN "
                 "('ringing', 'active') AND COALESCE(updated_at, started_at) < ? "
-                "ORDER BY started_at LIMIT ?", (time.time() - quiet_for, limit))
+                "ORDER BY started_at LIMIT ?",
+                (time.time() - quiet_for, limit),
+            )
             return [_call_dict(row) for row in cur.all()]
+
         return await self._run(work)
 
     async def add_turn(self, turn: Turn) -> bool:
         """Save a transcript turn; False when this turn was saved already."""
+
         def work(cur: _Cursor) -> bool:
             cur.execute(
                 "INSERT INTO voxflow_transcript (call_id, turn_key, at, speaker, kind, text, "
                 "confidence) VALUES (?,?,?,?,?,?,?) ON CONFLICT (call_id, turn_key) DO NOTHING",
-                (turn.call_id, turn.key, turn.at, turn.speaker, turn.kind, turn.text,
-                 turn.confidence),
+                (turn.call_id, turn.key, turn.at, turn.speaker, turn.kind, turn.text, turn.confidence),
             )
             return bool(cur.rowcount)
+
         return await self._run(work)
 
     async def node_run(self, call_id: str, run_key: str, run: analytics.NodeRun) -> None:
         """How a node run went with the caller (asked, no-input, no-match, confidence)."""
         await self._run(lambda cur: analytics.save_node_run(cur, call_id, run_key, run))
 
-    async def service_answer(self, call_id: str, run_key: str, flow_id: str, node_id: str,
-                             node_type: str, answer: Mapping[str, Any]) -> None:
+    async def service_answer(
+        self,
+        call_id: str,
+        run_key: str,
+        flow_id: str,
+        node_id: str,
+        node_type: str,
+        answer: Mapping[str, Any],
+    ) -> None:
         """What a node that calls outside got (``exit``/``outputs``, or ``error``); kept once."""
-        await self._run(lambda cur: cur.execute(
-            "INSERT INTO voxflow_service_answers (call_id, run_key, at, flow_id, node_id, "
-            "node_type, answer) VALUES (?,?,?,?,?,?,?) ON CONFLICT (call_id, run_key) DO UPDATE "
-            "SET answer = excluded.answer",
-            (call_id, run_key, time.time(), flow_id, node_id, node_type,
-             json.dumps(_jsonable(dict(answer))))))
+        await self._run(
+            lambda cur: cur.execute(
+                "INSERT INTO voxflow_service_answers (call_id, run_key, at, flow_id, node_id, "
+                "node_type, answer) VALUES (?,?,?,?,?,?,?) ON CONFLICT (call_id, run_key) DO UPDATE "
+                "SET answer = excluded.answer",
+                (
+                    call_id,
+                    run_key,
+                    time.time(),
+                    flow_id,
+                    node_id,
+                    node_type,
+                    json.dumps(_jsonable(dict(answer))),
+                ),
+            )
+        )
 
     async def service_answers(self, call_id: str) -> list[dict[str, Any]]:
         """The answers of one call's outside services, in the order they came."""
+
         def work(cur: _Cursor) -> list[dict[str, Any]]:
-            cur.execute("SELECT at, flow_id, node_id, node_type, answer FROM "
-                        "voxflow_service_answers WHERE call_id = ? ORDER BY at, run_key",
-                        (call_id,))
-            return [{"at": at, "flow_id": flow, "node_id": node, "node_type": kind,
-                     "answer": _loads(answer, {})} for at, flow, node, kind, answer in cur.all()]
+            cur.execute(
+                "SELECT at, flow_id, node_id, node_type, answer FROM "
+                "voxflow_service_answers WHERE call_id = ? ORDER BY at, run_key",
+                (call_id,),
+            )
+            return [
+                {"at": at, "flow_id": flow, "node_id": node, "node_type": kind, "answer": _loads(answer, {})}
+                for at, flow, node, kind, answer in cur.all()
+            ]
+
         return await self._run(work)
 
     # ---- webhook claims (duplicates and replays, across replicas) -------
@@ -477,6 +626,7 @@ class RecordsStore:
                 (key, now + ttl, now),
             )
             return bool(cur.rowcount)
+
         return await self._run(work)
 
     async def lease(self, key: str, lease: float) -> str:
@@ -489,41 +639,55 @@ class RecordsStore:
             cur.execute(
                 "INSERT INTO voxflow_claims (claim, expires_at) VALUES (?, ?) "
                 "ON CONFLICT (claim) DO UPDATE SET expires_at = excluded.expires_at "
-                "WHERE voxflow_claims.expires_at < ?", (key, now + lease, now))
+                "WHERE voxflow_claims.expires_at < ?",
+                (key, now + lease, now),
+            )
             if cur.rowcount:
                 return "claimed"
             row = cur.one("SELECT expires_at FROM voxflow_claims WHERE claim = ?", (key,))
             return "done" if row is not None and row[0] > now + lease + 1 else "pending"
+
         return await self._run(work)
 
     async def settle(self, key: str, ttl: float) -> None:
         """The work of a :meth:`lease` is done: keep the claim for ``ttl`` seconds."""
-        await self._run(lambda cur: cur.execute(
-            "UPDATE voxflow_claims SET expires_at = ? WHERE claim = ?", (time.time() + ttl, key)))
+        await self._run(
+            lambda cur: cur.execute(
+                "UPDATE voxflow_claims SET expires_at = ? WHERE claim = ?", (time.time() + ttl, key)
+            )
+        )
 
     async def release(self, key: str) -> None:
         """Undo a claim whose work failed, so Telnyx's next delivery is handled."""
-        await self._run(lambda cur: cur.execute("DELETE FROM voxflow_claims WHERE claim = ?",
-                                                (key,)))
+        await self._run(lambda cur: cur.execute("DELETE FROM voxflow_claims WHERE claim = ?", (key,)))
 
     # ---- reading --------------------------------------------------------
 
     async def get_call(self, call_id: str) -> dict[str, Any] | None:
         def work(cur: _Cursor) -> dict[str, Any] | None:
-            row = cur.one(f"SELECT {', '.join(_CALL_COLUMNS)} FROM voxflow_calls "
-                          "WHERE call_id = ?", (call_id,))
+            row = cur.one(
+                f"SELECT {', '.join(_CALL_COLUMNS)} FROM voxflow_calls WHERE call_id = ?", (call_id,)
+            )
             return None if row is None else _call_dict(row)
+
         return await self._run(work)
 
     async def find_by_telnyx_id(self, telnyx_call_id: str) -> dict[str, Any] | None:
         def work(cur: _Cursor) -> dict[str, Any] | None:
-            row = cur.one(f"SELECT {', '.join(_CALL_COLUMNS)} FROM voxflow_calls "
-                          "WHERE telnyx_call_id = ?", (telnyx_call_id,))
+            row = cur.one(
+                f"SELECT {', '.join(_CALL_COLUMNS)} FROM voxflow_calls WHERE telnyx_call_id = ?",
+                (telnyx_call_id,),
+            )
             return None if row is None else _call_dict(row)
+
         return await self._run(work)
 
     async def list_calls(
-        self, *, limit: int = 50, status: str | None = None, flow_id: str | None = None,
+        self,
+        *,
+        limit: int = 50,
+        status: str | None = None,
+        flow_id: str | None = None,
         live: bool = False,
     ) -> list[dict[str, Any]]:
         clauses, params = [], []
@@ -536,30 +700,36 @@ class RecordsStore:
             clauses.append("flow_id = ?")
             params.append(flow_id)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = (f"SELECT {', '.join(_CALL_COLUMNS)} FROM voxflow_calls{where} "
-               "ORDER BY started_at DESC LIMIT ?")
+        sql = f"SELECT {', '.join(_CALL_COLUMNS)} FROM voxflow_calls{where} ORDER BY started_at DESC LIMIT ?"
 
         def work(cur: _Cursor) -> list[dict[str, Any]]:
             cur.execute(sql, (*params, max(1, min(limit, 1000))))
             return [_call_dict(row) for row in cur.all()]
+
         return await self._run(work)
 
     async def transcript(self, call_id: str) -> list[Turn]:
         def work(cur: _Cursor) -> list[Turn]:
             cur.execute(
                 "SELECT call_id, turn_key, at, speaker, kind, text, confidence "
-                "FROM voxflow_transcript WHERE call_id = ? ORDER BY at, turn_key", (call_id,)
+                "FROM voxflow_transcript WHERE call_id = ? ORDER BY at, turn_key",
+                (call_id,),
             )
             return [Turn(*row) for row in cur.all()]
+
         return await self._run(work)
 
     async def count_live(self) -> dict[str, int]:
         def work(cur: _Cursor) -> dict[str, int]:
-            cur.execute("SELECT status, COUNT(*) FROM voxflow_calls "
-                        "WHERE status IN ('ringing', 'active') GROUP BY status", ())
+            cur.execute(
+                "SELECT status, COUNT(*) FROM voxflow_calls "
+                "WHERE status IN ('ringing', 'active') GROUP BY status",
+                (),
+            )
             counts = {status: 0 for status in LIVE_STATUSES}
             counts.update({str(status): int(n) for status, n in cur.all()})
             return counts
+
         return await self._run(work)
 
 
@@ -604,7 +774,7 @@ def open_records(url: str | None = None) -> RecordsStore:
     url = (url or DEFAULT_URL).strip()
     scheme = url.split("://", 1)[0]
     if scheme == "sqlite" and url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
+        path = url[len("sqlite:///") :]
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
@@ -615,12 +785,14 @@ def open_records(url: str | None = None) -> RecordsStore:
                 # WAL with NORMAL: durable across a process crash, no fsync per write.
                 connection.execute("PRAGMA synchronous=NORMAL")
             return connection
+
         return RecordsStore(url, connect_sqlite, "?", threads=1)
     if scheme in ("postgresql", "postgres"):
         import psycopg
 
         def connect_postgres() -> Any:
             return psycopg.connect(url, connect_timeout=10)
+
         return RecordsStore(url, connect_postgres, "%s", threads=4)
     raise VoxflowError(
         f"VOXFLOW_RECORDS_URL should be sqlite:///path/to/calls.db or "

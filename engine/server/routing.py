@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine.language.compile import FlowGraph
-from engine.server.flow_library import FlowLibrary
 from engine.language.templates import TemplateProblem, render
 from engine.language.triggers import Trigger
+from engine.server.flow_library import FlowLibrary
 
 Action = Literal["run", "message", "reject"]
 DEFAULT_UNKNOWN_MESSAGE = "Sorry, this number is not in service. Goodbye."
@@ -70,16 +70,24 @@ def route_call(
     trigger = library.trigger_for(number)
     variables = {"caller_number": caller, "called_number": number}
     if trigger is None:
-        return _unknown(library, unknown, f"no trigger for the number {number or '(none)'}",
-                        variables)
+        return _unknown(library, unknown, f"no trigger for the number {number or '(none)'}", variables)
     if trigger.carrier is not None and trigger.carrier != carrier:
-        return _unknown(library, unknown, f"the trigger for {number} takes calls through "
-                        f"{trigger.carrier}, and this one came through {carrier}", variables)
+        return _unknown(
+            library,
+            unknown,
+            f"the trigger for {number} takes calls through "
+            f"{trigger.carrier}, and this one came through {carrier}",
+            variables,
+        )
     flow = library.flow(trigger.flow)
     if flow is None:
-        return _unknown(library, unknown,
-                        f"the flow '{trigger.flow}' of the trigger for {number} is not being "
-                        "served (its file was deleted or never valid)", variables)
+        return _unknown(
+            library,
+            unknown,
+            f"the flow '{trigger.flow}' of the trigger for {number} is not being "
+            "served (its file was deleted or never valid)",
+            variables,
+        )
     hours = trigger.business_hours
     if hours is not None and not hours.is_open(now):
         message = _render(hours.outside_message, variables)
@@ -89,27 +97,35 @@ def route_call(
         if hours.outside_action == "voicemail":
             voicemail = library.flow(trigger.voicemail_flow or "")
             if voicemail is not None:
-                return Decision("run", f"{reason}: voicemail", flow=voicemail, trigger=trigger,
-                                message=message, language=trigger.language)
+                return Decision(
+                    "run",
+                    f"{reason}: voicemail",
+                    flow=voicemail,
+                    trigger=trigger,
+                    message=message,
+                    language=trigger.language,
+                )
             reason += f" (the voicemail flow '{trigger.voicemail_flow}' is not being served)"
-        return Decision("message", f"{reason}: message", trigger=trigger, message=message,
-                        language=trigger.language)
-    return Decision("run", f"trigger for {number}", flow=flow, trigger=trigger,
-                    language=trigger.language)
+        return Decision(
+            "message", f"{reason}: message", trigger=trigger, message=message, language=trigger.language
+        )
+    return Decision("run", f"trigger for {number}", flow=flow, trigger=trigger, language=trigger.language)
 
 
-def _unknown(library: FlowLibrary, policy: UnknownNumberPolicy, reason: str,
-             variables: dict[str, str]) -> Decision:
+def _unknown(
+    library: FlowLibrary, policy: UnknownNumberPolicy, reason: str, variables: dict[str, str]
+) -> Decision:
     if policy.action == "flow" and policy.flow:
         flow = library.flow(policy.flow)
         if flow is not None:
-            return Decision("run", f"{reason}: the flow '{policy.flow}' for unknown numbers",
-                            flow=flow)
-        return Decision("message", f"{reason}; the flow '{policy.flow}' for unknown numbers is "
-                        "not being served", message=UNAVAILABLE_MESSAGE)
+            return Decision("run", f"{reason}: the flow '{policy.flow}' for unknown numbers", flow=flow)
+        return Decision(
+            "message",
+            f"{reason}; the flow '{policy.flow}' for unknown numbers is not being served",
+            message=UNAVAILABLE_MESSAGE,
+        )
     if policy.action == "message":
-        return Decision("message", f"{reason}: message",
-                        message=_render(policy.message, variables))
+        return Decision("message", f"{reason}: message", message=_render(policy.message, variables))
     return Decision("reject", f"{reason}: rejected")
 
 

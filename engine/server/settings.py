@@ -98,6 +98,7 @@ class ServerSettings:
         """How long a Call Control event is held by the delivery handling it: past that, a
         delivery that died mid-way (a killed server) no longer keeps the retry out."""
         return max(5.0, 2 * self.temporal_deadline + 3.0)
+
     livekit_url: str | None = None
 
 
@@ -116,8 +117,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
         api_token=value("VOXFLOW_API_TOKEN"),
         internal_token=value("VOXFLOW_INTERNAL_TOKEN"),
         public_url=(value("VOXFLOW_PUBLIC_URL") or "").rstrip("/") or None,
-        unknown=unknown_policy(value("VOXFLOW_UNKNOWN_NUMBER"),
-                               value("VOXFLOW_UNKNOWN_NUMBER_MESSAGE")),
+        unknown=unknown_policy(value("VOXFLOW_UNKNOWN_NUMBER"), value("VOXFLOW_UNKNOWN_NUMBER_MESSAGE")),
         records_url=value("VOXFLOW_RECORDS_URL"),
         redis_url=value("VOXFLOW_REDIS_URL"),
         flows_dir=Path(value("VOXFLOW_FLOWS") or "flows"),
@@ -130,14 +130,16 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
         twilio_account_sid=value("TWILIO_ACCOUNT_SID"),
         telnyx_api_key=value("TELNYX_API_KEY"),
         telnyx_api_url=value("TELNYX_BASE_URL"),
-        number_lookup=(value("VOXFLOW_NUMBER_LOOKUP") or "on").lower() not in ("off", "0",
-                                                                             "no", "false"),
-        temporal_deadline=_seconds(value("VOXFLOW_TEMPORAL_DEADLINE"),
-                                   "VOXFLOW_TEMPORAL_DEADLINE", DEFAULT_TEMPORAL_DEADLINE),
-        reconcile_seconds=_seconds(value("VOXFLOW_RECONCILE_SECONDS"),
-                                   "VOXFLOW_RECONCILE_SECONDS", 30.0, zero=True),
-        allowed_origins=tuple(o.strip().rstrip("/") for o in
-                              (value("VOXFLOW_ALLOWED_ORIGINS") or "").split(",") if o.strip()),
+        number_lookup=(value("VOXFLOW_NUMBER_LOOKUP") or "on").lower() not in ("off", "0", "no", "false"),
+        temporal_deadline=_seconds(
+            value("VOXFLOW_TEMPORAL_DEADLINE"), "VOXFLOW_TEMPORAL_DEADLINE", DEFAULT_TEMPORAL_DEADLINE
+        ),
+        reconcile_seconds=_seconds(
+            value("VOXFLOW_RECONCILE_SECONDS"), "VOXFLOW_RECONCILE_SECONDS", 30.0, zero=True
+        ),
+        allowed_origins=tuple(
+            o.strip().rstrip("/") for o in (value("VOXFLOW_ALLOWED_ORIGINS") or "").split(",") if o.strip()
+        ),
         livekit_url=value("LIVEKIT_URL"),
     )
 

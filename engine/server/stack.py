@@ -18,13 +18,13 @@ from typing import Any, TextIO
 from aiohttp import web
 from temporalio.client import Client
 
-from engine.server.flow_library import FlowLibrary
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.services import RuntimeServices
 from engine.runtime.worker import WorkerOptions, create_worker, freeze_startup_objects
 from engine.server import events as ev
 from engine.server.app import create_app
 from engine.server.context import ServerContext
+from engine.server.flow_library import FlowLibrary
 from engine.server.metrics import Metrics
 from engine.server.reconciler import Reconciler
 from engine.server.recorder import CallRecorder
@@ -48,8 +48,13 @@ class StackOptions:
 
 
 class ServerStack:
-    def __init__(self, settings: ServerSettings, temporal: Client,
-                 options: StackOptions | None = None, records: RecordsStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        temporal: Client,
+        options: StackOptions | None = None,
+        records: RecordsStore | None = None,
+    ) -> None:
         self.settings = settings
         self.temporal = temporal
         self.options = options or StackOptions()
@@ -91,8 +96,16 @@ class ServerStack:
         else:
             publisher = ev.LocalPublisher(hub)
         library = FlowLibrary(settings.flows_dir)
-        ctx = ServerContext(settings, library, records, hub, publisher, self.temporal,
-                            voice_bus=options.voice_bus, metrics=Metrics())
+        ctx = ServerContext(
+            settings,
+            library,
+            records,
+            hub,
+            publisher,
+            self.temporal,
+            voice_bus=options.voice_bus,
+            metrics=Metrics(),
+        )
         self.ctx = ctx
         self._exit.push_async_callback(ctx.close)
         if ctx.desk.telnyx is not None:
@@ -119,13 +132,13 @@ class ServerStack:
         self.reconciler = Reconciler(records, ctx.temporal_client, publisher)
         if settings.reconcile_seconds > 0 and self.temporal is not None:
             halt = asyncio.Event()
-            reconciling = asyncio.create_task(self.reconciler.run(settings.reconcile_seconds,
-                                                                  halt))
+            reconciling = asyncio.create_task(self.reconciler.run(settings.reconcile_seconds, halt))
 
             async def stop_reconciling() -> None:
                 halt.set()
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
                     await asyncio.wait_for(reconciling, 5)
+
             self._exit.push_async_callback(stop_reconciling)
         if options.watch:
             stop = asyncio.Event()
@@ -135,19 +148,23 @@ class ServerStack:
                 stop.set()
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 2)
+
             self._exit.push_async_callback(stop_watching)
 
     async def _start_worker(self, records: RecordsStore, publisher: ev.EventPublisher) -> None:
         options = self.options
         services = RuntimeServices(
-            options.runtime_config, voice_bus=options.voice_bus, voice_clock=options.voice_clock,
+            options.runtime_config,
+            voice_bus=options.voice_bus,
+            voice_clock=options.voice_clock,
             recorder=CallRecorder(records, publisher),
         )
         for name, value in options.extra_services.items():
             setattr(services, name, value)
         self.worker_services = services
         worker_options = options.worker_options or WorkerOptions(
-            task_queue=self.settings.task_queue, graceful_shutdown=2.0)
+            task_queue=self.settings.task_queue, graceful_shutdown=2.0
+        )
         worker = create_worker(self.temporal, services, worker_options)
         task = asyncio.create_task(worker.run())
         freeze_startup_objects()
@@ -158,6 +175,7 @@ class ServerStack:
             with contextlib.suppress(BaseException):
                 await task
             await services.close()
+
         self._exit.push_async_callback(stop_worker)
 
     @property

@@ -34,18 +34,20 @@ def _after(request: web.Request) -> int | None:
 async def _sse(request: web.Request, call_id: str | None, flow_id: str | None) -> web.StreamResponse:
     ctx = context_of(request)
     closing = request.app[CLOSING_KEY]
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no",  # nginx: do not hold events back
-    })
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # nginx: do not hold events back
+        }
+    )
     await response.prepare(request)
     async with ctx.hub.subscribe(call_id=call_id, flow_id=flow_id, after=_after(request)) as sub:
         try:
             await response.write(b"retry: 2000\n: connected\n\n")
             while not closing.is_set():
                 try:
-                    number, event = await asyncio.wait_for(_next(sub.queue, closing),
-                                                           KEEPALIVE_SECONDS)
+                    number, event = await asyncio.wait_for(_next(sub.queue, closing), KEEPALIVE_SECONDS)
                 except TimeoutError:
                     await response.write(b": keep-alive\n\n")
                     continue

@@ -33,8 +33,7 @@ from engine.core.errors import VoxflowError
 SIGNATURE_HEADER = "telnyx-signature-ed25519"
 TIMESTAMP_HEADER = "telnyx-timestamp"
 TOLERANCE_SECONDS = 300.0
-CALL_EVENTS = ("call.initiated", "call.answered", "call.hangup", "call.dtmf.received",
-               "call.recording.saved")
+CALL_EVENTS = ("call.initiated", "call.answered", "call.hangup", "call.dtmf.received", "call.recording.saved")
 # TeXML CallStatus values that mean the call is over (status callbacks).
 TEXML_ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
@@ -94,8 +93,9 @@ def verify_signature(
     timestamp_text = headers.get(TIMESTAMP_HEADER, "").strip()
     if not signature_text or not timestamp_text:
         raise WebhookRefused(
-            401, f"the request is not signed: the headers {SIGNATURE_HEADER} and "
-            f"{TIMESTAMP_HEADER} are required.", "unsigned",
+            401,
+            f"the request is not signed: the headers {SIGNATURE_HEADER} and {TIMESTAMP_HEADER} are required.",
+            "unsigned",
         )
     # Unix seconds: ten digits until the year 2286. More digits than that is not a
     # time (and a 400-digit number is too large to compare with our clock).
@@ -110,13 +110,15 @@ def verify_signature(
         key.verify(timestamp_text.encode() + b"|" + body, signature)
     except (BadSignatureError, ValueError):  # ValueError: not 64 bytes long
         raise WebhookRefused(
-            401, "the signature does not match this request and the configured "
-            "TELNYX_PUBLIC_KEY.", "forged",
+            401,
+            "the signature does not match this request and the configured TELNYX_PUBLIC_KEY.",
+            "forged",
         ) from None
     # Checked after the signature, so a forger learns nothing about our clock.
     if abs(now - timestamp) > tolerance:
         raise WebhookRefused(
-            401, f"the request was signed {abs(now - timestamp):.0f} s away from our clock; "
+            401,
+            f"the request was signed {abs(now - timestamp):.0f} s away from our clock; "
             f"at most {tolerance:.0f} s is accepted (a replay, or a clock that is off).",
             "stale",
         )
@@ -174,8 +176,9 @@ class CallControlEvent:
 
 # Call events that name a call without its call_control_id (Telnyx's documented
 # call.recording.saved has only call_session_id and call_leg_id).
-_NO_CONTROL_ID = frozenset({"call.recording.saved", "call.recording.error",
-                            "call.recording.transcription.saved"})
+_NO_CONTROL_ID = frozenset(
+    {"call.recording.saved", "call.recording.error", "call.recording.transcription.saved"}
+)
 
 
 def parse_call_event(body: bytes) -> CallControlEvent:
@@ -183,12 +186,10 @@ def parse_call_event(body: bytes) -> CallControlEvent:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise WebhookRefused(400, "the body is not JSON (or nests too deeply).",
-                             "malformed") from None
+        raise WebhookRefused(400, "the body is not JSON (or nests too deeply).", "malformed") from None
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, dict):
-        raise WebhookRefused(400, "expected a Telnyx event: a JSON object with 'data'.",
-                             "malformed")
+        raise WebhookRefused(400, "expected a Telnyx event: a JSON object with 'data'.", "malformed")
     payload = data.get("payload")
     event_type, event_id = _field(data, "event_type"), _field(data, "id")
     if not event_type or not event_id:
@@ -199,8 +200,7 @@ def parse_call_event(body: bytes) -> CallControlEvent:
     session_id, leg_id = _field(payload, "call_session_id"), _field(payload, "call_leg_id")
     if event_type.startswith("call.") and not call_control_id:
         if event_type not in _NO_CONTROL_ID or not (session_id or leg_id):
-            raise WebhookRefused(400, "the call event has no 'payload.call_control_id'.",
-                                 "malformed")
+            raise WebhookRefused(400, "the call event has no 'payload.call_control_id'.", "malformed")
     verified = payload.get("shaken_stir_validated")
     return CallControlEvent(
         event_id=event_id,
@@ -287,8 +287,12 @@ def parse_texml_params(params: Mapping[str, str]) -> TexmlRequest:
     clean = {str(k): str(v) for k, v in params.items()}
     for name, value in clean.items():
         if not _acceptable(name) or not _acceptable(value):
-            raise WebhookRefused(400, f"the TeXML parameter {name[:40]!r} is not text voxflow "
-                                 "can keep (too long, a NUL, or not UTF-8).", "malformed")
+            raise WebhookRefused(
+                400,
+                f"the TeXML parameter {name[:40]!r} is not text voxflow "
+                "can keep (too long, a NUL, or not UTF-8).",
+                "malformed",
+            )
     call_sid = clean.get("CallSid", "").strip()
     if not call_sid:
         raise WebhookRefused(400, "a TeXML request needs CallSid (and From, To).", "malformed")
@@ -334,8 +338,9 @@ def _field(document: Mapping[str, Any], name: str) -> str:
             return str(value)
         raise WebhookRefused(400, f"'{name}' must be text.", "malformed")
     if not _acceptable(value):
-        raise WebhookRefused(400, f"'{name}' is not text voxflow can keep (too long, a NUL, "
-                             "or not UTF-8).", "malformed")
+        raise WebhookRefused(
+            400, f"'{name}' is not text voxflow can keep (too long, a NUL, or not UTF-8).", "malformed"
+        )
     return value.strip()
 
 

@@ -64,8 +64,9 @@ class TelnyxApi:
         from telnyx import AsyncTelnyx
 
         # No retries from the SDK: the webhook or its redelivery decides what to retry.
-        return AsyncTelnyx(api_key=self._api_key, base_url=self._base_url, max_retries=0,
-                           timeout=COMMAND_TIMEOUT)
+        return AsyncTelnyx(
+            api_key=self._api_key, base_url=self._base_url, max_retries=0, timeout=COMMAND_TIMEOUT
+        )
 
     async def close(self) -> None:
         if self._client is not None:
@@ -77,47 +78,69 @@ class TelnyxApi:
         try:
             await send
         except APIError as error:
-            raise TelnyxApiError(f"Telnyx refused '{what}' for the call {call_control_id}: "
-                                 f"{_problem(error)}") from None
+            raise TelnyxApiError(
+                f"Telnyx refused '{what}' for the call {call_control_id}: {_problem(error)}"
+            ) from None
         except Exception as error:  # httpx and the SDK's own errors: network, timeouts
-            raise TelnyxApiError(f"'{what}' for the call {call_control_id} did not reach "
-                                 f"Telnyx: {error}") from None
+            raise TelnyxApiError(
+                f"'{what}' for the call {call_control_id} did not reach Telnyx: {error}"
+            ) from None
 
-    async def answer_and_bridge(self, call_control_id: str, sip_uri: str, *,
-                                command_prefix: str, username: str | None = None,
-                                password: str | None = None, record: bool = False) -> None:
+    async def answer_and_bridge(
+        self,
+        call_control_id: str,
+        sip_uri: str,
+        *,
+        command_prefix: str,
+        username: str | None = None,
+        password: str | None = None,
+        record: bool = False,
+    ) -> None:
         """Answer the call, then transfer it to LiveKit SIP (the voxflow agent's room)."""
         actions = (await self.client()).calls.actions
         answer: dict[str, Any] = {"command_id": f"{command_prefix}-answer"}
         if record:
             answer.update(record="record-from-answer", record_format="mp3")
-        await self._command("answer", call_control_id,
-                            actions.answer(call_control_id, **answer))
+        await self._command("answer", call_control_id, actions.answer(call_control_id, **answer))
         transfer: dict[str, Any] = {"to": sip_uri, "command_id": f"{command_prefix}-transfer"}
         if username and password:
             transfer.update(sip_auth_username=username, sip_auth_password=password)
-        await self._command("transfer", call_control_id,
-                            actions.transfer(call_control_id, **transfer))
+        await self._command("transfer", call_control_id, actions.transfer(call_control_id, **transfer))
 
     async def reject(self, call_control_id: str, *, command_prefix: str) -> None:
         actions = (await self.client()).calls.actions
-        await self._command("reject", call_control_id, actions.reject(
-            call_control_id, cause="CALL_REJECTED", command_id=f"{command_prefix}-reject"))
+        await self._command(
+            "reject",
+            call_control_id,
+            actions.reject(call_control_id, cause="CALL_REJECTED", command_id=f"{command_prefix}-reject"),
+        )
 
-    async def say_and_hang_up(self, call_control_id: str, message: str, language: str | None,
-                              *, command_prefix: str) -> None:
+    async def say_and_hang_up(
+        self, call_control_id: str, message: str, language: str | None, *, command_prefix: str
+    ) -> None:
         """Answer, say ``message``; its call.speak.ended (with our client_state) hangs up."""
         actions = (await self.client()).calls.actions
-        await self._command("answer", call_control_id, actions.answer(
-            call_control_id, command_id=f"{command_prefix}-answer"))
-        await self._command("speak", call_control_id, actions.speak(
-            call_control_id, payload=message, voice="female", language=language or "en-US",
-            client_state=HANG_UP_AFTER_SPEAKING, command_id=f"{command_prefix}-speak"))
+        await self._command(
+            "answer", call_control_id, actions.answer(call_control_id, command_id=f"{command_prefix}-answer")
+        )
+        await self._command(
+            "speak",
+            call_control_id,
+            actions.speak(
+                call_control_id,
+                payload=message,
+                voice="female",
+                language=language or "en-US",
+                client_state=HANG_UP_AFTER_SPEAKING,
+                command_id=f"{command_prefix}-speak",
+            ),
+        )
 
     async def hang_up(self, call_control_id: str, *, command_prefix: str) -> None:
         actions = (await self.client()).calls.actions
-        await self._command("hangup", call_control_id, actions.hangup(
-            call_control_id, command_id=f"{command_prefix}-hangup"))
+        await self._command(
+            "hangup", call_control_id, actions.hangup(call_control_id, command_id=f"{command_prefix}-hangup")
+        )
 
     async def look_up(self, number: str, timeout: float = LOOKUP_TIMEOUT) -> NumberFacts:
         """Carrier and location of ``number`` (Number Lookup, ``type=carrier``)."""
@@ -125,13 +148,11 @@ class TelnyxApi:
 
         client = await self.client()
         try:
-            response = await client.number_lookup.retrieve(number, type="carrier",
-                                                           timeout=timeout)
+            response = await client.number_lookup.retrieve(number, type="carrier", timeout=timeout)
         except APIError as error:
             raise TelnyxApiError(f"Number Lookup of {number}: {_problem(error)}") from None
         except Exception as error:
-            raise TelnyxApiError(f"Number Lookup of {number} did not reach Telnyx: "
-                                 f"{error}") from None
+            raise TelnyxApiError(f"Number Lookup of {number} did not reach Telnyx: {error}") from None
         data = response.data
         if data is None:
             return NumberFacts()

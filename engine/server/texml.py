@@ -20,9 +20,15 @@ def sip_uri(call_id: str, sip_host: str) -> str:
     return f"sip:{workflow_id(call_id)}@{sip_host}"
 
 
-def dial_sip(call_id: str, sip_host: str, *, record: bool = False,
-             recording_callback: str | None = None, username: str | None = None,
-             password: str | None = None) -> str:
+def dial_sip(
+    call_id: str,
+    sip_host: str,
+    *,
+    record: bool = False,
+    recording_callback: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+) -> str:
     """Bridge the call to LiveKit; with ``record`` Telnyx records it from the answer.
 
     ``username`` / ``password`` authenticate to LiveKit's inbound trunk when it asks.
@@ -36,8 +42,7 @@ def dial_sip(call_id: str, sip_host: str, *, record: bool = False,
     if username and password:
         credentials = f" username={quoteattr(username)} password={quoteattr(password)}"
     uri = escape(sip_uri(call_id, sip_host))
-    return (f"{_HEAD}<Response><Dial{attributes}><Sip{credentials}>{uri}</Sip></Dial>"
-            "</Response>")
+    return f"{_HEAD}<Response><Dial{attributes}><Sip{credentials}>{uri}</Sip></Dial></Response>"
 
 
 def say_and_hang_up(message: str, language: str | None = None) -> str:
@@ -47,7 +52,7 @@ def say_and_hang_up(message: str, language: str | None = None) -> str:
 
 def reject(reason: str = "rejected") -> str:
     """Refuse the call (``rejected`` or ``busy``) without answering it."""
-    return f'{_HEAD}<Response><Reject reason={quoteattr(reason)}/></Response>'
+    return f"{_HEAD}<Response><Reject reason={quoteattr(reason)}/></Response>"
 
 
 def empty() -> str:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from engine.core import telemetry
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNTRACED = ("/monitor", "/metrics", "/healthz", "/api/events", "/api/ws")
 
@@ -29,8 +30,9 @@ async def tracing_middleware(request: web.Request, handler: Handler) -> web.Stre
         call_id = call_id_for(sid) if sid else None
     route = request.match_info.route.resource
     name = f"{request.method} {route.canonical if route is not None else request.path}"
-    with telemetry.span(name, {"http.request.method": request.method,
-                               "url.path": request.path}, call_id=call_id) as span:
+    with telemetry.span(
+        name, {"http.request.method": request.method, "url.path": request.path}, call_id=call_id
+    ) as span:
         response = await handler(request)
         span.set_attribute("http.response.status_code", response.status)
         return response

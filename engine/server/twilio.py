@@ -51,26 +51,31 @@ def verify_signature(
     """
     signature = headers.get(SIGNATURE_HEADER, "").strip()
     if not signature:
-        raise WebhookRefused(401, f"the request is not signed: the header {SIGNATURE_HEADER} "
-                             "is required.", "unsigned")
+        raise WebhookRefused(
+            401, f"the request is not signed: the header {SIGNATURE_HEADER} is required.", "unsigned"
+        )
     algorithm = get_signature_algorithm(headers.get(SETTINGS_HEADER, ""))
     if not any(validator.validate(url, params, signature, algorithm) for url in urls):
         raise WebhookRefused(
-            401, "the signature does not match this request and the configured "
+            401,
+            "the signature does not match this request and the configured "
             "TWILIO_AUTH_TOKEN (if a proxy is in front of the server, set VOXFLOW_PUBLIC_URL "
-            "to the address Twilio calls).", "forged")
+            "to the address Twilio calls).",
+            "forged",
+        )
     stamp = params.get("Timestamp")
     if stamp:  # status callbacks say when they were sent; checked after the signature
         try:
             sent = email.utils.parsedate_to_datetime(stamp).timestamp()
         except (TypeError, ValueError):
-            raise WebhookRefused(400, "the Timestamp parameter is not a date.",
-                                 "malformed") from None
+            raise WebhookRefused(400, "the Timestamp parameter is not a date.", "malformed") from None
         if abs(now - sent) > tolerance:
             raise WebhookRefused(
-                401, f"the request was sent {abs(now - sent):.0f} s away from our clock; at "
+                401,
+                f"the request was sent {abs(now - sent):.0f} s away from our clock; at "
                 f"most {tolerance:.0f} s is accepted (a replay, or a clock that is off).",
-                "stale")
+                "stale",
+            )
     return "twsig:" + hashlib.sha256(signature.encode()).hexdigest()
 
 
@@ -98,12 +103,14 @@ class TwilioRequest:
 def parse_request(params: Mapping[str, str], account_sid: str | None = None) -> TwilioRequest:
     call_sid = (params.get("CallSid") or "").strip()
     if not call_sid:
-        raise WebhookRefused(400, "a Twilio voice request needs CallSid (and From, To).",
-                             "malformed")
+        raise WebhookRefused(400, "a Twilio voice request needs CallSid (and From, To).", "malformed")
     account = (params.get("AccountSid") or "").strip()
     if account_sid and account and account != account_sid:
-        raise WebhookRefused(403, f"the request is for the Twilio account {account}, not "
-                             "this server's (TWILIO_ACCOUNT_SID).", "other_account")
+        raise WebhookRefused(
+            403,
+            f"the request is for the Twilio account {account}, not this server's (TWILIO_ACCOUNT_SID).",
+            "other_account",
+        )
     return TwilioRequest(
         call_sid=call_sid,
         account_sid=account,

@@ -23,7 +23,12 @@ from engine.server.desk import CLAIM_SECONDS, CallNotTaken, Replayed
 from engine.server.telnyx import WebhookRefused, call_id_for
 from engine.server.twilio import parse_request, verify_signature
 from engine.server.webhooks import (
-    MAX_BODY, REPLAYED, answer_markup, json_error, refusal, xml_response,
+    MAX_BODY,
+    REPLAYED,
+    answer_markup,
+    json_error,
+    refusal,
+    xml_response,
 )
 
 CARRIER = "twilio"
@@ -37,8 +42,7 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(path, twilio_webhook)
 
 
-async def _signed_params(request: web.Request, ctx: ServerContext
-                         ) -> tuple[MultiDict[str], str | None]:
+async def _signed_params(request: web.Request, ctx: ServerContext) -> tuple[MultiDict[str], str | None]:
     """The request's parameters once its signature checks out, and its claim key."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise WebhookRefused(413, "the body is too large for a Twilio webhook.", "too_large")
@@ -46,8 +50,7 @@ async def _signed_params(request: web.Request, ctx: ServerContext
     signed: MultiDict[str] = MultiDict()
     if request.method == "POST":
         try:
-            signed = MultiDict(urllib.parse.parse_qsl(body.decode("utf-8"),
-                                                      keep_blank_values=True))
+            signed = MultiDict(urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True))
         except UnicodeDecodeError:
             raise WebhookRefused(400, "the form body is not UTF-8.", "malformed") from None
     everything = MultiDict(request.query)
@@ -57,13 +60,17 @@ async def _signed_params(request: web.Request, ctx: ServerContext
         if ctx.settings.allow_unsigned:
             return everything, None
         raise WebhookRefused(
-            503, "Twilio webhooks are refused: set TWILIO_AUTH_TOKEN (or name a twilio "
-            "connection in VOXFLOW_CONNECTIONS) so their signatures can be checked.", "no_key")
+            503,
+            "Twilio webhooks are refused: set TWILIO_AUTH_TOKEN (or name a twilio "
+            "connection in VOXFLOW_CONNECTIONS) so their signatures can be checked.",
+            "no_key",
+        )
     seen = str(request.url)
     public = ctx.settings.public_url
     urls = (f"{public}{request.path_qs}", seen) if public else (seen,)
-    nonce = verify_signature(RequestValidator(token), urls, signed, request.headers,
-                             ctx.clock(), ctx.settings.tolerance)
+    nonce = verify_signature(
+        RequestValidator(token), urls, signed, request.headers, ctx.clock(), ctx.settings.tolerance
+    )
     return everything, nonce
 
 
@@ -76,8 +83,7 @@ async def twilio_webhook(request: web.Request) -> web.Response:
         call = parse_request(params, ctx.settings.twilio_account_sid)
         desk = ctx.desk
         incoming = not call.recording_url and not call.ended
-        if not incoming and nonce is not None and not await ctx.records.claim(nonce,
-                                                                              CLAIM_SECONDS):
+        if not incoming and nonce is not None and not await ctx.records.claim(nonce, CLAIM_SECONDS):
             raise REPLAYED
         if call.recording_url:
             await desk.recording_saved(call.call_sid, call.recording_url)
@@ -95,8 +101,9 @@ async def twilio_webhook(request: web.Request) -> web.Response:
             outcome = "progress"  # ringing, in-progress...: nothing to do
             return xml_response(texml.empty())
         try:
-            answer = await desk.incoming(call.call_sid, call.caller, call.called, claim=nonce,
-                                         carrier=CARRIER)
+            answer = await desk.incoming(
+                call.call_sid, call.caller, call.called, claim=nonce, carrier=CARRIER
+            )
         except Replayed:
             raise REPLAYED from None
         except CallNotTaken as problem:

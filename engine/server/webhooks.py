@@ -54,8 +54,9 @@ def refusal(ctx: ServerContext, refused: WebhookRefused, what: str, metric: str)
     return json_error(refused.status, refused.message, refused.reason)
 
 
-async def _verified_body(request: web.Request, ctx: ServerContext,
-                         claim: bool = True) -> tuple[bytes, str | None]:
+async def _verified_body(
+    request: web.Request, ctx: ServerContext, claim: bool = True
+) -> tuple[bytes, str | None]:
     """The raw body once the signature checks out, and the signature's claim key.
 
     With ``claim`` the signature is also claimed here (a replay: 409); without,
@@ -64,15 +65,19 @@ async def _verified_body(request: web.Request, ctx: ServerContext,
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise WebhookRefused(413, "the body is too large for a Telnyx webhook.", "too_large")
     body = await request.read()
-    headers = {SIGNATURE_HEADER: request.headers.get(SIGNATURE_HEADER, ""),
-               TIMESTAMP_HEADER: request.headers.get(TIMESTAMP_HEADER, "")}
+    headers = {
+        SIGNATURE_HEADER: request.headers.get(SIGNATURE_HEADER, ""),
+        TIMESTAMP_HEADER: request.headers.get(TIMESTAMP_HEADER, ""),
+    }
     key = ctx.settings.telnyx_key
     if key is None:
         if ctx.settings.allow_unsigned:
             return body, None
         raise WebhookRefused(
-            503, "webhooks are refused: set TELNYX_PUBLIC_KEY to the public key of your Telnyx "
-            "account so their signatures can be checked.", "no_key",
+            503,
+            "webhooks are refused: set TELNYX_PUBLIC_KEY to the public key of your Telnyx "
+            "account so their signatures can be checked.",
+            "no_key",
         )
     delivery = verify_signature(key, headers, body, ctx.clock(), ctx.settings.tolerance)
     nonce = f"sig:{delivery.nonce}"
@@ -101,8 +106,9 @@ async def telnyx_events(request: web.Request) -> web.Response:
             return web.json_response({"status": "duplicate", "event_id": event.event_id})
         if state == "pending":
             outcome = "pending"
-            response = json_error(503, "this event is being handled by an earlier delivery; "
-                                  "try again shortly.", "pending")
+            response = json_error(
+                503, "this event is being handled by an earlier delivery; try again shortly.", "pending"
+            )
             response.headers["Retry-After"] = str(int(ctx.settings.event_lease) + 1)
             return response
         try:
@@ -116,9 +122,13 @@ async def telnyx_events(request: web.Request) -> web.Response:
             await _release(ctx, claim)
             raise
         await ctx.records.settle(claim, EVENT_CLAIM_SECONDS)
-        return web.json_response({"status": result, "event_id": event.event_id,
-                                  "call_id": call_id_for(event.telnyx_call_id)
-                                  if event.telnyx_call_id else None})
+        return web.json_response(
+            {
+                "status": result,
+                "event_id": event.event_id,
+                "call_id": call_id_for(event.telnyx_call_id) if event.telnyx_call_id else None,
+            }
+        )
     except WebhookRefused as refused:
         outcome = refused.reason
         return refusal(ctx, refused, "Telnyx webhook", "webhook")
@@ -130,8 +140,12 @@ async def _release(ctx: ServerContext, claim: str) -> None:
     try:
         await asyncio.shield(ctx.records.release(claim))
     except Exception as error:  # the database is what failed: the lease runs out instead
-        log.warning("the claim %s could not be released (%s); it lapses in %g s", claim,
-                    error, ctx.settings.event_lease)
+        log.warning(
+            "the claim %s could not be released (%s); it lapses in %g s",
+            claim,
+            error,
+            ctx.settings.event_lease,
+        )
 
 
 async def _act_on(ctx: ServerContext, event: CallControlEvent) -> str:
@@ -142,8 +156,7 @@ async def _act_on(ctx: ServerContext, event: CallControlEvent) -> str:
             return "ignored"  # calls voxflow places itself are not inbound calls to route
         return await desk.incoming_call_control(event)
     if kind == "call.answered":
-        await desk.status(event.telnyx_call_id, session_id=event.call_session_id,
-                          leg_id=event.call_leg_id)
+        await desk.status(event.telnyx_call_id, session_id=event.call_session_id, leg_id=event.call_leg_id)
         await desk.answered(event.telnyx_call_id)
         return "answered"
     if kind == "call.hangup":
@@ -162,8 +175,12 @@ async def _act_on(ctx: ServerContext, event: CallControlEvent) -> str:
                 if url:
                     break
         return await desk.recording(
-            telnyx_call_id=event.call_control_id, session_id=event.call_session_id,
-            leg_id=event.call_leg_id, recording_id=event.recording_id, url=url)
+            telnyx_call_id=event.call_control_id,
+            session_id=event.call_session_id,
+            leg_id=event.call_leg_id,
+            recording_id=event.recording_id,
+            url=url,
+        )
     return "ignored"
 
 
@@ -187,9 +204,12 @@ async def telnyx_texml(request: web.Request) -> web.Response:
             # Telnyx signs a delivery's body; a GET has none, so its query (the caller's
             # numbers, the call id) would not be covered by the signature at all.
             raise WebhookRefused(
-                405, "TeXML over GET is not accepted: its query is not covered by Telnyx's "
+                405,
+                "TeXML over GET is not accepted: its query is not covered by Telnyx's "
                 "signature. Set the TeXML application's voice method (and status callback "
-                "method) to POST.", "get_refused")
+                "method) to POST.",
+                "get_refused",
+            )
         body, nonce = await _verified_body(request, ctx, claim=False)
         if request.method == "POST":
             try:
@@ -228,21 +248,28 @@ async def telnyx_texml(request: web.Request) -> web.Response:
         ctx.metrics.webhook_duration.labels("texml", outcome).observe(time.perf_counter() - began)
 
 
-async def _instructions(ctx: ServerContext, texml_request: TexmlRequest,
-                        nonce: str | None) -> tuple[Answer, str]:
+async def _instructions(
+    ctx: ServerContext, texml_request: TexmlRequest, nonce: str | None
+) -> tuple[Answer, str]:
     """A call arrived: route it, start its flow, and say how Telnyx should connect it."""
     try:
         answer = await ctx.desk.incoming(
-            texml_request.call_sid, texml_request.caller, texml_request.called, claim=nonce,
-            caller_data=texml_request.caller_data, session_id=texml_request.session_id,
-            leg_id=texml_request.leg_id)
+            texml_request.call_sid,
+            texml_request.caller,
+            texml_request.called,
+            claim=nonce,
+            caller_data=texml_request.caller_data,
+            session_id=texml_request.session_id,
+            leg_id=texml_request.leg_id,
+        )
     except Replayed:
         raise REPLAYED from None
     except CallNotTaken as problem:
         # A caller is waiting on the line: an apology beats silence.
         ctx.metrics.errors.labels("temporal_unavailable").inc()
-        return await ctx.desk.could_not_start(call_id_for(texml_request.call_sid),
-                                              str(problem)), "unavailable"
+        return await ctx.desk.could_not_start(
+            call_id_for(texml_request.call_sid), str(problem)
+        ), "unavailable"
     return answer, answer.kind
 
 
@@ -252,11 +279,9 @@ async def _callback(ctx: ServerContext, texml_request: TexmlRequest) -> str:
     call_sid = texml_request.call_sid
     if texml_request.kind == RECORDING:
         url = _url(texml_request.recording_url)
-        await desk.recording(telnyx_call_id=call_sid, recording_id=texml_request.recording_id,
-                             url=url)
+        await desk.recording(telnyx_call_id=call_sid, recording_id=texml_request.recording_id, url=url)
         return "recording"
-    await desk.status(call_sid, session_id=texml_request.session_id,
-                      leg_id=texml_request.leg_id)
+    await desk.status(call_sid, session_id=texml_request.session_id, leg_id=texml_request.leg_id)
     if texml_request.ended:
         # The completed callback carries the recording when the call was recorded.
         url = _url(texml_request.recording_url)
@@ -276,9 +301,12 @@ def answer_markup(ctx: ServerContext, answer: Answer, recording_callback_path: s
     if answer.kind == "dial":
         public = ctx.settings.public_url
         return texml.dial_sip(
-            answer.call_id, ctx.settings.sip_host, record=answer.record and public is not None,
+            answer.call_id,
+            ctx.settings.sip_host,
+            record=answer.record and public is not None,
             recording_callback=f"{public}{recording_callback_path}" if public else None,
-            username=ctx.settings.sip_username, password=ctx.settings.sip_password,
+            username=ctx.settings.sip_username,
+            password=ctx.settings.sip_password,
         )
     if answer.kind == "message":
         return texml.say_and_hang_up(answer.message, answer.language)

@@ -19,8 +19,7 @@ from engine.server.records import RecordsStore, open_records
 Closer = Callable[[], Awaitable[None]]
 
 
-async def attach_from_env(services: RuntimeServices,
-                          env: Mapping[str, str] | None = None) -> list[Closer]:
+async def attach_from_env(services: RuntimeServices, env: Mapping[str, str] | None = None) -> list[Closer]:
     """Give ``services`` a voice bus and a recorder as configured; returns what to close."""
     env = os.environ if env is None else env
     redis_url = env.get("VOXFLOW_REDIS_URL", "").strip()

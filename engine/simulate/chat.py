@@ -34,8 +34,8 @@ from typing import Any, Protocol
 
 from temporalio.exceptions import TemporalError
 
-from engine.language.registry import calls_outside
 from engine.language.compile import FlowGraph
+from engine.language.registry import calls_outside
 from engine.runtime import messages as m
 from engine.runtime.calls import send_signal
 from engine.simulate.caller import NoAnswer, ScriptAction
@@ -98,22 +98,20 @@ def _unclear(rest: str) -> Command:
 def _signal(rest: str) -> Command:
     name, _, payload_text = rest.partition(" ")
     if not name:
-        return Command(problem="/signal takes a name, e.g. /signal supervisor_decision "
-                       "{\"approved\": true}")
+        return Command(problem='/signal takes a name, e.g. /signal supervisor_decision {"approved": true}')
     payload: Any = None
     if payload_text.strip():
         try:
             payload = json.loads(payload_text)
         except ValueError:
-            return Command(problem="the signal's data must be JSON, e.g. {\"approved\": true}")
+            return Command(problem='the signal\'s data must be JSON, e.g. {"approved": true}')
     return Command(signal=(name, payload))
 
 
 # The slash commands: the words that name each, and what the rest of the line becomes.
 _SLASH_COMMANDS: tuple[tuple[tuple[str, ...], Callable[[str], Command]], ...] = (
     (("help", "?"), lambda rest: Command(show_help=True)),
-    (("hangup", "hang-up", "bye", "quit", "exit"),
-     lambda rest: Command(actions=(HangUp(),), hang_up=True)),
+    (("hangup", "hang-up", "bye", "quit", "exit"), lambda rest: Command(actions=(HangUp(),), hang_up=True)),
     (("variables", "vars"), lambda rest: Command(show_variables=True)),
     (("silence",), _silence),
     (("unclear",), _unclear),
@@ -130,8 +128,7 @@ def parse_line(text: str) -> Command | None:
     if text.startswith("#"):
         keys = text[1:]
         if not keys or not _KEYS.match(keys):
-            return Command(problem="after # type the keys to press: 0-9, * and #, e.g. #1 or "
-                           "#1234#")
+            return Command(problem="after # type the keys to press: 0-9, * and #, e.g. #1 or #1234#")
         return Command(actions=(Press(keys),))
     if not text.startswith("/"):
         return Command(actions=(Say(text),))
@@ -145,15 +142,22 @@ def parse_line(text: str) -> Command | None:
 class ChatSession:
     """One chat call. Feed it lines with :meth:`type`; :meth:`run` returns the call's result."""
 
-    def __init__(self, engine: SimulatorEngine, graph: FlowGraph, setup: CallSetup,
-                 view: ChatView, clock: PausableClock) -> None:
+    def __init__(
+        self,
+        engine: SimulatorEngine,
+        graph: FlowGraph,
+        setup: CallSetup,
+        view: ChatView,
+        clock: PausableClock,
+    ) -> None:
         self.engine = engine
         self.graph = graph
         self.view = view
         self.clock = clock
         self.inbox: asyncio.Queue[str | None] = asyncio.Queue()
-        self.call = SimulatedCall(engine, graph, setup, on_line=self._on_line,
-                                  on_idle=lambda idle: clock.set_running(not idle))
+        self.call = SimulatedCall(
+            engine, graph, setup, on_line=self._on_line, on_idle=lambda idle: clock.set_running(not idle)
+        )
         self._lines: asyncio.Queue[Line | None] = asyncio.Queue()
         self._hint_given = False
         self._speaker_shown = False  # a voice node was shown that has not spoken yet
@@ -180,8 +184,7 @@ class ChatSession:
             except asyncio.CancelledError:
                 # Ctrl-C. The embedded Temporal server got it too and may be gone: be brief.
                 with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await asyncio.wait_for(self.call.hang_up("the chat was interrupted"),
-                                           CLEANUP_SECONDS)
+                    await asyncio.wait_for(self.call.hang_up("the chat was interrupted"), CLEANUP_SECONDS)
                 raise
             finally:
                 reading.cancel()
@@ -269,9 +272,12 @@ class ChatSession:
         node_type = _failed_type(event.message)
         if calls_outside(node_type) and not self._hint_given:
             self._hint_given = True
-            self.view.show("note", "That node calls an outside service. To try the flow "
-                           "without it, give the node a fixed answer with --answers FILE "
-                           "('voxflow chat --help' shows how).")
+            self.view.show(
+                "note",
+                "That node calls an outside service. To try the flow "
+                "without it, give the node a fixed answer with --answers FILE "
+                "('voxflow chat --help' shows how).",
+            )
 
 
 def _failed_type(message: str) -> str:

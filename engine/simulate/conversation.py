@@ -69,9 +69,10 @@ class AgentTurn:
         return re.search(self.text, heard) is not None
 
     def describe(self) -> str:
-        how = {"says": "say", "contains": "say something containing",
-               "matches": "say something matching"}[self.mode]
-        return f"{how} \"{self.text}\""
+        how = {"says": "say", "contains": "say something containing", "matches": "say something matching"}[
+            self.mode
+        ]
+        return f'{how} "{self.text}"'
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,7 @@ def flows_of(graph: FlowGraph) -> list[FlowGraph]:
     return list(seen.values())
 
 
-def resolve_node(key: str, graph: FlowGraph,
-                 refs: Mapping[str, tuple[str, str]]) -> tuple[str, str] | str:
+def resolve_node(key: str, graph: FlowGraph, refs: Mapping[str, tuple[str, str]]) -> tuple[str, str] | str:
     """(flow id, node id) for ``node`` or ``flow/node``; a message when there is none."""
     found = refs.get(key)
     if found is not None:
@@ -161,7 +161,8 @@ def resolve_node(key: str, graph: FlowGraph,
         if flow_id not in {flow for flow, _ in refs.values()}:
             return f"'{flow_id}' is not the flow '{graph.flow_id}' nor a flow it calls."
     return f"there is no node '{key}' in the flow '{graph.flow_id}'" + (
-        " or the flows it calls." if graph.subflows else ".")
+        " or the flows it calls." if graph.subflows else "."
+    )
 
 
 def flow_named(graph: FlowGraph, flow_id: str) -> FlowGraph:

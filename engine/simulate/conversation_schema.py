@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.runtime.messages import CALL_STATUSES
 from engine.language.schema import E164_PATTERN, ID_PATTERN, NAME_PATTERN
+from engine.runtime.messages import CALL_STATUSES
 
 # A node of the test's flow ("lookup"), or of a flow it calls ("account-balance/lookup").
 NODE_KEY_PATTERN = r"^([A-Za-z][A-Za-z0-9_-]*/)?[A-Za-z][A-Za-z0-9_-]*$"
-NODE_KEY_HINT = ("Write a node id of the flow, e.g. lookup, or flow/node for a node of a flow "
-                 "it calls, e.g. account-balance/lookup.")
+NODE_KEY_HINT = (
+    "Write a node id of the flow, e.g. lookup, or flow/node for a node of a flow "
+    "it calls, e.g. account-balance/lookup."
+)
 
 _PHONE: dict[str, Any] = {
     "type": "string",
     "pattern": E164_PATTERN,
     "description": "A phone number written as +<country code><number>.",
-    "x-hint": "Write the number with + and the country code, in quotes: \"+15551234567\".",
+    "x-hint": 'Write the number with + and the country code, in quotes: "+15551234567".',
 }
 _NODE_LIST: dict[str, Any] = {
     "type": "array",
@@ -36,7 +38,7 @@ _ANSWERS: dict[str, Any] = {
         "type": "object",
         "x-hint": "An answer is a set of 'name: value' lines, e.g. {text: balance} for an llm "
         "node, {rows: [{balance: 42}]} for a database_query, {status: 200, body: {...}} for "
-        "an http_request, or {error: \"...\"} to make the node fail.",
+        'an http_request, or {error: "..."} to make the node fail.',
     },
 }
 _SETUP: dict[str, Any] = {

@@ -56,7 +56,9 @@ def measure(flows: Mapping[str, FlowGraph], traces: Iterable[CallTrace]) -> list
     """Coverage of every flow in ``flows`` by the calls in ``traces``."""
     table = {
         flow_id: FlowCoverage(
-            flow_id, graph.source, list(graph.nodes),
+            flow_id,
+            graph.source,
+            list(graph.nodes),
             [(node.id, e) for node in graph.nodes.values() for e in node.exits],
             impossible=impossible_exits(graph),
         )
@@ -89,6 +91,7 @@ def impossible_exits(graph: FlowGraph) -> dict[tuple[str, str], str]:
         flow = called_flow(node.type, node.config)
         called = graph.subflows.get(flow) if flow is not None else None
         if called is not None and not any(engine_role(n.type) == "end" for n in called.nodes.values()):
-            found[(node.id, "next")] = (f"'{called.flow_id}' has no end node, so it never "
-                                        "comes back: it ends the call")
+            found[(node.id, "next")] = (
+                f"'{called.flow_id}' has no end node, so it never comes back: it ends the call"
+            )
     return found

@@ -17,7 +17,12 @@ from typing import Any
 from engine.runtime import messages as m
 from engine.simulate.caller import NoAnswer
 from engine.simulate.conversation import (
-    AgentTurn, CallerTurn, ConversationTest, SignalTurn, node_refs, resolve_node,
+    AgentTurn,
+    CallerTurn,
+    ConversationTest,
+    SignalTurn,
+    node_refs,
+    resolve_node,
 )
 from engine.simulate.trace import CallTrace
 from engine.voice.messages import Command, Hangup, Transfer
@@ -63,19 +68,25 @@ def check_turns(test: ConversationTest, transcript: Sequence[Line]) -> list[str]
                     break
             else:
                 said = [line.text for line in transcript[position:end]]
-                heard = ("nothing more" if not said else
-                         "\n".join(f"    \"{text}\"" for text in said))
-                until = ("" if end >= len(transcript) else
-                         f" (before the caller's {_caller_words(transcript[end])})")
-                return [f"{where}: expected the agent to {turn.describe()}\n"
-                        f"  but after {last_caller}, the agent said{until}:"
-                        + (f" {heard}" if not said else f"\n{heard}")]
+                heard = "nothing more" if not said else "\n".join(f'    "{text}"' for text in said)
+                until = (
+                    ""
+                    if end >= len(transcript)
+                    else f" (before the caller's {_caller_words(transcript[end])})"
+                )
+                return [
+                    f"{where}: expected the agent to {turn.describe()}\n"
+                    f"  but after {last_caller}, the agent said{until}:"
+                    + (f" {heard}" if not said else f"\n{heard}")
+                ]
         elif isinstance(turn, CallerTurn):
             for _ in range(_caller_lines(turn)):
                 index = _next_caller_line(transcript, position)
                 if index >= len(transcript):
-                    return [f"{where}: the caller never got to {_turn_words(turn)}: the call "
-                            f"ended first (after {last_caller})."]
+                    return [
+                        f"{where}: the caller never got to {_turn_words(turn)}: the call "
+                        f"ended first (after {last_caller})."
+                    ]
                 position = index + 1
             if _caller_lines(turn):
                 last_caller = f"the caller {_turn_words(turn, past=True)}"
@@ -99,7 +110,7 @@ def _caller_lines(turn: CallerTurn) -> int:
 def _turn_words(turn: CallerTurn, past: bool = False) -> str:
     action = turn.action
     if isinstance(action, Say):
-        return f"{'said' if past else 'say'} \"{action.text}\""
+        return f'{"said" if past else "say"} "{action.text}"'
     if isinstance(action, Press):
         return f"{'pressed' if past else 'press'} {action.keys}"
     if isinstance(action, HangUp):
@@ -111,23 +122,31 @@ def _turn_words(turn: CallerTurn, past: bool = False) -> str:
 
 
 def _caller_words(line: Line) -> str:
-    return line.text.strip("[]") if line.text.startswith("[") else f"\"{line.text}\""
+    return line.text.strip("[]") if line.text.startswith("[") else f'"{line.text}"'
 
 
-def _check_expectations(test: ConversationTest, result: m.CallResult, trace: CallTrace,
-                        commands: Sequence[Command]) -> list[str]:
+def _check_expectations(
+    test: ConversationTest, result: m.CallResult, trace: CallTrace, commands: Sequence[Command]
+) -> list[str]:
     expect = test.expect
     problems: list[str] = []
     if expect.status is not None and result.status != expect.status:
-        problems.append(f"expected the call to end as {expect.status}, but it ended as "
-                        f"{result.status}: {result.reason}")
+        problems.append(
+            f"expected the call to end as {expect.status}, but it ended as {result.status}: {result.reason}"
+        )
     if expect.reason_contains and expect.reason_contains.lower() not in result.reason.lower():
-        problems.append(f"expected the reason the call ended to contain "
-                        f"\"{expect.reason_contains}\", but it was: {result.reason}")
+        problems.append(
+            f"expected the reason the call ended to contain "
+            f'"{expect.reason_contains}", but it was: {result.reason}'
+        )
     own_path = trace.runs[0].path if trace.runs else result.path
     if expect.path is not None and tuple(own_path) != expect.path:
-        problems.append("expected the path:\n    " + " → ".join(expect.path)
-                        + "\n  but the call went:\n    " + (" → ".join(own_path) or "(nowhere)"))
+        problems.append(
+            "expected the path:\n    "
+            + " → ".join(expect.path)
+            + "\n  but the call went:\n    "
+            + (" → ".join(own_path) or "(nowhere)")
+        )
     if expect.reached or expect.not_reached:
         graph_refs = node_refs(trace.graph)
         visited = {(run.flow_id, node) for run in trace.runs for node in run.path}
@@ -141,22 +160,23 @@ def _check_expectations(test: ConversationTest, result: m.CallResult, trace: Cal
                 problems.append(f"expected the call not to reach '{key}', but it did")
     for name, wanted in expect.variables.items():
         if name not in result.variables:
-            problems.append(f"expected the variable '{name}' to be {_show(wanted)}, but it was "
-                            "never set")
+            problems.append(f"expected the variable '{name}' to be {_show(wanted)}, but it was never set")
             continue
         difference = _difference(wanted, result.variables[name], name)
         if difference:
             problems.append(difference)
     transfers = [c.destination for c in commands if isinstance(c, Transfer)]
     if expect.transferred_to is not None and expect.transferred_to not in transfers:
-        got = ("no transfer" if not transfers else
-               "a transfer to " + " and to ".join(transfers))
+        got = "no transfer" if not transfers else "a transfer to " + " and to ".join(transfers)
         problems.append(f"expected a transfer to {expect.transferred_to}, but there was {got}")
     if expect.hung_up is not None:
         hung_up = any(isinstance(c, Hangup) for c in commands)
         if hung_up != expect.hung_up:
-            problems.append("expected the flow to hang up, but it did not" if expect.hung_up
-                            else "expected the flow not to hang up, but it did")
+            problems.append(
+                "expected the flow to hang up, but it did not"
+                if expect.hung_up
+                else "expected the flow not to hang up, but it did"
+            )
     return problems
 
 
@@ -187,8 +207,15 @@ def _difference(wanted: Any, actual: Any, name: str) -> str:
 
 def _show(value: Any) -> str:
     shown = json.dumps(value, ensure_ascii=False, default=str)
-    kind = {str: "text", bool: "true/false", int: "a number", float: "a number",
-            type(None): "empty", list: "a list", dict: "a mapping"}.get(type(value), "")
+    kind = {
+        str: "text",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        type(None): "empty",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), "")
     return f"{shown} ({kind})" if kind else shown
 
 

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.core.errors import VoxflowError
+from engine.core.suggest import closest
 from engine.language.node_contract import NodeResult
 from engine.language.registry import calls_outside
-from engine.runtime.messages import NodeTask
-from engine.core.suggest import closest
 from engine.language.templates import TemplateProblem, render_url
+from engine.runtime.messages import NodeTask
 
 # Per node type: the shorthand fields of an answer (besides error / outputs / exit).
 SHORTHAND_FIELDS: dict[str, tuple[str, ...]] = {
@@ -68,9 +68,7 @@ class FixedAnswer:
         if self.node_type == "http_request" and isinstance(status, int) and status >= 400:
             # As the plugin does: a status of 400 or more is a failure.
             method = str(task.config.get("method") or "GET")
-            raise FixedFailure(
-                f"{method} {_url(task)} answered {status} (a fixed answer{_at(self.where)})"
-            )
+            raise FixedFailure(f"{method} {_url(task)} answered {status} (a fixed answer{_at(self.where)})")
         return NodeResult(exit=self.exit, outputs=dict(self.outputs))
 
 
@@ -84,8 +82,11 @@ def answer_from_data(
     if "outputs" in data:
         outputs = dict(data["outputs"] or {})
     elif node_type == "http_request":
-        outputs = {"status": int(data.get("status", 200)), "body": data.get("body"),
-                   "headers": dict(data.get("headers") or {})}
+        outputs = {
+            "status": int(data.get("status", 200)),
+            "body": data.get("body"),
+            "headers": dict(data.get("headers") or {}),
+        }
     elif node_type == "llm":
         outputs = {"text": str(data.get("text", "")), "model": "fixed answer"}
     elif node_type == "database_query":
@@ -106,20 +107,22 @@ def answer_problems(data: Any, node_type: str, exits: tuple[str, ...]) -> list[t
     for key in data:
         if key not in allowed:
             close = closest(str(key), allowed)
-            problems.append((str(key), f"'{key}' is not part of an answer for a {node_type} "
-                             "node; " + (f"did you mean '{close}'?" if close
-                                         else f"use {_listed(allowed)}.")))
+            problems.append(
+                (
+                    str(key),
+                    f"'{key}' is not part of an answer for a {node_type} "
+                    "node; " + (f"did you mean '{close}'?" if close else f"use {_listed(allowed)}."),
+                )
+            )
     if "error" in data and len(data) > 1:
-        problems.append(("error", "an answer with 'error' fails the node, so it has no other "
-                         "fields."))
+        problems.append(("error", "an answer with 'error' fails the node, so it has no other fields."))
     shorthand = [key for key in data if key in SHORTHAND_FIELDS.get(node_type, ())]
     if "outputs" in data and shorthand:
         problems.append(("outputs", f"give either 'outputs' or {_listed(shorthand)}, not both."))
     if "outputs" in data and not isinstance(data["outputs"], Mapping):
         problems.append(("outputs", "'outputs' is a set of 'name: value' lines."))
     if "exit" in data and str(data["exit"]) not in exits:
-        problems.append(("exit", f"this node has no exit '{data['exit']}'; its exits are "
-                         f"{_listed(exits)}."))
+        problems.append(("exit", f"this node has no exit '{data['exit']}'; its exits are {_listed(exits)}."))
     if node_type == "http_request":
         status = data.get("status", 200)
         if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
@@ -129,8 +132,12 @@ def answer_problems(data: Any, node_type: str, exits: tuple[str, ...]) -> list[t
     if node_type == "database_query" and "rows" in data:
         rows = data["rows"]
         if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
-            problems.append(("rows", "'rows' is a list of rows, each a set of 'column: value' "
-                             "lines, e.g. [{balance: 42.17}]."))
+            problems.append(
+                (
+                    "rows",
+                    "'rows' is a list of rows, each a set of 'column: value' lines, e.g. [{balance: 42.17}].",
+                )
+            )
     return problems
 
 

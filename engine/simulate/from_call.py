@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from engine.language.compile import FlowGraph
 from engine.core.errors import VoxflowError
+from engine.language.compile import FlowGraph
 from engine.language.schema import E164_PATTERN
 from engine.simulate.conversation import flows_of
 from engine.voice.matching import match_phrases
@@ -56,21 +56,27 @@ class ExportedTest:
         return self.call_version != self.flow_version
 
 
-async def export_call(store: Any, call_id: str, flows: Mapping[str, FlowGraph],
-                      mask: bool = False, write: bool = True) -> ExportedTest:
+async def export_call(
+    store: Any, call_id: str, flows: Mapping[str, FlowGraph], mask: bool = False, write: bool = True
+) -> ExportedTest:
     """Read call ``call_id`` from ``store`` and write its test beside its flow."""
     record = await store.get_call(call_id)
     if record is None:
-        raise VoxflowError(f"no call with the id '{call_id}' in the call records. The monitor "
-                           "page and /api/calls list the recorded calls.")
+        raise VoxflowError(
+            f"no call with the id '{call_id}' in the call records. The monitor "
+            "page and /api/calls list the recorded calls."
+        )
     if record["status"] not in FINAL_STATUSES:
-        raise VoxflowError(f"the call {call_id} is still {record['status']}; make a test of it "
-                           "once it has ended.")
+        raise VoxflowError(
+            f"the call {call_id} is still {record['status']}; make a test of it once it has ended."
+        )
     flow_id = record.get("flow_id") or ""
     graph = flows.get(flow_id)
     if graph is None:
-        raise VoxflowError(f"the call {call_id} ran the flow '{flow_id}', which is not among "
-                           f"the flows here ({', '.join(sorted(flows)) or 'none'}).")
+        raise VoxflowError(
+            f"the call {call_id} ran the flow '{flow_id}', which is not among "
+            f"the flows here ({', '.join(sorted(flows)) or 'none'})."
+        )
     turns = [turn.to_json() for turn in await store.transcript(call_id)]
     answers = await store.service_answers(call_id)
     text = call_test_text(record, turns, answers, graph, mask)
@@ -79,23 +85,29 @@ async def export_call(store: Any, call_id: str, flows: Mapping[str, FlowGraph],
     if write:
         folder.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    return ExportedTest(path, text, flow_id, str(record.get("flow_version") or ""),
-                        graph.version)
+    return ExportedTest(path, text, flow_id, str(record.get("flow_version") or ""), graph.version)
 
 
-def call_test_text(record: Mapping[str, Any], transcript: Sequence[Mapping[str, Any]],
-              answers: Sequence[Mapping[str, Any]], graph: FlowGraph, mask: bool) -> str:
+def call_test_text(
+    record: Mapping[str, Any],
+    transcript: Sequence[Mapping[str, Any]],
+    answers: Sequence[Mapping[str, Any]],
+    graph: FlowGraph,
+    mask: bool,
+) -> str:
     """The test file's text (YAML with a header saying where it came from)."""
     phrases = _phrases(graph)
     started = dt.datetime.fromtimestamp(float(record.get("started_at") or 0), dt.UTC)
     test: dict[str, Any] = {
-        "name": f"call {record['call_id'][:12]} of {started:%Y-%m-%d %H:%M} UTC "
-                f"({record['status']})",
+        "name": f"call {record['call_id'][:12]} of {started:%Y-%m-%d %H:%M} UTC ({record['status']})",
         "turns": caller_turns(transcript, record["status"], phrases, mask),
         "expect": {
             "status": record["status"],
-            "path": [node for node in record.get("node_path") or [] if not node.startswith("~")
-                     and node in graph.nodes],
+            "path": [
+                node
+                for node in record.get("node_path") or []
+                if not node.startswith("~") and node in graph.nodes
+            ],
         },
     }
     document: dict[str, Any] = {"flow": graph.flow_id}
@@ -116,14 +128,14 @@ def call_test_text(record: Mapping[str, Any], transcript: Sequence[Mapping[str, 
         f"#   voxflow test --from-call {record['call_id']}{' --mask' if mask else ''}",
     ]
     if mask:
-        header.append("# Masked: phone numbers, runs of 4+ digits, and words no phrase of the "
-                      "flow matched.")
+        header.append("# Masked: phone numbers, runs of 4+ digits, and words no phrase of the flow matched.")
     body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     return "\n".join(header) + "\n" + body
 
 
-def caller_turns(transcript: Sequence[Mapping[str, Any]], status: str,
-                 phrases: Sequence[str], mask: bool) -> list[Any]:
+def caller_turns(
+    transcript: Sequence[Mapping[str, Any]], status: str, phrases: Sequence[str], mask: bool
+) -> list[Any]:
     turns: list[Any] = []
     keys: list[str] = []
     cuts_in = False
@@ -175,8 +187,7 @@ def _agent_turn(text: str, mask: bool) -> dict[str, str]:
     return {"agent": said}
 
 
-def fixed_answers(answers: Sequence[Mapping[str, Any]], graph: FlowGraph,
-                  mask: bool) -> dict[str, Any]:
+def fixed_answers(answers: Sequence[Mapping[str, Any]], graph: FlowGraph, mask: bool) -> dict[str, Any]:
     """Node → what it answered the first time (later runs of the node reuse it)."""
     fixed: dict[str, Any] = {}
     for entry in answers:

@@ -15,7 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from temporalio.runtime import (
-    LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter,
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
 )
 
 LOGGERS = ("temporalio", "engine", "plugins", "aiohttp", "redis")
@@ -66,10 +70,14 @@ def _forward_core_logs() -> None:
     if _core_logs_tried:
         return
     _core_logs_tried = True
-    runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
-        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
-        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
-    )))
+    runtime = Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(
+                filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+            )
+        )
+    )
     try:
         Runtime.set_default(runtime, error_if_already_set=True)
     except RuntimeError:

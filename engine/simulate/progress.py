@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from temporalio.client import Client
 from temporalio.exceptions import TemporalError
 
-from engine.language.registry import talks_to_caller
 from engine.language.compile import FlowGraph
+from engine.language.registry import talks_to_caller
 from engine.runtime import messages as m
 
 
@@ -61,8 +61,11 @@ class PathFollower:
                 if step.kind == "node" and step.voice:
                     # ... and the failures of that node, which come right after it.
                     end = position + 1
-                    while end < len(steps) and steps[end].kind == "event" and (
-                            steps[end].workflow_id == step.workflow_id):
+                    while (
+                        end < len(steps)
+                        and steps[end].kind == "event"
+                        and (steps[end].workflow_id == step.workflow_id)
+                    ):
                         end += 1
                     steps = steps[:end]
                     break
@@ -78,7 +81,8 @@ class PathFollower:
         run = self._runs[workflow_id]
         try:
             snapshot: m.CallSnapshot = await self.client.get_workflow_handle(workflow_id).query(
-                m.STATE_QUERY, result_type=m.CallSnapshot)
+                m.STATE_QUERY, result_type=m.CallSnapshot
+            )
         except TemporalError:
             return []
         steps: list[Step] = []
@@ -88,7 +92,7 @@ class PathFollower:
                 steps += last
                 if not last:
                     run.children.remove(child)
-        walked = list(enumerate(snapshot.path))[run.path_shown:]
+        walked = list(enumerate(snapshot.path))[run.path_shown :]
         # A node's failure goes right after it (its last visit, if it was walked more than once).
         last_visit = {node_id: index for index, node_id in walked}
         after: dict[int, list[Step]] = {}

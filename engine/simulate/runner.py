@@ -87,11 +87,12 @@ async def run_tests(
     return list(await asyncio.gather(*(one(test) for test in tests)))
 
 
-async def run_test(engine: SimulatorEngine, test: ConversationTest,
-                   graph: FlowGraph) -> TestResult:
+async def run_test(engine: SimulatorEngine, test: ConversationTest, graph: FlowGraph) -> TestResult:
     began = time.monotonic()
     setup = CallSetup(
-        caller_number=test.caller, called_number=test.called, variables=dict(test.variables),
+        caller_number=test.caller,
+        called_number=test.called,
+        variables=dict(test.variables),
         answers=CallAnswers(dict(test.answers), strict=True),
         failing_transfers=test.failing_transfers,
     )
@@ -112,8 +113,13 @@ async def run_test(engine: SimulatorEngine, test: ConversationTest,
     except TemporalError as error:
         problems.append(f"the engine could not run this call: {error}")
     caller = call.caller
-    outcome = CallOutcome(result, trace, list(caller.transcript) if caller else [],
-                          list(caller.commands) if caller else [], problems)
+    outcome = CallOutcome(
+        result,
+        trace,
+        list(caller.transcript) if caller else [],
+        list(caller.commands) if caller else [],
+        problems,
+    )
     return TestResult(test, check(test, outcome), outcome, time.monotonic() - began)
 
 
@@ -137,8 +143,12 @@ class _Script:
             if isinstance(turn, AgentTurn):
                 heard += 1
                 continue
-            cuts_in = (isinstance(turn, CallerTurn) and getattr(turn.action, "barge_in", False)
-                       and index > 0 and isinstance(test.turns[index - 1], AgentTurn))
+            cuts_in = (
+                isinstance(turn, CallerTurn)
+                and getattr(turn.action, "barge_in", False)
+                and index > 0
+                and isinstance(test.turns[index - 1], AgentTurn)
+            )
             self.steps.append((heard - 1 if cuts_in else heard, turn))
         self.matched = 0
         self.position = 0
@@ -146,16 +156,23 @@ class _Script:
         self.changed = asyncio.Event()
 
     def on_line(self, line: Line) -> None:
-        if (line.speaker == "agent" and self.matched < len(self.agent_turns)
-                and self.agent_turns[self.matched].accepts(line.text)):
+        if (
+            line.speaker == "agent"
+            and self.matched < len(self.agent_turns)
+            and self.agent_turns[self.matched].accepts(line.text)
+        ):
             self.matched += 1
         self.hand_over()
         self.changed.set()
 
     def hand_over(self) -> None:
         """Give the caller every turn that is due, up to the next signal."""
-        while self.call is not None and self.call.caller is not None and (
-                step := self.next_step()) is not None and isinstance(step, CallerTurn):
+        while (
+            self.call is not None
+            and self.call.caller is not None
+            and (step := self.next_step()) is not None
+            and isinstance(step, CallerTurn)
+        ):
             self.call.add(step.action)
             self.position += 1
 
@@ -175,9 +192,11 @@ async def _drive(call: SimulatedCall, script: _Script, problems: list[str]) -> m
             step = script.next_step()
             if isinstance(step, SignalTurn):
                 if not await _await_wait(call, step.name, ending):
-                    problems.append(f"turn at line {step.line}: the flow never waited for the "
-                                    f"signal '{step.name}' (the call ended first), so it was "
-                                    "not sent.")
+                    problems.append(
+                        f"turn at line {step.line}: the flow never waited for the "
+                        f"signal '{step.name}' (the call ended first), so it was "
+                        "not sent."
+                    )
                     break
                 await send_signal(call.engine.client, call.call_id, step.name, step.payload)
                 script.position += 1
@@ -209,7 +228,8 @@ async def _waiting_for(client: Client, workflow_id: str) -> list[str]:
     while workflow_id:
         try:
             snapshot: m.CallSnapshot = await client.get_workflow_handle(workflow_id).query(
-                m.STATE_QUERY, result_type=m.CallSnapshot)
+                m.STATE_QUERY, result_type=m.CallSnapshot
+            )
         except TemporalError:
             break
         if snapshot.waiting_for:
@@ -224,12 +244,15 @@ async def _still_going(call: SimulatedCall, timeout: float) -> str:
     with contextlib.suppress(Exception):
         snapshot = await call.state()
         where = f", at the node '{snapshot.current_node}'" + (
-            f" waiting for the signal '{snapshot.waiting_for}'" if snapshot.waiting_for else "")
+            f" waiting for the signal '{snapshot.waiting_for}'" if snapshot.waiting_for else ""
+        )
     if call.handle is not None:
         with contextlib.suppress(Exception):
             await call.handle.terminate("the conversation test gave up on it")
-    return (f"the call was still going after {timeout:g} s{where}. A caller whose turns have "
-            "run out stays silent: end the test with '- hangup', or expect the flow to end it.")
+    return (
+        f"the call was still going after {timeout:g} s{where}. A caller whose turns have "
+        "run out stays silent: end the test with '- hangup', or expect the flow to end it."
+    )
 
 
 def scaled(graph: FlowGraph, factor: float) -> FlowGraph:

@@ -29,18 +29,21 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from engine.language.compile import FlowGraph
 from engine.core.errors import VoxflowError
+from engine.language.compile import FlowGraph
 from engine.runtime import messages as m
 from engine.runtime.calls import call_state, hang_up, start_call
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.services import RuntimeServices
+from engine.runtime.temporal_server import (
+    EmbeddedTemporal,
+    TemporalSettings,
+    connect_client,
+    temporal_settings_from_env,
+)
 from engine.runtime.worker import WorkerOptions, create_worker
 from engine.simulate.caller import ScriptAction, ScriptedCaller
 from engine.simulate.fixtures import CallAnswers, FixedAnswerTable
-from engine.runtime.temporal_server import (
-    EmbeddedTemporal, TemporalSettings, connect_client, temporal_settings_from_env,
-)
 from engine.voice.bus import VoiceBus
 from engine.voice.clock import REAL_CLOCK, Clock
 from engine.voice.memory_bus import MemoryVoiceBus
@@ -81,8 +84,9 @@ class EngineOptions:
 class SimulatorEngine:
     """Temporal, a voice bus and a worker for simulated calls (use with ``async with``)."""
 
-    def __init__(self, options: EngineOptions | None = None,
-                 on_progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, options: EngineOptions | None = None, on_progress: Callable[[str], None] | None = None
+    ) -> None:
         self.options = options or EngineOptions()
         if self.options.bus not in BUS_KINDS:
             raise VoxflowError(f"unknown voice bus '{self.options.bus}'; use memory or redis.")
@@ -129,7 +133,9 @@ class SimulatorEngine:
         self._client = await connect_client(settings)
         worker_bus = await self._new_bus()
         self._services = RuntimeServices(
-            self.options.config, worker_bus, voice_clock=self.options.clock,
+            self.options.config,
+            worker_bus,
+            voice_clock=self.options.clock,
             fixed_answers=self.answers,
         )
         worker_options = WorkerOptions(
@@ -140,8 +146,11 @@ class SimulatorEngine:
         )
         self._worker = create_worker(self._client, self._services, worker_options)
         self._worker_task = asyncio.ensure_future(self._worker.run())
-        bus_where = "an in-memory voice bus" if self.options.bus == "memory" else (
-            f"the Redis voice bus at {self.redis_url}")
+        bus_where = (
+            "an in-memory voice bus"
+            if self.options.bus == "memory"
+            else (f"the Redis voice bus at {self.redis_url}")
+        )
         self.where = f"{temporal_where}, {bus_where}"
 
     async def _new_bus(self) -> VoiceBus:
@@ -257,17 +266,28 @@ class SimulatedCall:
     async def start(self) -> None:
         bus = await self.engine.caller_bus()
         self.caller = ScriptedCaller(
-            bus, self.call_id, self._actions, clock=self.engine.options.clock,
-            failing_transfers=self.setup.failing_transfers, on_line=self._line,
+            bus,
+            self.call_id,
+            self._actions,
+            clock=self.engine.options.clock,
+            failing_transfers=self.setup.failing_transfers,
+            on_line=self._line,
             on_idle=self._on_idle,
         )
         self.engine.answers.register(self.call_id, self.setup.answers)
         self._caller_task = self.caller.start()
-        call = {"call_sid": self.call_id, "caller_number": self.setup.caller_number,
-                "called_number": self.setup.called_number}
+        call = {
+            "call_sid": self.call_id,
+            "caller_number": self.setup.caller_number,
+            "called_number": self.setup.called_number,
+        }
         self.handle = await start_call(
-            self.engine.client, self.graph, self.call_id, call=call,
-            variables=self.setup.variables, options=self.setup.options,
+            self.engine.client,
+            self.graph,
+            self.call_id,
+            call=call,
+            variables=self.setup.variables,
+            options=self.setup.options,
             task_queue=self.engine.task_queue,
         )
 

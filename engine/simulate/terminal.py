@@ -66,11 +66,16 @@ class TerminalView:
             return [paint(f"  → {text}", "dim")]
         if kind == "warning":
             first, *rest = self._wrap(text, 4)
-            return [f"  {paint('!', 'yellow', 'bold')} {paint(first, 'yellow')}",
-                    *(paint(line, "yellow") for line in rest)]
+            return [
+                f"  {paint('!', 'yellow', 'bold')} {paint(first, 'yellow')}",
+                *(paint(line, "yellow") for line in rest),
+            ]
         if kind == "note":
-            return [paint(line, "green") for part in text.splitlines()
-                    for line in self._wrap(part, 2, keep_indent=True)]
+            return [
+                paint(line, "green")
+                for part in text.splitlines()
+                for line in self._wrap(part, 2, keep_indent=True)
+            ]
         if kind == "end":
             return ["", f"{paint('Call ended:', 'bold')} {text}"]
         return [text]
@@ -81,9 +86,15 @@ class TerminalView:
         if not self.out.isatty():
             return [prefix + text if keep_indent else text]
         width = max(40, shutil.get_terminal_size().columns - 1)
-        lines = textwrap.wrap(text, width, initial_indent=prefix, subsequent_indent=prefix,
-                              drop_whitespace=True, replace_whitespace=False,
-                              break_on_hyphens=False) or [prefix]
+        lines = textwrap.wrap(
+            text,
+            width,
+            initial_indent=prefix,
+            subsequent_indent=prefix,
+            drop_whitespace=True,
+            replace_whitespace=False,
+            break_on_hyphens=False,
+        ) or [prefix]
         return lines if keep_indent else [lines[0][indent:], *lines[1:]]
 
     def _clear_prompt(self) -> None:

@@ -80,20 +80,26 @@ class CallTrace:
             yield from run.events
 
 
-async def trace_call(client: Client, graph: FlowGraph, result: m.CallResult,
-                     workflow_id: str) -> CallTrace:
+async def trace_call(client: Client, graph: FlowGraph, result: m.CallResult, workflow_id: str) -> CallTrace:
     """Read the call's history (and its subflows') once it has ended."""
     root = await _trace_run(client, graph, workflow_id, result.path, result.status, result.events)
     return CallTrace(graph, root)
 
 
 async def _trace_run(
-    client: Client, graph: FlowGraph, workflow_id: str, path: list[str], status: str,
+    client: Client,
+    graph: FlowGraph,
+    workflow_id: str,
+    path: list[str],
+    status: str,
     events: list[m.CallEvent],
 ) -> FlowRun:
     run = FlowRun(graph.flow_id, workflow_id, list(path), status=status, events=list(events))
-    run.subflow_calls = {node.id: flow for node in graph.nodes.values()
-                         if (flow := called_flow(node.type, node.config)) is not None}
+    run.subflow_calls = {
+        node.id: flow
+        for node in graph.nodes.values()
+        if (flow := called_flow(node.type, node.config)) is not None
+    }
     handle = client.get_workflow_handle(workflow_id)
     outcomes, children = await _read_history(client, handle)
     run.exits = _exits(graph, run.path, outcomes)
@@ -102,8 +108,7 @@ async def _trace_run(
         if sub is None:
             continue
         child_path, child_status, child_events = await _child_outcome(client, child_id)
-        run.children.append(
-            await _trace_run(client, sub, child_id, child_path, child_status, child_events))
+        run.children.append(await _trace_run(client, sub, child_id, child_path, child_status, child_events))
     return run
 
 
@@ -128,8 +133,7 @@ async def _read_history(
             if step_number is not None and done.result.payloads:
                 outcome = converter.from_payloads(done.result.payloads, [m.NodeOutcome])[0]
                 outcomes[step_number] = outcome.exit
-        elif kind in ("activity_task_failed_event_attributes",
-                      "activity_task_timed_out_event_attributes"):
+        elif kind in ("activity_task_failed_event_attributes", "activity_task_timed_out_event_attributes"):
             step_number = scheduled.get(getattr(event, kind).scheduled_event_id)
             if step_number is not None:
                 outcomes[step_number] = FAILED

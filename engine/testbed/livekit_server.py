@@ -61,10 +61,15 @@ class GoModule:
     binary: str  # the name of the program in the cache
 
 
-LIVEKIT_SERVER = GoModule("github.com/livekit/livekit-server", "v1.13.5",
-                          "github.com/livekit/livekit-server/cmd/server", "livekit-server")
-LIVEKIT_SIP = GoModule("github.com/livekit/sip", "v1.26.0",
-                       "github.com/livekit/sip/cmd/livekit-sip", "livekit-sip")
+LIVEKIT_SERVER = GoModule(
+    "github.com/livekit/livekit-server",
+    "v1.13.5",
+    "github.com/livekit/livekit-server/cmd/server",
+    "livekit-server",
+)
+LIVEKIT_SIP = GoModule(
+    "github.com/livekit/sip", "v1.26.0", "github.com/livekit/sip/cmd/livekit-sip", "livekit-sip"
+)
 BUILD_TIMEOUT = 1800.0  # seconds: the first build downloads and compiles ~300 packages
 START_TIMEOUT = 30.0
 
@@ -89,12 +94,12 @@ def _go() -> str:
         raise VoxflowError(
             "the Go toolchain ('go') is not installed: the LiveKit test bed builds the LiveKit "
             "server from its Go module. Install Go 1.26 or newer (Debian: apt-get install "
-            "golang), then run 'voxflow livekit build' again.")
+            "golang), then run 'voxflow livekit build' again."
+        )
     return go
 
 
-def build(module: GoModule = LIVEKIT_SERVER, *, log: Path | None = None,
-          quiet: bool = False) -> Path:
+def build(module: GoModule = LIVEKIT_SERVER, *, log: Path | None = None, quiet: bool = False) -> Path:
     """Build ``module`` into the cache unless it is there; return the binary's path."""
     target = binary_path(module)
     if target.is_file() and os.access(target, os.X_OK):
@@ -102,27 +107,42 @@ def build(module: GoModule = LIVEKIT_SERVER, *, log: Path | None = None,
     go = _go()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="gobin-", dir=target.parent))
-    env = dict(os.environ, GOBIN=str(staging), GOFLAGS="-buildvcs=false -trimpath",
-               CGO_ENABLED=os.environ.get("CGO_ENABLED", "0"))
+    env = dict(
+        os.environ,
+        GOBIN=str(staging),
+        GOFLAGS="-buildvcs=false -trimpath",
+        CGO_ENABLED=os.environ.get("CGO_ENABLED", "0"),
+    )
     if not quiet:
-        print(f"building {module.path}@{module.version} (the first build takes a few "
-              "minutes; later runs reuse it)…", flush=True)
+        print(
+            f"building {module.path}@{module.version} (the first build takes a few "
+            "minutes; later runs reuse it)…",
+            flush=True,
+        )
     log = log or target.parent / "build.log"
     try:
         with log.open("wb") as out:
-            done = subprocess.run([go, "install", f"{module.package}@{module.version}"],
-                                  stdout=out, stderr=subprocess.STDOUT, env=env,
-                                  timeout=BUILD_TIMEOUT, check=False)
+            done = subprocess.run(
+                [go, "install", f"{module.package}@{module.version}"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                timeout=BUILD_TIMEOUT,
+                check=False,
+            )
         built = staging / module.package.rsplit("/", 1)[-1]
         if done.returncode != 0 or not built.is_file():
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-12:])
-            raise VoxflowError(f"building {module.path}@{module.version} failed "
-                               f"(go install exited {done.returncode}); the end of {log}:\n"
-                               f"{tail}")
+            raise VoxflowError(
+                f"building {module.path}@{module.version} failed "
+                f"(go install exited {done.returncode}); the end of {log}:\n"
+                f"{tail}"
+            )
         os.replace(built, target)
     except subprocess.TimeoutExpired:
-        raise VoxflowError(f"building {module.path}@{module.version} took longer than "
-                           f"{BUILD_TIMEOUT:.0f} s; see {log}") from None
+        raise VoxflowError(
+            f"building {module.path}@{module.version} took longer than {BUILD_TIMEOUT:.0f} s; see {log}"
+        ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
@@ -134,17 +154,21 @@ def sip_status(module: GoModule = LIVEKIT_SIP) -> str:
         return f"{module.path}@{module.version}: built, {binary_path(module)}"
     go = _go()
     with tempfile.TemporaryDirectory() as folder:
-        done = subprocess.run([go, "mod", "download", "-json", f"{module.path}@{module.version}"],
-                              capture_output=True, text=True, cwd=folder, timeout=120,
-                              check=False)
+        done = subprocess.run(
+            [go, "mod", "download", "-json", f"{module.path}@{module.version}"],
+            capture_output=True,
+            text=True,
+            cwd=folder,
+            timeout=120,
+            check=False,
+        )
     try:
         answer = json.loads(done.stdout or "{}")
     except json.JSONDecodeError:
         answer = {}
     error = answer.get("Error") or done.stderr.strip()
     if done.returncode == 0 and not error:
-        return (f"{module.path}@{module.version}: the module is served, but voxflow does not "
-                "build it yet")
+        return f"{module.path}@{module.version}: the module is served, but voxflow does not build it yet"
     return f"{module.path}@{module.version} cannot be had: {error}"
 
 
@@ -172,12 +196,23 @@ class LiveKitEndpoints:
 
     def env(self) -> dict[str, str]:
         """The variables voxflow's commands read to find this LiveKit."""
-        return {"LIVEKIT_URL": self.url, "LIVEKIT_API_KEY": self.api_key,
-                "LIVEKIT_API_SECRET": self.api_secret}
+        return {
+            "LIVEKIT_URL": self.url,
+            "LIVEKIT_API_KEY": self.api_key,
+            "LIVEKIT_API_SECRET": self.api_secret,
+        }
 
 
-def config_yaml(*, port: int, tcp_port: int, udp_port: int, redis_address: str,
-                api_key: str, api_secret: str, webhook_urls: Sequence[str]) -> str:
+def config_yaml(
+    *,
+    port: int,
+    tcp_port: int,
+    udp_port: int,
+    redis_address: str,
+    api_key: str,
+    api_secret: str,
+    webhook_urls: Sequence[str],
+) -> str:
     lines = [
         f"port: {port}",
         "bind_addresses: [127.0.0.1]",
@@ -215,9 +250,15 @@ class LiveKitTestBed:
     free one, known as soon as the object is made).
     """
 
-    def __init__(self, *, webhook_urls: Sequence[str] = (), workdir: Path | None = None,
-                 binary: Path | None = None, keys: tuple[str, str] | None = None,
-                 port: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        webhook_urls: Sequence[str] = (),
+        workdir: Path | None = None,
+        binary: Path | None = None,
+        keys: tuple[str, str] | None = None,
+        port: int | None = None,
+    ) -> None:
         self.keys = keys or new_keys()
         self.port = port or free_port()
         self._own_dir = workdir is None
@@ -234,23 +275,34 @@ class LiveKitTestBed:
             return self.endpoints
         binary = self._binary or binary_path(LIVEKIT_SERVER)
         if not binary.is_file():
-            raise VoxflowError(f"the LiveKit server is not built yet ({binary}): run "
-                               "'voxflow livekit build' first (a few minutes, once).")
+            raise VoxflowError(
+                f"the LiveKit server is not built yet ({binary}): run "
+                "'voxflow livekit build' first (a few minutes, once)."
+            )
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._redis = EmbeddedRedis(data_dir=self.workdir / "redis")
         self._redis.start()
         key, secret = self.keys
         port = self.port
-        config = config_yaml(port=port, tcp_port=free_port(),
-                             udp_port=free_port(socket.SOCK_DGRAM),
-                             redis_address=f"{self._redis.host}:{self._redis.port}",
-                             api_key=key, api_secret=secret, webhook_urls=self.webhook_urls)
+        config = config_yaml(
+            port=port,
+            tcp_port=free_port(),
+            udp_port=free_port(socket.SOCK_DGRAM),
+            redis_address=f"{self._redis.host}:{self._redis.port}",
+            api_key=key,
+            api_secret=secret,
+            webhook_urls=self.webhook_urls,
+        )
         config_file = self.workdir / "livekit.yaml"
         config_file.write_text(config)
         with self.log.open("ab") as out:
             self._process = subprocess.Popen(
-                [str(binary), "--config", str(config_file)], stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                [str(binary), "--config", str(config_file)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         atexit.register(self.stop)
         self.endpoints = LiveKitEndpoints(f"ws://127.0.0.1:{port}", key, secret, self._redis.url)
         try:
@@ -265,15 +317,18 @@ class LiveKitTestBed:
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
-                raise VoxflowError(f"the LiveKit server stopped at start (exit "
-                                   f"{self._process.returncode}):\n{self.log_tail()}")
+                raise VoxflowError(
+                    f"the LiveKit server stopped at start (exit "
+                    f"{self._process.returncode}):\n{self.log_tail()}"
+                )
             with contextlib.suppress(OSError, urllib.error.URLError):
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as answer:
                     if answer.status == 200:
                         return
             time.sleep(0.1)
-        raise VoxflowError(f"the LiveKit server did not answer within {START_TIMEOUT:.0f} s:\n"
-                           f"{self.log_tail()}")
+        raise VoxflowError(
+            f"the LiveKit server did not answer within {START_TIMEOUT:.0f} s:\n{self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -318,8 +373,9 @@ def running(webhook_urls: Sequence[str] = ()) -> Iterator[LiveKitEndpoints]:
         yield bed.endpoints
 
 
-async def start_for_dev(stack: contextlib.AsyncExitStack, settings: ServerSettings, host: str,
-                        port: int) -> ServerSettings:
+async def start_for_dev(
+    stack: contextlib.AsyncExitStack, settings: ServerSettings, host: str, port: int
+) -> ServerSettings:
     """``voxflow dev --livekit``: the test bed for the rest of dev, stopped with it.
 
     Its LIVEKIT_URL / LIVEKIT_API_KEY / LIVEKIT_API_SECRET go into this process's
@@ -327,18 +383,23 @@ async def start_for_dev(stack: contextlib.AsyncExitStack, settings: ServerSettin
     server's settings (its LiveKit webhook checks and agent dispatch).
     """
     if not binary_path(LIVEKIT_SERVER).is_file():
-        raise VoxflowError("the LiveKit server for 'voxflow dev --livekit' is not built yet: run "
-                           "'voxflow livekit build' once (a few minutes), then again "
-                           "'voxflow dev --livekit'.")
+        raise VoxflowError(
+            "the LiveKit server for 'voxflow dev --livekit' is not built yet: run "
+            "'voxflow livekit build' once (a few minutes), then again "
+            "'voxflow dev --livekit'."
+        )
     webhook_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     bed = LiveKitTestBed(webhook_urls=[f"http://{webhook_host}:{port}/webhooks/livekit"])
     endpoints = await asyncio.to_thread(bed.start)
     stack.callback(bed.stop)
     os.environ.update(endpoints.env())
-    print(f"LiveKit server {LIVEKIT_SERVER.version} (test bed): {endpoints.url}, log {bed.log}",
-          flush=True)
-    return replace(settings, livekit_url=endpoints.url, livekit_api_key=endpoints.api_key,
-                   livekit_api_secret=endpoints.api_secret)
+    print(f"LiveKit server {LIVEKIT_SERVER.version} (test bed): {endpoints.url}, log {bed.log}", flush=True)
+    return replace(
+        settings,
+        livekit_url=endpoints.url,
+        livekit_api_key=endpoints.api_key,
+        livekit_api_secret=endpoints.api_secret,
+    )
 
 
 def run_foreground(webhook_urls: Sequence[str]) -> int:
@@ -349,8 +410,10 @@ def run_foreground(webhook_urls: Sequence[str]) -> int:
     build()
     with LiveKitTestBed(webhook_urls=webhook_urls) as bed:
         assert bed.endpoints is not None
-        print(f"LiveKit server {LIVEKIT_SERVER.version} is running on "
-              f"{bed.endpoints.url} (log: {bed.log}). For voxflow:")
+        print(
+            f"LiveKit server {LIVEKIT_SERVER.version} is running on "
+            f"{bed.endpoints.url} (log: {bed.log}). For voxflow:"
+        )
         for name, value in bed.endpoints.env().items():
             print(f"  export {name}={value}")
         print(f"LiveKit SIP: {sip_status()}")

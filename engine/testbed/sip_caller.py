@@ -35,8 +35,7 @@ LINE_RATE = 8000  # G.711
 FRAME_MS = 20
 FRAME_SAMPLES = RATE * FRAME_MS // 1000
 SOUND_LEVEL = 300  # peak amplitude of a frame that counts as sound (about -40 dBFS)
-DTMF_CODES = {**{str(d): d for d in range(10)}, "*": 10, "#": 11,
-              "A": 12, "B": 13, "C": 14, "D": 15}
+DTMF_CODES = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
 
 _BIAS = 0x84
 _SEGMENT_ENDS = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
@@ -100,19 +99,32 @@ class RoomCaller:
         return f"sip_{self.number}"
 
     def token(self) -> str:
-        return (api.AccessToken(self.api_key, self.api_secret)
-                .with_identity(self.identity)
-                .with_name(f"Phone {self.number}")
-                .with_kind("sip")
-                .with_attributes({"sip.phoneNumber": self.number,
-                                  "sip.trunkPhoneNumber": self.called,
-                                  "sip.callStatus": "active"})
-                .with_grants(api.VideoGrants(room_join=True, room=self.room_name,
-                                             can_publish=True, can_subscribe=True,
-                                             can_publish_data=True))
-                .with_room_config(api.RoomConfiguration(agents=[
-                    api.RoomAgentDispatch(agent_name=self.agent_name)]))
-                .to_jwt())
+        return (
+            api.AccessToken(self.api_key, self.api_secret)
+            .with_identity(self.identity)
+            .with_name(f"Phone {self.number}")
+            .with_kind("sip")
+            .with_attributes(
+                {
+                    "sip.phoneNumber": self.number,
+                    "sip.trunkPhoneNumber": self.called,
+                    "sip.callStatus": "active",
+                }
+            )
+            .with_grants(
+                api.VideoGrants(
+                    room_join=True,
+                    room=self.room_name,
+                    can_publish=True,
+                    can_subscribe=True,
+                    can_publish_data=True,
+                )
+            )
+            .with_room_config(
+                api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=self.agent_name)])
+            )
+            .to_jwt()
+        )
 
     async def dial(self) -> float:
         """Join the room (the INVITE reaching LiveKit); returns when that started."""
@@ -124,18 +136,19 @@ class RoomCaller:
         self._source = rtc.AudioSource(RATE, 1, queue_size_ms=200)
         track = rtc.LocalAudioTrack.create_audio_track("phone", self._source)
         await room.local_participant.publish_track(
-            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        )
         self._tasks.append(asyncio.create_task(self._microphone()))
         return started
 
-    def _on_track(self, track: rtc.Track, _pub: rtc.RemoteTrackPublication,
-                  participant: rtc.RemoteParticipant) -> None:
+    def _on_track(
+        self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+    ) -> None:
         if track.kind == rtc.TrackKind.KIND_AUDIO:
             self._tasks.append(asyncio.create_task(self._listen(track)))
 
     async def _listen(self, track: rtc.Track) -> None:
-        stream = rtc.AudioStream(track, sample_rate=RATE, num_channels=1,
-                                 frame_size_ms=FRAME_MS)
+        stream = rtc.AudioStream(track, sample_rate=RATE, num_channels=1, frame_size_ms=FRAME_MS)
         try:
             async for event in stream:
                 samples = np.frombuffer(bytes(event.frame.data), dtype=np.int16)
@@ -156,8 +169,7 @@ class RoomCaller:
                         self._speaking_done.set()
             else:
                 frame = silence
-            await self._source.capture_frame(rtc.AudioFrame(
-                frame.tobytes(), RATE, 1, FRAME_SAMPLES))
+            await self._source.capture_frame(rtc.AudioFrame(frame.tobytes(), RATE, 1, FRAME_SAMPLES))
             next_at += FRAME_MS / 1000
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
@@ -204,8 +216,7 @@ class RoomCaller:
             await asyncio.sleep(0.02)
         raise TimeoutError(f"heard nothing within {timeout:.0f} s")
 
-    async def wait_for_quiet(self, since: float, quiet: float = 0.8,
-                             timeout: float = 30.0) -> float:
+    async def wait_for_quiet(self, since: float, quiet: float = 0.8, timeout: float = 30.0) -> float:
         """Wait for sound after ``since`` then ``quiet`` seconds without; returns its end."""
         deadline = time.monotonic() + timeout
         await self.wait_for_sound(since, timeout)
@@ -217,8 +228,7 @@ class RoomCaller:
         raise TimeoutError(f"the agent did not stop speaking within {timeout:.0f} s")
 
     def recording(self, since: float = 0.0, until: float | None = None) -> np.ndarray:
-        frames = [f.samples for f in self.heard
-                  if f.at >= since and (until is None or f.at <= until)]
+        frames = [f.samples for f in self.heard if f.at >= since and (until is None or f.at <= until)]
         return np.concatenate(frames) if frames else np.zeros(0, np.int16)
 
 

@@ -43,9 +43,7 @@ class VoiceBus(Protocol):
         """Append an event for the plugin side; returns its id."""
         ...
 
-    async def read_commands(
-        self, call_id: str, after: str, timeout: float
-    ) -> list[Entry[Command]]:
+    async def read_commands(self, call_id: str, after: str, timeout: float) -> list[Entry[Command]]:
         """Commands after id ``after``, waiting up to ``timeout`` seconds (0: no wait)."""
         ...
 
@@ -84,9 +82,7 @@ class StreamCursor(Generic[_T]):
     cursor there later skips nothing.
     """
 
-    def __init__(
-        self, read: Callable[[str, float], Awaitable[list[Entry[_T]]]], after: str = START
-    ) -> None:
+    def __init__(self, read: Callable[[str, float], Awaitable[list[Entry[_T]]]], after: str = START) -> None:
         self._read = read
         self._fetched_up_to = after
         self.position = after

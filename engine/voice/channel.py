@@ -33,16 +33,42 @@ from __future__ import annotations
 from engine.voice.channel_base import AgentRejoined, ChannelBase
 from engine.voice.errors import COMPLETED, AgentTimeout, CallEnded
 from engine.voice.messages import (
-    CollectDtmf, Command, Dtmf, Event, Hangup, HangupComplete, Listen, Play, Record,
-    RecordComplete, Speak, SpeechComplete, SpeechPartial, SpeechStarted, Stop, Transfer,
-    TransferComplete, TtsComplete, TtsInterrupted,
+    CollectDtmf,
+    Command,
+    Dtmf,
+    Event,
+    Hangup,
+    HangupComplete,
+    Listen,
+    Play,
+    Record,
+    RecordComplete,
+    Speak,
+    SpeechComplete,
+    SpeechPartial,
+    SpeechStarted,
+    Stop,
+    Transfer,
+    TransferComplete,
+    TtsComplete,
+    TtsInterrupted,
 )
 from engine.voice.results import (
-    ChannelPolicy, DtmfResult, ListenResult, Prompt, RecordResult, SpeakResult,
+    ChannelPolicy,
+    DtmfResult,
+    ListenResult,
+    Prompt,
+    RecordResult,
+    SpeakResult,
 )
 
 __all__ = [
-    "ChannelPolicy", "DtmfResult", "ListenResult", "Prompt", "RecordResult", "SpeakResult",
+    "ChannelPolicy",
+    "DtmfResult",
+    "ListenResult",
+    "Prompt",
+    "RecordResult",
+    "SpeakResult",
     "VoiceChannel",
 ]
 
@@ -97,8 +123,7 @@ class VoiceChannel(ChannelBase):
 
         async def once() -> SpeakResult:
             request = Play(request_id=self._new_id(), audio=audio, interruptible=interruptible)
-            return await self._await_output(request, interruptible,
-                                            self.policy.speak_timeout)
+            return await self._await_output(request, interruptible, self.policy.speak_timeout)
 
         return await self._restartable(once)
 
@@ -117,16 +142,19 @@ class VoiceChannel(ChannelBase):
 
         def command() -> Listen:
             return Listen(
-                request_id=self._new_id(), end_silence_ms=end_silence_ms,
-                max_duration=max_duration, no_input_timeout=no_input_timeout,
-                expected_phrases=tuple(expected_phrases), language=language, dtmf=dtmf,
+                request_id=self._new_id(),
+                end_silence_ms=end_silence_ms,
+                max_duration=max_duration,
+                no_input_timeout=no_input_timeout,
+                expected_phrases=tuple(expected_phrases),
+                language=language,
+                dtmf=dtmf,
             )
 
         async def once() -> ListenResult:
             request = command()
             barged = await self._prompt_then(request, prompt, accept_dtmf=dtmf)
-            return await self._await_answer(request.request_id, barged, no_input_timeout,
-                                            max_duration, dtmf)
+            return await self._await_answer(request.request_id, barged, no_input_timeout, max_duration, dtmf)
 
         return await self._restartable(once)
 
@@ -148,12 +176,16 @@ class VoiceChannel(ChannelBase):
 
         async def once() -> DtmfResult:
             request = CollectDtmf(
-                request_id=self._new_id(), num_digits=num_digits, finish_on_key=finish_on_key,
-                timeout=timeout, inter_digit_timeout=inter_digit_timeout,
+                request_id=self._new_id(),
+                num_digits=num_digits,
+                finish_on_key=finish_on_key,
+                timeout=timeout,
+                inter_digit_timeout=inter_digit_timeout,
             )
             barged = await self._prompt_then(request, prompt, accept_dtmf=True)
-            return await self._await_digits(request.request_id, barged, num_digits,
-                                            finish_on_key, timeout, inter_digit_timeout)
+            return await self._await_digits(
+                request.request_id, barged, num_digits, finish_on_key, timeout, inter_digit_timeout
+            )
 
         return await self._restartable(once)
 
@@ -176,11 +208,13 @@ class VoiceChannel(ChannelBase):
                 await self._say(prompt)
             # Anything said or pressed before the recording started is not part of it.
             self._pending.clear()
-            request = Record(request_id=self._new_id(), max_duration=max_duration, beep=beep,
-                             finish_on_key=finish_on_key)
+            request = Record(
+                request_id=self._new_id(), max_duration=max_duration, beep=beep, finish_on_key=finish_on_key
+            )
             await self._send(request)
-            return await self._await_recording(request.request_id, max_duration, finish_on_key,
-                                               no_input_timeout)
+            return await self._await_recording(
+                request.request_id, max_duration, finish_on_key, no_input_timeout
+            )
 
         return await self._restartable(once)
 
@@ -190,9 +224,12 @@ class VoiceChannel(ChannelBase):
         async def once() -> None:
             request = Transfer(request_id=self._new_id(), destination=destination)
             await self._send(request)
-            await self._await_reply(request.request_id, TransferComplete,
-                                    self.policy.transfer_timeout,
-                                    f"the transfer to {destination}")
+            await self._await_reply(
+                request.request_id,
+                TransferComplete,
+                self.policy.transfer_timeout,
+                f"the transfer to {destination}",
+            )
 
         await self._restartable(once)
         await self.bus.end_call(self.call_id)
@@ -202,8 +239,9 @@ class VoiceChannel(ChannelBase):
         request = Hangup(request_id=self._new_id(), reason=reason)
         try:
             await self._send(request)
-            await self._await_reply(request.request_id, HangupComplete,
-                                    self.policy.hangup_timeout, "hanging up", required=False)
+            await self._await_reply(
+                request.request_id, HangupComplete, self.policy.hangup_timeout, "hanging up", required=False
+            )
         except (CallEnded, AgentRejoined, AgentTimeout):
             pass  # the caller or the agent is gone already: the call is over either way
         await self.bus.end_call(self.call_id)
@@ -215,9 +253,7 @@ class VoiceChannel(ChannelBase):
 
     # ---- prompts ----------------------------------------------------------
 
-    async def _prompt_then(
-        self, request: Command, prompt: Prompt | None, *, accept_dtmf: bool
-    ) -> bool:
+    async def _prompt_then(self, request: Command, prompt: Prompt | None, *, accept_dtmf: bool) -> bool:
         """Send ``request`` and say ``prompt`` in barge-in order; True if the caller cut in."""
         if prompt is not None and not prompt.interruptible:
             self._pending.clear()  # VoiceXML: no type-ahead into a prompt without barge-in
@@ -238,13 +274,17 @@ class VoiceChannel(ChannelBase):
         return result.barged_in
 
     async def _say(self, prompt: Prompt) -> SpeakResult:
-        request = Speak(request_id=self._new_id(), text=prompt.text, voice=prompt.voice,
-                        language=prompt.language, interruptible=prompt.interruptible)
+        request = Speak(
+            request_id=self._new_id(),
+            text=prompt.text,
+            voice=prompt.voice,
+            language=prompt.language,
+            interruptible=prompt.interruptible,
+        )
         limit = self.policy.speak_timeout + len(prompt.text) * self.policy.seconds_per_character
         return await self._await_output(request, prompt.interruptible, limit)
 
-    async def _await_output(self, request: Speak | Play, interruptible: bool,
-                            limit: float) -> SpeakResult:
+    async def _await_output(self, request: Speak | Play, interruptible: bool, limit: float) -> SpeakResult:
         rid = request.request_id
         self._deaf = not interruptible
         try:
@@ -256,8 +296,7 @@ class VoiceChannel(ChannelBase):
                     await self._stop(rid)
                     what = request.text if isinstance(request, Speak) else request.audio
                     raise AgentTimeout(
-                        f"the voice agent did not finish saying \"{_short(what)}\" within "
-                        f"{limit:.0f} seconds"
+                        f'the voice agent did not finish saying "{_short(what)}" within {limit:.0f} seconds'
                     )
                 if isinstance(event, TtsComplete) and event.request_id == rid:
                     self._active.discard(rid)
@@ -274,7 +313,11 @@ class VoiceChannel(ChannelBase):
     # ---- waiting for the caller -----------------------------------------
 
     async def _await_answer(
-        self, rid: str, barged: bool, no_input_timeout: float, max_duration: float,
+        self,
+        rid: str,
+        barged: bool,
+        no_input_timeout: float,
+        max_duration: float,
         accept_dtmf: bool,
     ) -> ListenResult:
         silence = _Silence(self)
@@ -292,8 +335,7 @@ class VoiceChannel(ChannelBase):
                 else:
                     await self._stop(rid)  # answered by words said earlier: close ours
                 self._speech_barge_in = False
-                return ListenResult("speech", event.transcript, event.confidence,
-                                    barged_in=barged)
+                return ListenResult("speech", event.transcript, event.confidence, barged_in=barged)
             if isinstance(event, SpeechPartial):
                 partial = event
             if event is not None:
@@ -305,15 +347,25 @@ class VoiceChannel(ChannelBase):
                 if await self._next(speaking_since + max_duration + self.policy.grace) is None:
                     await self._stop(rid)
                     heard = partial.transcript if partial else ""
-                    return ListenResult("speech", heard, partial.confidence if partial else None,
-                                        barged_in=barged, truncated=True)
+                    return ListenResult(
+                        "speech",
+                        heard,
+                        partial.confidence if partial else None,
+                        barged_in=barged,
+                        truncated=True,
+                    )
                 continue
             if not await self._wait_or_silence(silence, no_input_at, rid):
                 return ListenResult("no_input", barged_in=barged)
 
     async def _await_digits(
-        self, rid: str, barged: bool, num_digits: int | None, finish_on_key: str,
-        timeout: float, inter_digit_timeout: float,
+        self,
+        rid: str,
+        barged: bool,
+        num_digits: int | None,
+        finish_on_key: str,
+        timeout: float,
+        inter_digit_timeout: float,
     ) -> DtmfResult:
         silence = _Silence(self)
         no_input_at = silence.started + timeout
@@ -422,8 +474,7 @@ class VoiceChannel(ChannelBase):
                 self._active.discard(rid)
                 if not required:
                     return
-                raise AgentTimeout(f"the voice agent did not confirm {what} within "
-                                   f"{limit:.0f} seconds")
+                raise AgentTimeout(f"the voice agent did not confirm {what} within {limit:.0f} seconds")
             if isinstance(event, kind) and event.request_id == rid:
                 self._active.discard(rid)
                 return

@@ -29,8 +29,19 @@ from engine.voice.bus import StreamCursor, VoiceBus
 from engine.voice.clock import REAL_CLOCK, Clock
 from engine.voice.errors import USER_HANGUP, AgentError, AgentTimeout, CallEnded
 from engine.voice.messages import (
-    CALLER_INPUT, AgentJoined, AgentLeft, CallerInput, CallerLeft, Command, Dtmf, ErrorEvent,
-    Event, SpeechComplete, SpeechPartial, SpeechStarted, Stop,
+    CALLER_INPUT,
+    AgentJoined,
+    AgentLeft,
+    CallerInput,
+    CallerLeft,
+    Command,
+    Dtmf,
+    ErrorEvent,
+    Event,
+    SpeechComplete,
+    SpeechPartial,
+    SpeechStarted,
+    Stop,
 )
 from engine.voice.results import ChannelPolicy
 from engine.voice.state import STATE_OWNER, CallVoiceState
@@ -65,9 +76,7 @@ class ChannelBase:
         self.state = CallVoiceState()
         self._prefix = uuid.uuid4().hex[:10]
         self._numbers = itertools.count(1)
-        self._cursor: StreamCursor[Event] = StreamCursor(
-            functools.partial(bus.read_events, call_id)
-        )
+        self._cursor: StreamCursor[Event] = StreamCursor(functools.partial(bus.read_events, call_id))
         self._own: set[str] = set()  # every request this channel sent
         self._active: set[str] = set()  # sent and not yet answered or stopped
         self._stopped: set[str] = set()  # input for these is late: dropped
@@ -90,8 +99,7 @@ class ChannelBase:
 
     async def open(self) -> None:
         self.state = CallVoiceState.from_dict(await self.bus.load_state(self.call_id, STATE_OWNER))
-        self._cursor = StreamCursor(functools.partial(self.bus.read_events, self.call_id),
-                                    self.state.cursor)
+        self._cursor = StreamCursor(functools.partial(self.bus.read_events, self.call_id), self.state.cursor)
         self._pending.extend(self.state.early_events())
         self._keep_speech = self.state.keep_speech
         self._opened = True
@@ -104,9 +112,9 @@ class ChannelBase:
         # Keys typed ahead always carry over; words only when they interrupted
         # our own message and no question of ours took them (see CallVoiceState).
         carried = [
-            event for event in self._pending
-            if isinstance(event, Dtmf)
-            or (self._speech_barge_in and event.request_id not in self._stopped)
+            event
+            for event in self._pending
+            if isinstance(event, Dtmf) or (self._speech_barge_in and event.request_id not in self._stopped)
         ]
         self.state.cursor = self._cursor.position
         self.state.set_early_events(carried)
@@ -171,8 +179,7 @@ class ChannelBase:
         if isinstance(event, ErrorEvent):
             if event.request_id in self._active:
                 self._active.discard(event.request_id)
-                raise AgentError(event.message or f"the voice agent reported '{event.code}'",
-                                 event.code)
+                raise AgentError(event.message or f"the voice agent reported '{event.code}'", event.code)
             return None  # about a request that is no longer ours to care about
         if isinstance(event, CALLER_INPUT):
             if not self._accept(event):  # type: ignore[arg-type]
@@ -221,8 +228,7 @@ class ChannelBase:
 
         (LiveKit's webhook for a dead agent can arrive after its successor joined.)
         """
-        return bool(event.agent_id and self.state.agent_id
-                    and event.agent_id != self.state.agent_id)
+        return bool(event.agent_id and self.state.agent_id and event.agent_id != self.state.agent_id)
 
     async def _agent_joined(self, event: AgentJoined) -> None:
         """An agent announced itself with no ``call:agent_left`` before it.
@@ -295,7 +301,7 @@ class ChannelBase:
         now = self.clock.time()
         window = self.policy.rapid_window
         recent = [at for at in self.state.barge_ins if now - at <= window] + [now]
-        self.state.barge_ins = recent[-(self.policy.rapid_barge_ins + 1):]
+        self.state.barge_ins = recent[-(self.policy.rapid_barge_ins + 1) :]
         if len(recent) > self.policy.rapid_barge_ins:
             self.state.rapid = True
 

@@ -24,9 +24,18 @@ from engine.voice.matching import words
 from engine.voice.settings import VoiceSettings
 
 # Words in a phrase that mean "a person" (for the offer of a human).
-HUMAN_WORDS = frozenset({
-    "agent", "operator", "human", "person", "representative", "someone", "advisor", "somebody",
-})
+HUMAN_WORDS = frozenset(
+    {
+        "agent",
+        "operator",
+        "human",
+        "person",
+        "representative",
+        "someone",
+        "advisor",
+        "somebody",
+    }
+)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -79,8 +88,12 @@ async def converse(
         step = counter.step(event, prompt)
         if step.exit is not None:
             if step.say:
-                await channel.speak(step.say, voice=settings.voice, language=settings.language,
-                                    interruptible=settings.interruptible(config))
+                await channel.speak(
+                    step.say,
+                    voice=settings.voice,
+                    language=settings.language,
+                    interruptible=settings.interruptible(config),
+                )
             return NodeResult(exit=step.exit, outputs=dict(verdict.outputs))
         text = step.prompt
 
@@ -90,12 +103,16 @@ async def _note_verdict(channel: VoiceChannel, verdict: Verdict) -> None:
     question left unanswered on the transcript)."""
     note = getattr(channel.bus, "note_verdict", None)
     if note is not None:
-        await note("accepted" if isinstance(verdict, Accepted)
-                   else "no_input" if isinstance(verdict, NoInput) else "no_match")
+        await note(
+            "accepted"
+            if isinstance(verdict, Accepted)
+            else "no_input"
+            if isinstance(verdict, NoInput)
+            else "no_match"
+        )
 
 
-def _adapt(text: str, channel: VoiceChannel, settings: VoiceSettings,
-           rapid: RapidInterruptions) -> str:
+def _adapt(text: str, channel: VoiceChannel, settings: VoiceSettings, rapid: RapidInterruptions) -> str:
     if not (settings.rapid_interruptions and channel.rapid_interruptions) or not text:
         return text
     shorter = rapid.shorten(text)

@@ -18,16 +18,47 @@ from dataclasses import dataclass
 
 # Words that carry no meaning in an answer to a phone menu. Deliberately
 # short: "no", "yes", "okay", "oh" (a spoken zero) are answers, not fillers.
-FILLER_WORDS = frozenset({
-    "um", "umm", "uh", "uhh", "uhm", "er", "erm", "ah", "ahh", "eh", "hmm", "hm", "mm",
-    "mhm", "well", "like", "please", "so", "just",
-})
+FILLER_WORDS = frozenset(
+    {
+        "um",
+        "umm",
+        "uh",
+        "uhh",
+        "uhm",
+        "er",
+        "erm",
+        "ah",
+        "ahh",
+        "eh",
+        "hmm",
+        "hm",
+        "mm",
+        "mhm",
+        "well",
+        "like",
+        "please",
+        "so",
+        "just",
+    }
+)
 # Words around a spoken key: "press one", "option 2", "number three".
 _KEY_WORDS = frozenset({"press", "option", "number", "key", "the", "pressing", "i", "choose"})
 SPOKEN_KEYS = {
-    "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "six": "6", "seven": "7", "eight": "8", "nine": "9", "star": "*", "asterisk": "*",
-    "pound": "#", "hash": "#",
+    "zero": "0",
+    "oh": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "star": "*",
+    "asterisk": "*",
+    "pound": "#",
+    "hash": "#",
 }
 _APOSTROPHES = re.compile(r"['’`]")
 _NOT_WORD = re.compile(r"[^\w]+")
@@ -45,7 +76,7 @@ def contains(answer: Sequence[str], phrase: Sequence[str]) -> bool:
     size = len(phrase)
     if size == 0 or size > len(answer):
         return False
-    return any(tuple(answer[i:i + size]) == tuple(phrase) for i in range(len(answer) - size + 1))
+    return any(tuple(answer[i : i + size]) == tuple(phrase) for i in range(len(answer) - size + 1))
 
 
 @dataclass(frozen=True)

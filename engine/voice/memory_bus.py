@@ -26,9 +26,7 @@ DEFAULT_RETENTION = 300.0
 @dataclass
 class _Stream:
     entries: list[str] = field(default_factory=list)  # JSON texts; id = index + 1
-    waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = field(
-        default_factory=list
-    )
+    waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = field(default_factory=list)
 
 
 @dataclass
@@ -67,9 +65,7 @@ class MemoryVoiceBus:
 
     # ---- reading --------------------------------------------------------
 
-    async def read_commands(
-        self, call_id: str, after: str, timeout: float
-    ) -> list[Entry[Command]]:
+    async def read_commands(self, call_id: str, after: str, timeout: float) -> list[Entry[Command]]:
         texts = await self._read(call_id, "commands", after, timeout)
         return [(entry_id, command_from_json(text)) for entry_id, text in texts]
 
@@ -77,9 +73,7 @@ class MemoryVoiceBus:
         texts = await self._read(call_id, "events", after, timeout)
         return [(entry_id, event_from_json(text)) for entry_id, text in texts]
 
-    async def _read(
-        self, call_id: str, which: str, after: str, timeout: float
-    ) -> list[tuple[str, str]]:
+    async def _read(self, call_id: str, which: str, after: str, timeout: float) -> list[tuple[str, str]]:
         start = _parse_id(after)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -148,7 +142,8 @@ class MemoryVoiceBus:
         # bounded by the calls of the last few minutes.
         now = time.monotonic()
         for call_id in [
-            cid for cid, call in self._calls.items()
+            cid
+            for cid, call in self._calls.items()
             if call.ended_at is not None and now - call.ended_at > self._retention
         ]:
             del self._calls[call_id]

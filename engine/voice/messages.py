@@ -280,9 +280,20 @@ class ErrorEvent:
 
 
 Event: TypeAlias = (
-    AgentJoined | AgentLeft | CallerLeft | SpeechStarted | SpeechPartial | SpeechComplete
-    | TtsStarted | TtsComplete | TtsInterrupted | Dtmf | RecordComplete | TransferComplete
-    | HangupComplete | ErrorEvent
+    AgentJoined
+    | AgentLeft
+    | CallerLeft
+    | SpeechStarted
+    | SpeechPartial
+    | SpeechComplete
+    | TtsStarted
+    | TtsComplete
+    | TtsInterrupted
+    | Dtmf
+    | RecordComplete
+    | TransferComplete
+    | HangupComplete
+    | ErrorEvent
 )
 CallerInput: TypeAlias = SpeechStarted | SpeechPartial | SpeechComplete | Dtmf
 CALLER_INPUT = (SpeechStarted, SpeechPartial, SpeechComplete, Dtmf)
@@ -293,8 +304,18 @@ _COMMANDS: dict[str, type[Any]] = {
 _EVENTS: dict[str, type[Any]] = {
     cls.TYPE: cls
     for cls in (
-        AgentJoined, AgentLeft, CallerLeft, SpeechStarted, SpeechPartial, SpeechComplete,
-        TtsStarted, TtsComplete, TtsInterrupted, Dtmf, RecordComplete, TransferComplete,
+        AgentJoined,
+        AgentLeft,
+        CallerLeft,
+        SpeechStarted,
+        SpeechPartial,
+        SpeechComplete,
+        TtsStarted,
+        TtsComplete,
+        TtsInterrupted,
+        Dtmf,
+        RecordComplete,
+        TransferComplete,
         HangupComplete,
     )
 }
@@ -350,8 +371,6 @@ def _object(text: str | bytes) -> dict[str, Any]:
 def _build(cls: type[Any], data: dict[str, Any]) -> Any:
     known = {item.name for item in dataclasses.fields(cls)}
     values = {
-        key: tuple(value) if isinstance(value, list) else value
-        for key, value in data.items()
-        if key in known
+        key: tuple(value) if isinstance(value, list) else value for key, value in data.items() if key in known
     }
     return cls(**values)

@@ -16,8 +16,9 @@ def open_channel(
     services: object, context: NodeContext, settings: VoiceSettings, node_type: str
 ) -> VoiceChannel:
     """A channel for this node's call (use it with ``async with``)."""
-    return VoiceChannel(voice_bus(services, node_type), context.call_id,
-                        clock=voice_clock(services), policy=settings.policy())
+    return VoiceChannel(
+        voice_bus(services, node_type), context.call_id, clock=voice_clock(services), policy=settings.policy()
+    )
 
 
 def prompt(text: str | None, settings: VoiceSettings, config: Mapping[str, Any]) -> Prompt | None:

@@ -78,8 +78,9 @@ class RedisVoiceBus:
         # (a read could miss events for 50 ms) and failed reads past 15 s as "unreachable".
         # Every waiting reader (one per call in a voice node) holds a connection while it
         # waits, so the pool must be larger than redis-py 8's default of 100.
-        client = aioredis.Redis.from_url(url, decode_responses=False, socket_timeout=None,
-                                         max_connections=MAX_CONNECTIONS)
+        client = aioredis.Redis.from_url(
+            url, decode_responses=False, socket_timeout=None, max_connections=MAX_CONNECTIONS
+        )
         return cls(client, where=f"Redis at {_without_password(url)}", **options)
 
     async def check(self) -> None:
@@ -115,9 +116,7 @@ class RedisVoiceBus:
 
     # ---- reading --------------------------------------------------------
 
-    async def read_commands(
-        self, call_id: str, after: str, timeout: float
-    ) -> list[Entry[Command]]:
+    async def read_commands(self, call_id: str, after: str, timeout: float) -> list[Entry[Command]]:
         raw = await self._read(COMMANDS_KEY.format(call_id=call_id), after, timeout)
         return [(entry_id, command_from_json(text)) for entry_id, text in raw]
 
@@ -139,8 +138,10 @@ class RedisVoiceBus:
         while True:
             left = deadline - time.monotonic()
             task = self._pending_reads.pop((key, after), None)
-            if task is not None and task.done() and (
-                task.cancelled() or task.exception() is not None or not task.result()
+            if (
+                task is not None
+                and task.done()
+                and (task.cancelled() or task.exception() is not None or not task.result())
             ):
                 # Failed, or an old "nothing yet": entries may have come since, so ask again.
                 task = None
@@ -168,6 +169,7 @@ class RedisVoiceBus:
         def drop() -> None:
             if self._pending_reads.get((key, after)) is task:
                 del self._pending_reads[(key, after)]
+
         if not task.cancelled() and task.exception() is None:
             asyncio.get_running_loop().call_later(1.0, drop)
         else:

@@ -63,14 +63,10 @@ def voice_settings(config: Mapping[str, Any], context: NodeContext) -> VoiceSett
         language=pick("language", None),
         barge_in=bool(pick("barge_in", True)),
         no_input_timeout=_seconds(pick("no_input_timeout", DEFAULT_NO_INPUT_TIMEOUT)),
-        low_confidence_threshold=float(
-            pick("low_confidence_threshold", DEFAULT_LOW_CONFIDENCE_THRESHOLD)
-        ),
+        low_confidence_threshold=float(pick("low_confidence_threshold", DEFAULT_LOW_CONFIDENCE_THRESHOLD)),
         rapid_interruptions=bool(pick("rapid_interruptions", False)),
         silence_check_after=_seconds(pick("silence_check_after", DEFAULT_SILENCE_CHECK_AFTER)),
-        silence_hangup_after=_seconds(
-            pick("silence_hangup_after", DEFAULT_SILENCE_HANGUP_AFTER)
-        ),
+        silence_hangup_after=_seconds(pick("silence_hangup_after", DEFAULT_SILENCE_HANGUP_AFTER)),
     )
 
 

@@ -41,9 +41,30 @@ from typing import Any, Literal, TypeAlias
 from engine.voice.bus import START, StreamCursor, VoiceBus
 from engine.voice.clock import REAL_CLOCK, Clock
 from engine.voice.messages import (
-    AgentJoined, AgentLeft, CallerLeft, CollectDtmf, Command, Dtmf, ErrorEvent, Event, Hangup,
-    HangupComplete, Listen, Play, Record, RecordComplete, Speak, SpeechComplete, SpeechPartial,
-    SpeechStarted, Stop, Transfer, TransferComplete, TtsComplete, TtsInterrupted, TtsStarted,
+    AgentJoined,
+    AgentLeft,
+    CallerLeft,
+    CollectDtmf,
+    Command,
+    Dtmf,
+    ErrorEvent,
+    Event,
+    Hangup,
+    HangupComplete,
+    Listen,
+    Play,
+    Record,
+    RecordComplete,
+    Speak,
+    SpeechComplete,
+    SpeechPartial,
+    SpeechStarted,
+    Stop,
+    Transfer,
+    TransferComplete,
+    TtsComplete,
+    TtsInterrupted,
+    TtsStarted,
 )
 
 AGENT_STATE_OWNER = "agent"
@@ -147,8 +168,7 @@ class SimulatedAgent:
             except asyncio.CancelledError:
                 pass
         if announce and not self.ended:
-            await self._publish(AgentLeft(reason="simulated agent stopped",
-                                          agent_id=self.agent_id))
+            await self._publish(AgentLeft(reason="simulated agent stopped", agent_id=self.agent_id))
 
     async def run(self) -> None:
         """Serve the call until it ends (hangup, transfer, the caller hanging up)."""
@@ -172,8 +192,7 @@ class SimulatedAgent:
                     reading = asyncio.ensure_future(cursor.next(5.0))
                 woken = asyncio.ensure_future(self._wake.wait())
                 waiting: set[asyncio.Future[Any]] = {reading, woken}
-                await asyncio.wait(waiting, timeout=self._wait_for(),
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(waiting, timeout=self._wait_for(), return_when=asyncio.FIRST_COMPLETED)
                 woken.cancel()
                 self._wake.clear()
                 if reading.done():
@@ -229,8 +248,7 @@ class SimulatedAgent:
         target = self._input.request_id if self._input is not None else rid
         # As with real audio: the caller's voice or key comes first, and stops the prompt.
         if isinstance(action, Say):
-            await self._speak(action, target,
-                              after_start=TtsInterrupted(request_id=rid, by="speech"))
+            await self._speak(action, target, after_start=TtsInterrupted(request_id=rid, by="speech"))
         elif isinstance(action, Press):
             self._queue_keys(action)
             first = self._actions.popleft()
@@ -249,10 +267,13 @@ class SimulatedAgent:
     async def _transfer(self, command: Transfer) -> None:
         self._line(Line("agent", f"[transfers to {command.destination}]"))
         if command.destination in self.failing_transfers:
-            await self._publish(ErrorEvent(
-                request_id=command.request_id, code="transfer",
-                message=f"the transfer to {command.destination} failed: busy",
-            ))
+            await self._publish(
+                ErrorEvent(
+                    request_id=command.request_id,
+                    code="transfer",
+                    message=f"the transfer to {command.destination} failed: busy",
+                )
+            )
             return
         await self._publish(TransferComplete(request_id=command.request_id))
         self.ended = True
@@ -331,15 +352,14 @@ class SimulatedAgent:
         if after_start is not None:
             await self._publish(after_start)
         half = " ".join(text.split()[: max(1, len(text.split()) // 2)])
-        await self._publish(SpeechPartial(request_id=rid, transcript=half,
-                                          confidence=say.confidence))
+        await self._publish(SpeechPartial(request_id=rid, transcript=half, confidence=say.confidence))
         if isinstance(request, Record):
             self._input = None
-            await self._publish(RecordComplete(request_id=rid, url=self._recording_url(),
-                                               transcript=text, duration=seconds))
+            await self._publish(
+                RecordComplete(request_id=rid, url=self._recording_url(), transcript=text, duration=seconds)
+            )
             return
-        await self._publish(SpeechComplete(request_id=rid, transcript=text,
-                                           confidence=say.confidence))
+        await self._publish(SpeechComplete(request_id=rid, transcript=text, confidence=say.confidence))
         if isinstance(request, Listen):
             self._input = None
 

@@ -23,8 +23,8 @@ from engine.language.compile import FlowGraph
 from engine.language.project import compile_paths
 from engine.runtime.config import load_runtime_config
 from engine.runtime.services import RuntimeServices
-from engine.runtime.worker import WorkerOptions
 from engine.runtime.temporal_server import TemporalSettings
+from engine.runtime.worker import WorkerOptions
 from engine.voice.memory_bus import MemoryVoiceBus
 from tests.background_loop import BackgroundLoop
 from tests.runtime.webapp import LLM_KEY, WebState, start_web
@@ -61,11 +61,13 @@ def voice_engine(
         db.execute("CREATE TABLE accounts (phone TEXT PRIMARY KEY, balance REAL)")
         db.execute("INSERT INTO accounts VALUES (?, ?)", (CALLER, BALANCE))
     runner, url = background.run(start_web(WebState()))
-    config = load_runtime_config(environ={
-        "VOXFLOW_DATABASE_ACCOUNTS": f"sqlite:///{database}",
-        "VOXFLOW_LLM_BASE_URL": f"{url}/v1",
-        "VOXFLOW_LLM_API_KEY": LLM_KEY,
-    })
+    config = load_runtime_config(
+        environ={
+            "VOXFLOW_DATABASE_ACCOUNTS": f"sqlite:///{database}",
+            "VOXFLOW_LLM_BASE_URL": f"{url}/v1",
+            "VOXFLOW_LLM_API_KEY": LLM_KEY,
+        }
+    )
     bus = MemoryVoiceBus()
     services = RuntimeServices(config, voice_bus=bus)
     task_queue = f"voxflow-agent-{uuid.uuid4().hex[:8]}"

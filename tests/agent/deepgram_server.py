@@ -95,7 +95,7 @@ class _Stream:
         self.audio.extend(data)
         window = self.rate // 100
         for at in range(start - start % window, self.samples - window + 1, window):
-            chunk = np.frombuffer(bytes(self.audio[at * 2:(at + window) * 2]), dtype=np.int16)
+            chunk = np.frombuffer(bytes(self.audio[at * 2 : (at + window) * 2]), dtype=np.int16)
             loud = wav.window_levels(chunk, self.rate).max(initial=-120.0) > SPEECH_DBFS
             await self._window(at, loud)
 
@@ -106,8 +106,9 @@ class _Stream:
                 self.speech_from = at
                 self.next_interim = at / self.rate + INTERIM_EVERY
                 if self.vad_events:
-                    await self.send({"type": "SpeechStarted", "channel": [0],
-                                     "timestamp": round(at / self.rate, 3)})
+                    await self.send(
+                        {"type": "SpeechStarted", "channel": [0], "timestamp": round(at / self.rate, 3)}
+                    )
             elif self.interim and at / self.rate >= self.next_interim and self.jobs.empty():
                 self.next_interim = at / self.rate + INTERIM_EVERY
                 self.jobs.put_nowait((self.speech_from, at, False, False, False))
@@ -132,12 +133,12 @@ class _Stream:
     async def _work(self) -> None:
         while (job := await self.jobs.get()) is not None:
             begin, end, final, speech_final, from_finalize = job
-            await self.result(begin, end, final=final, speech_final=speech_final,
-                              from_finalize=from_finalize)
+            await self.result(begin, end, final=final, speech_final=speech_final, from_finalize=from_finalize)
 
-    async def result(self, begin: int, end: int, *, final: bool, speech_final: bool = False,
-                     from_finalize: bool = False) -> None:
-        pcm = wav.resample(bytes(self.audio[begin * 2:end * 2]), self.rate, sphinx.SAMPLE_RATE)
+    async def result(
+        self, begin: int, end: int, *, final: bool, speech_final: bool = False, from_finalize: bool = False
+    ) -> None:
+        pcm = wav.resample(bytes(self.audio[begin * 2 : end * 2]), self.rate, sphinx.SAMPLE_RATE)
         engine = sphinx.engine()
         grammar = await asyncio.to_thread(engine.grammar, self.phrases) if self.phrases else None
         heard = await asyncio.to_thread(engine.recognize, pcm, grammar)
@@ -153,16 +154,29 @@ class _Stream:
             "is_final": final,
             "speech_final": speech_final,
             "from_finalize": from_finalize,
-            "channel": {"alternatives": [{
-                "transcript": text,
-                "confidence": heard.confidence if text else 0.0,
-                "words": [{"word": w.lower(), "start": round(start + i * step, 3),
-                           "end": round(start + (i + 1) * step, 3),
-                           "confidence": heard.confidence, "punctuated_word": w}
-                          for i, w in enumerate(words)],
-            }]},
-            "metadata": {"request_id": self.request_id, "model_info": MODEL_INFO,
-                         "model_uuid": "00000000-0000-4000-8000-000000000003"},
+            "channel": {
+                "alternatives": [
+                    {
+                        "transcript": text,
+                        "confidence": heard.confidence if text else 0.0,
+                        "words": [
+                            {
+                                "word": w.lower(),
+                                "start": round(start + i * step, 3),
+                                "end": round(start + (i + 1) * step, 3),
+                                "confidence": heard.confidence,
+                                "punctuated_word": w,
+                            }
+                            for i, w in enumerate(words)
+                        ],
+                    }
+                ]
+            },
+            "metadata": {
+                "request_id": self.request_id,
+                "model_info": MODEL_INFO,
+                "model_uuid": "00000000-0000-4000-8000-000000000003",
+            },
         }
         await self.send(message)
 
@@ -180,12 +194,18 @@ def build_app(state: DeepgramState) -> web.Application:
     async def listen(request: web.Request) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Token {state.api_key}":
             return web.json_response(
-                {"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials.",
-                 "request_id": str(uuid.uuid4())}, status=401)
+                {
+                    "err_code": "INVALID_AUTH",
+                    "err_msg": "Invalid credentials.",
+                    "request_id": str(uuid.uuid4()),
+                },
+                status=401,
+            )
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        conn = Connection({k: request.query.getall(k) for k in request.query},
-                          request.headers["Authorization"])
+        conn = Connection(
+            {k: request.query.getall(k) for k in request.query}, request.headers["Authorization"]
+        )
         state.connections.append(conn)
         stream = _Stream(ws, conn)
         opened = time.time()
@@ -200,14 +220,19 @@ def build_app(state: DeepgramState) -> web.Application:
                     await stream.finish(from_finalize=True)
                 elif kind == "CloseStream":
                     await stream.finish(from_finalize=False)
-                    await stream.send({
-                        "type": "Metadata", "transaction_key": "deprecated",
-                        "request_id": stream.request_id, "sha256": "", "created":
-                        time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(opened)),
-                        "duration": round(stream.samples / stream.rate, 3), "channels": 1,
-                        "models": [MODEL_INFO["name"]], "model_info": {MODEL_INFO["name"]:
-                                                                        MODEL_INFO},
-                    })
+                    await stream.send(
+                        {
+                            "type": "Metadata",
+                            "transaction_key": "deprecated",
+                            "request_id": stream.request_id,
+                            "sha256": "",
+                            "created": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(opened)),
+                            "duration": round(stream.samples / stream.rate, 3),
+                            "channels": 1,
+                            "models": [MODEL_INFO["name"]],
+                            "model_info": {MODEL_INFO["name"]: MODEL_INFO},
+                        }
+                    )
                     await ws.close()
         stream.close()
         return ws

@@ -48,8 +48,9 @@ class ElevenLabsState:
 
 
 def _unauthorised() -> web.Response:
-    return web.json_response({"detail": {"status": "invalid_api_key",
-                                         "message": "Invalid API key"}}, status=401)
+    return web.json_response(
+        {"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}, status=401
+    )
 
 
 def _rate(output_format: str) -> int | None:
@@ -66,8 +67,11 @@ async def _speech(state: ElevenLabsState, text: str, rate: int) -> bytes:
 def _alignment(text: str, seconds: float) -> dict[str, Any]:
     chars = list(text)
     step = int(seconds * 1000 / max(len(chars), 1))
-    return {"chars": chars, "charStartTimesMs": [i * step for i in range(len(chars))],
-            "charDurationsMs": [step] * len(chars)}
+    return {
+        "chars": chars,
+        "charStartTimesMs": [i * step for i in range(len(chars))],
+        "charDurationsMs": [step] * len(chars),
+    }
 
 
 def build_app(state: ElevenLabsState) -> web.Application:
@@ -77,8 +81,11 @@ def build_app(state: ElevenLabsState) -> web.Application:
         rate = _rate(request.query.get("output_format", "mp3_44100_128"))
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        record: dict[str, Any] = {"voice_id": request.match_info["voice_id"],
-                                  "query": dict(request.query), "messages": []}
+        record: dict[str, Any] = {
+            "voice_id": request.match_info["voice_id"],
+            "query": dict(request.query),
+            "messages": [],
+        }
         state.sockets.append(record)
         buffers: dict[str, str] = {}
         send_lock = asyncio.Lock()
@@ -89,14 +96,18 @@ def build_app(state: ElevenLabsState) -> web.Application:
                     pcm = await _speech(state, text.strip(), rate)
                     size = int(rate * CHUNK_SECONDS) * 2
                     for start in range(0, len(pcm), size):
-                        chunk = pcm[start:start + size]
-                        alignment = _alignment(text.strip() if start == 0 else "",
-                                               len(chunk) / 2 / rate)
-                        await ws.send_str(json.dumps({
-                            "audio": base64.b64encode(chunk).decode(),
-                            "normalizedAlignment": alignment, "alignment": alignment,
-                            "contextId": context,
-                        }))
+                        chunk = pcm[start : start + size]
+                        alignment = _alignment(text.strip() if start == 0 else "", len(chunk) / 2 / rate)
+                        await ws.send_str(
+                            json.dumps(
+                                {
+                                    "audio": base64.b64encode(chunk).decode(),
+                                    "normalizedAlignment": alignment,
+                                    "alignment": alignment,
+                                    "contextId": context,
+                                }
+                            )
+                        )
                 if final:
                     await ws.send_str(json.dumps({"isFinal": True, "contextId": context}))
 
@@ -109,8 +120,9 @@ def build_app(state: ElevenLabsState) -> web.Application:
                 break
             context = str(data.get("context_id") or "")
             if rate is None:
-                await ws.send_str(json.dumps({"error": "unsupported output format: only "
-                                              "pcm_* here", "contextId": context}))
+                await ws.send_str(
+                    json.dumps({"error": "unsupported output format: only pcm_* here", "contextId": context})
+                )
                 continue
             if data.get("close_context"):
                 await speak(context, buffers.pop(context, ""), final=True)
@@ -127,18 +139,20 @@ def build_app(state: ElevenLabsState) -> web.Application:
         if request.headers.get("xi-api-key") != state.api_key:
             return _unauthorised()
         body = await request.json()
-        state.http_requests.append({"voice_id": request.match_info["voice_id"],
-                                    "query": dict(request.query), "body": body})
+        state.http_requests.append(
+            {"voice_id": request.match_info["voice_id"], "query": dict(request.query), "body": body}
+        )
         rate = _rate(request.query.get("output_format", "mp3_44100_128"))
         if rate is None:
-            return web.json_response({"detail": {"status": "invalid_output_format",
-                                                 "message": "only pcm_* here"}}, status=400)
+            return web.json_response(
+                {"detail": {"status": "invalid_output_format", "message": "only pcm_* here"}}, status=400
+            )
         pcm = await _speech(state, str(body.get("text", "")), rate)
         response = web.StreamResponse(headers={"Content-Type": "audio/pcm"})
         await response.prepare(request)
         size = int(rate * CHUNK_SECONDS) * 2
         for start in range(0, len(pcm), size):
-            await response.write(pcm[start:start + size])
+            await response.write(pcm[start : start + size])
         await response.write_eof()
         return response
 

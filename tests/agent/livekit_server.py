@@ -24,8 +24,13 @@ from aiohttp import web
 from google.protobuf.message import Message
 from livekit import api
 
-_STATUS = {"not_found": 404, "unauthenticated": 401, "permission_denied": 403,
-           "malformed": 400, "bad_route": 404}
+_STATUS = {
+    "not_found": 404,
+    "unauthenticated": 401,
+    "permission_denied": 403,
+    "malformed": 400,
+    "bad_route": 404,
+}
 
 
 @dataclass
@@ -68,28 +73,32 @@ def build_app(state: LiveKitState) -> web.Application:
     async def transfer(request: web.Request, body: bytes) -> Message:
         granted = claims(request)
         req = api.TransferSIPParticipantRequest.FromString(body)
-        if not (granted.video.room_admin and granted.video.room == req.room_name
-                and granted.sip.call):
+        if not (granted.video.room_admin and granted.video.room == req.room_name and granted.sip.call):
             raise _Refused("permission_denied", "requires roomAdmin on the room and sip.call")
         state.calls.append(("TransferSIPParticipant", req))
         if req.room_name not in state.rooms:
             raise _Refused("not_found", "requested room does not exist")
         if req.transfer_to in state.busy:
             return api.TransferSIPParticipantResponse(
-                transfer_id="ST_busy", status=api.SIPTransferStatus.STS_TRANSFER_FAILED,
+                transfer_id="ST_busy",
+                status=api.SIPTransferStatus.STS_TRANSFER_FAILED,
                 reason=api.SIPTransferReason.STR_REJECTED,
-                sip_status=api.SIPStatus(code=486, status="Busy Here"))
+                sip_status=api.SIPStatus(code=486, status="Busy Here"),
+            )
         return api.TransferSIPParticipantResponse(
-            transfer_id="ST_ok", status=api.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL,
-            reason=api.SIPTransferReason.STR_COMPLETED)
+            transfer_id="ST_ok",
+            status=api.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL,
+            reason=api.SIPTransferReason.STR_COMPLETED,
+        )
 
     async def start_egress(request: web.Request, body: bytes) -> Message:
         if not claims(request).video.room_record:
             raise _Refused("permission_denied", "requires roomRecord")
         req = api.RoomCompositeEgressRequest.FromString(body)
         state.calls.append(("StartRoomCompositeEgress", req))
-        return api.EgressInfo(egress_id="EG_test", room_name=req.room_name,
-                              status=api.EgressStatus.EGRESS_STARTING)
+        return api.EgressInfo(
+            egress_id="EG_test", room_name=req.room_name, status=api.EgressStatus.EGRESS_STARTING
+        )
 
     routes = {
         "livekit.RoomService/DeleteRoom": delete_room,
@@ -106,8 +115,9 @@ def build_app(state: LiveKitState) -> web.Application:
                 raise _Refused("malformed", "expected application/protobuf")
             answer = await handler(request, await request.read())
         except _Refused as refused:
-            return web.json_response({"code": refused.code, "msg": refused.msg},
-                                     status=_STATUS.get(refused.code, 400))
+            return web.json_response(
+                {"code": refused.code, "msg": refused.msg}, status=_STATUS.get(refused.code, 400)
+            )
         return web.Response(body=answer.SerializeToString(), content_type="application/protobuf")
 
     app = web.Application()

@@ -36,8 +36,10 @@ class BusLog:
         self._changed = asyncio.Event()
 
     async def __aenter__(self) -> BusLog:
-        self._tasks = [asyncio.ensure_future(self._follow(self.bus.read_commands, self.commands)),
-                       asyncio.ensure_future(self._follow(self.bus.read_events, self.events))]
+        self._tasks = [
+            asyncio.ensure_future(self._follow(self.bus.read_commands, self.commands)),
+            asyncio.ensure_future(self._follow(self.bus.read_events, self.events)),
+        ]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -55,8 +57,14 @@ class BusLog:
                     into.append(Seen(self.timeline.now(), message))
                     self._changed.set()
 
-    async def wait_for(self, kind: type[_T], where: Callable[[_T], bool] = lambda _m: True, *,
-                       after: float = -1.0, timeout: float = 20.0) -> Seen:
+    async def wait_for(
+        self,
+        kind: type[_T],
+        where: Callable[[_T], bool] = lambda _m: True,
+        *,
+        after: float = -1.0,
+        timeout: float = 20.0,
+    ) -> Seen:
         """The first command or event of ``kind`` matching ``where``, seen after ``after``."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -67,14 +75,16 @@ class BusLog:
             if left <= 0:
                 raise AssertionError(
                     f"no {kind.__name__} on the bus within {timeout:g} s; commands: "
-                    f"{[s.message for s in self.commands]}; events: {[s.message for s in self.events]}")
+                    f"{[s.message for s in self.commands]}; events: {[s.message for s in self.events]}"
+                )
             self._changed.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
 
     async def speak(self, starts_with: str, *, after: float = -1.0, timeout: float = 30.0) -> Speak:
-        seen = await self.wait_for(Speak, lambda s: s.text.startswith(starts_with), after=after,
-                                   timeout=timeout)
+        seen = await self.wait_for(
+            Speak, lambda s: s.text.startswith(starts_with), after=after, timeout=timeout
+        )
         message: Speak = seen.message
         return message
 

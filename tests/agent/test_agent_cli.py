@@ -15,8 +15,15 @@ COMPLETE = {
     "LIVEKIT_API_SECRET": "secret",
     "REDIS_URL": "redis://localhost:6379/0",
 }
-_ALL = [*COMPLETE, "VOXFLOW_REDIS_URL", "VOXFLOW_STT", "VOXFLOW_TTS", "DEEPGRAM_API_KEY",
-        "ELEVEN_API_KEY", "OPENAI_API_KEY"]
+_ALL = [
+    *COMPLETE,
+    "VOXFLOW_REDIS_URL",
+    "VOXFLOW_STT",
+    "VOXFLOW_TTS",
+    "DEEPGRAM_API_KEY",
+    "ELEVEN_API_KEY",
+    "OPENAI_API_KEY",
+]
 
 
 @pytest.fixture
@@ -33,8 +40,7 @@ def test_missing_configuration_is_listed_in_plain_words(
     assert main(["agent"]) == 1
     said = capsys.readouterr()
     text = said.err + said.out
-    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "REDIS_URL",
-                 "DEEPGRAM_API_KEY"):
+    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "REDIS_URL", "DEEPGRAM_API_KEY"):
         assert name in text, text
     assert "Traceback" not in text
 

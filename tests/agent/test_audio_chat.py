@@ -56,16 +56,27 @@ def test_a_flow_is_heard_with_the_callers_wav(voice_engine: VoiceEngine, tmp_pat
     lines: list[tuple[str, str]] = []
 
     async def scenario() -> m.CallResult | object:
-        engine = _Engine(await connect_client(voice_engine.settings), voice_engine.task_queue,
-                         voice_engine.bus)
-        return await run_audio_call(compiled(FLOW), [caller_wav], out_wav, engine=engine,
-                                    on_line=lambda who, text: lines.append((who, text)))
+        engine = _Engine(
+            await connect_client(voice_engine.settings), voice_engine.task_queue, voice_engine.bus
+        )
+        return await run_audio_call(
+            compiled(FLOW),
+            [caller_wav],
+            out_wav,
+            engine=engine,
+            on_line=lambda who, text: lines.append((who, text)),
+        )
 
     result = asyncio.run(scenario())
     assert result.status == m.COMPLETED, result
     assert result.path == ["hello", "ask", "agreed", "bye"]
-    assert lines == [("agent", "Hello."), ("agent", "Say yes or no."), ("caller", "yes"),
-                     ("agent", "You said yes."), ("agent", "Goodbye.")]
+    assert lines == [
+        ("agent", "Hello."),
+        ("agent", "Say yes or no."),
+        ("caller", "yes"),
+        ("agent", "You said yes."),
+        ("agent", "Goodbye."),
+    ]
     audio = np.frombuffer(wav.read_pcm(out_wav, RATE), dtype=np.int16)
     # Hello + the question, then (after the caller's answer) the reply and goodbye.
     assert len(wav.sound_spans(audio, RATE)) >= 2
@@ -81,7 +92,9 @@ def _cli_env(monkeypatch: pytest.MonkeyPatch, temporal: TemporalSettings, cwd: P
 
 
 def test_voxflow_chat_audio_plays_the_callers_wav_and_writes_the_agents_audio(
-    temporal_settings: TemporalSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    temporal_settings: TemporalSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The whole caller side in one WAV: silent through the greeting, then "balance" while
@@ -89,8 +102,16 @@ def test_voxflow_chat_audio_plays_the_callers_wav_and_writes_the_agents_audio(
     _cli_env(monkeypatch, temporal_settings, tmp_path)
     caller = tmp_path / "caller.wav"
     wav.write(caller, np.concatenate([silence(4.5), speech("balance"), silence(1.0)]), RATE)
-    code = main(["chat", str(FLOWS_DIR / "account-balance.yaml"), "--audio", str(caller),
-                 "--answers", str(FLOWS_DIR / "tests" / "account-balance.answers.yaml")])
+    code = main(
+        [
+            "chat",
+            str(FLOWS_DIR / "account-balance.yaml"),
+            "--audio",
+            str(caller),
+            "--answers",
+            str(FLOWS_DIR / "tests" / "account-balance.answers.yaml"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     said = [line for line in out.splitlines() if line.startswith(("agent:", "caller:"))]
@@ -111,7 +132,9 @@ def test_voxflow_chat_audio_plays_the_callers_wav_and_writes_the_agents_audio(
 
 
 def test_voxflow_chat_audio_names_a_file_it_cannot_use(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
     flow = str(FLOWS_DIR / "account-balance.yaml")

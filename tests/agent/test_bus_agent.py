@@ -45,8 +45,9 @@ def test_keys_recording_play_stop_and_a_failed_transfer(tmp_path: Path) -> None:
     async def scenario() -> None:
         bus = MemoryVoiceBus()
         control = LocalCallControl(failing=["+15550009999"])
-        options = BusAgentOptions(listening=ListeningOptions(recordings_dir=tmp_path / "rec",
-                                                                record_end_silence=1.0))
+        options = BusAgentOptions(
+            listening=ListeningOptions(recordings_dir=tmp_path / "rec", record_end_silence=1.0)
+        )
         async with AudioHarness() as call, BusLog(bus, call_id, call.timeline) as log:
             agent = BusAgent(bus, call_id, call.voice, control, options=options)
             serving = agent.start()
@@ -65,7 +66,9 @@ def test_keys_recording_play_stop_and_a_failed_transfer(tmp_path: Path) -> None:
                 typing = asyncio.ensure_future(type_keys())
                 digits = await channel.collect_dtmf(
                     prompt=Prompt("Please type your account number, then press pound."),
-                    finish_on_key="#", timeout=5)
+                    finish_on_key="#",
+                    timeout=5,
+                )
                 pressed = await typing
                 assert digits.kind == "digits" and digits.digits == "42" and digits.barged_in
                 cut = log.of(TtsInterrupted)[-1]
@@ -100,14 +103,18 @@ def test_keys_recording_play_stop_and_a_failed_transfer(tmp_path: Path) -> None:
                     await channel.play(str(tmp_path / "missing.wav"))
 
                 # -- stop: a cancelled node stops its prompt.
-                speaking_long = asyncio.ensure_future(channel.speak(
-                    "This is a very long announcement about our opening hours, which you "
-                    "will not hear to the end."))
+                speaking_long = asyncio.ensure_future(
+                    channel.speak(
+                        "This is a very long announcement about our opening hours, which you "
+                        "will not hear to the end."
+                    )
+                )
                 long_started = await log.wait_for(TtsStarted, after=call.timeline.now())
                 await call.wait_until(long_started.at + 0.5)
                 speaking_long.cancel()
                 stopped = await log.wait_for(
-                    TtsInterrupted, lambda e: e.request_id == long_started.message.request_id)
+                    TtsInterrupted, lambda e: e.request_id == long_started.message.request_id
+                )
                 assert stopped.message.by == "stop"
 
                 # -- A transfer that fails is error:transfer, said plainly; one that works ends.
@@ -119,4 +126,3 @@ def test_keys_recording_play_stop_and_a_failed_transfer(tmp_path: Path) -> None:
         assert control.transfers == ["tel:+15550001111"]
 
     asyncio.run(scenario())
-

@@ -33,22 +33,26 @@ def test_speech_reaches_the_bus_through_deepgram() -> None:
         bus = MemoryVoiceBus()
         try:
             async with http_context.open():
-                recogniser = engines.make_stt("deepgram", env={"DEEPGRAM_API_KEY": KEY},
-                                              base_url=url)
-                async with AudioHarness(stt_engine=recogniser) as call, \
-                        BusLog(bus, call_id, call.timeline) as log:
+                recogniser = engines.make_stt("deepgram", env={"DEEPGRAM_API_KEY": KEY}, base_url=url)
+                async with (
+                    AudioHarness(stt_engine=recogniser) as call,
+                    BusLog(bus, call_id, call.timeline) as log,
+                ):
                     agent = BusAgent(bus, call_id, call.voice, LocalCallControl())
                     agent.start()
                     async with VoiceChannel(bus, call_id) as channel:
+
                         async def answer() -> None:
                             await asyncio.sleep(2.2)
                             call.play_caller(speech("my account balance"))
 
                         asyncio.ensure_future(answer())
                         result = await channel.listen(
-                            prompt=Prompt("Say balance or agent."), end_silence_ms=700,
+                            prompt=Prompt("Say balance or agent."),
+                            end_silence_ms=700,
                             expected_phrases=("balance", "my account balance", "agent"),
-                            no_input_timeout=8)
+                            no_input_timeout=8,
+                        )
                     complete = (await log.wait_for(SpeechComplete)).message
                     partials = log.of(SpeechPartial)
                     await agent.leave()
@@ -88,8 +92,9 @@ def test_a_wrong_deepgram_key_is_refused_by_the_server() -> None:
         runner, url = await deepgram_server.start(state)
         try:
             async with aiohttp.ClientSession() as session:
-                async with session.get(url + "?encoding=linear16",
-                                       headers={"Authorization": "Token wrong"}) as response:
+                async with session.get(
+                    url + "?encoding=linear16", headers={"Authorization": "Token wrong"}
+                ) as response:
                     body = await response.json()
                     assert body["err_code"] == "INVALID_AUTH"
                     return response.status

@@ -36,10 +36,13 @@ def test_a_prompt_is_spoken_through_elevenlabs_and_heard() -> None:
         bus = MemoryVoiceBus()
         try:
             async with http_context.open():
-                synthesiser = engines.make_tts("elevenlabs", env={"ELEVEN_API_KEY": KEY},
-                                               voice=VOICE, base_url=url)
-                async with AudioHarness(tts_engine=synthesiser) as call, \
-                        BusLog(bus, call_id, call.timeline) as log:
+                synthesiser = engines.make_tts(
+                    "elevenlabs", env={"ELEVEN_API_KEY": KEY}, voice=VOICE, base_url=url
+                )
+                async with (
+                    AudioHarness(tts_engine=synthesiser) as call,
+                    BusLog(bus, call_id, call.timeline) as log,
+                ):
                     agent = BusAgent(bus, call_id, call.voice, LocalCallControl())
                     agent.start()
                     async with VoiceChannel(bus, call_id) as channel:
@@ -80,8 +83,9 @@ def test_elevenlabs_http_streaming_gives_audio_frames() -> None:
         runner, url = await elevenlabs_server.start(state)
         try:
             async with http_context.open():
-                synthesiser = engines.make_tts("elevenlabs", env={"ELEVEN_API_KEY": KEY},
-                                               voice=VOICE, base_url=url)
+                synthesiser = engines.make_tts(
+                    "elevenlabs", env={"ELEVEN_API_KEY": KEY}, voice=VOICE, base_url=url
+                )
                 chunks: list[bytes] = []
                 rates: set[int] = set()
                 async for audio in synthesiser.synthesize("Goodbye."):

@@ -14,15 +14,21 @@ import asyncio
 import numpy as np
 
 from engine.agent import wav
+from engine.agent.audio_io import PlayedSegment
 from engine.agent.bus_agent import BusAgent
 from engine.agent.control import LocalCallControl
-from engine.agent.audio_io import PlayedSegment
 from engine.agent.harness import AudioHarness
 from engine.runtime import messages as m
 from engine.runtime.calls import call_state, start_call
 from engine.runtime.temporal_server import connect_client
 from engine.voice.messages import (
-    Hangup, HangupComplete, Listen, SpeechComplete, SpeechStarted, TtsComplete, TtsInterrupted,
+    Hangup,
+    HangupComplete,
+    Listen,
+    SpeechComplete,
+    SpeechStarted,
+    TtsComplete,
+    TtsInterrupted,
     TtsStarted,
 )
 from tests.agent.conftest import BALANCE, CALLER, VoiceEngine, new_call_id
@@ -57,8 +63,9 @@ def test_a_menu_call_on_real_audio(voice_engine: VoiceEngine) -> None:
         async with AudioHarness() as call, BusLog(voice_engine.bus, call_id, call.timeline) as log:
             agent = BusAgent(voice_engine.bus, call_id, call.voice, control)
             serving = agent.start()
-            handle = await start_call(client, graph, call_id, call={"caller_number": CALLER},
-                                      task_queue=voice_engine.task_queue)
+            handle = await start_call(
+                client, graph, call_id, call={"caller_number": CALLER}, task_queue=voice_engine.task_queue
+            )
 
             # -- The menu: the caller says "balance" over it, a second in.
             menu = await log.speak("For your balance")
@@ -71,8 +78,7 @@ def test_a_menu_call_on_real_audio(voice_engine: VoiceEngine) -> None:
             answer = speech("balance")
             caller_onset = call.play_caller(answer) + onset(answer)
 
-            heard = await log.wait_for(SpeechComplete,
-                                       lambda e: e.request_id == menu_listen.request_id)
+            heard = await log.wait_for(SpeechComplete, lambda e: e.request_id == menu_listen.request_id)
             cut = await log.wait_for(TtsInterrupted, lambda e: e.request_id == menu.request_id)
             assert heard.message.transcript == "balance"
             assert heard.message.confidence is not None and heard.message.confidence >= 0.5
@@ -91,8 +97,7 @@ def test_a_menu_call_on_real_audio(voice_engine: VoiceEngine) -> None:
             # little after the sound they announce).
             greeting_heard = await log.wait_for(TtsStarted, lambda e: e.request_id == greeting.request_id)
             segments = call.speaker.segments
-            after_menu = segments[next(i for i, s in enumerate(segments) if s is segment) + 1
-                                  ].started_at
+            after_menu = segments[next(i for i, s in enumerate(segments) if s is segment) + 1].started_at
             assert segment.started_at is not None and after_menu is not None
             menu_sound = _sound_between(call.agent_audio(), segment.started_at, after_menu)
             assert menu_sound, "the menu prompt was never heard"
@@ -106,10 +111,8 @@ def test_a_menu_call_on_real_audio(voice_engine: VoiceEngine) -> None:
             ask_done = await log.wait_for(TtsComplete, lambda e: e.request_id == ask.request_id)
             reprompt = await log.speak("Sorry", after=ask_done.at, timeout=12)
             assert reprompt.text == NO_INPUT_REPROMPT
-            reprompt_heard = await log.wait_for(TtsStarted,
-                                                lambda e: e.request_id == reprompt.request_id)
-            reprompt_done = await log.wait_for(TtsComplete,
-                                               lambda e: e.request_id == reprompt.request_id)
+            reprompt_heard = await log.wait_for(TtsStarted, lambda e: e.request_id == reprompt.request_id)
+            reprompt_done = await log.wait_for(TtsComplete, lambda e: e.request_id == reprompt.request_id)
             # On the speaker's own times: the ask ended, five silent seconds, the reprompt.
             asked = _segment_heard_by(call, ask_done.at)
             reprompted = _segment_heard_by(call, reprompt_heard.at)

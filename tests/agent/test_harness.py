@@ -52,10 +52,12 @@ def test_caller_wav_is_heard_and_transcribed(tmp_path: Path) -> None:
             # The answer is final once VAD has heard the end silence, and STT is done.
             assert heard.at - speech_end < 1.5
             decided = _last(call.events, "stt_end_of_speech").at
-            print(f"\nVAD start +{(started - speech_start) * 1000:.0f} ms; speech end placed "
-                  f"{(ended - speech_end) * 1000:+.0f} ms, decided +{(decided - speech_end) * 1000:.0f} ms; "
-                  f"STT {(heard.at - decided) * 1000:.0f} ms; final transcript "
-                  f"+{(heard.at - speech_end) * 1000:.0f} ms after speech end")
+            print(
+                f"\nVAD start +{(started - speech_start) * 1000:.0f} ms; speech end placed "
+                f"{(ended - speech_end) * 1000:+.0f} ms, decided +{(decided - speech_end) * 1000:.0f} ms; "
+                f"STT {(heard.at - decided) * 1000:.0f} ms; final transcript "
+                f"+{(heard.at - speech_end) * 1000:.0f} ms after speech end"
+            )
 
     asyncio.run(run())
 
@@ -115,14 +117,19 @@ def test_caller_speech_stops_an_interruptible_prompt_within_300_ms() -> None:
             # The session saw it the same way: caller speaking, then the agent stopped.
             speaking = _last(call.events, "caller_speaking").at
             assert caller_onset - 0.05 <= speaking <= last_sound
-            stopped = [e for e in call.events_of("agent_state")
-                       if e.detail["state"] == "listening" and e.at >= speaking]
+            stopped = [
+                e
+                for e in call.events_of("agent_state")
+                if e.detail["state"] == "listening" and e.at >= speaking
+            ]
             assert stopped and stopped[0].at - caller_onset <= BARGE_IN_LIMIT
             # What the caller said over the prompt is their answer.
             assert heard.text == "agent"
-            print(f"\nbarge-in: caller onset {caller_onset:.3f}s, VAD start +"
-                  f"{(speaking - caller_onset) * 1000:.0f} ms, last agent sound +"
-                  f"{stop_latency * 1000:.0f} ms")
+            print(
+                f"\nbarge-in: caller onset {caller_onset:.3f}s, VAD start +"
+                f"{(speaking - caller_onset) * 1000:.0f} ms, last agent sound +"
+                f"{stop_latency * 1000:.0f} ms"
+            )
 
     asyncio.run(run())
 

@@ -48,8 +48,11 @@ nodes:
 _T = TypeVar("_T")
 
 
-def _with_livekit(state: livekit_server.LiveKitState, monkeypatch: pytest.MonkeyPatch,
-                  scenario: Callable[[api.LiveKitAPI], Awaitable[_T]]) -> _T:
+def _with_livekit(
+    state: livekit_server.LiveKitState,
+    monkeypatch: pytest.MonkeyPatch,
+    scenario: Callable[[api.LiveKitAPI], Awaitable[_T]],
+) -> _T:
     async def main() -> _T:
         runner, url = await livekit_server.start(state)
         # What `voxflow agent` exports for its jobs; LIVEKIT_URL as users write it (ws://).
@@ -69,45 +72,61 @@ def _with_livekit(state: livekit_server.LiveKitState, monkeypatch: pytest.Monkey
     return asyncio.run(main())
 
 
-async def _call(engine: VoiceEngine, lk: api.LiveKitAPI, state: livekit_server.LiveKitState,
-                desk: str) -> tuple[str, m.CallResult, str | None]:
+async def _call(
+    engine: VoiceEngine, lk: api.LiveKitAPI, state: livekit_server.LiveKitState, desk: str
+) -> tuple[str, m.CallResult, str | None]:
     """One call of FLOW served through LiveKit's API; its room, result and how it ended."""
     client = await connect_client(engine.settings)
     call_id = new_call_id("lk")
     room = f"call-{call_id}"
     state.rooms.add(room)
     async with AudioHarness() as harness:
-        agent = BusAgent(engine.bus, call_id, harness.voice,
-                         LiveKitCallControl(lk, room, SIP_CALLER), agent_id=f"agent-AJ_{call_id}")
+        agent = BusAgent(
+            engine.bus,
+            call_id,
+            harness.voice,
+            LiveKitCallControl(lk, room, SIP_CALLER),
+            agent_id=f"agent-AJ_{call_id}",
+        )
         serving = agent.start()
-        handle = await start_call(client, compiled(FLOW), call_id,
-                                  call={"caller_number": CALLER}, variables={"desk": desk},
-                                  task_queue=engine.task_queue)
+        handle = await start_call(
+            client,
+            compiled(FLOW),
+            call_id,
+            call={"caller_number": CALLER},
+            variables={"desk": desk},
+            task_queue=engine.task_queue,
+        )
         result: m.CallResult = await asyncio.wait_for(handle.result(), 60)
         ended = await asyncio.wait_for(serving, 10)
     return room, result, ended
 
 
 def test_a_transfer_is_a_sip_refer_of_the_caller_through_livekit(
-    voice_engine: VoiceEngine, monkeypatch: pytest.MonkeyPatch,
+    voice_engine: VoiceEngine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     state = livekit_server.LiveKitState(KEY, SECRET)
     room, result, ended = _with_livekit(
-        state, monkeypatch, lambda lk: _call(voice_engine, lk, state, "+15550001111"))
+        state, monkeypatch, lambda lk: _call(voice_engine, lk, state, "+15550001111")
+    )
     assert result.status == m.TRANSFERRED, result
     assert ended == "transfer"
     [(method, request)] = state.calls
     assert method == "TransferSIPParticipant"
     assert (request.room_name, request.participant_identity, request.transfer_to) == (
-        room, SIP_CALLER, "tel:+15550001111")
+        room,
+        SIP_CALLER,
+        "tel:+15550001111",
+    )
 
 
 def test_a_refused_transfer_takes_on_error_and_hanging_up_deletes_the_room(
-    voice_engine: VoiceEngine, monkeypatch: pytest.MonkeyPatch,
+    voice_engine: VoiceEngine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     state = livekit_server.LiveKitState(KEY, SECRET, busy={f"tel:{BUSY}"})
-    room, result, ended = _with_livekit(
-        state, monkeypatch, lambda lk: _call(voice_engine, lk, state, BUSY))
+    room, result, ended = _with_livekit(state, monkeypatch, lambda lk: _call(voice_engine, lk, state, BUSY))
     assert result.status == m.COMPLETED, result
     assert result.path == ["hello", "move", "sorry"]
     assert ended == "hangup"
@@ -123,13 +142,16 @@ def test_a_recorded_call_starts_an_egress_and_keeps_its_id_on_the_bus(
     state = livekit_server.LiveKitState(KEY, SECRET, rooms={"call-rec1", "call-rec2"})
 
     async def scenario(lk: api.LiveKitAPI) -> tuple[Any, Any]:
-        recorded = await record_call(LiveKitCallControl(lk, "call-rec1", SIP_CALLER), bus,
-                                     "rec1", "calls/{room}-{time}.ogg")
+        recorded = await record_call(
+            LiveKitCallControl(lk, "call-rec1", SIP_CALLER), bus, "rec1", "calls/{room}-{time}.ogg"
+        )
         # A LiveKit that refuses (here: another project's secret): the call goes on unrecorded.
-        async with api.LiveKitAPI(api_key=KEY, api_secret="another-secret-another-secret-1234",
-                                  session=http_context.http_session()) as other:
-            refused = await record_call(LiveKitCallControl(other, "call-rec2", SIP_CALLER),
-                                        bus, "rec2", "calls/{room}-{time}.ogg")
+        async with api.LiveKitAPI(
+            api_key=KEY, api_secret="another-secret-another-secret-1234", session=http_context.http_session()
+        ) as other:
+            refused = await record_call(
+                LiveKitCallControl(other, "call-rec2", SIP_CALLER), bus, "rec2", "calls/{room}-{time}.ogg"
+            )
         return recorded, refused
 
     recorded, refused = _with_livekit(state, monkeypatch, scenario)

@@ -33,8 +33,9 @@ def _with_livekit(scenario: Any, state: livekit_server.LiveKitState) -> Any:
 
 
 def test_transfer_refers_the_sip_caller_to_a_tel_or_sip_uri() -> None:
-    state = livekit_server.LiveKitState("key", "secret-secret-secret-secret-1234", rooms={ROOM},
-                                        busy={"tel:+15550009999"})
+    state = livekit_server.LiveKitState(
+        "key", "secret-secret-secret-secret-1234", rooms={ROOM}, busy={"tel:+15550009999"}
+    )
 
     async def scenario(control: LiveKitCallControl) -> str:
         await control.transfer("+1 555 000 1111")
@@ -45,11 +46,13 @@ def test_transfer_refers_the_sip_caller_to_a_tel_or_sip_uri() -> None:
 
     problem = _with_livekit(scenario, state)
     sent = [req for method, req in state.calls if method == "TransferSIPParticipant"]
-    assert [r.transfer_to for r in sent] == ["tel:+15550001111", "sip:agent@pbx.example.com",
-                                            "tel:+15550009999"]
+    assert [r.transfer_to for r in sent] == [
+        "tel:+15550001111",
+        "sip:agent@pbx.example.com",
+        "tel:+15550009999",
+    ]
     assert all(r.room_name == ROOM and r.participant_identity == CALLER for r in sent)
-    assert problem == ("the transfer to +15550009999 failed: STR_REJECTED "
-                       "(SIP 486 Busy Here)")
+    assert problem == ("the transfer to +15550009999 failed: STR_REJECTED (SIP 486 Busy Here)")
 
 
 def test_hangup_deletes_the_room_and_a_gone_room_is_no_error() -> None:
@@ -122,12 +125,16 @@ def test_the_call_context_comes_from_the_server_with_the_shared_token() -> None:
             return web.json_response({"error": "unauthorised"}, status=401)
         if request.match_info["call_id"] != "abc123":
             return web.json_response({"error": "no such call"}, status=404)
-        return web.json_response({"call_id": "abc123", "flow": "ivr-menu",
-                                  "trigger": {"enable_recording": True, "language": "en-GB"},
-                                  "settings": {"voice": "rachel", "stt": "deepgram"}})
+        return web.json_response(
+            {
+                "call_id": "abc123",
+                "flow": "ivr-menu",
+                "trigger": {"enable_recording": True, "language": "en-GB"},
+                "settings": {"voice": "rachel", "stt": "deepgram"},
+            }
+        )
 
-    async def main() -> tuple[CallContext | None, CallContext | None, CallContext | None,
-                              CallContext | None]:
+    async def main() -> tuple[CallContext | None, CallContext | None, CallContext | None, CallContext | None]:
         app = web.Application()
         app.router.add_get("/api/internal/call-context/{call_id}", context)
         runner = web.AppRunner(app)
@@ -136,17 +143,19 @@ def test_the_call_context_comes_from_the_server_with_the_shared_token() -> None:
         await site.start()
         url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
         try:
-            return (await fetch_call_context(url, "s3cret", "abc123"),
-                    await fetch_call_context(url, "s3cret", "other"),
-                    await fetch_call_context(url, "wrong", "abc123"),
-                    await fetch_call_context("http://127.0.0.1:9", "s3cret", "abc123",
-                                             timeout=1))
+            return (
+                await fetch_call_context(url, "s3cret", "abc123"),
+                await fetch_call_context(url, "s3cret", "other"),
+                await fetch_call_context(url, "wrong", "abc123"),
+                await fetch_call_context("http://127.0.0.1:9", "s3cret", "abc123", timeout=1),
+            )
         finally:
             await runner.cleanup()
 
     found, unknown, refused, unreachable = asyncio.run(main())
-    assert found == CallContext("abc123", enable_recording=True, language="en-GB",
-                                voice="rachel", stt="deepgram", tts=None)
+    assert found == CallContext(
+        "abc123", enable_recording=True, language="en-GB", voice="rachel", stt="deepgram", tts=None
+    )
     assert unknown is None and refused is None and unreachable is None
     assert seen[0] == "Bearer s3cret"
     assert parse_call_context("x", {"recording": True}).enable_recording

@@ -34,8 +34,14 @@ def test_only_fixed_texts_of_voice_nodes_are_prompts(example_flows: dict[str, Fl
     nodes = [
         ("voice_speak", {"message": "Hello!", "next": "a"}),
         ("voice_speak", {"message": "Hello ${name}!", "next": "a"}),
-        ("voice_menu", {"prompt": "Say balance.", "no_input": [{"reprompt": "Sorry?"}],
-                        "options": [{"phrases": ["balance"], "next": "b"}]}),
+        (
+            "voice_menu",
+            {
+                "prompt": "Say balance.",
+                "no_input": [{"reprompt": "Sorry?"}],
+                "options": [{"phrases": ["balance"], "next": "b"}],
+            },
+        ),
         ("http_request", {"url": "https://example.com", "message": "not spoken"}),
     ]
     assert pc.fixed_prompts(nodes) == ["Hello!", "Say balance.", "Sorry?"]

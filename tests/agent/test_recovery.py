@@ -17,12 +17,18 @@ from engine.agent.harness import AudioHarness
 from engine.runtime import messages as m
 from engine.runtime.calls import start_call
 from engine.runtime.services import RuntimeServices
+from engine.runtime.temporal_server import connect_client
 from engine.runtime.worker import WorkerOptions, create_worker
 from engine.runtime.workflow import APOLOGY
-from engine.runtime.temporal_server import connect_client
 from engine.voice.clock import ScaledClock
 from engine.voice.messages import (
-    AgentJoined, AgentLeft, Listen, Speak, SpeechComplete, TtsComplete, TtsStarted,
+    AgentJoined,
+    AgentLeft,
+    Listen,
+    Speak,
+    SpeechComplete,
+    TtsComplete,
+    TtsStarted,
 )
 from tests.agent.conftest import CALLER, VoiceEngine, new_call_id
 from tests.agent.speech import speech
@@ -44,8 +50,9 @@ def test_a_new_agent_asks_the_question_again_and_the_call_goes_on(
         async with AudioHarness() as call, BusLog(bus, call_id, call.timeline) as log:
             first = BusAgent(bus, call_id, call.voice, LocalCallControl(), agent_id="first")
             first.start()
-            handle = await start_call(client, graph, call_id, call={"caller_number": CALLER},
-                                      task_queue=voice_engine.task_queue)
+            handle = await start_call(
+                client, graph, call_id, call={"caller_number": CALLER}, task_queue=voice_engine.task_queue
+            )
             ask = await log.speak(ASK)
             asked = await log.wait_for(TtsStarted, lambda e: e.request_id == ask.request_id)
             await call.wait_until(asked.at + 1.0)
@@ -62,8 +69,7 @@ def test_a_new_agent_asks_the_question_again_and_the_call_goes_on(
             assert log.index(left[-1]) < log.index(joined.message)
             assert again.request_id != ask.request_id
 
-            heard_again = await log.wait_for(TtsStarted,
-                                             lambda e: e.request_id == again.request_id)
+            heard_again = await log.wait_for(TtsStarted, lambda e: e.request_id == again.request_id)
             assert heard_again.at - died < 10.0
             await call.wait_until(heard_again.at + 0.8)
             call.play_caller(speech("agent"))  # over the question asked again: the answer
@@ -93,13 +99,13 @@ def test_with_no_agent_back_within_10_s_the_call_fails_with_an_apology(
         client = await connect_client(voice_engine.settings)
         services = RuntimeServices(voice_bus=bus, voice_clock=ScaledClock(0.3))
         queue = f"voxflow-agent-scaled-{uuid.uuid4().hex[:6]}"
-        worker = create_worker(client, services,
-                               WorkerOptions(task_queue=queue, graceful_shutdown=1))
+        worker = create_worker(client, services, WorkerOptions(task_queue=queue, graceful_shutdown=1))
         async with worker, AudioHarness() as call, BusLog(bus, call_id, call.timeline) as log:
             first = BusAgent(bus, call_id, call.voice, LocalCallControl(), agent_id="first")
             first.start()
-            handle = await start_call(client, graph, call_id, call={"caller_number": CALLER},
-                                      task_queue=queue)
+            handle = await start_call(
+                client, graph, call_id, call={"caller_number": CALLER}, task_queue=queue
+            )
             greeting = await log.speak("Hello")
             await log.wait_for(TtsStarted, lambda e: e.request_id == greeting.request_id)
             await first.leave("the agent process is stopping")
@@ -111,9 +117,14 @@ def test_with_no_agent_back_within_10_s_the_call_fails_with_an_apology(
             control = LocalCallControl()
             second = BusAgent(bus, call_id, call.voice, control, agent_id="second")
             second.start()
-            said = await log.wait_for(TtsComplete, lambda e: e.request_id != apology.request_id
-                                      and e.request_id in {s.request_id for s in log.of(Speak)
-                                                           if s.text == APOLOGY}, timeout=15)
+            said = await log.wait_for(
+                TtsComplete,
+                lambda e: (
+                    e.request_id != apology.request_id
+                    and e.request_id in {s.request_id for s in log.of(Speak) if s.text == APOLOGY}
+                ),
+                timeout=15,
+            )
             heard_from = [s for s in call.speaker.segments if s.started_at and s.started_at > left.at]
             assert heard_from and heard_from[-1].played > 2.0  # the apology, heard in full
             result = await asyncio.wait_for(handle.result(), 20)

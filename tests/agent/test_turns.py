@@ -27,10 +27,12 @@ def test_a_phrase_that_starts_a_longer_one_is_not_complete() -> None:
     assert not complete_phrase(None, phrases) and not complete_phrase("", phrases)
 
 
-async def _answer(clip: np.ndarray, phrases: list[str], policy: EndOfTurn = EndOfTurn()
-                  ) -> tuple[str, float, float, ExpectingSTT | None]:
+async def _answer(
+    clip: np.ndarray, phrases: list[str], policy: EndOfTurn | None = None
+) -> tuple[str, float, float, ExpectingSTT | None]:
     """Play ``clip``; returns the transcript, when the turn was decided and when the
     caller's last sound ended (harness seconds), and the end-of-turn rule."""
+    policy = policy or EndOfTurn()
     options = HarnessOptions(turns=TurnOptions(end_of_turn=policy))
     async with AudioHarness(options=options) as call:
         call.expect_phrases(phrases)
@@ -51,8 +53,10 @@ def test_a_whole_expected_phrase_ends_the_turn_after_a_short_silence() -> None:
     assert turns is not None
     stats = turns.stats
     assert (stats.early_phrase, stats.full_silence) == (1, 0), stats
-    print(f"\n'agent': decided {(decided - sound_end) * 1000:.0f} ms after the last sound "
-          f"(end silence {END_SILENCE * 1000:.0f} ms)")
+    print(
+        f"\n'agent': decided {(decided - sound_end) * 1000:.0f} ms after the last sound "
+        f"(end silence {END_SILENCE * 1000:.0f} ms)"
+    )
 
 
 @pytest.mark.parametrize("pause", [0.35, 0.6])
@@ -76,7 +80,6 @@ def test_free_speech_keeps_the_whole_silence() -> None:
 
 
 def test_switched_off_the_turn_ends_after_the_whole_silence_as_before() -> None:
-    text, decided, sound_end, turns = asyncio.run(
-        _answer(speech("agent"), MENU, EndOfTurn(enabled=False)))
+    text, decided, sound_end, turns = asyncio.run(_answer(speech("agent"), MENU, EndOfTurn(enabled=False)))
     assert text == "agent"
     assert turns is None

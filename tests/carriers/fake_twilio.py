@@ -29,9 +29,15 @@ API = "/2010-04-01/Accounts/{account}"
 
 
 def _error(status: int, code: int, message: str) -> web.Response:
-    return web.json_response({"code": code, "message": message, "status": status,
-                              "more_info": f"https://www.twilio.com/docs/errors/{code}"},
-                             status=status)
+    return web.json_response(
+        {
+            "code": code,
+            "message": message,
+            "status": status,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        },
+        status=status,
+    )
 
 
 @dataclass
@@ -45,10 +51,17 @@ class FakeTwilio:
     def offer(self, number: str, locality: str = "San Francisco", region: str = "CA") -> None:
         self.inventory[number] = {
             "friendly_name": f"({number[2:5]}) {number[5:8]}-{number[8:]}",
-            "phone_number": number, "lata": "722", "locality": locality,
-            "rate_center": locality.upper().replace(" ", ""), "latitude": "37.77",
-            "longitude": "-122.41", "region": region, "postal_code": "94103",
-            "iso_country": "US", "address_requirements": "none", "beta": False,
+            "phone_number": number,
+            "lata": "722",
+            "locality": locality,
+            "rate_center": locality.upper().replace(" ", ""),
+            "latitude": "37.77",
+            "longitude": "-122.41",
+            "region": region,
+            "postal_code": "94103",
+            "iso_country": "US",
+            "address_requirements": "none",
+            "beta": False,
             "capabilities": {"voice": True, "SMS": True, "MMS": True, "fax": False},
         }
 
@@ -81,61 +94,90 @@ class FakeTwilio:
         if request.match_info.get("account") != user:
             return _error(404, 20404, f"The requested resource {request.path} was not found")
         if user == SUSPENDED_SID and request.method != "GET":
-            return _error(403, 20403, "Forbidden. You don't have permission to access this "
-                          "resource.")
+            return _error(403, 20403, "Forbidden. You don't have permission to access this resource.")
         return await handler(request)
 
     async def account(self, request: web.Request) -> web.Response:
         sid = request.match_info["account"]
-        return web.json_response({
-            "sid": sid, "friendly_name": "Voxflow test account", "status": "active",
-            "type": "Full", "owner_account_sid": sid, "date_created": DATE,
-            "date_updated": DATE, "auth_token": AUTH_TOKEN,
-            "uri": f"/2010-04-01/Accounts/{sid}.json", "subresource_uris": {},
-        })
+        return web.json_response(
+            {
+                "sid": sid,
+                "friendly_name": "Voxflow test account",
+                "status": "active",
+                "type": "Full",
+                "owner_account_sid": sid,
+                "date_created": DATE,
+                "date_updated": DATE,
+                "auth_token": AUTH_TOKEN,
+                "uri": f"/2010-04-01/Accounts/{sid}.json",
+                "subresource_uris": {},
+            }
+        )
 
     async def available(self, request: web.Request) -> web.Response:
         q = request.query
         area = q.get("AreaCode")
         size = int(q.get("PageSize", "50"))
-        found = [n for n in self.inventory.values()
-                 if request.match_info["country"] == "US"
-                 and (not area or n["phone_number"][2:5] == area)][:size]
+        found = [
+            n
+            for n in self.inventory.values()
+            if request.match_info["country"] == "US" and (not area or n["phone_number"][2:5] == area)
+        ][:size]
         return web.json_response({"available_phone_numbers": found, "uri": request.path_qs})
 
     def _number_json(self, sid: str, number: str, account: str) -> dict[str, Any]:
         return {
-            "sid": sid, "account_sid": account, "friendly_name": number,
-            "phone_number": number, "status": "in-use", "origin": "twilio",
-            "api_version": "2010-04-01", "voice_url": "", "voice_method": "POST",
-            "voice_fallback_url": None, "voice_fallback_method": "POST",
-            "status_callback": "", "status_callback_method": "POST",
-            "voice_caller_id_lookup": False, "voice_application_sid": None,
-            "trunk_sid": None, "sms_url": "", "sms_method": "POST",
+            "sid": sid,
+            "account_sid": account,
+            "friendly_name": number,
+            "phone_number": number,
+            "status": "in-use",
+            "origin": "twilio",
+            "api_version": "2010-04-01",
+            "voice_url": "",
+            "voice_method": "POST",
+            "voice_fallback_url": None,
+            "voice_fallback_method": "POST",
+            "status_callback": "",
+            "status_callback_method": "POST",
+            "voice_caller_id_lookup": False,
+            "voice_application_sid": None,
+            "trunk_sid": None,
+            "sms_url": "",
+            "sms_method": "POST",
             "capabilities": {"voice": True, "sms": True, "mms": True, "fax": False},
-            "date_created": DATE, "date_updated": DATE,
+            "date_created": DATE,
+            "date_updated": DATE,
             "uri": f"/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{sid}.json",
         }
 
     async def list_numbers(self, request: web.Request) -> web.Response:
         account = request.match_info["account"]
         wanted = request.query.get("PhoneNumber")
-        items = [n for n in self.numbers.values()
-                 if n["account_sid"] == account and (not wanted or n["phone_number"] == wanted)]
+        items = [
+            n
+            for n in self.numbers.values()
+            if n["account_sid"] == account and (not wanted or n["phone_number"] == wanted)
+        ]
         size = min(int(request.query.get("PageSize", "50")), self.page_size_cap)
         page = int(request.query.get("Page", "0"))
-        chunk = items[page * size:(page + 1) * size]
+        chunk = items[page * size : (page + 1) * size]
         path = f"/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json"
         more = (page + 1) * size < len(items)
         query = f"PageSize={size}" + (f"&PhoneNumber={wanted}" if wanted else "")
-        return web.json_response({
-            "incoming_phone_numbers": chunk, "page": page, "page_size": size,
-            "start": page * size, "end": page * size + len(chunk) - 1,
-            "first_page_uri": f"{path}?{query}&Page=0",
-            "next_page_uri": f"{path}?{query}&Page={page + 1}" if more else None,
-            "previous_page_uri": f"{path}?{query}&Page={page - 1}" if page else None,
-            "uri": request.path_qs,
-        })
+        return web.json_response(
+            {
+                "incoming_phone_numbers": chunk,
+                "page": page,
+                "page_size": size,
+                "start": page * size,
+                "end": page * size + len(chunk) - 1,
+                "first_page_uri": f"{path}?{query}&Page=0",
+                "next_page_uri": f"{path}?{query}&Page={page + 1}" if more else None,
+                "previous_page_uri": f"{path}?{query}&Page={page - 1}" if page else None,
+                "uri": request.path_qs,
+            }
+        )
 
     async def create_number(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -167,9 +209,12 @@ class FakeTwilio:
         if number is None:
             return _error(404, 20404, f"The requested resource {request.path} was not found")
         form = await request.post()
-        for key, name in (("VoiceUrl", "voice_url"), ("VoiceMethod", "voice_method"),
-                          ("StatusCallback", "status_callback"),
-                          ("StatusCallbackMethod", "status_callback_method")):
+        for key, name in (
+            ("VoiceUrl", "voice_url"),
+            ("VoiceMethod", "voice_method"),
+            ("StatusCallback", "status_callback"),
+            ("StatusCallbackMethod", "status_callback_method"),
+        ):
             if key in form:
                 number[name] = str(form[key])
         return web.json_response(number)

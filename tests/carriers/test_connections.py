@@ -40,17 +40,28 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 
 def test_values_are_encrypted_at_rest_and_never_printed(
-        project: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     caplog.set_level(logging.DEBUG)
     public_key = TelnyxSigner().public_base64
     monkeypatch.setenv("TELNYX_API_KEY", fake_telnyx.API_KEY)
     monkeypatch.setenv("TELNYX_PUBLIC_KEY", public_key)
     code, said = run(capsys, "connections", "add", "telnyx-main", "telnyx", "--from-env")
     assert code == 0, said
-    code, said2 = run(capsys, "connections", "add", "twilio-main", "twilio",
-                      "--set", f"account_sid={fake_twilio.ACCOUNT_SID}",
-                      "--set", f"auth_token={fake_twilio.AUTH_TOKEN}")
+    code, said2 = run(
+        capsys,
+        "connections",
+        "add",
+        "twilio-main",
+        "twilio",
+        "--set",
+        f"account_sid={fake_twilio.ACCOUNT_SID}",
+        "--set",
+        f"auth_token={fake_twilio.AUTH_TOKEN}",
+    )
     assert code == 0, said2
     code, listed = run(capsys, "connections", "list")
     assert code == 0
@@ -62,8 +73,7 @@ def test_values_are_encrypted_at_rest_and_never_printed(
         assert secret not in said + said2 + listed + caplog.text
         assert secret not in text
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert json.loads(text)["connections"]["twilio-main"]["fields"] == ["account_sid",
-                                                                        "auth_token"]
+    assert json.loads(text)["connections"]["twilio-main"]["fields"] == ["account_sid", "auth_token"]
     connection = default_store().get("twilio-main")
     assert connection.values["auth_token"] == fake_twilio.AUTH_TOKEN
     assert fake_twilio.AUTH_TOKEN not in repr(connection)
@@ -79,7 +89,8 @@ def test_values_are_encrypted_at_rest_and_never_printed(
 
 
 def test_a_key_file_is_made_once_and_an_edited_file_is_refused(
-        project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("VOXFLOW_SECRET_KEY")
     code, said = run(capsys, "connections", "add", "a", "database", "--set", "url=sqlite:///a.db")
     assert code == 0 and "Made a new key" in said
@@ -99,40 +110,62 @@ def test_a_key_file_is_made_once_and_an_edited_file_is_refused(
     assert code == 1 and "there is no key" in said
 
 
-def test_add_says_what_is_missing_or_misspelt(project: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_add_says_what_is_missing_or_misspelt(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, said = run(capsys, "connections", "add", "t", "twilio", "--set", "account_sid=AC1")
     assert code == 1 and "auth_token" in said and "TWILIO_AUTH_TOKEN" in said
-    code, said = run(capsys, "connections", "add", "t", "twilio", "--set", "auth_tokn=x",
-                     "--set", "account_sid=AC1")
+    code, said = run(
+        capsys, "connections", "add", "t", "twilio", "--set", "auth_tokn=x", "--set", "account_sid=AC1"
+    )
     assert code == 1 and "no field 'auth_tokn'" in said and "auth_token" in said
     code, said = run(capsys, "connections", "add", "9bad", "llm", "--set", "api_key=x")
     assert code == 1 and "cannot name a connection" in said
 
 
 def _add(capsys: pytest.CaptureFixture[str], name: str, kind: str, **values: str) -> None:
-    code, said = run(capsys, "connections", "add", name, kind,
-                     *[f"--set={k}={v}" for k, v in values.items()])
+    code, said = run(capsys, "connections", "add", name, kind, *[f"--set={k}={v}" for k, v in values.items()])
     assert code == 0, said
 
 
 def test_carrier_connections_are_tested_against_their_apis(
-        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     telnyx, twilio = fake_telnyx.FakeTelnyx(), fake_twilio.FakeTwilio()
     with serving(telnyx.app()) as telnyx_url, serving(twilio.app()) as twilio_url:
-        _add(capsys, "tx", "telnyx", api_key=fake_telnyx.API_KEY, base_url=telnyx_url + "/v2",
-             public_key=TelnyxSigner().public_base64)
+        _add(
+            capsys,
+            "tx",
+            "telnyx",
+            api_key=fake_telnyx.API_KEY,
+            base_url=telnyx_url + "/v2",
+            public_key=TelnyxSigner().public_base64,
+        )
         _add(capsys, "tx-bad-key", "telnyx", api_key="KEYwrong", base_url=telnyx_url + "/v2")
-        _add(capsys, "tx-no-public", "telnyx", api_key=fake_telnyx.API_KEY,
-             base_url=telnyx_url + "/v2")
-        _add(capsys, "tx-bad-public", "telnyx", api_key=fake_telnyx.API_KEY,
-             base_url=telnyx_url + "/v2", public_key="bm90IGEga2V5")
-        _add(capsys, "tx-wrong-url", "telnyx", api_key=fake_telnyx.API_KEY,
-             base_url="http://127.0.0.1:9/v2")
-        _add(capsys, "tw", "twilio", account_sid=fake_twilio.ACCOUNT_SID,
-             auth_token=fake_twilio.AUTH_TOKEN, base_url=twilio_url)
-        _add(capsys, "tw-bad-token", "twilio", account_sid=fake_twilio.ACCOUNT_SID,
-             auth_token="f" * 32, base_url=twilio_url)
+        _add(capsys, "tx-no-public", "telnyx", api_key=fake_telnyx.API_KEY, base_url=telnyx_url + "/v2")
+        _add(
+            capsys,
+            "tx-bad-public",
+            "telnyx",
+            api_key=fake_telnyx.API_KEY,
+            base_url=telnyx_url + "/v2",
+            public_key="bm90IGEga2V5",
+        )
+        _add(capsys, "tx-wrong-url", "telnyx", api_key=fake_telnyx.API_KEY, base_url="http://127.0.0.1:9/v2")
+        _add(
+            capsys,
+            "tw",
+            "twilio",
+            account_sid=fake_twilio.ACCOUNT_SID,
+            auth_token=fake_twilio.AUTH_TOKEN,
+            base_url=twilio_url,
+        )
+        _add(
+            capsys,
+            "tw-bad-token",
+            "twilio",
+            account_sid=fake_twilio.ACCOUNT_SID,
+            auth_token="f" * 32,
+            base_url=twilio_url,
+        )
         for name, words in [
             ("tx", "ok — Telnyx accepted the API key (balance 300.00 USD); the public key is"),
             ("tx-no-public", "no public key is stored"),
@@ -152,16 +185,28 @@ def test_carrier_connections_are_tested_against_their_apis(
     assert not telnyx.changes() and not twilio.changes()
 
 
-def test_livekit_database_and_llm_connections(project: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_livekit_database_and_llm_connections(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     async def models(request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {LLM_KEY}":
-            return web.json_response({"error": {"message": "Incorrect API key provided",
-                                                "type": "invalid_request_error",
-                                                "code": "invalid_api_key"}}, status=401)
-        return web.json_response({"object": "list", "data": [
-            {"id": "gpt-4o-mini", "object": "model", "created": 1, "owned_by": "system"},
-            {"id": "llama3", "object": "model", "created": 1, "owned_by": "local"}]})
+            return web.json_response(
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+                status=401,
+            )
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {"id": "gpt-4o-mini", "object": "model", "created": 1, "owned_by": "system"},
+                    {"id": "llama3", "object": "model", "created": 1, "owned_by": "local"},
+                ],
+            }
+        )
 
     llm = web.Application()
     llm.router.add_get("/v1/models", models)
@@ -169,19 +214,22 @@ def test_livekit_database_and_llm_connections(project: Path,
         db.execute("CREATE TABLE accounts (id INTEGER)")
     with serving(FakeLiveKit().app()) as livekit_url, serving(llm) as llm_url:
         _add(capsys, "lk", "livekit", url=livekit_url, api_key=LK_KEY, api_secret=LK_SECRET)
-        _add(capsys, "lk-bad", "livekit", url=livekit_url, api_key=LK_KEY,
-             api_secret="another-secret-of-thirty-two-characters")
-        _add(capsys, "lk-away", "livekit", url="http://127.0.0.1:9", api_key=LK_KEY,
-             api_secret=LK_SECRET)
+        _add(
+            capsys,
+            "lk-bad",
+            "livekit",
+            url=livekit_url,
+            api_key=LK_KEY,
+            api_secret="another-secret-of-thirty-two-characters",
+        )
+        _add(capsys, "lk-away", "livekit", url="http://127.0.0.1:9", api_key=LK_KEY, api_secret=LK_SECRET)
         _add(capsys, "crm", "database", url="sqlite:///crm.db")
         _add(capsys, "gone", "database", url="sqlite:///missing.db")
-        _add(capsys, "pg", "database",
-             url="postgresql://voxflow:hunter2secret@127.0.0.1:9/voxflow")
+        _add(capsys, "pg", "database", url="postgresql://voxflow:hunter2secret@127.0.0.1:9/voxflow")
         _add(capsys, "ai", "llm", api_key=LLM_KEY, base_url=llm_url + "/v1", model="llama3")
         _add(capsys, "ai-bad", "llm", api_key="sk-wrong", base_url=llm_url + "/v1")
         _add(capsys, "ai-no-v1", "llm", api_key=LLM_KEY, base_url=llm_url)
-        _add(capsys, "ai-model", "llm", api_key=LLM_KEY, base_url=llm_url + "/v1",
-             model="gpt-5-imaginary")
+        _add(capsys, "ai-model", "llm", api_key=LLM_KEY, base_url=llm_url + "/v1", model="gpt-5-imaginary")
         for name, words in [
             ("lk", "ok — LiveKit accepted the key and secret (0 SIP inbound trunks)"),
             ("lk-bad", "refused the API key and secret of the connection 'lk-bad'"),
@@ -200,12 +248,12 @@ def test_livekit_database_and_llm_connections(project: Path,
             assert "hunter2secret" not in said and "Traceback" not in said
 
 
-def test_the_server_and_flows_use_connections_by_name(project: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_server_and_flows_use_connections_by_name(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     public_key = TelnyxSigner().public_base64
     _add(capsys, "tx", "telnyx", api_key=fake_telnyx.API_KEY, public_key=public_key)
-    _add(capsys, "tw", "twilio", account_sid=fake_twilio.ACCOUNT_SID,
-         auth_token=fake_twilio.AUTH_TOKEN)
+    _add(capsys, "tw", "twilio", account_sid=fake_twilio.ACCOUNT_SID, auth_token=fake_twilio.AUTH_TOKEN)
     _add(capsys, "calls", "database", url="sqlite:///records.db")
     _add(capsys, "crm", "database", url="sqlite:///crm.db")
     _add(capsys, "ai", "llm", api_key=LLM_KEY, base_url="http://127.0.0.1:1/v1", model="llama3")

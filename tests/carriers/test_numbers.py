@@ -62,11 +62,13 @@ def account(carrier: str, capsys: pytest.CaptureFixture[str]) -> Iterator[Accoun
             values = [f"api_key={fake_telnyx.API_KEY}", f"base_url={url}/v2"]
             voice = f"{PUBLIC}/webhooks/telnyx/texml"
         else:
-            values = [f"account_sid={fake_twilio.ACCOUNT_SID}",
-                      f"auth_token={fake_twilio.AUTH_TOKEN}", f"base_url={url}"]
+            values = [
+                f"account_sid={fake_twilio.ACCOUNT_SID}",
+                f"auth_token={fake_twilio.AUTH_TOKEN}",
+                f"base_url={url}",
+            ]
             voice = f"{PUBLIC}/webhooks/twilio/voice"
-        assert run(capsys, "connections", "add", "acct", carrier,
-                   *[f"--set={v}" for v in values])[0] == 0
+        assert run(capsys, "connections", "add", "acct", carrier, *[f"--set={v}" for v in values])[0] == 0
         yield Account(carrier, fake, voice)
 
 
@@ -78,8 +80,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("carrier", ["telnyx", "twilio"])
-def test_a_number_from_search_to_release(carrier: str, project: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_number_from_search_to_release(
+    carrier: str, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     shutil.copytree(FLOWS, project / "flows")
     with account(carrier, capsys) as acct:
         code, said = run(capsys, "numbers", "search", "--area-code", "415", "--limit", "5")
@@ -112,8 +115,7 @@ def test_a_number_from_search_to_release(carrier: str, project: Path,
         assert f"carrier: {carrier}" in text
         checked = check_paths([project / "flows"])
         assert not checked.errors
-        assert {(t.number, t.flow, t.carrier) for t in checked.triggers} >= {
-            (NUMBER, "greeting", carrier)}
+        assert {(t.number, t.flow, t.carrier) for t in checked.triggers} >= {(NUMBER, "greeting", carrier)}
         if carrier == "twilio":
             owned = acct.fake.owned_by_number(NUMBER)
             assert owned["status_callback"] == f"{PUBLIC}/webhooks/twilio/status"
@@ -166,8 +168,9 @@ def test_a_number_from_search_to_release(carrier: str, project: Path,
 
 
 @pytest.mark.parametrize("carrier", ["telnyx", "twilio"])
-def test_numbers_say_what_is_wrong_with_the_account(carrier: str, project: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_numbers_say_what_is_wrong_with_the_account(
+    carrier: str, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake = fake_telnyx.FakeTelnyx() if carrier == "telnyx" else fake_twilio.FakeTwilio()
     fake.offer(NUMBER)
     with serving(fake.app()) as url:
@@ -175,13 +178,14 @@ def test_numbers_say_what_is_wrong_with_the_account(carrier: str, project: Path,
             bad = ["api_key=KEYwrong", f"base_url={url}/v2"]
             limited = [f"api_key={fake_telnyx.READ_ONLY_KEY}", f"base_url={url}/v2"]
         else:
-            bad = [f"account_sid={fake_twilio.ACCOUNT_SID}", "auth_token=" + "f" * 32,
-                   f"base_url={url}"]
-            limited = [f"account_sid={fake_twilio.SUSPENDED_SID}",
-                       f"auth_token={fake_twilio.AUTH_TOKEN}", f"base_url={url}"]
+            bad = [f"account_sid={fake_twilio.ACCOUNT_SID}", "auth_token=" + "f" * 32, f"base_url={url}"]
+            limited = [
+                f"account_sid={fake_twilio.SUSPENDED_SID}",
+                f"auth_token={fake_twilio.AUTH_TOKEN}",
+                f"base_url={url}",
+            ]
         for name, values in (("bad", bad), ("limited", limited)):
-            assert run(capsys, "connections", "add", name, carrier,
-                       *[f"--set={v}" for v in values])[0] == 0
+            assert run(capsys, "connections", "add", name, carrier, *[f"--set={v}" for v in values])[0] == 0
         code, said = run(capsys, "numbers", "search")
         assert code == 1 and "several carrier connections" in said and "--connection" in said
         code, said = run(capsys, "numbers", "search", "--connection", "bad")
@@ -190,8 +194,16 @@ def test_numbers_say_what_is_wrong_with_the_account(carrier: str, project: Path,
         assert code == 1 and "no permission" in said
         code, said = run(capsys, "numbers", "buy", "+1555", "--connection", "limited")
         assert code == 1 and "is not a phone number" in said
-        code, said = run(capsys, "numbers", "buy", "+14155550199", "--connection", "limited",
-                         "--carrier", "telnyx" if carrier == "twilio" else "twilio")
+        code, said = run(
+            capsys,
+            "numbers",
+            "buy",
+            "+14155550199",
+            "--connection",
+            "limited",
+            "--carrier",
+            "telnyx" if carrier == "twilio" else "twilio",
+        )
         assert code == 1 and f"is a {carrier} account" in said
     assert NUMBER in fake.inventory  # nothing was bought
 
@@ -209,8 +221,7 @@ def test_the_walkthrough_in_the_docs_uses_real_commands() -> None:
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "telephony.md").read_text()
     section = docs.split("## 0.", 1)[1].split("\n## ", 1)[0]
-    commands = [line.split("#", 1)[0].strip() for line in section.splitlines()
-                if line.startswith("voxflow ")]
+    commands = [line.split("#", 1)[0].strip() for line in section.splitlines() if line.startswith("voxflow ")]
     assert len(commands) >= 8
     for command in commands:
         argv = shlex.split(command)[1:]

@@ -46,13 +46,22 @@ def start_dev(folder: Path) -> DevServer:
     output = folder / "terminal.txt"
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for name in ("VOXFLOW_API_TOKEN", "TELNYX_PUBLIC_KEY", "LIVEKIT_URL", "VOXFLOW_STT",
-                 "VOXFLOW_TTS", "VOXFLOW_REDIS_URL"):
+    for name in (
+        "VOXFLOW_API_TOKEN",
+        "TELNYX_PUBLIC_KEY",
+        "LIVEKIT_URL",
+        "VOXFLOW_STT",
+        "VOXFLOW_TTS",
+        "VOXFLOW_REDIS_URL",
+    ):
         env.pop(name, None)
     with output.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "engine.cli.main", "dev", "--port", str(port)],
-            cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=folder,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + START_SECONDS
     while True:

@@ -29,8 +29,10 @@ from tests.dev.dev_server import DevServer, start_dev, stop_dev
 from tests.server.browser import Browser, find_chromium
 
 CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
-                                reason="chromium is not installed (apt-get install -y chromium)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"),
+    reason="chromium is not installed (apt-get install -y chromium)",
+)
 CALL_SECONDS = 90.0  # a whole call, on a loaded machine
 
 
@@ -54,11 +56,15 @@ def microphone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _browser(microphone: Path) -> Browser:
     assert CHROMIUM is not None, "chromium is needed (the CI installs it)"
-    return Browser(CHROMIUM, flags=(
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={microphone}",
-        "--autoplay-policy=no-user-gesture-required",
-    ))
+    return Browser(
+        CHROMIUM,
+        flags=(
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone}",
+            "--autoplay-policy=no-user-gesture-required",
+        ),
+    )
 
 
 async def _open_monitor(browser: Browser, dev: DevServer) -> None:
@@ -72,13 +78,14 @@ async def _wait_for_end(browser: Browser) -> str:
     status: str = await browser.wait_for(
         "document.body.dataset.callerLive === 'false' && "
         "document.getElementById('caller-status').textContent.startsWith('Call ended') && "
-        "document.getElementById('caller-status').textContent", timeout=CALL_SECONDS)
+        "document.getElementById('caller-status').textContent",
+        timeout=CALL_SECONDS,
+    )
     return status
 
 
 async def _call_record(browser: Browser, call_id: str) -> dict[str, Any]:
-    record: dict[str, Any] = await browser.evaluate(
-        f"api('/api/calls/{call_id}')")
+    record: dict[str, Any] = await browser.evaluate(f"api('/api/calls/{call_id}')")
     return record
 
 
@@ -89,7 +96,8 @@ def _keep(screenshot: Path) -> None:
 
 
 def test_a_spoken_answer_takes_the_balance_branch_and_the_page_hears_the_agent(
-        dev: DevServer, microphone: Path, tmp_path: Path) -> None:
+    dev: DevServer, microphone: Path, tmp_path: Path
+) -> None:
     async def scenario() -> None:
         async with _browser(microphone) as browser:
             await _open_monitor(browser, dev)
@@ -97,12 +105,12 @@ def test_a_spoken_answer_takes_the_balance_branch_and_the_page_hears_the_agent(
             await browser.evaluate(
                 "window.sawInterim = false; new MutationObserver(() => { if (document"
                 ".querySelector('#transcript li.interim')) window.sawInterim = true; })"
-                ".observe(document.getElementById('transcript'), {childList: true, subtree: true})")
+                ".observe(document.getElementById('transcript'), {childList: true, subtree: true})"
+            )
             await browser.evaluate("document.getElementById('call-voice').click()")
             call_id = await browser.wait_for("window.voxflowCaller.callId", timeout=30)
             # The page lights the call's current node on the diagram while it is live.
-            await browser.wait_for("document.querySelector('#diagram .node.current') !== null",
-                                   timeout=30)
+            await browser.wait_for("document.querySelector('#diagram .node.current') !== null", timeout=30)
             await browser.wait_for("window.voxflowCaller.stats.played > 16000", timeout=30)
             shot = await browser.screenshot(tmp_path / "voxflow-browser-call.png")
             _keep(shot)
@@ -121,15 +129,19 @@ def test_a_spoken_answer_takes_the_balance_branch_and_the_page_hears_the_agent(
             assert record["transcript"][0]["text"] == "Welcome to the test bank."
             # Both sides of the call are kept as its recording, a link on the monitor.
             url = await browser.wait_for(
-                f"api('/api/calls/{call_id}').then(r => r.recording_url)", timeout=15)
+                f"api('/api/calls/{call_id}').then(r => r.recording_url)", timeout=15
+            )
             size = await browser.evaluate(
                 f"fetch('{url}', {{headers: {{Authorization: 'Bearer ' + state.token}}}})"
-                ".then(r => r.arrayBuffer()).then(b => b.byteLength)")
+                ".then(r => r.arrayBuffer()).then(b => b.byteLength)"
+            )
             assert size > 5 * 32000, size
             # The history shows the call with its end reason.
             await browser.wait_for(
                 f"document.querySelector('#history tr[data-call=\"{call_id}\"] td.reason')"
-                ".textContent.includes('hung up')", timeout=15)
+                ".textContent.includes('hung up')",
+                timeout=15,
+            )
 
     asyncio.run(scenario())
 
@@ -141,8 +153,7 @@ def test_keypad_and_typed_words_choose_menu_options(dev: DevServer, microphone: 
             # A typed call: press 2 on the keypad when the menu asks.
             await browser.evaluate("document.getElementById('call-text').click()")
             call_id = await browser.wait_for("window.voxflowCaller.callId", timeout=30)
-            await browser.wait_for(f"state.calls.get('{call_id}')?.current_node === 'menu'",
-                                   timeout=30)
+            await browser.wait_for(f"state.calls.get('{call_id}')?.current_node === 'menu'", timeout=30)
             await browser.evaluate("document.querySelector('#keypad [data-digit=\"2\"]').click()")
             assert "completed" in await _wait_for_end(browser)
             record = await _call_record(browser, call_id)
@@ -153,24 +164,30 @@ def test_keypad_and_typed_words_choose_menu_options(dev: DevServer, microphone: 
             # runs the new version.
             flow = dev.flows / "bank-line.yaml"
             flow.write_text(flow.read_text().replace("forty two dollars", "seven dollars"))
-            await browser.wait_for("!document.getElementById('notice').hidden && "
-                                   "document.getElementById('notice').textContent"
-                                   ".includes('bank-line')", timeout=30)
+            await browser.wait_for(
+                "!document.getElementById('notice').hidden && "
+                "document.getElementById('notice').textContent"
+                ".includes('bank-line')",
+                timeout=30,
+            )
 
             # A typed call: the words go in where speech would.
             await browser.evaluate("document.getElementById('call-text').click()")
-            await browser.wait_for(f"window.voxflowCaller.callId && "
-                                   f"window.voxflowCaller.callId !== '{call_id}'", timeout=30)
+            await browser.wait_for(
+                f"window.voxflowCaller.callId && window.voxflowCaller.callId !== '{call_id}'", timeout=30
+            )
             second = await browser.evaluate("window.voxflowCaller.callId")
-            await browser.wait_for(f"state.calls.get('{second}')?.current_node === 'menu'",
-                                   timeout=30)
-            await browser.evaluate("document.getElementById('typed').value = 'my balance';"
-                                   "document.getElementById('typed-send').click()")
+            await browser.wait_for(f"state.calls.get('{second}')?.current_node === 'menu'", timeout=30)
+            await browser.evaluate(
+                "document.getElementById('typed').value = 'my balance';"
+                "document.getElementById('typed-send').click()"
+            )
             assert "completed" in await _wait_for_end(browser)
             record = await _call_record(browser, second)
             assert "balance" in record["node_path"], record["node_path"]
-            assert any(t["speaker"] == "caller" and t["text"] == "my balance"
-                       for t in record["transcript"]), record["transcript"]
+            assert any(
+                t["speaker"] == "caller" and t["text"] == "my balance" for t in record["transcript"]
+            ), record["transcript"]
             assert any(t["text"] == "Your balance is seven dollars." for t in record["transcript"])
 
     asyncio.run(scenario())
@@ -182,8 +199,7 @@ def test_closing_the_tab_mid_call_hangs_up(dev: DevServer, microphone: Path) -> 
             await _open_monitor(browser, dev)
             await browser.evaluate("document.getElementById('call-text').click()")
             call_id = await browser.wait_for("window.voxflowCaller.callId", timeout=30)
-            await browser.wait_for(f"state.calls.get('{call_id}')?.current_node === 'menu'",
-                                   timeout=30)
+            await browser.wait_for(f"state.calls.get('{call_id}')?.current_node === 'menu'", timeout=30)
         # The browser is gone: the call ends as the caller hanging up, its record closed.
         import aiohttp
 

@@ -111,15 +111,17 @@ async def _call(dev: DevServer, port: int) -> str:
         async with aiohttp.ClientSession() as http:
             deadline = time.monotonic() + 30
             while True:  # hot reload picks the new flow up
-                async with http.get(f"{dev.url}/api/flows",
-                                    headers={"Authorization": f"Bearer {dev.token}"}) as r:
+                async with http.get(
+                    f"{dev.url}/api/flows", headers={"Authorization": f"Bearer {dev.token}"}
+                ) as r:
                     if "lookup-line" in [f["flow_id"] for f in (await r.json())["flows"]]:
                         break
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.2)
             ws = await http.ws_connect(f"{dev.url}/api/caller?token={dev.token}")
-            await ws.send_json({"type": "start", "flow": "lookup-line", "mode": "text",
-                                "caller": "+15557654321"})
+            await ws.send_json(
+                {"type": "start", "flow": "lookup-line", "mode": "text", "caller": "+15557654321"}
+            )
             call_id = str((await _next(ws, "started"))["call_id"])
             await _next(ws, "transcript", "Sorry, I didn't hear anything")  # left unanswered
             await ws.send_json({"type": "say", "text": "balance"})
@@ -133,8 +135,13 @@ async def _call(dev: DevServer, port: int) -> str:
 
 
 def _voxflow(dev: DevServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "engine.cli.main", *args], cwd=dev.folder,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli.main", *args],
+        cwd=dev.folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_a_call_becomes_a_test_that_passes_then_shows_a_divergence(dev: DevServer) -> None:
@@ -157,9 +164,11 @@ def test_a_call_becomes_a_test_that_passes_then_shows_a_divergence(dev: DevServe
     # The flow changes: the menu's two answers swap places. The same test shows where.
     flow = dev.flows / "lookup-line.yaml"
     text = flow.read_text()
-    flow.write_text(text.replace("[balance]\n        next: lookup", "[balance]\n        next: X")
-                    .replace("[agent]\n        next: agent", "[agent]\n        next: lookup")
-                    .replace("next: X", "next: agent"))
+    flow.write_text(
+        text.replace("[balance]\n        next: lookup", "[balance]\n        next: X")
+        .replace("[agent]\n        next: agent", "[agent]\n        next: lookup")
+        .replace("next: X", "next: agent")
+    )
     rerun = _voxflow(dev, "test", str(test_file.relative_to(dev.folder)))
     out = rerun.stdout + rerun.stderr
     assert rerun.returncode == 1, out
@@ -171,8 +180,9 @@ def test_a_call_becomes_a_test_that_passes_then_shows_a_divergence(dev: DevServe
     # The monitor's button: the same test, masked, through the API.
     async def masked() -> dict[str, Any]:
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"{dev.url}/api/calls/{call_id}/test?mask=1",
-                                 headers={"Authorization": f"Bearer {dev.token}"}) as r:
+            async with http.post(
+                f"{dev.url}/api/calls/{call_id}/test?mask=1", headers={"Authorization": f"Bearer {dev.token}"}
+            ) as r:
                 assert r.status == 200, await r.text()
                 body: dict[str, Any] = await r.json()
                 return body

@@ -39,8 +39,9 @@ def _headers(dev: DevServer) -> dict[str, str]:
     return {"Authorization": f"Bearer {dev.token}"}
 
 
-async def _record(http: aiohttp.ClientSession, dev: DevServer, call_id: str,
-                  until_ended: bool = True) -> dict[str, Any]:
+async def _record(
+    http: aiohttp.ClientSession, dev: DevServer, call_id: str, until_ended: bool = True
+) -> dict[str, Any]:
     deadline = time.monotonic() + CALL_SECONDS
     while True:
         async with http.get(f"{dev.url}/api/calls/{call_id}", headers=_headers(dev)) as response:
@@ -51,8 +52,9 @@ async def _record(http: aiohttp.ClientSession, dev: DevServer, call_id: str,
         await asyncio.sleep(0.25)
 
 
-async def _next_json(ws: aiohttp.ClientWebSocketResponse, kind: str,
-                     timeout: float = CALL_SECONDS) -> dict[str, Any]:
+async def _next_json(
+    ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: float = CALL_SECONDS
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         message = await ws.receive(timeout=max(0.1, deadline - time.monotonic()))
@@ -66,10 +68,15 @@ async def _next_json(ws: aiohttp.ClientWebSocketResponse, kind: str,
 
 def test_the_documented_curl_call_is_answered_and_completes(dev: DevServer) -> None:
     """docs/telephony.md's curl call: greeting said, no-input reprompt, an ending."""
+
     async def scenario() -> dict[str, Any]:
         async with aiohttp.ClientSession() as http:
-            form = {"CallSid": "v3:test-1", "From": "+15557654321", "To": "+15550007000",
-                    "CallStatus": "ringing"}
+            form = {
+                "CallSid": "v3:test-1",
+                "From": "+15557654321",
+                "To": "+15550007000",
+                "CallStatus": "ringing",
+            }
             async with http.post(f"{dev.url}/webhooks/telnyx/texml", data=form) as response:
                 assert response.status == 200
                 assert "<Dial>" in await response.text()
@@ -96,8 +103,7 @@ def test_the_caller_socket_refuses_what_it_must(dev: DevServer) -> None:
             assert refused.value.status == 401
             # Another site's page, even with the token (a cookie would be sent along).
             with pytest.raises(aiohttp.WSServerHandshakeError) as foreign:
-                await http.ws_connect(f"{dev.url}/api/caller?token={dev.token}",
-                                      origin="http://evil.example")
+                await http.ws_connect(f"{dev.url}/api/caller?token={dev.token}", origin="http://evil.example")
             assert foreign.value.status == 403
 
             ws = await http.ws_connect(f"{dev.url}/api/caller?token={dev.token}")
@@ -105,8 +111,7 @@ def test_the_caller_socket_refuses_what_it_must(dev: DevServer) -> None:
             assert "no call" in (await _next_json(ws, "error"))["message"]
             await ws.send_json({"type": "start", "flow": "no-such-flow"})
             assert "bank-line" in (await _next_json(ws, "error"))["message"]
-            await ws.send_json({"type": "start", "flow": "bank-line", "tab": "tab-1",
-                                "rate": 48000})
+            await ws.send_json({"type": "start", "flow": "bank-line", "tab": "tab-1", "rate": 48000})
             started = await _next_json(ws, "started")
             call_id = started["call_id"]
             # A second call from the same tab, on this socket or another, is refused.
@@ -127,14 +132,13 @@ def test_the_caller_socket_refuses_what_it_must(dev: DevServer) -> None:
             answer = np.concatenate([silence(0.3), speech("balance"), silence(1.0)])
             at_48k = np.repeat(answer, 3).astype("<i2").tobytes()
             await _next_json(ws, "node")  # the call is under way
-            async with http.get(f"{dev.url}/api/calls/{call_id}",
-                                headers=_headers(dev)) as response:
+            async with http.get(f"{dev.url}/api/calls/{call_id}", headers=_headers(dev)) as response:
                 assert (await response.json())["status"] in ("ringing", "active")
             while (await _next_json(ws, "node"))["node"] != "menu":
                 pass
             await asyncio.sleep(5.0)  # the menu's question is said; then the answer
             for offset in range(0, len(at_48k), 1920):
-                await ws.send_bytes(at_48k[offset:offset + 1920])
+                await ws.send_bytes(at_48k[offset : offset + 1920])
                 await asyncio.sleep(0.02)
             ended = await _next_json(ws, "ended")
             assert ended["status"] == "completed", ended
@@ -153,7 +157,8 @@ def test_a_failed_call_is_one_line_in_the_terminal(dev: DevServer) -> None:
     broken.write_text(
         "flow: broken-lookup\nstart: look\nnodes:\n  look:\n    type: http_request\n"
         "    url: http://127.0.0.1:9/nothing-listens-here\n    timeout: 1s\n    next: done\n"
-        "  done:\n    type: end\n")
+        "  done:\n    type: end\n"
+    )
 
     async def scenario() -> str:
         async with aiohttp.ClientSession() as http:
@@ -187,8 +192,12 @@ def test_voxflow_chat_calls_through_the_running_dev_server(dev: DevServer) -> No
     """`voxflow chat FLOW` in the folder of a running voxflow dev finds it and calls on it."""
     chat = subprocess.Popen(
         [sys.executable, "-m", "engine.cli.main", "chat", "flows/bank-line.yaml"],
-        cwd=dev.folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+        cwd=dev.folder,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert chat.stdin is not None and chat.stdout is not None
     seen: list[str] = []
     deadline = time.monotonic() + CALL_SECONDS

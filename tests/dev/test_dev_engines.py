@@ -10,7 +10,8 @@ from engine.cli.main import main
 
 
 def test_a_cloud_engine_without_its_key_is_refused_in_plain_words(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "flows").mkdir()
     monkeypatch.setenv("VOXFLOW_STT", "deepgram")
     monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
@@ -23,7 +24,8 @@ def test_a_cloud_engine_without_its_key_is_refused_in_plain_words(
 
 
 def test_a_misspelt_engine_gets_did_you_mean(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "flows").mkdir()
     monkeypatch.setenv("VOXFLOW_TTS", "elevenlab")
     monkeypatch.delenv("LIVEKIT_URL", raising=False)

@@ -33,7 +33,8 @@ def _chain(span: ReceivedSpan, by_id: dict[str, ReceivedSpan]) -> list[str]:
 
 
 def test_one_call_is_one_trace_across_server_workflow_activities_and_agent(
-        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with OtlpReceiver() as receiver:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
         monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
@@ -44,14 +45,19 @@ def test_one_call_is_one_trace_across_server_workflow_activities_and_agent(
 
             async def call() -> str:
                 async with aiohttp.ClientSession() as http:
-                    form = {"CallSid": "v3:trace-1", "From": "+15557654321",
-                            "To": "+15550007000", "CallStatus": "ringing"}
+                    form = {
+                        "CallSid": "v3:trace-1",
+                        "From": "+15557654321",
+                        "To": "+15550007000",
+                        "CallStatus": "ringing",
+                    }
                     async with http.post(f"{dev.url}/webhooks/telnyx/texml", data=form) as r:
                         assert r.status == 200
                     deadline = time.monotonic() + CALL_SECONDS
                     while True:
-                        async with http.get(f"{dev.url}/api/calls/{call_id}", headers={
-                                "Authorization": f"Bearer {dev.token}"}) as response:
+                        async with http.get(
+                            f"{dev.url}/api/calls/{call_id}", headers={"Authorization": f"Bearer {dev.token}"}
+                        ) as response:
                             record = await response.json()
                         if record.get("status") not in ("ringing", "active", None):
                             break
@@ -74,21 +80,36 @@ def test_one_call_is_one_trace_across_server_workflow_activities_and_agent(
     webhook = next(s for s in spans if s.name == "POST /webhooks/telnyx/texml")
     assert {s.trace_id for s in spans} == {webhook.trace_id}, "one trace for the whole call"
     # Every span of that trace carries the call id.
-    assert all(s.attributes.get("voxflow.call_id") == call_id
-               for s in receiver.received() if s.trace_id == webhook.trace_id)
+    assert all(
+        s.attributes.get("voxflow.call_id") == call_id
+        for s in receiver.received()
+        if s.trace_id == webhook.trace_id
+    )
     names = {s.name for s in spans}
-    assert {"StartWorkflow:CallFlowWorkflow", "RunWorkflow:CallFlowWorkflow",
-            "StartActivity:run_node", "RunActivity:run_node", "node welcome", "node menu",
-            "node goodbye", "agent speak", "agent listen", "agent hangup"} <= names, names
+    assert {
+        "StartWorkflow:CallFlowWorkflow",
+        "RunWorkflow:CallFlowWorkflow",
+        "StartActivity:run_node",
+        "RunActivity:run_node",
+        "node welcome",
+        "node menu",
+        "node goodbye",
+        "agent speak",
+        "agent listen",
+        "agent hangup",
+    } <= names, names
 
     start = next(s for s in spans if s.name == "StartWorkflow:CallFlowWorkflow")
     assert start.parent_id == webhook.span_id
-    greeting = next(s for s in spans if s.name == "agent speak"
-                    and by_id[s.parent_id].name == "node welcome")
+    greeting = next(s for s in spans if s.name == "agent speak" and by_id[s.parent_id].name == "node welcome")
     # Temporal's interceptor parents the workflow's spans on the start it was given.
-    assert _chain(greeting, by_id) == ["node welcome", "RunActivity:run_node",
-                                       "StartActivity:run_node", "StartWorkflow:CallFlowWorkflow",
-                                       "POST /webhooks/telnyx/texml"], _chain(greeting, by_id)
+    assert _chain(greeting, by_id) == [
+        "node welcome",
+        "RunActivity:run_node",
+        "StartActivity:run_node",
+        "StartWorkflow:CallFlowWorkflow",
+        "POST /webhooks/telnyx/texml",
+    ], _chain(greeting, by_id)
     run = next(s for s in spans if s.name == "RunWorkflow:CallFlowWorkflow")
     assert run.parent_id == start.span_id
     assert greeting.attributes["voxflow.tts.latency_ms"] > 0
@@ -97,7 +118,8 @@ def test_one_call_is_one_trace_across_server_workflow_activities_and_agent(
     assert by_id[listen.parent_id].name == "node menu"
     # The seed's latency figures, from the agent's events, on /metrics.
     assert "tts_latency_p95 " in metrics and "voxflow_tts_latency_seconds_count" in metrics
-    tts_p95 = float(next(line.split()[1] for line in metrics.splitlines()
-                         if line.startswith("tts_latency_p95 ")))
+    tts_p95 = float(
+        next(line.split()[1] for line in metrics.splitlines() if line.startswith("tts_latency_p95 "))
+    )
     assert tts_p95 > 0
     assert 'voxflow_node_calls_total{flow="bank-line",node="menu",outcome="reached"}' in metrics

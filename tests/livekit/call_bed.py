@@ -27,11 +27,11 @@ from pathlib import Path
 
 import psutil
 
-from engine.testbed.sip_caller import RoomCaller
-from engine.testbed.livekit_server import LiveKitEndpoints, LiveKitTestBed, free_port, new_keys
+from engine.runtime.temporal_server import TemporalSettings
 from engine.server.settings import ServerSettings
 from engine.server.telnyx import call_id_for
-from engine.runtime.temporal_server import TemporalSettings
+from engine.testbed.livekit_server import LiveKitEndpoints, LiveKitTestBed, free_port, new_keys
+from engine.testbed.sip_caller import RoomCaller
 from engine.voice.redis_bus import RedisVoiceBus
 from tests.server.support import (
     API_TOKEN,
@@ -60,8 +60,12 @@ class AgentProcess:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "engine.cli.main", "agent", "--log-format", "json"],
-                env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     async def wait_registered(self, since: int = 0, timeout: float = 60.0) -> None:
         """Until the log (past byte ``since``) says it registered with LiveKit."""
@@ -69,8 +73,7 @@ class AgentProcess:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise AssertionError(f"voxflow agent exited {self.process.returncode}:\n"
-                                     f"{self.tail()}")
+                raise AssertionError(f"voxflow agent exited {self.process.returncode}:\n{self.tail()}")
             if "registered worker" in self.log.read_bytes()[since:].decode(errors="replace"):
                 return
             await asyncio.sleep(0.1)
@@ -82,8 +85,7 @@ class AgentProcess:
         found = []
         for child in psutil.Process(self.process.pid).children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                if any(c.raddr and c.raddr[1] == livekit_port
-                       for c in child.net_connections(kind="tcp")):
+                if any(c.raddr and c.raddr[1] == livekit_port for c in child.net_connections(kind="tcp")):
                     found.append(child)
         return found
 
@@ -133,34 +135,58 @@ class CallBed:
         assert user == f"call-{call_id}" and host == "127.0.0.1", xml
         # LiveKit SIP puts the caller in the room the dispatch rule names: with
         # `voxflow livekit setup`'s rule (no prefix), the dialled user.
-        caller = RoomCaller(self.livekit.url, self.livekit.api_key, self.livekit.api_secret,
-                            room_name=user, number=CALLER, called=CALLED)
+        caller = RoomCaller(
+            self.livekit.url,
+            self.livekit.api_key,
+            self.livekit.api_secret,
+            room_name=user,
+            number=CALLER,
+            called=CALLED,
+        )
         return call_id, caller
 
 
 @contextlib.asynccontextmanager
-async def call_bed(temporal_settings: TemporalSettings, redis_url: str,
-                   tmp_path: Path) -> AsyncIterator[CallBed]:
+async def call_bed(
+    temporal_settings: TemporalSettings, redis_url: str, tmp_path: Path
+) -> AsyncIterator[CallBed]:
     key, secret = new_keys()
     port = free_port()
-    settings = ServerSettings(sip_host="127.0.0.1", api_token=API_TOKEN,
-                              internal_token=INTERNAL_TOKEN, livekit_api_key=key,
-                              livekit_api_secret=secret, livekit_url=f"ws://127.0.0.1:{port}")
+    settings = ServerSettings(
+        sip_host="127.0.0.1",
+        api_token=API_TOKEN,
+        internal_token=INTERNAL_TOKEN,
+        livekit_api_key=key,
+        livekit_api_secret=secret,
+        livekit_url=f"ws://127.0.0.1:{port}",
+    )
     bus = RedisVoiceBus.from_url(redis_url)
     flows = tmp_path / "flows"
     shutil.copytree(FLOWS, flows)
-    async with harness(temporal_settings, tmp_path, redis_url=redis_url, voice_bus=bus,
-                       flows=flows, settings=settings) as h:
-        bed = LiveKitTestBed(webhook_urls=[f"{h.url}/webhooks/livekit"], keys=(key, secret),
-                             port=port, workdir=tmp_path / "livekit")
+    async with harness(
+        temporal_settings, tmp_path, redis_url=redis_url, voice_bus=bus, flows=flows, settings=settings
+    ) as h:
+        bed = LiveKitTestBed(
+            webhook_urls=[f"{h.url}/webhooks/livekit"],
+            keys=(key, secret),
+            port=port,
+            workdir=tmp_path / "livekit",
+        )
         # Off the loop: the server's Temporal worker runs on it.
         endpoints = await asyncio.to_thread(bed.start)
-        env = dict(os.environ, **endpoints.env(), VOXFLOW_REDIS_URL=redis_url,
-                   VOXFLOW_SERVER_URL=h.url, VOXFLOW_INTERNAL_TOKEN=INTERNAL_TOKEN,
-                   VOXFLOW_STT="offline", VOXFLOW_TTS="offline", VOXFLOW_AGENT_HTTP_PORT="0",
-                   # Other work on a 2-core machine must not make the worker refuse calls.
-                   VOXFLOW_AGENT_LOAD_THRESHOLD="inf",
-                   VOXFLOW_RECORDINGS_DIR=str(tmp_path / "recordings"))
+        env = dict(
+            os.environ,
+            **endpoints.env(),
+            VOXFLOW_REDIS_URL=redis_url,
+            VOXFLOW_SERVER_URL=h.url,
+            VOXFLOW_INTERNAL_TOKEN=INTERNAL_TOKEN,
+            VOXFLOW_STT="offline",
+            VOXFLOW_TTS="offline",
+            VOXFLOW_AGENT_HTTP_PORT="0",
+            # Other work on a 2-core machine must not make the worker refuse calls.
+            VOXFLOW_AGENT_LOAD_THRESHOLD="inf",
+            VOXFLOW_RECORDINGS_DIR=str(tmp_path / "recordings"),
+        )
         agent = AgentProcess(env, tmp_path / "agent.log")
         try:
             agent.start()

@@ -18,12 +18,13 @@ from livekit.protocol import sip as lk_sip
 
 from engine.agent.rooms import call_id_from_room
 from engine.cli.main import main
-from engine.testbed.livekit_server import LiveKitEndpoints
 from engine.server.livekit_setup import LiveKitSetup, set_up_livekit
+from engine.testbed.livekit_server import LiveKitEndpoints
 
 
-async def _rules_and_trunks(lk: LiveKitEndpoints) -> tuple[list[lk_sip.SIPDispatchRuleInfo],
-                                                              list[lk_sip.SIPInboundTrunkInfo]]:
+async def _rules_and_trunks(
+    lk: LiveKitEndpoints,
+) -> tuple[list[lk_sip.SIPDispatchRuleInfo], list[lk_sip.SIPInboundTrunkInfo]]:
     async with aiohttp.ClientSession() as session:
         sip = SipService(session, lk.http_url, lk.api_key, lk.api_secret)
         rules = await sip.list_dispatch_rule(lk_sip.ListSIPDispatchRuleRequest())
@@ -38,9 +39,9 @@ def _env(monkeypatch: pytest.MonkeyPatch, lk: LiveKitEndpoints) -> None:
     monkeypatch.delenv("VOXFLOW_SIP_PASSWORD", raising=False)
 
 
-def test_setup_with_and_without_a_room_prefix(real_livekit: LiveKitEndpoints,
-                                              monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_setup_with_and_without_a_room_prefix(
+    real_livekit: LiveKitEndpoints, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _env(monkeypatch, real_livekit)
     trunk, rule = f"trunk-{uuid.uuid4().hex[:6]}", f"rule-{uuid.uuid4().hex[:6]}"
     names = ["--trunk-name", trunk, "--rule-name", rule]
@@ -57,8 +58,7 @@ def test_setup_with_and_without_a_room_prefix(real_livekit: LiveKitEndpoints,
     assert main(["livekit", "setup", "--allowed-address", "127.0.0.1", *names]) == 0
     assert "already set up" in capsys.readouterr().out
 
-    assert main(["livekit", "setup", "--allowed-address", "127.0.0.1", "--room-prefix", "call-",
-                 *names]) == 0
+    assert main(["livekit", "setup", "--allowed-address", "127.0.0.1", "--room-prefix", "call-", *names]) == 0
     assert "updated the dispatch rule" in capsys.readouterr().out
     rules, _ = asyncio.run(_rules_and_trunks(real_livekit))
     [mine] = [r for r in rules if r.name == rule]
@@ -72,8 +72,8 @@ def test_setup_with_and_without_a_room_prefix(real_livekit: LiveKitEndpoints,
 
 
 def test_setup_without_restrictions_says_what_livekit_needs(
-        real_livekit: LiveKitEndpoints, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    real_livekit: LiveKitEndpoints, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _env(monkeypatch, real_livekit)
     name = f"open-{uuid.uuid4().hex[:6]}"
     assert main(["livekit", "setup", "--trunk-name", name]) == 1
@@ -85,8 +85,13 @@ def test_setup_without_restrictions_says_what_livekit_needs(
     # The check is LiveKit's own: asked anyway, the real server refuses such a trunk, and
     # voxflow does not blame the URL or the keys for it.
     from engine.server import livekit_setup
-    setup = LiveKitSetup(url=real_livekit.http_url, api_key=real_livekit.api_key,
-                         api_secret=real_livekit.api_secret, trunk_name=name)
+
+    setup = LiveKitSetup(
+        url=real_livekit.http_url,
+        api_key=real_livekit.api_key,
+        api_secret=real_livekit.api_secret,
+        trunk_name=name,
+    )
     monkeypatch.setattr(livekit_setup, "check_setup", lambda _setup: None)
     with pytest.raises(Exception) as refused:
         asyncio.run(set_up_livekit(setup))
@@ -94,9 +99,9 @@ def test_setup_without_restrictions_says_what_livekit_needs(
     assert "LIVEKIT_API_KEY" not in str(refused.value)
 
 
-def test_wrong_secret_is_blamed_on_the_keys(real_livekit: LiveKitEndpoints,
-                                            monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_wrong_secret_is_blamed_on_the_keys(
+    real_livekit: LiveKitEndpoints, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _env(monkeypatch, real_livekit)
     monkeypatch.setenv("LIVEKIT_API_SECRET", "not-the-secret-" * 3)
     assert main(["livekit", "setup", "--allowed-address", "127.0.0.1"]) == 1

@@ -9,17 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.testbed import livekit_server
 from engine.core.errors import VoxflowError
-from engine.testbed.sip_caller import through_phone_line, ulaw_decode, ulaw_encode
+from engine.testbed import livekit_server
 from engine.testbed.livekit_server import LIVEKIT_SERVER, LiveKitTestBed, binary_path, cache_root
+from engine.testbed.sip_caller import through_phone_line, ulaw_decode, ulaw_encode
 
 
 def test_the_cache_follows_the_environment(tmp_path: Path) -> None:
     assert cache_root({"VOXFLOW_CACHE_DIR": str(tmp_path)}) == tmp_path
     assert cache_root({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "voxflow"
     assert binary_path(LIVEKIT_SERVER, {"VOXFLOW_CACHE_DIR": str(tmp_path)}) == (
-        tmp_path / "livekit" / f"livekit-server-{LIVEKIT_SERVER.version}" / "livekit-server")
+        tmp_path / "livekit" / f"livekit-server-{LIVEKIT_SERVER.version}" / "livekit-server"
+    )
 
 
 def test_an_unbuilt_server_says_how_to_build_it(tmp_path: Path) -> None:
@@ -29,8 +30,7 @@ def test_an_unbuilt_server_says_how_to_build_it(tmp_path: Path) -> None:
 
 
 def test_it_starts_answers_and_stops_cleanly(livekit_binary: str, tmp_path: Path) -> None:
-    bed = LiveKitTestBed(webhook_urls=["http://127.0.0.1:9/webhooks/livekit"],
-                         workdir=tmp_path)
+    bed = LiveKitTestBed(webhook_urls=["http://127.0.0.1:9/webhooks/livekit"], workdir=tmp_path)
     endpoints = bed.start()
     config = (tmp_path / "livekit.yaml").read_text()
     assert endpoints.api_key in config and "http://127.0.0.1:9/webhooks/livekit" in config

@@ -23,8 +23,8 @@ from engine.language.project import compile_paths
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.service_types import LlmSettings
 from engine.runtime.services import RuntimeServices
-from engine.runtime.worker import WorkerOptions
 from engine.runtime.temporal_server import TemporalSettings, connect_client
+from engine.runtime.worker import WorkerOptions
 from tests.background_loop import BackgroundLoop
 from tests.runtime.webapp import LLM_KEY, WebState, start_web
 
@@ -120,7 +120,11 @@ def run_call(
     async def go() -> Any:
         client = await client_for(env)
         handle = await start_call(
-            client, graph, call_id or new_call_id(), variables=variables, options=options,
+            client,
+            graph,
+            call_id or new_call_id(),
+            variables=variables,
+            options=options,
             task_queue=env.task_queue,
         )
         return await asyncio.wait_for(handle.result(), 60)

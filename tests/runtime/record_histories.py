@@ -22,8 +22,8 @@ from engine.runtime import messages as m
 from engine.runtime.calls import call_state, hang_up, send_signal, start_call
 from engine.runtime.config import RuntimeConfig
 from engine.runtime.services import RuntimeServices
-from engine.runtime.worker import WorkerOptions, create_worker
 from engine.runtime.temporal_server import EmbeddedTemporal, connect_client
+from engine.runtime.worker import WorkerOptions, create_worker
 from tests.runtime.webapp import WebState, start_web
 
 HERE = Path(__file__).parent
@@ -45,19 +45,18 @@ async def record() -> list[Path]:
     async with EmbeddedTemporal() as server:
         client = await connect_client(server.settings())
         services = RuntimeServices(RuntimeConfig())
-        worker = create_worker(client, services, WorkerOptions(task_queue=queue,
-                                                               heartbeat_throttle=0.3))
+        worker = create_worker(client, services, WorkerOptions(task_queue=queue, heartbeat_throttle=0.3))
 
         async def start(flow: str, call_id: str, **kwargs: object) -> WorkflowHandle:  # type: ignore[type-arg]
             return await start_call(client, flows[flow], call_id, task_queue=queue, **kwargs)  # type: ignore[arg-type]
 
         async def basics(call_id: str) -> WorkflowHandle:  # type: ignore[type-arg]
-            return await start("basics", call_id, variables={
-                "base_url": url, "caller_name": "ada", "amount": 3})
+            return await start(
+                "basics", call_id, variables={"base_url": url, "caller_name": "ada", "amount": 3}
+            )
 
         async def retry_then_on_error(call_id: str) -> WorkflowHandle:  # type: ignore[type-arg]
-            return await start("retry", call_id, variables={
-                "base_url": url, "key": call_id, "fail": 10})
+            return await start("retry", call_id, variables={"base_url": url, "key": call_id, "fail": 10})
 
         async def signal_resumes_wait(call_id: str) -> WorkflowHandle:  # type: ignore[type-arg]
             handle = await start("long_wait", call_id)
@@ -67,8 +66,7 @@ async def record() -> list[Path]:
             return handle
 
         async def hangup_cancels_node(call_id: str) -> WorkflowHandle:  # type: ignore[type-arg]
-            handle = await start("long", call_id, variables={
-                "base_url": url, "key": call_id, "seconds": 30})
+            handle = await start("long", call_id, variables={"base_url": url, "key": call_id, "seconds": 30})
             while not state.started_event(call_id).is_set():
                 await asyncio.sleep(0.05)
             await hang_up(client, call_id)
@@ -78,8 +76,12 @@ async def record() -> list[Path]:
             return await start("parent", call_id, variables={"x": 4})
 
         async def continue_as_new(call_id: str) -> WorkflowHandle:  # type: ignore[type-arg]
-            return await start("many_steps", call_id, variables={"base_url": url, "rounds": 4},
-                               options=m.CallOptions(history_event_limit=30))
+            return await start(
+                "many_steps",
+                call_id,
+                variables={"base_url": url, "rounds": 4},
+                options=m.CallOptions(history_event_limit=30),
+            )
 
         scenarios = {
             "basics": basics,

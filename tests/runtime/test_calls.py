@@ -20,9 +20,15 @@ from tests.runtime.webapp import LLM_KEY
 
 
 def test_logic_and_http_nodes_run_end_to_end(runtime_env: RuntimeEnv, flows) -> None:
-    result = run_call(runtime_env, flows["basics"], variables={
-        "base_url": runtime_env.web.url, "caller_name": "ada lovelace", "amount": 21,
-    })
+    result = run_call(
+        runtime_env,
+        flows["basics"],
+        variables={
+            "base_url": runtime_env.web.url,
+            "caller_name": "ada lovelace",
+            "amount": 21,
+        },
+    )
     assert (result.status, result.reason) == (m.COMPLETED, "all good")
     assert result.path == ["greet", "lookup", "check", "post", "done"]
     variables = result.variables
@@ -32,7 +38,9 @@ def test_logic_and_http_nodes_run_end_to_end(runtime_env: RuntimeEnv, flows) -> 
     assert variables["lookup"]["body"]["header"] == "ada lovelace"
     # A JSON body keeps types where the value is exactly one placeholder.
     assert variables["posted"]["body"]["body"] == {
-        "name": "ada lovelace", "amount": 21, "note": "for ada lovelace",
+        "name": "ada lovelace",
+        "amount": 21,
+        "note": "for ada lovelace",
     }
     assert variables["posted"]["body"]["method"] == "POST"
     assert result.flow_version == flows["basics"].version
@@ -40,9 +48,15 @@ def test_logic_and_http_nodes_run_end_to_end(runtime_env: RuntimeEnv, flows) -> 
 
 def test_retries_then_success(runtime_env: RuntimeEnv, flows) -> None:
     key = new_call_id("flaky")
-    result = run_call(runtime_env, flows["retry"], variables={
-        "base_url": runtime_env.web.url, "key": key, "fail": 2,
-    })
+    result = run_call(
+        runtime_env,
+        flows["retry"],
+        variables={
+            "base_url": runtime_env.web.url,
+            "key": key,
+            "fail": 2,
+        },
+    )
     assert result.status == m.COMPLETED
     assert result.variables["api"]["body"] == {"ok": True, "attempt": 3}
     assert "recovered" not in result.variables
@@ -51,9 +65,15 @@ def test_retries_then_success(runtime_env: RuntimeEnv, flows) -> None:
 
 def test_retries_exhausted_then_on_error(runtime_env: RuntimeEnv, flows) -> None:
     key = new_call_id("flaky")
-    result = run_call(runtime_env, flows["retry"], variables={
-        "base_url": runtime_env.web.url, "key": key, "fail": 10,
-    })
+    result = run_call(
+        runtime_env,
+        flows["retry"],
+        variables={
+            "base_url": runtime_env.web.url,
+            "key": key,
+            "fail": 10,
+        },
+    )
     assert result.status == m.COMPLETED
     assert result.path == ["call_api", "recover", "ok"]
     assert result.variables["recovered"] is True
@@ -65,9 +85,15 @@ def test_retries_exhausted_then_on_error(runtime_env: RuntimeEnv, flows) -> None
 
 
 def test_node_timeout_takes_on_error(runtime_env: RuntimeEnv, flows) -> None:
-    result = run_call(runtime_env, flows["slow"], variables={
-        "base_url": runtime_env.web.url, "key": new_call_id("slow"), "seconds": 5,
-    })
+    result = run_call(
+        runtime_env,
+        flows["slow"],
+        variables={
+            "base_url": runtime_env.web.url,
+            "key": new_call_id("slow"),
+            "seconds": 5,
+        },
+    )
     assert (result.status, result.reason) == (m.COMPLETED, "too slow")
     assert "longer than its time limit of 0.5 seconds" in result.variables["last_error"]["message"]
 
@@ -79,9 +105,15 @@ def test_sql_injection_attempts_are_plain_data(runtime_env: RuntimeEnv, flows) -
         (":note", "%(name)s %s ? $1 ${name}"),
     ]
     for name, note in attempts:
-        result = run_call(runtime_env, flows["sql"], variables={
-            "name": name, "note": note, "probe": "' OR '1'='1",
-        })
+        result = run_call(
+            runtime_env,
+            flows["sql"],
+            variables={
+                "name": name,
+                "note": note,
+                "probe": "' OR '1'='1",
+            },
+        )
         assert (result.status, result.reason) == (m.COMPLETED, "stored and compared as plain data")
         found = result.variables["found"]
         assert (found["name"], found["note"], found["row_count"]) == (name, note, 1)
@@ -96,10 +128,12 @@ def test_llm_node_speaks_openai_chat_completions(runtime_env: RuntimeEnv, flows)
     result = run_call(runtime_env, flows["llm"], variables={"question": "What is my balance?"})
     assert result.status == m.COMPLETED
     assert result.variables["answer"] == {
-        "text": "You asked: Customer question: What is my balance?", "model": "test-model",
+        "text": "You asked: Customer question: What is my balance?",
+        "model": "test-model",
     }
-    sent = [r for r in runtime_env.web.state.llm_requests
-            if "What is my balance?" in str(r["json"]["messages"])][-1]
+    sent = [
+        r for r in runtime_env.web.state.llm_requests if "What is my balance?" in str(r["json"]["messages"])
+    ][-1]
     assert sent["auth"] == f"Bearer {LLM_KEY}"
     assert sent["json"] == {
         "model": "test-model",
@@ -113,9 +147,14 @@ def test_llm_node_speaks_openai_chat_completions(runtime_env: RuntimeEnv, flows)
 
 
 def test_flow_error_handler_runs_and_call_is_failed(runtime_env: RuntimeEnv, flows) -> None:
-    result = run_call(runtime_env, flows["errors"], variables={
-        "base_url": runtime_env.web.url, "key": new_call_id("err"),
-    })
+    result = run_call(
+        runtime_env,
+        flows["errors"],
+        variables={
+            "base_url": runtime_env.web.url,
+            "key": new_call_id("err"),
+        },
+    )
     assert result.status == m.FAILED
     assert result.path == ["call_api", "apologise", "bye"]
     assert result.variables["handled"] is True
@@ -124,9 +163,14 @@ def test_flow_error_handler_runs_and_call_is_failed(runtime_env: RuntimeEnv, flo
 
 
 def test_default_error_handler_apologises_then_fails(runtime_env: RuntimeEnv, flows) -> None:
-    result = run_call(runtime_env, flows["errors_default"], variables={
-        "base_url": runtime_env.web.url, "key": new_call_id("err"),
-    })
+    result = run_call(
+        runtime_env,
+        flows["errors_default"],
+        variables={
+            "base_url": runtime_env.web.url,
+            "key": new_call_id("err"),
+        },
+    )
     assert result.status == m.FAILED
     assert result.path == ["call_api"]
     assert "the node 'call_api' (http_request) failed" in result.reason
@@ -141,17 +185,27 @@ def test_long_node_heartbeats_past_its_heartbeat_timeout(runtime_env: RuntimeEnv
     # The node takes 2.5 s; Temporal declares an activity lost after 1 s without a
     # heartbeat. It completes on its first attempt only because run_node heartbeats.
     key = new_call_id("beat")
-    result = run_call(runtime_env, flows["long"], variables={
-        "base_url": runtime_env.web.url, "key": key, "seconds": 2.5,
-    }, options=m.CallOptions(heartbeat_timeout=1.0))
+    result = run_call(
+        runtime_env,
+        flows["long"],
+        variables={
+            "base_url": runtime_env.web.url,
+            "key": key,
+            "seconds": 2.5,
+        },
+        options=m.CallOptions(heartbeat_timeout=1.0),
+    )
     assert result.status == m.COMPLETED
     assert result.variables["long"]["body"] == {"slept": 2.5, "attempt": 1}
     assert runtime_env.web.state.count(runtime_env.web.state.hits, key) == 1
 
 
 def test_llm_refused_key_is_a_plain_configuration_error(runtime_env: RuntimeEnv) -> None:
-    services = RuntimeServices(RuntimeConfig(llm=LlmSettings(
-        base_url=f"{runtime_env.web.url}/v1", model="test-model", api_key="wrong")))
+    services = RuntimeServices(
+        RuntimeConfig(
+            llm=LlmSettings(base_url=f"{runtime_env.web.url}/v1", model="test-model", api_key="wrong")
+        )
+    )
     config = {"prompt": "hi", "next": "x"}
     with pytest.raises(VoxflowError, match=r"refused the API key: Incorrect API key provided"):
         asyncio.run(_run_llm(services, config))
@@ -165,8 +219,7 @@ async def _run_llm(services: RuntimeServices, config: dict) -> object:
 
 
 def test_call_input_too_large_for_temporal_is_refused(flows) -> None:
-    call_input = m.CallInput(graph=flows["basics"], call_id="big",
-                             variables={"blob": "x" * 2_000_000})
+    call_input = m.CallInput(graph=flows["basics"], call_id="big", variables={"blob": "x" * 2_000_000})
     with pytest.raises(VoxflowError, match=r"Temporal accepts at most 2 MB per call"):
         check_input_size(call_input)
     assert check_input_size(m.CallInput(graph=flows["basics"], call_id="small")) < 20_000
@@ -174,8 +227,7 @@ def test_call_input_too_large_for_temporal_is_refused(flows) -> None:
 
 def test_values_in_a_url_are_encoded_and_cannot_change_its_host(runtime_env: RuntimeEnv, flows) -> None:
     hostile = "+1555/../../admin/delete?all=1#"
-    result = run_call(runtime_env, flows["url_safety"],
-                      variables={"caller_number": hostile, "where": "a/b"})
+    result = run_call(runtime_env, flows["url_safety"], variables={"caller_number": hostile, "where": "a/b"})
     assert (result.status, result.reason) == (m.COMPLETED, "looked up")
     lookup = result.variables["lookup"]["body"]
     path = lookup["raw_path"].split("?")[0]
@@ -183,8 +235,9 @@ def test_values_in_a_url_are_encoded_and_cannot_change_its_host(runtime_env: Run
     assert lookup["query"] == {"number": hostile}
     assert result.variables["raw"]["body"]["raw_path"] == "/echo/a/b"  # `| raw`: as written
     # Even `| raw` cannot move the request to another host: the host is written out.
-    moved = run_call(runtime_env, flows["url_safety"],
-                     variables={"caller_number": "..", "where": "@evil.example/x"})
+    moved = run_call(
+        runtime_env, flows["url_safety"], variables={"caller_number": "..", "where": "@evil.example/x"}
+    )
     assert (moved.status, moved.reason) == (m.COMPLETED, "looked up")
     assert moved.variables["raw"]["body"]["raw_path"] == "/echo/@evil.example/x"
     assert moved.variables["lookup"]["body"]["raw_path"] == "/echo/callers/%2E%2E?number=.."

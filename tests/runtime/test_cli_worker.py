@@ -18,8 +18,9 @@ from tests.runtime.worker_process import WorkerProcess
 
 def test_embedded_worker_runs_a_call_then_stops_cleanly(tmp_path, flows) -> None:
     db_file = tmp_path / "state" / "temporal.db"
-    worker = WorkerProcess(["--embedded", "--db-file", str(db_file), "--task-queue", "cli"],
-                           env={"TEMPORAL_ADDRESS": ""})
+    worker = WorkerProcess(
+        ["--embedded", "--db-file", str(db_file), "--task-queue", "cli"], env={"TEMPORAL_ADDRESS": ""}
+    )
     try:
         line = worker.wait_for("Temporal dev server at", timeout=60)
         address = re.search(r"at (\S+:\d+)", line).group(1)  # type: ignore[union-attr]

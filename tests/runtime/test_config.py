@@ -15,33 +15,42 @@ def test_defaults_with_an_empty_environment(tmp_path: Path, monkeypatch) -> None
     config = load_runtime_config(environ={})
     assert config.databases == {}
     assert (config.llm.base_url, config.llm.model, config.llm.api_key) == (
-        DEFAULT_LLM_BASE_URL, DEFAULT_LLM_MODEL, None,
+        DEFAULT_LLM_BASE_URL,
+        DEFAULT_LLM_MODEL,
+        None,
     )
 
 
 def test_environment_variables(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    config = load_runtime_config(environ={
-        "VOXFLOW_DATABASE_ACCOUNTS": "sqlite:///data/accounts.db",
-        "VOXFLOW_DATABASE_CRM": "postgresql://app:secret@db:5432/crm",
-        "VOXFLOW_DATABASE_MEMO": "sqlite:///:memory:",
-        "OPENAI_API_KEY": "sk-openai",
-        "OPENAI_BASE_URL": "https://example.test/v1/",
-        "VOXFLOW_LLM_MODEL": "llama3",
-    })
+    config = load_runtime_config(
+        environ={
+            "VOXFLOW_DATABASE_ACCOUNTS": "sqlite:///data/accounts.db",
+            "VOXFLOW_DATABASE_CRM": "postgresql://app:secret@db:5432/crm",
+            "VOXFLOW_DATABASE_MEMO": "sqlite:///:memory:",
+            "OPENAI_API_KEY": "sk-openai",
+            "OPENAI_BASE_URL": "https://example.test/v1/",
+            "VOXFLOW_LLM_MODEL": "llama3",
+        }
+    )
     assert config.databases == {
         "accounts": f"sqlite:///{tmp_path.resolve() / 'data' / 'accounts.db'}",
         "crm": "postgresql://app:secret@db:5432/crm",
         "memo": "sqlite:///:memory:",
     }
     assert (config.llm.base_url, config.llm.model, config.llm.api_key) == (
-        "https://example.test/v1", "llama3", "sk-openai",
+        "https://example.test/v1",
+        "llama3",
+        "sk-openai",
     )
     # voxflow's own variables win over OpenAI's.
-    config = load_runtime_config(environ={
-        "OPENAI_API_KEY": "sk-openai", "VOXFLOW_LLM_API_KEY": "sk-voxflow",
-        "VOXFLOW_LLM_BASE_URL": "http://localhost:8080/v1",
-    })
+    config = load_runtime_config(
+        environ={
+            "OPENAI_API_KEY": "sk-openai",
+            "VOXFLOW_LLM_API_KEY": "sk-voxflow",
+            "VOXFLOW_LLM_BASE_URL": "http://localhost:8080/v1",
+        }
+    )
     assert (config.llm.api_key, config.llm.base_url) == ("sk-voxflow", "http://localhost:8080/v1")
 
 
@@ -59,25 +68,33 @@ def test_config_file_with_environment_overrides(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     config = load_runtime_config(
-        environ={"MY_LLM_KEY": "k-1", "VOXFLOW_DATABASE_CRM": "postgresql://prod/crm",
-                 "VOXFLOW_CONFIG": str(config_file)},
+        environ={
+            "MY_LLM_KEY": "k-1",
+            "VOXFLOW_DATABASE_CRM": "postgresql://prod/crm",
+            "VOXFLOW_CONFIG": str(config_file),
+        },
     )
     # A relative SQLite path is relative to the config file's folder.
     assert config.databases["accounts"] == f"sqlite:///{(config_file.parent / 'accounts.db').resolve()}"
     assert config.databases["crm"] == "postgresql://prod/crm"
     assert (config.llm.base_url, config.llm.model, config.llm.api_key) == (
-        "http://llm.local/v1", "mistral", "k-1",
+        "http://llm.local/v1",
+        "mistral",
+        "k-1",
     )
     assert str(config_file) in config.source
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("databases: [a, b]\n", "'databases' must map connection names to URLs"),
-    ("databses: {}\n", "unknown section(s) databses"),
-    ("databases:\n  crm: mysql://x/y\n", "should start with sqlite:/// or postgresql://, not 'mysql'"),
-    ("databases:\n  crm: sqlite://crm.db\n", "write SQLite URLs with three slashes"),
-    ("databases: {a: 1\n", "this is not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("databases: [a, b]\n", "'databases' must map connection names to URLs"),
+        ("databses: {}\n", "unknown section(s) databses"),
+        ("databases:\n  crm: mysql://x/y\n", "should start with sqlite:/// or postgresql://, not 'mysql'"),
+        ("databases:\n  crm: sqlite://crm.db\n", "write SQLite URLs with three slashes"),
+        ("databases: {a: 1\n", "this is not valid YAML"),
+    ],
+)
 def test_config_file_mistakes_in_plain_words(tmp_path: Path, text: str, message: str) -> None:
     config_file = tmp_path / "voxflow.yaml"
     config_file.write_text(text, encoding="utf-8")

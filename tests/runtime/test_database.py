@@ -52,11 +52,14 @@ def test_sqlite_stores_injection_strings_as_data(tmp_path: Path) -> None:
     services = RuntimeServices(RuntimeConfig(databases={"db": f"sqlite:///{tmp_path / 'x.db'}"}))
     _execute(services, "db", "CREATE TABLE people (name TEXT, n INTEGER)", {})
     for index, text in enumerate(INJECTIONS):
-        assert _execute(services, "db", "INSERT INTO people VALUES (:name, :n)",
-                        {"name": text, "n": index})["row_count"] == 1
+        assert (
+            _execute(services, "db", "INSERT INTO people VALUES (:name, :n)", {"name": text, "n": index})[
+                "row_count"
+            ]
+            == 1
+        )
     for index, text in enumerate(INJECTIONS):
-        found = _execute(services, "db", "SELECT name, n FROM people WHERE name = :name",
-                         {"name": text})
+        found = _execute(services, "db", "SELECT name, n FROM people WHERE name = :name", {"name": text})
         assert (found["name"], found["n"], found["row_count"]) == (text, index, 1)
     everything = _execute(services, "db", "SELECT name FROM people ORDER BY n", {})
     assert [row["name"] for row in everything["rows"]] == INJECTIONS
@@ -64,8 +67,11 @@ def test_sqlite_stores_injection_strings_as_data(tmp_path: Path) -> None:
 
 def test_unknown_connection_says_how_to_configure_it() -> None:
     services = RuntimeServices(RuntimeConfig(databases={"main": "sqlite:///:memory:"}))
-    with pytest.raises(VoxflowError, match=r"no database connection named 'accounts'.*"
-                       r"VOXFLOW_DATABASE_ACCOUNTS"):
+    with pytest.raises(
+        VoxflowError,
+        match=r"no database connection named 'accounts'.*"
+        r"VOXFLOW_DATABASE_ACCOUNTS",
+    ):
         _execute(services, "accounts", "SELECT 1", {})
 
 
@@ -76,12 +82,14 @@ def test_postgresql_binds_parameters(postgres_database: str) -> None:
     services = RuntimeServices(RuntimeConfig(databases={"pg": postgres_database}))
     _execute(services, "pg", "CREATE TABLE people (name TEXT, n INTEGER, balance NUMERIC)", {})
     for index, text in enumerate(INJECTIONS):
-        inserted = _execute(services, "pg", "INSERT INTO people VALUES (:name, :n, :n * 1.5)",
-                            {"name": text, "n": index})
+        inserted = _execute(
+            services, "pg", "INSERT INTO people VALUES (:name, :n, :n * 1.5)", {"name": text, "n": index}
+        )
         assert inserted["row_count"] == 1
     for index, text in enumerate(INJECTIONS):
         found = _execute(
-            services, "pg",
+            services,
+            "pg",
             "SELECT name, n, balance, '100%' AS pct, n::text AS n_text, ':n' AS literal "
             "FROM people WHERE name = :name",
             {"name": text},

@@ -21,8 +21,8 @@ from engine.language.project import compile_paths
 from engine.runtime import messages as m
 from engine.runtime.activities import MAX_HEARTBEAT_GAP, heartbeat_gap
 from engine.runtime.calls import call_handle, hang_up, start_call
-from engine.simulate.session import EngineOptions, SimulatorEngine
 from engine.runtime.temporal_server import TemporalSettings
+from engine.simulate.session import EngineOptions, SimulatorEngine
 from engine.voice.simulated_agent import SimulatedAgent
 
 FLOW = """\
@@ -67,8 +67,7 @@ def test_a_waiting_voice_node_heartbeats_rarely_and_still_hears_a_hangup(
             call_id = f"heartbeats-{time.monotonic_ns()}"
             agent = SimulatedAgent(await engine.caller_bus(), call_id)  # never answers
             agent.start()
-            handle = await start_call(engine.client, graph, call_id,
-                                      task_queue=engine.task_queue)
+            handle = await start_call(engine.client, graph, call_id, task_queue=engine.task_queue)
             beats: set[float] = set()
             watched_until = time.monotonic() + 7.5
             while time.monotonic() < watched_until:

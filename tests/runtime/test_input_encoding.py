@@ -16,8 +16,11 @@ FLOWS = Path(__file__).resolve().parents[2] / "flows"
 def test_spliced_payload_round_trips() -> None:
     graph = compile_file(FLOWS / "ivr-menu.yaml")
     call_input = m.CallInput(
-        graph=graph, call_id="c-1", call={"caller_number": "+15551112222"},
-        variables={"x": [1, {"y": None}]}, options=m.CallOptions(max_call_duration=60.0),
+        graph=graph,
+        call_id="c-1",
+        call={"caller_number": "+15551112222"},
+        variables={"x": [1, {"y": None}]},
+        options=m.CallOptions(max_call_duration=60.0),
     )
     converter = DataConverter.default
     payload = encode_call_input(call_input, converter)

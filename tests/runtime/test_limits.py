@@ -28,9 +28,14 @@ def test_max_call_duration_warns_then_ends_as_timeout(runtime_env: RuntimeEnv, f
 
 
 def test_trigger_max_call_duration_overrides_the_flow(runtime_env: RuntimeEnv, flows) -> None:
-    result = run_call(runtime_env, flows["long_wait"], options=m.CallOptions(
-        max_call_duration=1.0, warning_before=60.0,
-    ))
+    result = run_call(
+        runtime_env,
+        flows["long_wait"],
+        options=m.CallOptions(
+            max_call_duration=1.0,
+            warning_before=60.0,
+        ),
+    )
     assert result.status == m.TIMEOUT
     assert result.reason.startswith("the call reached its maximum duration of 1 s")
     # A call shorter than the warning lead gets no warning.
@@ -40,9 +45,7 @@ def test_trigger_max_call_duration_overrides_the_flow(runtime_env: RuntimeEnv, f
 def test_cap_on_total_execution_time(runtime_env: RuntimeEnv, flows) -> None:
     result = run_call(runtime_env, flows["wait"], options=m.CallOptions(max_execution_time=0.5))
     assert result.status == m.TIMEOUT
-    assert result.reason.startswith(
-        "the call ran past voxflow's cap on total execution time (0.5 s)"
-    )
+    assert result.reason.startswith("the call ran past voxflow's cap on total execution time (0.5 s)")
 
 
 def test_loop_stopped_by_its_visit_bound(runtime_env: RuntimeEnv, flows) -> None:
@@ -62,7 +65,9 @@ def test_long_call_continues_as_new_with_its_state(runtime_env: RuntimeEnv, flow
     async def scenario() -> tuple[m.CallResult, list[int], int]:
         client = await client_for(runtime_env)
         handle = await start_call(
-            client, flows["many_steps"], new_call_id(),
+            client,
+            flows["many_steps"],
+            new_call_id(),
             variables={"base_url": runtime_env.web.url, "rounds": 12},
             options=m.CallOptions(history_event_limit=40),
             task_queue=runtime_env.task_queue,
@@ -86,14 +91,16 @@ def test_long_call_continues_as_new_with_its_state(runtime_env: RuntimeEnv, flow
 
 def test_visit_bound_holds_across_continue_as_new(runtime_env: RuntimeEnv, flows) -> None:
     result = run_call(
-        runtime_env, flows["many_steps"],
+        runtime_env,
+        flows["many_steps"],
         variables={"base_url": runtime_env.web.url, "rounds": 100},
         options=m.CallOptions(history_event_limit=40),
     )
     assert result.runs >= 3
     assert result.status == m.FAILED
-    assert result.reason.startswith("the call was stopped at the node 'call_api': it came there "
-                                    "more than 15 times")
+    assert result.reason.startswith(
+        "the call was stopped at the node 'call_api': it came there more than 15 times"
+    )
 
 
 def test_very_long_logic_loop_pauses_instead_of_tripping_the_deadlock_detector(
@@ -104,12 +111,14 @@ def test_very_long_logic_loop_pauses_instead_of_tripping_the_deadlock_detector(
     # every LOGIC_SLICE (25,000) steps, visible as one timer in the history.
     async def scenario() -> tuple[m.CallResult, list[int], list[str]]:
         client = await client_for(runtime_env)
-        handle = await start_call(client, flows["long_logic"], new_call_id(),
-                                  task_queue=runtime_env.task_queue)
+        handle = await start_call(
+            client, flows["long_logic"], new_call_id(), task_queue=runtime_env.task_queue
+        )
         result = await handle.result()
         history = await handle.fetch_history()
         timers = [
-            json.loads(e.user_metadata.summary.data) for e in history.events
+            json.loads(e.user_metadata.summary.data)
+            for e in history.events
             if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
         ]
         return result, [e.event_type for e in history.events], timers

@@ -17,11 +17,10 @@ def test_wait_for_signal_resumed_by_its_signal(runtime_env: RuntimeEnv, flows) -
         client = await client_for(runtime_env)
         call_id = new_call_id()
         options = m.CallOptions()
-        handle = await start_call(client, flows["long_wait"], call_id, options=options,
-                                  task_queue=runtime_env.task_queue)
-        snapshot = await wait_until(
-            lambda: _waiting(client, call_id, "go"), what="the call to wait for 'go'"
+        handle = await start_call(
+            client, flows["long_wait"], call_id, options=options, task_queue=runtime_env.task_queue
         )
+        snapshot = await wait_until(lambda: _waiting(client, call_id, "go"), what="the call to wait for 'go'")
         await send_signal(client, call_id, "go", {"approved_by": "sam", "amount": 42})
         return snapshot, await handle.result()
 
@@ -40,8 +39,7 @@ def test_wait_for_signal_by_its_own_name_and_saved(runtime_env: RuntimeEnv, flow
     async def scenario() -> m.CallResult:
         client = await client_for(runtime_env)
         call_id = new_call_id()
-        handle = await start_call(client, flows["wait"], call_id,
-                                  task_queue=runtime_env.task_queue)
+        handle = await start_call(client, flows["wait"], call_id, task_queue=runtime_env.task_queue)
         # Sent before the node waits: it is kept until the node asks for it.
         await handle.signal("supervisor_approved", {"by": "dana"})
         return await handle.result()
@@ -55,8 +53,7 @@ def test_wait_for_signal_times_out(runtime_env: RuntimeEnv, flows) -> None:
     async def scenario() -> tuple[m.CallResult, float]:
         client = await client_for(runtime_env)
         began = time.monotonic()
-        handle = await start_call(client, flows["wait"], new_call_id(),
-                                  task_queue=runtime_env.task_queue)
+        handle = await start_call(client, flows["wait"], new_call_id(), task_queue=runtime_env.task_queue)
         await handle.signal("some_other_signal", {"ignored": True})
         return await handle.result(), time.monotonic() - began
 
@@ -74,9 +71,17 @@ def test_hangup_during_a_long_node_cancels_it(runtime_env: RuntimeEnv, flows) ->
     async def scenario() -> tuple[m.CallResult, float, list[int]]:
         client = await client_for(runtime_env)
         call_id = new_call_id()
-        handle = await start_call(client, flows["long"], call_id, variables={
-            "base_url": runtime_env.web.url, "key": key, "seconds": 30,
-        }, task_queue=runtime_env.task_queue)
+        handle = await start_call(
+            client,
+            flows["long"],
+            call_id,
+            variables={
+                "base_url": runtime_env.web.url,
+                "key": key,
+                "seconds": 30,
+            },
+            task_queue=runtime_env.task_queue,
+        )
         await wait_until(lambda: state.started_event(key).is_set(), what="the long request")
         await send_voice_event(client, call_id, m.VoiceEvent("transcript", "goodbye", 0.9))
         began = time.monotonic()
@@ -102,8 +107,7 @@ def test_query_reports_transcript_events(runtime_env: RuntimeEnv, flows) -> None
     async def scenario() -> m.CallSnapshot:
         client = await client_for(runtime_env)
         call_id = new_call_id()
-        handle = await start_call(client, flows["long_wait"], call_id,
-                                  task_queue=runtime_env.task_queue)
+        handle = await start_call(client, flows["long_wait"], call_id, task_queue=runtime_env.task_queue)
         await send_voice_event(client, call_id, m.VoiceEvent("dtmf", "1"))
         await send_voice_event(client, call_id, m.VoiceEvent("transcript", "my balance", 0.87))
         snapshot = await wait_until(lambda: _transcribed(client, call_id, 2), what="transcript")
@@ -113,7 +117,8 @@ def test_query_reports_transcript_events(runtime_env: RuntimeEnv, flows) -> None
 
     snapshot = asyncio.run(scenario())
     assert [(t.kind, t.text, t.confidence) for t in snapshot.transcript] == [
-        ("dtmf", "1", None), ("transcript", "my balance", 0.87),
+        ("dtmf", "1", None),
+        ("transcript", "my balance", 0.87),
     ]
     assert snapshot.waiting_for == "go"
 

@@ -8,33 +8,42 @@ from __future__ import annotations
 
 import pytest
 
-from engine.runtime.activities import ENGINE_FIELDS, render_config
 from engine.language.templates import MAX_TEMPLATE_LENGTH, TemplateProblem, render_value
+from engine.runtime.activities import ENGINE_FIELDS, render_config
 
 VARIABLES = {"name": "Ann", "n": 7, "row": {"balance": 42.5}}
 
 
-@pytest.mark.parametrize("text", [
-    "bench",
-    "SELECT 1 AS one, :n AS n",
-    "line one\r\nline two\rthree\n",  # Jinja normalises newlines; so must we
-    "trailing newline\n",
-    "{{ name }} and {% if %} are plain text here",
-    "costs $5",
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bench",
+        "SELECT 1 AS one, :n AS n",
+        "line one\r\nline two\rthree\n",  # Jinja normalises newlines; so must we
+        "trailing newline\n",
+        "{{ name }} and {% if %} are plain text here",
+        "costs $5",
+        "",
+    ],
+)
 def test_fixed_text_comes_out_as_rendering_it_gives(text: str) -> None:
-    assert render_config({"message": text}, VARIABLES) == {
-        "message": render_value(text, VARIABLES)
-    }
+    assert render_config({"message": text}, VARIABLES) == {"message": render_value(text, VARIABLES)}
     assert render_config({"message": text}, {}) == {"message": render_value(text, {})}
 
 
 def test_templates_are_still_filled_in_every_time() -> None:
-    config = {"message": "Hi ${name}", "amount": "${n}", "params": {"b": "${row.balance}"},
-              "escaped": "$${n}", "items": ["${name}", "x"]}
+    config = {
+        "message": "Hi ${name}",
+        "amount": "${n}",
+        "params": {"b": "${row.balance}"},
+        "escaped": "$${n}",
+        "items": ["${name}", "x"],
+    }
     assert render_config(config, VARIABLES) == {
-        "message": "Hi Ann", "amount": 7, "params": {"b": 42.5}, "escaped": "$7",
+        "message": "Hi Ann",
+        "amount": 7,
+        "params": {"b": 42.5},
+        "escaped": "$7",
         "items": ["Ann", "x"],
     }
     assert render_config(config, {**VARIABLES, "name": "Bo"})["message"] == "Hi Bo"
@@ -46,8 +55,7 @@ def test_jinja_block_syntax_behind_a_nul_is_refused_not_run() -> None:
 
     for variables in (VARIABLES, {}):
         with pytest.raises(TemplateProblem, match="NUL"):
-            render_config({"message": "\x00{% if n %}\x00yes\x00{% endif %}\x00 blocks"},
-                          variables)
+            render_config({"message": "\x00{% if n %}\x00yes\x00{% endif %}\x00 blocks"}, variables)
 
 
 def test_engine_fields_are_left_alone() -> None:

@@ -41,8 +41,12 @@ def _recorded_input(text: str) -> dict[str, Any]:
 
 def test_the_example_histories_are_all_there() -> None:
     assert NAMES == [
-        "basics", "continue_as_new", "hangup_cancels_node", "retry_then_on_error",
-        "signal_resumes_wait", "subflow",
+        "basics",
+        "continue_as_new",
+        "hangup_cancels_node",
+        "retry_then_on_error",
+        "signal_resumes_wait",
+        "subflow",
     ]
 
 

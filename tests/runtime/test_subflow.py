@@ -24,16 +24,21 @@ def test_signal_reaches_a_waiting_subflow(runtime_env: RuntimeEnv, flows) -> Non
     async def scenario() -> tuple[m.CallSnapshot, m.CallSnapshot, m.CallResult]:
         client = await client_for(runtime_env)
         call_id = new_call_id()
-        handle = await start_call(client, flows["parent"], call_id,
-                                  variables={"x": 5, "mode": "wait"},
-                                  task_queue=runtime_env.task_queue)
+        handle = await start_call(
+            client,
+            flows["parent"],
+            call_id,
+            variables={"x": 5, "mode": "wait"},
+            task_queue=runtime_env.task_queue,
+        )
 
         async def child_waiting() -> m.CallSnapshot | None:
             parent = await call_state(client, call_id)
             if parent.subflow_workflow_id is None:
                 return None
             child = await client.get_workflow_handle(parent.subflow_workflow_id).query(
-                m.STATE_QUERY, result_type=m.CallSnapshot)
+                m.STATE_QUERY, result_type=m.CallSnapshot
+            )
             return child if child.waiting_for == "child_go" else None
 
         child = await wait_until(child_waiting, what="the subflow to wait")
@@ -54,8 +59,9 @@ def test_failing_subflow_takes_on_error(runtime_env: RuntimeEnv, flows) -> None:
     assert (result.status, result.reason) == (m.FAILED, "the child failed")
     assert result.path == ["before", "run_child", "child_failed"]
     message = result.variables["last_error"]["message"]
-    assert message.startswith("the node 'run_child' (subflow) failed: the node 'broken' "
-                              "(http_request) failed")
+    assert message.startswith(
+        "the node 'run_child' (subflow) failed: the node 'broken' (http_request) failed"
+    )
 
 
 def test_subflow_that_transfers_ends_the_call(runtime_env: RuntimeEnv, flows) -> None:
@@ -68,11 +74,10 @@ def test_hangup_during_a_subflow_cancels_it(runtime_env: RuntimeEnv, flows) -> N
     async def scenario() -> tuple[m.CallResult, WorkflowExecutionStatus | None]:
         client = await client_for(runtime_env)
         call_id = new_call_id()
-        handle = await start_call(client, flows["parent"], call_id,
-                                  variables={"mode": "wait"}, task_queue=runtime_env.task_queue)
-        child_id = await wait_until(
-            lambda: _child_id(client, call_id), what="the subflow to start"
+        handle = await start_call(
+            client, flows["parent"], call_id, variables={"mode": "wait"}, task_queue=runtime_env.task_queue
         )
+        child_id = await wait_until(lambda: _child_id(client, call_id), what="the subflow to start")
         await hang_up(client, call_id)
         result = await handle.result()
         child = await client.get_workflow_handle(child_id).describe()

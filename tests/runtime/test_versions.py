@@ -27,7 +27,8 @@ def test_a_running_call_keeps_its_version_when_the_file_changes(
         # The author edits the flow while the call waits, and it is reloaded.
         flow_file.write_text(
             original.replace("timeout: 1s", "timeout: 30s").replace(
-                "reason: approved", "reason: approved by the new version"),
+                "reason: approved", "reason: approved by the new version"
+            ),
             encoding="utf-8",
         )
         new = compile_file(flow_file)

@@ -29,7 +29,9 @@ def test_sigkill_mid_node_then_restart_finishes_the_call(runtime_env: RuntimeEnv
             nonlocal second
             client = await client_for(runtime_env)
             handle = await start_call(
-                client, flows["long"], new_call_id(),
+                client,
+                flows["long"],
+                new_call_id(),
                 # The key's first request never answers: the node is mid-flight
                 # when the worker dies. Its retry answers at once.
                 variables={"base_url": runtime_env.web.url, "key": key, "hang": 1},
@@ -43,7 +45,8 @@ def test_sigkill_mid_node_then_restart_finishes_the_call(runtime_env: RuntimeEnv
             result = await asyncio.wait_for(handle.result(), 60)
             history = await handle.fetch_history()
             return result, [
-                e.activity_task_started_event_attributes.attempt for e in history.events
+                e.activity_task_started_event_attributes.attempt
+                for e in history.events
                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
             ]
 

@@ -7,8 +7,8 @@ import gc
 import uuid
 
 from engine.runtime.services import RuntimeServices
-from engine.runtime.worker import WorkerOptions, run_worker
 from engine.runtime.temporal_server import TemporalSettings, connect_client
+from engine.runtime.worker import WorkerOptions, run_worker
 
 
 def test_a_started_worker_freezes_the_objects_of_start_up(

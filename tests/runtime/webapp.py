@@ -53,14 +53,16 @@ class WebState:
 def build_app(state: WebState) -> web.Application:
     async def echo(request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else None
-        return web.json_response({
-            "method": request.method,
-            "path": request.path,
-            "raw_path": request.raw_path,
-            "query": dict(request.query),
-            "header": request.headers.get("X-Test", ""),
-            "body": body,
-        })
+        return web.json_response(
+            {
+                "method": request.method,
+                "path": request.path,
+                "raw_path": request.raw_path,
+                "query": dict(request.query),
+                "header": request.headers.get("X-Test", ""),
+                "body": body,
+            }
+        )
 
     async def flaky(request: web.Request) -> web.Response:
         # Fails with 500 for the first `fail` hits of a key, then answers 200.
@@ -100,17 +102,21 @@ def build_app(state: WebState) -> web.Application:
                 status=401,
             )
         user = next(m["content"] for m in reversed(data["messages"]) if m["role"] == "user")
-        return web.json_response({
-            "id": "chatcmpl-test",
-            "object": "chat.completion",
-            "model": data["model"],
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": f"You asked: {user}"},
-                "finish_reason": "stop",
-            }],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
-        })
+        return web.json_response(
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "model": data["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": f"You asked: {user}"},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
+            }
+        )
 
     app = web.Application()
     app.router.add_route("*", "/echo", echo)

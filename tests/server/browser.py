@@ -23,24 +23,33 @@ from typing import Any
 import aiohttp
 
 FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-extensions", "--disable-sync",
-    "--disable-default-apps", "--no-first-run", "--mute-audio", "--hide-scrollbars",
-    "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-extensions",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--no-first-run",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--remote-debugging-port=0",
+    "--remote-debugging-address=127.0.0.1",
 )
 
 
 def find_chromium() -> str | None:
-    for name in (os.environ.get("VOXFLOW_CHROMIUM", ""), "chromium", "chromium-browser",
-                 "google-chrome"):
+    for name in (os.environ.get("VOXFLOW_CHROMIUM", ""), "chromium", "chromium-browser", "google-chrome"):
         if name and (found := shutil.which(name)):
             return found
     return None
 
 
 class Browser:
-    def __init__(self, binary: str, width: int = 1440, height: int = 1000,
-                 flags: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, binary: str, width: int = 1440, height: int = 1000, flags: tuple[str, ...] = ()
+    ) -> None:
         self.binary = binary
         self.flags = flags
         self.width, self.height = width, height
@@ -53,9 +62,16 @@ class Browser:
 
     async def __aenter__(self) -> Browser:
         self._process = subprocess.Popen(
-            [self.binary, *FLAGS, *self.flags, f"--user-data-dir={self._profile}",
-             f"--window-size={self.width},{self.height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                *FLAGS,
+                *self.flags,
+                f"--user-data-dir={self._profile}",
+                f"--window-size={self.width},{self.height}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         port_file = self._profile / "DevToolsActivePort"
         deadline = time.monotonic() + 20
@@ -71,8 +87,13 @@ class Browser:
         self._ws = await self._http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0)
         await self.send("Page.enable")
         await self.send("Runtime.enable")
-        await self.send("Emulation.setDeviceMetricsOverride", width=self.width,
-                        height=self.height, deviceScaleFactor=1, mobile=False)
+        await self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=self.width,
+            height=self.height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -110,8 +131,9 @@ class Browser:
         await self.send("Page.navigate", url=url)
 
     async def evaluate(self, expression: str) -> Any:
-        result = await self.send("Runtime.evaluate", expression=expression,
-                                 returnByValue=True, awaitPromise=True)
+        result = await self.send(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")

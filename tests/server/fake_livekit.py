@@ -40,8 +40,7 @@ class FakeLiveKit:
         except Exception:
             return web.json_response({"code": "unauthenticated", "msg": "bad token"}, status=401)
         if not (claims.sip and claims.sip.admin):
-            return web.json_response({"code": "permission_denied", "msg": "no sip admin"},
-                                     status=403)
+            return web.json_response({"code": "permission_denied", "msg": "no sip admin"}, status=403)
         if request.content_type != "application/protobuf":
             return web.json_response({"code": "malformed", "msg": "protobuf only"}, status=400)
         body = await request.read()

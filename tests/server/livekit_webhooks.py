@@ -32,11 +32,11 @@ class LiveKitSigner:
     api_key: str = KEY
     api_secret: str = SECRET
 
-    def headers(self, body: bytes, *, valid_for: dt.timedelta = dt.timedelta(minutes=5)
-                ) -> dict[str, str]:
+    def headers(self, body: bytes, *, valid_for: dt.timedelta = dt.timedelta(minutes=5)) -> dict[str, str]:
         digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-        token = (api.AccessToken(self.api_key, self.api_secret)
-                 .with_ttl(valid_for).with_sha256(digest).to_jwt())
+        token = (
+            api.AccessToken(self.api_key, self.api_secret).with_ttl(valid_for).with_sha256(digest).to_jwt()
+        )
         return {"Authorization": token, "Content-Type": "application/webhook+json"}
 
 
@@ -59,8 +59,11 @@ def participant_left(
         created_at=now,
         room=models.Room(sid=f"RM_{uuid.uuid4().hex[:12]}", name=room, creation_time=now - 30),
         participant=models.ParticipantInfo(
-            sid=f"PA_{uuid.uuid4().hex[:12]}", identity=identity, kind=kind,  # type: ignore[arg-type]
-            state=models.ParticipantInfo.State.DISCONNECTED, attributes=attributes,
+            sid=f"PA_{uuid.uuid4().hex[:12]}",
+            identity=identity,
+            kind=kind,  # type: ignore[arg-type]
+            state=models.ParticipantInfo.State.DISCONNECTED,
+            attributes=attributes,
             disconnect_reason=reason,  # type: ignore[arg-type]
             joined_at=now - 20,
         ),

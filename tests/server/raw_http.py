@@ -10,14 +10,23 @@ import asyncio
 import urllib.parse
 
 
-async def raw_request(url: str, method: str, target: bytes, headers: list[tuple[bytes, bytes]],
-                      body: bytes = b"", timeout: float = 30.0) -> tuple[int, bytes]:
+async def raw_request(
+    url: str,
+    method: str,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes = b"",
+    timeout: float = 30.0,
+) -> tuple[int, bytes]:
     """Send one request (``target``: path and query as bytes); return (status, body)."""
     parts = urllib.parse.urlsplit(url)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     try:
-        lines = [method.encode() + b" " + target + b" HTTP/1.1",
-                 f"Host: {parts.hostname}:{parts.port}".encode(), b"Connection: close"]
+        lines = [
+            method.encode() + b" " + target + b" HTTP/1.1",
+            f"Host: {parts.hostname}:{parts.port}".encode(),
+            b"Connection: close",
+        ]
         lines += [name + b": " + value for name, value in headers]
         if body or method in ("POST", "PUT"):
             lines.append(f"Content-Length: {len(body)}".encode())

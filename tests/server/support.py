@@ -25,10 +25,10 @@ import aiohttp
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from engine.runtime.temporal_server import TemporalSettings, connect_client
 from engine.server.settings import ServerSettings
 from engine.server.stack import ServerStack, StackOptions
 from engine.server.telnyx import load_public_key
-from engine.runtime.temporal_server import TemporalSettings, connect_client
 
 FLOWS = Path(__file__).parent / "flows"
 API_TOKEN = "test-api-token"
@@ -45,19 +45,25 @@ class TelnyxSigner:
     @property
     def public_base64(self) -> str:
         raw = self.private.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
         return base64.b64encode(raw).decode()
 
     def headers(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         signature = self.private.sign(stamp.encode() + b"|" + body)
-        return {"telnyx-signature-ed25519": base64.b64encode(signature).decode(),
-                "telnyx-timestamp": stamp}
+        return {"telnyx-signature-ed25519": base64.b64encode(signature).decode(), "telnyx-timestamp": stamp}
 
 
-def call_event(event_type: str, call_control_id: str, *, caller: str = "+15557654321",
-               called: str = "+15550001000", event_id: str | None = None,
-               **payload: Any) -> bytes:
+def call_event(
+    event_type: str,
+    call_control_id: str,
+    *,
+    caller: str = "+15557654321",
+    called: str = "+15550001000",
+    event_id: str | None = None,
+    **payload: Any,
+) -> bytes:
     """A Call Control v2 webhook body, shaped like Telnyx's."""
     body = {
         "data": {
@@ -83,11 +89,23 @@ def call_event(event_type: str, call_control_id: str, *, caller: str = "+1555765
     return json.dumps(body).encode()
 
 
-def texml_form(call_sid: str, *, caller: str = "+15557654321", called: str = "+15550001000",
-               status: str = "ringing", **extra: str) -> bytes:
-    params = {"AccountSid": "f5586561-8ff0-4291-a51b-c7dfe4139ff9", "CallSid": call_sid,
-              "From": caller, "To": called, "CallStatus": status, "Direction": "inbound",
-              **extra}
+def texml_form(
+    call_sid: str,
+    *,
+    caller: str = "+15557654321",
+    called: str = "+15550001000",
+    status: str = "ringing",
+    **extra: str,
+) -> bytes:
+    params = {
+        "AccountSid": "f5586561-8ff0-4291-a51b-c7dfe4139ff9",
+        "CallSid": call_sid,
+        "From": caller,
+        "To": called,
+        "CallStatus": status,
+        "Direction": "inbound",
+        **extra,
+    }
     return urllib.parse.urlencode(params).encode()
 
 
@@ -116,21 +134,21 @@ class Harness:
     def ctx(self):  # type: ignore[no-untyped-def]
         return self.stack.context
 
-    async def post_event(self, body: bytes, headers: Mapping[str, str] | None = None
-                         ) -> aiohttp.ClientResponse:
+    async def post_event(
+        self, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> aiohttp.ClientResponse:
         headers = dict(headers if headers is not None else self.signer.headers(body))
         headers["Content-Type"] = "application/json"
-        async with self.http.post(f"{self.url}/webhooks/telnyx", data=body,
-                                  headers=headers) as response:
+        async with self.http.post(f"{self.url}/webhooks/telnyx", data=body, headers=headers) as response:
             await response.read()
             return response
 
-    async def texml(self, body: bytes, headers: Mapping[str, str] | None = None
-                    ) -> tuple[int, str]:
+    async def texml(self, body: bytes, headers: Mapping[str, str] | None = None) -> tuple[int, str]:
         headers = dict(headers if headers is not None else self.signer.headers(body))
         headers["Content-Type"] = "application/x-www-form-urlencoded"
-        async with self.http.post(f"{self.url}/webhooks/telnyx/texml", data=body,
-                                  headers=headers) as response:
+        async with self.http.post(
+            f"{self.url}/webhooks/telnyx/texml", data=body, headers=headers
+        ) as response:
             return response.status, await response.text()
 
     async def api(self, path: str, token: str | None = API_TOKEN) -> Any:
@@ -141,8 +159,9 @@ class Harness:
                 return await response.json()
             return await response.text()
 
-    async def wait_for_call(self, call_id: str, status: str | tuple[str, ...],
-                            timeout: float = 15.0) -> dict[str, Any]:
+    async def wait_for_call(
+        self, call_id: str, status: str | tuple[str, ...], timeout: float = 15.0
+    ) -> dict[str, Any]:
         wanted = (status,) if isinstance(status, str) else status
         deadline = time.monotonic() + timeout
         record = None
@@ -183,13 +202,24 @@ async def harness(
         task_queue=f"server-test-{uuid.uuid4().hex[:8]}",
     )
     if settings is not None:
-        base = replace(settings, telnyx_key=settings.telnyx_key or base.telnyx_key,
-                       records_url=base.records_url, flows_dir=flows_dir,
-                       task_queue=base.task_queue, redis_url=redis_url)
+        base = replace(
+            settings,
+            telnyx_key=settings.telnyx_key or base.telnyx_key,
+            records_url=base.records_url,
+            flows_dir=flows_dir,
+            task_queue=base.task_queue,
+            redis_url=redis_url,
+        )
     base = replace(base, **overrides)
     client = await connect_client(temporal_settings)
-    options = StackOptions(port=0, watch=watch, run_worker=run_worker, voice_bus=voice_bus,
-                           voice_clock=voice_clock, out=_NullOut())
+    options = StackOptions(
+        port=0,
+        watch=watch,
+        run_worker=run_worker,
+        voice_bus=voice_bus,
+        voice_clock=voice_clock,
+        out=_NullOut(),
+    )
     async with ServerStack(base, client, options) as stack, aiohttp.ClientSession() as http:
         yield Harness(stack, http, signer)
 
@@ -208,8 +238,9 @@ class _NullOut:
         return None
 
 
-async def read_sse(http: aiohttp.ClientSession, url: str, into: list[dict[str, Any]],
-                   ready: asyncio.Event) -> None:
+async def read_sse(
+    http: aiohttp.ClientSession, url: str, into: list[dict[str, Any]], ready: asyncio.Event
+) -> None:
     """Collect the events of an SSE stream into ``into`` until cancelled."""
     async with http.get(url) as response:
         assert response.status == 200, await response.text()
@@ -220,8 +251,9 @@ async def read_sse(http: aiohttp.ClientSession, url: str, into: list[dict[str, A
                 ready.set()
             if not line:
                 if "data" in event:
-                    into.append({"id": event.get("id"), "event": event.get("event"),
-                                 **json.loads(event["data"])})
+                    into.append(
+                        {"id": event.get("id"), "event": event.get("event"), **json.loads(event["data"])}
+                    )
                 event = {}
                 continue
             if line.startswith(":"):

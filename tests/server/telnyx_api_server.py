@@ -45,16 +45,14 @@ class TelnyxApiState:
 
 
 def _errors(status: int, code: str, title: str, detail: str) -> web.Response:
-    return web.json_response({"errors": [{"code": code, "title": title, "detail": detail}]},
-                             status=status)
+    return web.json_response({"errors": [{"code": code, "title": title, "detail": detail}]}, status=status)
 
 
 def make_app(state: TelnyxApiState) -> web.Application:
     @web.middleware
     async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {API_KEY}":
-            return _errors(401, "10009", "Authentication failed",
-                           "The API key is not valid.")
+            return _errors(401, "10009", "Authentication failed", "The API key is not valid.")
         return await handler(request)
 
     async def action(request: web.Request) -> web.Response:
@@ -62,8 +60,12 @@ def make_app(state: TelnyxApiState) -> web.Application:
         name = request.match_info["action"]
         body = await request.json() if request.can_read_body else {}
         if name in state.failing_actions:
-            return _errors(422, "90018", "Call has already ended",
-                           "This call is no longer active and can't receive commands.")
+            return _errors(
+                422,
+                "90018",
+                "Call has already ended",
+                "This call is no longer active and can't receive commands.",
+            )
         command_id = body.get("command_id")
         if command_id and (call_control_id, command_id) in state.seen_command_ids:
             return web.json_response({"data": {"result": "ok"}})
@@ -84,25 +86,42 @@ def make_app(state: TelnyxApiState) -> web.Application:
             await asyncio.sleep(state.lookup_delay)
         facts = state.numbers.get(number)
         if facts is None:
-            return _errors(404, "10005", "Resource not found",
-                           "The requested number could not be found.")
-        return web.json_response({"data": {
-            "record_type": "number_lookup",
-            "phone_number": number,
-            "country_code": "US",
-            "national_format": facts.get("national_format", ""),
-            "fraud": None,
-            "caller_name": None,
-            "carrier": {"error_code": None, "mobile_country_code": None,
-                        "mobile_network_code": None, "name": facts.get("carrier"),
-                        "normalized_carrier": facts.get("carrier"), "type": "mobile"},
-            "portability": {"altspid": "", "altspid_carrier_name": "",
-                            "altspid_carrier_type": "", "city": facts.get("city"),
-                            "line_type": "mobile", "lrn": "", "ocn": "",
-                            "ported_date": "", "ported_status": "N", "spid": "",
-                            "spid_carrier_name": facts.get("carrier"),
-                            "spid_carrier_type": "", "state": facts.get("state")},
-        }})
+            return _errors(404, "10005", "Resource not found", "The requested number could not be found.")
+        return web.json_response(
+            {
+                "data": {
+                    "record_type": "number_lookup",
+                    "phone_number": number,
+                    "country_code": "US",
+                    "national_format": facts.get("national_format", ""),
+                    "fraud": None,
+                    "caller_name": None,
+                    "carrier": {
+                        "error_code": None,
+                        "mobile_country_code": None,
+                        "mobile_network_code": None,
+                        "name": facts.get("carrier"),
+                        "normalized_carrier": facts.get("carrier"),
+                        "type": "mobile",
+                    },
+                    "portability": {
+                        "altspid": "",
+                        "altspid_carrier_name": "",
+                        "altspid_carrier_type": "",
+                        "city": facts.get("city"),
+                        "line_type": "mobile",
+                        "lrn": "",
+                        "ocn": "",
+                        "ported_date": "",
+                        "ported_status": "N",
+                        "spid": "",
+                        "spid_carrier_name": facts.get("carrier"),
+                        "spid_carrier_type": "",
+                        "state": facts.get("state"),
+                    },
+                }
+            }
+        )
 
     app = web.Application(middlewares=[auth])
     app.router.add_post("/v2/calls/{call_control_id}/actions/{action}", action)

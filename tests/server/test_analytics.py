@@ -30,8 +30,15 @@ PATH = ["greet", "ask", "lookup", "tell", "bye"]
 CALLS: list[tuple[str, str, float, float, str, list[str], list[tuple[Any, ...]]]] = [
     ("c1", V1, D0 + 100, 30.0, "completed", PATH, [(1, 0, 0, 1, 0.9)]),
     ("c2", V1, D0 + 200, 12.5, "user_hangup", ["greet", "ask"], [(2, 1, 0, 1, 0.5)]),
-    ("c3", V1, D1 + 3600, 61.2, "transferred", ["greet", "ask", "ask", "transfer"],
-     [(1, 0, 1, 1, 0.3), (1, 0, 0, 1, 0.7)]),
+    (
+        "c3",
+        V1,
+        D1 + 3600,
+        61.2,
+        "transferred",
+        ["greet", "ask", "ask", "transfer"],
+        [(1, 0, 1, 1, 0.3), (1, 0, 0, 1, 0.7)],
+    ),
     ("c4", V1, D1 + 7200, 5.0, "failed", ["greet", "ask", "lookup"], [(1, 0, 0, 1, 0.8)]),
     ("c5", V2, D1 + 100, 20.0, "completed", PATH, [(1, 0, 0, 1, 1.0)]),
     ("c6", V2, D1 + 200, 40.0, "completed", PATH, [(1, 0, 0, 1, 0.6)]),
@@ -47,18 +54,23 @@ def _urls(tmp_path: Path) -> list[str]:
 
 async def _write(store: RecordsStore, flow: str) -> None:
     for call, version, start, duration, status, path, runs in CALLS:
-        await store.call_started(call + flow, flow_id=flow, flow_version=version, call={},
-                                 answered_at=start)
+        await store.call_started(call + flow, flow_id=flow, flow_version=version, call={}, answered_at=start)
         for index, run in enumerate(runs):
             await store.node_run(call + flow, f"call-{call}/{index + 2}:ask", NodeRun("ask", *run))
             # A retried activity writes its run again: replaced, not added.
             await store.node_run(call + flow, f"call-{call}/{index + 2}:ask", NodeRun("ask", *run))
         for _ in range(2):  # a retried end is counted once
-            await store.call_ended(call + flow, status=status, reason="", variables={},
-                                   path=path, events=[], ended_at=start + duration)
+            await store.call_ended(
+                call + flow,
+                status=status,
+                reason="",
+                variables={},
+                path=path,
+                events=[],
+                ended_at=start + duration,
+            )
     # A call still going is no figure yet.
-    await store.call_started("live" + flow, flow_id=flow, flow_version=V1, call={},
-                             answered_at=D1 + 50)
+    await store.call_started("live" + flow, flow_id=flow, flow_version=V1, call={}, answered_at=D1 + 50)
 
 
 def _node(stats: dict[str, Any], node_id: str) -> dict[str, Any]:
@@ -67,23 +79,38 @@ def _node(stats: dict[str, Any], node_id: str) -> dict[str, Any]:
 
 def _check_all_time(v1: dict[str, Any], v2: dict[str, Any]) -> None:
     assert v1["version"] == V1 and v1["calls"] == 4
-    assert v1["outcomes"] == {"completed": 1, "transferred": 1, "user_hangup": 1, "failed": 1,
-                              "timeout": 0}
-    assert v1["rates"] == {"completed": 0.25, "transferred": 0.25, "user_hangup": 0.25,
-                           "failed": 0.25, "timeout": 0.0}
+    assert v1["outcomes"] == {"completed": 1, "transferred": 1, "user_hangup": 1, "failed": 1, "timeout": 0}
+    assert v1["rates"] == {
+        "completed": 0.25,
+        "transferred": 0.25,
+        "user_hangup": 0.25,
+        "failed": 0.25,
+        "timeout": 0.0,
+    }
     assert (v1["duration_p50"], v1["duration_p95"]) == (12.5, 61.2)
     reach = {n["node_id"]: (n["reached"], n["ended"], n["visits"]) for n in v1["nodes"]}
-    assert reach == {"greet": (4, 0, 4), "ask": (4, 1, 5), "lookup": (2, 1, 2),
-                     "tell": (1, 0, 1), "bye": (1, 1, 1), "transfer": (1, 1, 1)}
+    assert reach == {
+        "greet": (4, 0, 4),
+        "ask": (4, 1, 5),
+        "lookup": (2, 1, 2),
+        "tell": (1, 0, 1),
+        "bye": (1, 1, 1),
+        "transfer": (1, 1, 1),
+    }
     ask = _node(v1, "ask")
     assert (ask["reached_share"], ask["ended_share"]) == (1.0, 0.25)
-    assert (ask["no_input_rate"], ask["no_match_rate"], ask["confidence"]) == (
-        0.1667, 0.1667, 0.64)
+    assert (ask["no_input_rate"], ask["no_match_rate"], ask["confidence"]) == (0.1667, 0.1667, 0.64)
     assert _node(v1, "greet")["no_input_rate"] is None
     assert (v1["no_input_rate"], v1["no_match_rate"], v1["confidence"]) == (0.1667, 0.1667, 0.64)
     edges = {(e["source"], e["target"]): e["calls"] for e in v1["edges"]}
-    assert edges == {("greet", "ask"): 4, ("ask", "lookup"): 2, ("lookup", "tell"): 1,
-                     ("tell", "bye"): 1, ("ask", "ask"): 1, ("ask", "transfer"): 1}
+    assert edges == {
+        ("greet", "ask"): 4,
+        ("ask", "lookup"): 2,
+        ("lookup", "tell"): 1,
+        ("tell", "bye"): 1,
+        ("ask", "ask"): 1,
+        ("ask", "transfer"): 1,
+    }
     assert v2["calls"] == 2 and v2["rates"]["completed"] == 1.0
     assert (v2["duration_p50"], v2["duration_p95"]) == (20.0, 40.0)
     assert _node(v2, "bye")["ended_share"] == 1.0 and _node(v2, "ask")["confidence"] == 0.8
@@ -128,11 +155,16 @@ def test_stats_equal_the_figures_worked_out_by_hand(tmp_path: Path) -> None:
 
 async def _forget(store: RecordsStore, flow: str) -> None:
     """PostgreSQL's database is shared with the other tests: leave it as it was."""
+
     def work(cur: Any) -> None:
-        cur.execute("DELETE FROM voxflow_node_runs WHERE call_id IN (SELECT call_id FROM "
-                    "voxflow_calls WHERE flow_id = ?)", (flow,))
+        cur.execute(
+            "DELETE FROM voxflow_node_runs WHERE call_id IN (SELECT call_id FROM "
+            "voxflow_calls WHERE flow_id = ?)",
+            (flow,),
+        )
         cur.execute("DELETE FROM voxflow_stats_daily WHERE flow_id = ?", (flow,))
         cur.execute("DELETE FROM voxflow_calls WHERE flow_id = ?", (flow,))
+
     await store._run(work)
 
 
@@ -140,8 +172,9 @@ async def _as_json(stats: Any) -> dict[str, Any]:
     return dict((await stats).to_json())
 
 
-def test_voxflow_stats_prints_versions_side_by_side(tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_voxflow_stats_prints_versions_side_by_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = f"sqlite:///{tmp_path / 'calls.db'}"
 
     async def write() -> None:

@@ -24,8 +24,14 @@ def test_api_routes_auth_and_documents(temporal_settings: Any, tmp_path: Path) -
     async def scenario() -> None:
         async with harness(temporal_settings, tmp_path) as h:
             http, url = h.http, h.url
-            for path in ("/api/flows", "/api/calls", "/api/events", "/api/ws",
-                         "/api/calls/x/events", "/api/triggers"):
+            for path in (
+                "/api/flows",
+                "/api/calls",
+                "/api/events",
+                "/api/ws",
+                "/api/calls/x/events",
+                "/api/triggers",
+            ):
                 async with http.get(f"{url}{path}") as response:
                     assert response.status == 401, path
                     assert "VOXFLOW_API_TOKEN" in (await response.json())["error"]
@@ -37,14 +43,30 @@ def test_api_routes_auth_and_documents(temporal_settings: Any, tmp_path: Path) -
             document = await h.api("/api/openapi.json", token=None)
             assert document["openapi"].startswith("3.1")
             documented = set(document["paths"])
-            served = {"/webhooks/telnyx", "/webhooks/telnyx/texml", "/webhooks/livekit",
-                      "/api/flows",
-                      "/api/flows/{flow_id}", "/api/flows/{flow_id}/diagram.svg",
-                      "/api/flows/{flow_id}/events", "/api/triggers", "/api/problems",
-                      "/api/calls", "/api/calls/{call_id}", "/api/calls/{call_id}/events",
-                      "/api/events", "/api/ws", "/api/internal/call-context/{call_id}",
-                      "/api/openapi.json", "/metrics", "/healthz", "/monitor/",
-                      "/api/stats", "/api/flows/{flow_id}/stats", "/api/calls/{call_id}/test"}
+            served = {
+                "/webhooks/telnyx",
+                "/webhooks/telnyx/texml",
+                "/webhooks/livekit",
+                "/api/flows",
+                "/api/flows/{flow_id}",
+                "/api/flows/{flow_id}/diagram.svg",
+                "/api/flows/{flow_id}/events",
+                "/api/triggers",
+                "/api/problems",
+                "/api/calls",
+                "/api/calls/{call_id}",
+                "/api/calls/{call_id}/events",
+                "/api/events",
+                "/api/ws",
+                "/api/internal/call-context/{call_id}",
+                "/api/openapi.json",
+                "/metrics",
+                "/healthz",
+                "/monitor/",
+                "/api/stats",
+                "/api/flows/{flow_id}/stats",
+                "/api/calls/{call_id}/test",
+            }
             assert documented == served
 
             flows = await h.api("/api/flows")
@@ -57,17 +79,21 @@ def test_api_routes_auth_and_documents(temporal_settings: Any, tmp_path: Path) -
             triggers = (await h.api("/api/triggers"))["triggers"]
             closed = next(t for t in triggers if t["number"] == "+15550003000")
             assert closed["business_hours"]["open_now"] is False
-            async with http.get(f"{url}/api/flows/nope",
-                                headers={"Authorization": f"Bearer {API_TOKEN}"}) as response:
+            async with http.get(
+                f"{url}/api/flows/nope", headers={"Authorization": f"Bearer {API_TOKEN}"}
+            ) as response:
                 assert response.status == 404
-            async with http.get(f"{url}/api/calls?limit=lots",
-                                headers={"Authorization": f"Bearer {API_TOKEN}"}) as response:
+            async with http.get(
+                f"{url}/api/calls?limit=lots", headers={"Authorization": f"Bearer {API_TOKEN}"}
+            ) as response:
                 assert response.status == 400
-            async with http.get(f"{url}/api/calls?status=bored",
-                                headers={"Authorization": f"Bearer {API_TOKEN}"}) as response:
+            async with http.get(
+                f"{url}/api/calls?status=bored", headers={"Authorization": f"Bearer {API_TOKEN}"}
+            ) as response:
                 assert response.status == 400
-            async with http.get(f"{url}/api/calls/nope",
-                                headers={"Authorization": f"Bearer {API_TOKEN}"}) as response:
+            async with http.get(
+                f"{url}/api/calls/nope", headers={"Authorization": f"Bearer {API_TOKEN}"}
+            ) as response:
                 assert response.status == 404
 
             # The agent's call context: its own token, not the API's.
@@ -77,8 +103,7 @@ def test_api_routes_auth_and_documents(temporal_settings: Any, tmp_path: Path) -
             status, _ = await h.texml(texml_form(telnyx_id, called="+15550002000"))
             assert status == 200
             path = f"/api/internal/call-context/{workflow_id(call_id)}"
-            async with http.get(f"{url}{path}",
-                                headers={"Authorization": f"Bearer {API_TOKEN}"}) as response:
+            async with http.get(f"{url}{path}", headers={"Authorization": f"Bearer {API_TOKEN}"}) as response:
                 assert response.status == 401
             context = await h.api(path, token=INTERNAL_TOKEN)
             assert context["call_id"] == call_id and context["room"] == f"call-{call_id}"
@@ -89,8 +114,7 @@ def test_api_routes_auth_and_documents(temporal_settings: Any, tmp_path: Path) -
             first = json.loads(message.data)
             assert first["type"] == "call:incoming" and first["call_id"] == call_id
             await h.wait_for_call(call_id, "active")
-            await h.ctx.temporal_client().get_workflow_handle(workflow_id(call_id)).signal(
-                "release")
+            await h.ctx.temporal_client().get_workflow_handle(workflow_id(call_id)).signal("release")
             seen = [first["type"]]
             while "call:ended" not in seen:
                 message = await asyncio.wait_for(ws.receive(), 10)
@@ -108,4 +132,5 @@ def test_api_routes_auth_and_documents(temporal_settings: Any, tmp_path: Path) -
             assert health["status"] == "ok"
             async with http.get(f"{url}/") as response:  # redirected to the monitor page
                 assert response.status == 200 and "voxflow monitor" in await response.text()
+
     asyncio.run(scenario())

@@ -19,8 +19,9 @@ from engine.server.stack import free_port
 from tests.server.support import FLOWS
 
 
-def test_serve_explains_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_explains_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for name in ("VOXFLOW_API_TOKEN", "TEMPORAL_ADDRESS", "TELNYX_PUBLIC_KEY"):
         monkeypatch.delenv(name, raising=False)
     assert main(["serve", "--flows", str(FLOWS)]) == 1
@@ -38,11 +39,15 @@ def test_serve_explains_what_is_missing(tmp_path: Path, monkeypatch: pytest.Monk
 def test_dev_runs_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     shutil.copytree(FLOWS, tmp_path / "flows")
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VOXFLOW_", "TELNYX_", "TEMPORAL_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOXFLOW_", "TELNYX_", "TEMPORAL_"))}
     process = subprocess.Popen(
         [sys.executable, "-m", "engine.cli.main", "dev", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -55,8 +60,9 @@ def test_dev_runs_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None
                 assert time.monotonic() < deadline, "voxflow dev did not start"
                 time.sleep(0.2)
         form = b"CallSid=v3:dev-1&From=%2B15557654321&To=%2B15550002000&CallStatus=ringing"
-        with urllib.request.urlopen(urllib.request.Request(
-                f"http://127.0.0.1:{port}/webhooks/telnyx/texml", data=form)) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/telnyx/texml", data=form)
+        ) as response:
             assert b"<Dial><Sip>sip:call-" in response.read()  # unsigned is fine in dev
     finally:
         process.send_signal(signal.SIGINT)

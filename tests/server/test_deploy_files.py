@@ -14,8 +14,17 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_compose_has_the_production_topology() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"postgres", "temporal", "redis", "livekit", "livekit-sip", "voxflow-server",
-            "voxflow-worker", "voxflow-agent", "proxy"} <= set(services)
+    assert {
+        "postgres",
+        "temporal",
+        "redis",
+        "livekit",
+        "livekit-sip",
+        "voxflow-server",
+        "voxflow-worker",
+        "voxflow-agent",
+        "proxy",
+    } <= set(services)
     assert services["voxflow-server"]["deploy"]["replicas"] >= 2
     assert services["temporal"]["environment"]["DB"] == "postgres12"
     for name in ("voxflow-server", "voxflow-worker"):
@@ -34,9 +43,11 @@ def test_livekit_sends_its_webhooks_to_the_server_signed_with_the_servers_key() 
     sip_config = yaml.safe_load(compose["services"]["livekit-sip"]["environment"]["SIP_CONFIG_BODY"])
     # Compose fills in ${...} before LiveKit reads its config: read it as LiveKit would.
     key, secret = "key-from-env", "secret-from-env-at-least-32-characters"
-    livekit = yaml.safe_load(livekit_env["LIVEKIT_CONFIG"]
-                             .replace("${LIVEKIT_API_KEY:-voxflow}", key)
-                             .replace("${LIVEKIT_API_SECRET}", secret))
+    livekit = yaml.safe_load(
+        livekit_env["LIVEKIT_CONFIG"]
+        .replace("${LIVEKIT_API_KEY:-voxflow}", key)
+        .replace("${LIVEKIT_API_SECRET}", secret)
+    )
     # LiveKit signs its webhooks with the key the server checks them with, and knows only
     # the key pair of .env, which the SIP service and the voxflow services use too.
     assert server_env["LIVEKIT_API_KEY"] == "${LIVEKIT_API_KEY:-voxflow}"

@@ -27,9 +27,9 @@ import aiohttp
 import pytest
 
 from engine.runtime.messages import workflow_id
+from engine.runtime.temporal_server import EmbeddedTemporal, TemporalSettings
 from engine.server.stack import free_port
 from engine.server.telnyx import call_id_for
-from engine.runtime.temporal_server import EmbeddedTemporal, TemporalSettings
 from tests.server.support import API_TOKEN, call_event, harness, telnyx_call_id, texml_form
 from tests.server.telnyx_api_server import API_KEY, TelnyxApiServer
 
@@ -59,19 +59,28 @@ def test_temporal_killed_mid_call_and_restarted_on_its_database(tmp_path: Path) 
                 os.kill(first.pid, signal.SIGKILL)
                 await asyncio.to_thread(_wait_dead, first)
                 # While it is down the calls are where they were; Telnyx is told to retry.
-                status, _ = await h.texml(texml_form(sids[2], status="completed",
-                                                     CallbackSource="call-progress-events"))
+                status, _ = await h.texml(
+                    texml_form(sids[2], status="completed", CallbackSource="call-progress-events")
+                )
                 assert status == 503
 
                 second = await EmbeddedTemporal(db_file=db_file, port=port).start_async()
                 client = h.ctx.temporal_client()
                 for sid in sids[:2]:
-                    await _retry(lambda sid=sid: client.get_workflow_handle(
-                        workflow_id(call_id_for(sid))).signal("release"))
+                    await _retry(
+                        lambda sid=sid: client.get_workflow_handle(workflow_id(call_id_for(sid))).signal(
+                            "release"
+                        )
+                    )
                 # Telnyx's retry of the hangup it could not deliver.
-                status, _ = await h.texml(texml_form(sids[2], status="completed",
-                                                     CallbackSource="call-progress-events",
-                                                     HangupCause="normal_clearing"))
+                status, _ = await h.texml(
+                    texml_form(
+                        sids[2],
+                        status="completed",
+                        CallbackSource="call-progress-events",
+                        HangupCause="normal_clearing",
+                    )
+                )
                 assert status == 200
                 for sid in sids[:2]:
                     record = await h.wait_for_call(call_id_for(sid), "completed", timeout=60)
@@ -82,6 +91,7 @@ def test_temporal_killed_mid_call_and_restarted_on_its_database(tmp_path: Path) 
                 assert "normal_clearing" in record["reason"]
                 live = await h.ctx.records.count_live()
                 assert live == {"ringing": 0, "active": 0}
+
         asyncio.run(scenario())
     finally:
         first.stop()
@@ -127,10 +137,23 @@ class ServeProcess:
         self.url = f"http://127.0.0.1:{port}"
         self._log = log.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli.main", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--no-reload"],
-            cwd=REPO, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
-            stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "engine.cli.main",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-reload",
+            ],
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     async def ready(self, http: aiohttp.ClientSession, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -163,15 +186,13 @@ class ServeProcess:
 def _record_exists(database: Path, call_id: str) -> bool:
     try:
         with sqlite3.connect(database, timeout=1) as connection:
-            row = connection.execute("SELECT 1 FROM voxflow_calls WHERE call_id = ?",
-                                     (call_id,)).fetchone()
+            row = connection.execute("SELECT 1 FROM voxflow_calls WHERE call_id = ?", (call_id,)).fetchone()
         return row is not None
     except sqlite3.Error:
         return False
 
 
-def test_serve_killed_mid_webhook_then_telnyx_s_redelivery_is_handled_once(
-        tmp_path: Path) -> None:
+def test_serve_killed_mid_webhook_then_telnyx_s_redelivery_is_handled_once(tmp_path: Path) -> None:
     from tests.server.support import TelnyxSigner, copy_flows
 
     temporal = EmbeddedTemporal(db_file=tmp_path / "temporal.db").start()
@@ -180,23 +201,28 @@ def test_serve_killed_mid_webhook_then_telnyx_s_redelivery_is_handled_once(
     serves: list[ServeProcess] = []
     stopped = False
     try:
+
         async def scenario() -> None:
             nonlocal stopped
             from engine.runtime.services import RuntimeServices
+            from engine.runtime.temporal_server import connect_client
             from engine.runtime.worker import WorkerOptions, create_worker
             from engine.server.events import NullPublisher
             from engine.server.recorder import CallRecorder
             from engine.server.records import open_records
-            from engine.runtime.temporal_server import connect_client
 
             async with TelnyxApiServer() as api, aiohttp.ClientSession() as http:
                 env = {
-                    "TEMPORAL_ADDRESS": temporal.address, "VOXFLOW_API_TOKEN": API_TOKEN,
-                    "TELNYX_PUBLIC_KEY": signer.public_base64, "TELNYX_API_KEY": API_KEY,
-                    "TELNYX_BASE_URL": api.url, "VOXFLOW_NUMBER_LOOKUP": "off",
+                    "TEMPORAL_ADDRESS": temporal.address,
+                    "VOXFLOW_API_TOKEN": API_TOKEN,
+                    "TELNYX_PUBLIC_KEY": signer.public_base64,
+                    "TELNYX_API_KEY": API_KEY,
+                    "TELNYX_BASE_URL": api.url,
+                    "VOXFLOW_NUMBER_LOOKUP": "off",
                     "VOXFLOW_RECORDS_URL": f"sqlite:///{database}",
                     "VOXFLOW_FLOWS": str(copy_flows(tmp_path / "flows")),
-                    "VOXFLOW_TEMPORAL_DEADLINE": "1.5", "VOXFLOW_REDIS_URL": "",
+                    "VOXFLOW_TEMPORAL_DEADLINE": "1.5",
+                    "VOXFLOW_REDIS_URL": "",
                     "LIVEKIT_SIP_HOST": "sip.example.test",
                 }
                 port = free_port()
@@ -206,13 +232,11 @@ def test_serve_killed_mid_webhook_then_telnyx_s_redelivery_is_handled_once(
                 control_id = telnyx_call_id()
                 call_id = call_id_for(control_id)
                 event_id = str(uuid.uuid4())
-                body = call_event("call.initiated", control_id, called="+15550002000",
-                                  event_id=event_id)
+                body = call_event("call.initiated", control_id, called="+15550002000", event_id=event_id)
 
                 async def deliver(url: str, stamp: int | None = None) -> tuple[int, Any]:
                     headers = {**signer.headers(body, stamp), "Content-Type": "application/json"}
-                    async with http.post(f"{url}/webhooks/telnyx", data=body,
-                                         headers=headers) as response:
+                    async with http.post(f"{url}/webhooks/telnyx", data=body, headers=headers) as response:
                         return response.status, await response.json()
 
                 assert temporal.pid is not None
@@ -258,12 +282,12 @@ def test_serve_killed_mid_webhook_then_telnyx_s_redelivery_is_handled_once(
                 assert api.state.actions(control_id) == ["answer", "transfer"]
 
                 client = await connect_client(TemporalSettings(address=temporal.address))
-                workflows = [w async for w in client.list_workflows(
-                    f"WorkflowId = '{workflow_id(call_id)}'")]
+                workflows = [w async for w in client.list_workflows(f"WorkflowId = '{workflow_id(call_id)}'")]
                 assert len(workflows) == 1
                 store = await open_records(f"sqlite:///{database}").open()
-                worker = create_worker(client, RuntimeServices(
-                    recorder=CallRecorder(store, NullPublisher())), WorkerOptions())
+                worker = create_worker(
+                    client, RuntimeServices(recorder=CallRecorder(store, NullPublisher())), WorkerOptions()
+                )
                 async with worker:
                     await client.get_workflow_handle(workflow_id(call_id)).signal("release")
                     deadline = time.monotonic() + 30
@@ -273,6 +297,7 @@ def test_serve_killed_mid_webhook_then_telnyx_s_redelivery_is_handled_once(
                 calls = await store.list_calls()
                 assert [c["call_id"] for c in calls] == [call_id]
                 await store.close()
+
         asyncio.run(scenario())
     finally:
         if stopped and temporal.pid is not None:

@@ -19,8 +19,7 @@ from tests.server.support import API_TOKEN, call_event, harness, telnyx_call_id,
 from tests.server.telnyx_api_server import API_KEY, TelnyxApiServer
 
 
-def test_inputs_that_gave_server_errors_are_refused_in_words(temporal_settings: Any,
-                                                             tmp_path: Path) -> None:
+def test_inputs_that_gave_server_errors_are_refused_in_words(temporal_settings: Any, tmp_path: Path) -> None:
     async def scenario() -> None:
         async with harness(temporal_settings, tmp_path, run_worker=False) as h:
             # Any client, no token needed: a byte that is not UTF-8 in the token.
@@ -28,8 +27,9 @@ def test_inputs_that_gave_server_errors_are_refused_in_words(temporal_settings: 
                 name, value = header.split(b": ", 1)
                 status, body = await raw_request(h.url, "GET", b"/api/calls", [(name, value)])
                 assert status == 401, body
-            status, _ = await raw_request(h.url, "GET", b"/api/calls/%ED%A0%80",
-                                          [(b"Authorization", f"Bearer {API_TOKEN}".encode())])
+            status, _ = await raw_request(
+                h.url, "GET", b"/api/calls/%ED%A0%80", [(b"Authorization", f"Bearer {API_TOKEN}".encode())]
+            )
             assert status == 404
 
             signed = h.signer
@@ -37,15 +37,23 @@ def test_inputs_that_gave_server_errors_are_refused_in_words(temporal_settings: 
             bodies = {
                 "deep JSON": deep,
                 "surrogate call id": call_event("call.hangup", "v3:\\ud800abc").replace(
-                    b"\\\\ud800", b"\\ud800"),
-                "surrogate number": call_event("call.initiated", telnyx_call_id(),
-                                               caller="\\ud800").replace(b"\\\\ud800",
-                                                                         b"\\ud800"),
+                    b"\\\\ud800", b"\\ud800"
+                ),
+                "surrogate number": call_event("call.initiated", telnyx_call_id(), caller="\\ud800").replace(
+                    b"\\\\ud800", b"\\ud800"
+                ),
                 "NUL in a call id": call_event("call.answered", "v3:\\u0000x").replace(
-                    b"\\\\u0000", b"\\u0000"),
-                "number as a number": json.dumps({"data": {
-                    "id": "x1", "event_type": "call.initiated", "payload": {
-                        "call_control_id": "v3:a", "from": 15551234567}}}).encode(),
+                    b"\\\\u0000", b"\\u0000"
+                ),
+                "number as a number": json.dumps(
+                    {
+                        "data": {
+                            "id": "x1",
+                            "event_type": "call.initiated",
+                            "payload": {"call_control_id": "v3:a", "from": 15551234567},
+                        }
+                    }
+                ).encode(),
             }
             for what, body in bodies.items():
                 response = await h.post_event(body, signed.headers(body))
@@ -59,6 +67,7 @@ def test_inputs_that_gave_server_errors_are_refused_in_words(temporal_settings: 
             assert (await h.texml(form))[0] in (200, 400)
             metrics = await h.api("/metrics", token=None)
             assert 'voxflow_errors_total{kind="server"}' not in metrics
+
     asyncio.run(scenario())
 
 
@@ -74,11 +83,19 @@ def _restore_calls_table(database: Path) -> None:
 
 
 def test_a_delivery_whose_handling_fails_is_handled_when_telnyx_retries(
-        temporal_settings: Any, tmp_path: Path) -> None:
+    temporal_settings: Any, tmp_path: Path
+) -> None:
     async def scenario() -> None:
-        async with TelnyxApiServer() as api, harness(
-                temporal_settings, tmp_path, telnyx_api_key=API_KEY,
-                telnyx_api_url=api.url, number_lookup=False) as h:
+        async with (
+            TelnyxApiServer() as api,
+            harness(
+                temporal_settings,
+                tmp_path,
+                telnyx_api_key=API_KEY,
+                telnyx_api_url=api.url,
+                number_lookup=False,
+            ) as h,
+        ):
             database = tmp_path / "calls.db"
             telnyx_id = telnyx_call_id()
             call_id = call_id_for(telnyx_id)
@@ -94,8 +111,7 @@ def test_a_delivery_whose_handling_fails_is_handled_when_telnyx_retries(
             _restore_calls_table(database)
 
             # Telnyx's retry (the same event, signed anew) is handled, not "duplicate".
-            response = await h.post_event(initiated, h.signer.headers(initiated,
-                                                                      _earlier(2)))
+            response = await h.post_event(initiated, h.signer.headers(initiated, _earlier(2)))
             assert response.status == 200
             assert (await response.json())["status"] == "taken: dial"
             record = await h.wait_for_call(call_id, ("ringing", "active"))
@@ -110,6 +126,7 @@ def test_a_delivery_whose_handling_fails_is_handled_when_telnyx_retries(
             assert (await response.json())["status"] == "answered"
             await handle.signal("release")
             await h.wait_for_call(call_id, "completed")
+
     asyncio.run(scenario())
 
 
@@ -120,32 +137,36 @@ def _earlier(seconds: int) -> int:
 
 
 def test_the_websocket_is_for_this_server_s_pages_and_programs_with_the_token(
-        temporal_settings: Any, tmp_path: Path) -> None:
+    temporal_settings: Any, tmp_path: Path
+) -> None:
     async def scenario() -> None:
-        async with harness(temporal_settings, tmp_path, run_worker=False,
-                           allowed_origins=("https://ops.example.com",)) as h:
+        async with harness(
+            temporal_settings, tmp_path, run_worker=False, allowed_origins=("https://ops.example.com",)
+        ) as h:
             port = h.url.rsplit(":", 1)[1]
             cookie = {"Cookie": f"voxflow_token={API_TOKEN}"}
-            for origin, expected in (("https://evil.example", 403),
-                                     ("http://127.0.0.1.evil.example", 403),
-                                     (f"http://127.0.0.1:{port}", 101),
-                                     ("https://ops.example.com", 101)):
-                status = await _upgrade(h.http, f"{h.url}/api/ws",
-                                        {**cookie, "Origin": origin})
+            for origin, expected in (
+                ("https://evil.example", 403),
+                ("http://127.0.0.1.evil.example", 403),
+                (f"http://127.0.0.1:{port}", 101),
+                ("https://ops.example.com", 101),
+            ):
+                status = await _upgrade(h.http, f"{h.url}/api/ws", {**cookie, "Origin": origin})
                 assert status == expected, origin
             # The page as opened at localhost: its own origin.
-            status = await _upgrade(h.http, f"http://localhost:{port}/api/ws",
-                                    {**cookie, "Origin": f"http://localhost:{port}"})
+            status = await _upgrade(
+                h.http, f"http://localhost:{port}/api/ws", {**cookie, "Origin": f"http://localhost:{port}"}
+            )
             assert status == 101
             # A program: no Origin, the token as a bearer token.
-            status = await _upgrade(h.http, f"{h.url}/api/ws",
-                                    {"Authorization": f"Bearer {API_TOKEN}"})
+            status = await _upgrade(h.http, f"{h.url}/api/ws", {"Authorization": f"Bearer {API_TOKEN}"})
             assert status == 101
             status = await _upgrade(h.http, f"{h.url}/api/ws", {})
             assert status == 401
             async with h.http.get(f"{h.url}/healthz") as response:
                 assert response.headers["X-Frame-Options"] == "DENY"
                 assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
     asyncio.run(scenario())
 
 
@@ -164,9 +185,9 @@ def test_webhooks_answer_promptly_while_temporal_is_unreachable(tmp_path: Path) 
     (6-10 s before). The start waits VOXFLOW_TEMPORAL_DEADLINE (0.8 s) at most."""
     from temporalio.client import Client
 
+    from engine.runtime.temporal_server import EmbeddedTemporal
     from engine.server.settings import ServerSettings
     from engine.server.stack import ServerStack, StackOptions
-    from engine.runtime.temporal_server import EmbeddedTemporal
     from engine.server.telnyx import load_public_key
     from tests.server.support import SIP_HOST, TelnyxSigner, copy_flows
 
@@ -177,20 +198,24 @@ def test_webhooks_answer_promptly_while_temporal_is_unreachable(tmp_path: Path) 
         client = await Client.connect(temporal.address)
         await temporal.stop_async()
         settings = ServerSettings(
-            telnyx_key=load_public_key(signer.public_base64), sip_host=SIP_HOST,
-            api_token=API_TOKEN, records_url=f"sqlite:///{tmp_path / 'calls.db'}",
-            flows_dir=copy_flows(tmp_path / "flows"))
+            telnyx_key=load_public_key(signer.public_base64),
+            sip_host=SIP_HOST,
+            api_token=API_TOKEN,
+            records_url=f"sqlite:///{tmp_path / 'calls.db'}",
+            flows_dir=copy_flows(tmp_path / "flows"),
+        )
         assert settings.temporal_deadline == 0.8
         options = StackOptions(port=0, watch=False)
-        async with ServerStack(settings, client, options) as stack, \
-                aiohttp.ClientSession() as http:
+        async with ServerStack(settings, client, options) as stack, aiohttp.ClientSession() as http:
             loop = asyncio.get_running_loop()
             telnyx_id = telnyx_call_id()
             form = texml_form(telnyx_id, called="+15550002000")
             began = loop.time()
-            async with http.post(f"{stack.url}/webhooks/telnyx/texml", data=form,
-                                 headers={**signer.headers(form), "Content-Type":
-                                          "application/x-www-form-urlencoded"}) as response:
+            async with http.post(
+                f"{stack.url}/webhooks/telnyx/texml",
+                data=form,
+                headers={**signer.headers(form), "Content-Type": "application/x-www-form-urlencoded"},
+            ) as response:
                 xml = await response.text()
             took = loop.time() - began
             assert response.status == 200
@@ -201,15 +226,20 @@ def test_webhooks_answer_promptly_while_temporal_is_unreachable(tmp_path: Path) 
 
             body = call_event("call.hangup", telnyx_call_id())
             began = loop.time()
-            async with http.post(f"{stack.url}/webhooks/telnyx", data=body,
-                                 headers={**signer.headers(body),
-                                          "Content-Type": "application/json"}) as response:
+            async with http.post(
+                f"{stack.url}/webhooks/telnyx",
+                data=body,
+                headers={**signer.headers(body), "Content-Type": "application/json"},
+            ) as response:
                 assert response.status == 503
                 assert (await response.json())["reason"] == "unavailable"
             assert loop.time() - began < 3.0
             # Its claim was given back: the retry is handled (still 503, not "duplicate").
-            async with http.post(f"{stack.url}/webhooks/telnyx", data=body,
-                                 headers={**signer.headers(body, _earlier(2)),
-                                          "Content-Type": "application/json"}) as response:
+            async with http.post(
+                f"{stack.url}/webhooks/telnyx",
+                data=body,
+                headers={**signer.headers(body, _earlier(2)), "Content-Type": "application/json"},
+            ) as response:
                 assert response.status == 503
+
     asyncio.run(scenario())

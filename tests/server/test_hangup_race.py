@@ -19,8 +19,7 @@ from tests.server.support import harness, telnyx_call_id, texml_form
 HOLD_NUMBER = "+15550002000"  # tests/server/flows/triggers/hold.yaml: a wait_for_signal flow
 
 
-def test_a_hangup_in_the_first_moments_ends_the_call(temporal_settings: Any,
-                                                      tmp_path: Path) -> None:
+def test_a_hangup_in_the_first_moments_ends_the_call(temporal_settings: Any, tmp_path: Path) -> None:
     async def scenario() -> None:
         async with harness(temporal_settings, tmp_path) as h:
             calls = []
@@ -29,9 +28,15 @@ def test_a_hangup_in_the_first_moments_ends_the_call(temporal_settings: Any,
                 status, _ = await h.texml(texml_form(sid, called=HOLD_NUMBER))
                 assert status == 200
                 await asyncio.sleep(delay)
-                status, _ = await h.texml(texml_form(
-                    sid, called=HOLD_NUMBER, status="completed", CallbackSource="call-progress-events",
-                    SequenceNumber="3"))
+                status, _ = await h.texml(
+                    texml_form(
+                        sid,
+                        called=HOLD_NUMBER,
+                        status="completed",
+                        CallbackSource="call-progress-events",
+                        SequenceNumber="3",
+                    )
+                )
                 assert status == 200
                 calls.append(call_id_for(sid))
             for call_id in calls:

@@ -30,8 +30,7 @@ async def _start_hold_call(h: Harness) -> str:
 
 
 async def _release(h: Harness, call_id: str) -> CallResult:
-    handle = h.ctx.temporal_client().get_workflow_handle(workflow_id(call_id),
-                                                         result_type=CallResult)
+    handle = h.ctx.temporal_client().get_workflow_handle(workflow_id(call_id), result_type=CallResult)
     await handle.signal("release")
     return await asyncio.wait_for(handle.result(), 15)
 
@@ -74,6 +73,7 @@ def test_a_valid_change_serves_new_calls_and_spares_the_call_in_progress(
             assert second_result.variables["version_seen"] == "two"
             record = await h.wait_for_call(first, "completed")
             assert record["flow_version"] == old.version
+
     asyncio.run(scenario())
 
 
@@ -87,21 +87,24 @@ def test_an_invalid_change_keeps_the_previous_version_and_shows_the_errors(
             assert old is not None
             events: list[dict[str, Any]] = []
             ready = asyncio.Event()
-            reader = asyncio.create_task(read_sse(
-                h.http, f"{h.url}/api/events?token={API_TOKEN}", events, ready))
+            reader = asyncio.create_task(
+                read_sse(h.http, f"{h.url}/api/events?token={API_TOKEN}", events, ready)
+            )
             await asyncio.wait_for(ready.wait(), 5)
             first = await _start_hold_call(h)
 
             hold_file = h.ctx.settings.flows_dir / "hold.yaml"
-            hold_file.write_text(hold_file.read_text().replace("next: done\n    on_timeout",
-                                                               "next: dnoe\n    on_timeout"))
+            hold_file.write_text(
+                hold_file.read_text().replace("next: done\n    on_timeout", "next: dnoe\n    on_timeout")
+            )
             await _until(lambda: any(e["type"] == "flows:reloaded" for e in events))
             reloaded = next(e for e in events if e["type"] == "flows:reloaded")["data"]
             assert reloaded["kept"] == ["hold"]
             assert any("dnoe" in error["message"] for error in reloaded["errors"])
             problems = await h.api("/api/problems")
-            assert any("dnoe" in p["message"] and p["file"].endswith("hold.yaml")
-                       for p in problems["problems"])
+            assert any(
+                "dnoe" in p["message"] and p["file"].endswith("hold.yaml") for p in problems["problems"]
+            )
             terminal = "".join(h.stack.options.out.lines)  # type: ignore[union-attr]
             assert "hold.yaml" in terminal and "no node named 'dnoe'" in terminal
             assert library.flow("hold") is old
@@ -112,6 +115,7 @@ def test_an_invalid_change_keeps_the_previous_version_and_shows_the_errors(
                 result = await _release(h, call_id)
                 assert result.status == "completed" and result.flow_version == old.version
             reader.cancel()
+
     asyncio.run(scenario())
 
 
@@ -137,4 +141,5 @@ def test_a_deleted_file_stops_new_calls_but_not_the_call_in_progress(
             result = await _release(h, first)
             assert result.status == "completed" and result.flow_version == old.version
             await h.wait_for_call(first, "completed")
+
     asyncio.run(scenario())

@@ -33,8 +33,9 @@ def livekit(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLiveKit]:
         holder["port"] = runner.addresses[0][1]
         started.set()
 
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()),
-                                              loop.run_forever()), daemon=True)
+    thread = threading.Thread(
+        target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True
+    )
     thread.start()
     assert started.wait(10)
     monkeypatch.setenv("LIVEKIT_URL", f"http://127.0.0.1:{holder['port']}")
@@ -46,8 +47,9 @@ def livekit(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLiveKit]:
     thread.join(10)
 
 
-def test_setup_creates_the_trunk_and_rule_once(livekit: FakeLiveKit,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_setup_creates_the_trunk_and_rule_once(
+    livekit: FakeLiveKit, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["livekit", "setup", "--allowed-address", "192.0.2.0/24"]) == 0
     out = capsys.readouterr().out
     assert "created the inbound trunk 'voxflow-inbound'" in out
@@ -68,8 +70,7 @@ def test_setup_creates_the_trunk_and_rule_once(livekit: FakeLiveKit,
     assert "CreateSIPInboundTrunk" not in livekit.calls[4:]
 
     # A change is applied to the same trunk and rule.
-    assert main(["livekit", "setup", "--allowed-address", "198.51.100.7",
-                 "--agent-name", "other"]) == 0
+    assert main(["livekit", "setup", "--allowed-address", "198.51.100.7", "--agent-name", "other"]) == 0
     out = capsys.readouterr().out
     assert "updated the inbound trunk" in out and "updated the dispatch rule" in out
     assert len(livekit.trunks) == 1 and len(livekit.rules) == 1
@@ -79,9 +80,9 @@ def test_setup_creates_the_trunk_and_rule_once(livekit: FakeLiveKit,
     assert [a.agent_name for a in rule.room_config.agents] == ["other"]
 
 
-def test_setup_explains_missing_or_wrong_credentials(livekit: FakeLiveKit,
-                                                     monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_setup_explains_missing_or_wrong_credentials(
+    livekit: FakeLiveKit, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("LIVEKIT_API_SECRET", "x" * 40)
     assert main(["livekit", "setup", "--allowed-address", "192.0.2.0/24"]) == 1
     error = capsys.readouterr().err

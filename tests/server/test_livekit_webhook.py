@@ -31,19 +31,30 @@ from engine.voice.redis_bus import RedisVoiceBus
 from engine.voice.simulated_agent import Say, SimulatedAgent
 from tests.server.livekit_webhooks import SIP, LiveKitSigner, participant_left
 from tests.server.support import (
-    API_TOKEN, INTERNAL_TOKEN, SIP_HOST, Harness, call_event, harness, telnyx_call_id, texml_form,
+    API_TOKEN,
+    INTERNAL_TOKEN,
+    SIP_HOST,
+    Harness,
+    call_event,
+    harness,
+    telnyx_call_id,
+    texml_form,
 )
 
 # Flow time runs 10x as fast: the 10 s wait for a new agent takes 1 s.
 CLOCK = ScaledClock(0.1)
 ASK = "What is your name?"
 SIGNER = LiveKitSigner()
-SETTINGS = ServerSettings(sip_host=SIP_HOST, api_token=API_TOKEN, internal_token=INTERNAL_TOKEN,
-                          livekit_api_key=SIGNER.api_key, livekit_api_secret=SIGNER.api_secret)
+SETTINGS = ServerSettings(
+    sip_host=SIP_HOST,
+    api_token=API_TOKEN,
+    internal_token=INTERNAL_TOKEN,
+    livekit_api_key=SIGNER.api_key,
+    livekit_api_secret=SIGNER.api_secret,
+)
 
 
-async def _post(h: Harness, body: bytes, headers: dict[str, str] | None = None
-                ) -> tuple[int, Any]:
+async def _post(h: Harness, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     sent = SIGNER.headers(body) if headers is None else headers
     async with h.http.post(f"{h.url}/webhooks/livekit", data=body, headers=sent) as response:
         return response.status, await response.json()
@@ -97,18 +108,22 @@ def test_a_new_agent_resumes_the_call_after_livekit_says_the_old_one_left(
 ) -> None:
     async def scenario() -> None:
         bus = RedisVoiceBus.from_url(redis_url)
-        async with harness(temporal_settings, tmp_path, redis_url=redis_url, voice_bus=bus,
-                           voice_clock=CLOCK, settings=SETTINGS) as h:
+        async with harness(
+            temporal_settings,
+            tmp_path,
+            redis_url=redis_url,
+            voice_bus=bus,
+            voice_clock=CLOCK,
+            settings=SETTINGS,
+        ) as h:
             call_id, first = await _call_with_dying_agent(h, bus)
-            status, answer = await _post(h, participant_left(f"call-{call_id}",
-                                                             "agent-AJ_first"))
+            status, answer = await _post(h, participant_left(f"call-{call_id}", "agent-AJ_first"))
             assert status == 200 and answer["status"] == "agent left", answer
             left = [e for e in await _events(redis_url, call_id) if isinstance(e, AgentLeft)]
             assert len(left) == 1 and "agent-AJ_first" in left[0].reason
 
             # LiveKit dispatches the call to another agent, which joins the room.
-            second = SimulatedAgent(bus, call_id, [Say("Ada")], clock=CLOCK,
-                                    agent_id="agent-AJ_second")
+            second = SimulatedAgent(bus, call_id, [Say("Ada")], clock=CLOCK, agent_id="agent-AJ_second")
             second.start()
             record = await h.wait_for_call(call_id, ("completed", "failed"), timeout=30)
             assert record["status"] == "completed", record["reason"]
@@ -116,19 +131,23 @@ def test_a_new_agent_resumes_the_call_after_livekit_says_the_old_one_left(
             assert record["variables"]["answer"]["transcript"] == "Ada"
             # The question was asked again, to the new agent only; then the call went on.
             assert [c.text for c in first.commands if isinstance(c, Speak)] == [
-                "Hello! Thanks for calling.", ASK]
+                "Hello! Thanks for calling.",
+                ASK,
+            ]
             kinds = [type(c).__name__ for c in second.commands]
             assert kinds[:2] == ["Listen", "Speak"], kinds
             assert second.commands[1].text == ASK  # type: ignore[union-attr]
             assert [c.text for c in second.commands if isinstance(c, Speak)][-1] == "Goodbye Ada!"
             events = await _events(redis_url, call_id)
-            joined = [i for i, e in enumerate(events) if isinstance(e, AgentJoined)
-                      and e.agent_id == "agent-AJ_second"]
+            joined = [
+                i
+                for i, e in enumerate(events)
+                if isinstance(e, AgentJoined) and e.agent_id == "agent-AJ_second"
+            ]
             assert joined and events.index(left[0]) < joined[0], events
             # The old agent leaving again (LiveKit retries), now that another serves the
             # call, changes nothing.
-            status, answer = await _post(h, participant_left(f"call-{call_id}",
-                                                             "agent-AJ_first"))
+            status, answer = await _post(h, participant_left(f"call-{call_id}", "agent-AJ_first"))
             assert status == 200 and answer["status"].startswith("ignored"), answer
             await second.stop(announce=False)
         await bus.close()
@@ -141,12 +160,21 @@ def test_with_no_new_agent_within_10_s_the_call_fails_with_the_apology(
 ) -> None:
     async def scenario() -> None:
         bus = RedisVoiceBus.from_url(redis_url)
-        async with harness(temporal_settings, tmp_path, redis_url=redis_url, voice_bus=bus,
-                           voice_clock=CLOCK, settings=SETTINGS) as h:
+        async with harness(
+            temporal_settings,
+            tmp_path,
+            redis_url=redis_url,
+            voice_bus=bus,
+            voice_clock=CLOCK,
+            settings=SETTINGS,
+        ) as h:
             call_id, _ = await _call_with_dying_agent(h, bus)
-            status, answer = await _post(h, participant_left(
-                f"call-{call_id}", "agent-AJ_first",
-                reason=models.DisconnectReason.CONNECTION_TIMEOUT))
+            status, answer = await _post(
+                h,
+                participant_left(
+                    f"call-{call_id}", "agent-AJ_first", reason=models.DisconnectReason.CONNECTION_TIMEOUT
+                ),
+            )
             assert status == 200 and answer["status"] == "agent left", answer
             told = time.monotonic()
             apology: list[float] = []
@@ -167,8 +195,7 @@ def test_with_no_new_agent_within_10_s_the_call_fails_with_the_apology(
             # The apology was sent, but no agent was there to say it: it is not shown as said.
             assert APOLOGY not in said, said
             # The question had been sent once: nobody was there to ask it again.
-            asks = [c for c in await _commands(redis_url, call_id)
-                    if isinstance(c, Speak) and c.text == ASK]
+            asks = [c for c in await _commands(redis_url, call_id) if isinstance(c, Speak) and c.text == ASK]
             assert len(asks) == 1
         await bus.close()
 
@@ -181,8 +208,14 @@ def test_forged_unsigned_and_other_webhooks_publish_nothing(
     async def scenario() -> None:
         bus = RedisVoiceBus.from_url(redis_url)
         slow = ScaledClock(5.0)  # flow time at a fifth of real time: the call lasts
-        async with harness(temporal_settings, tmp_path, redis_url=redis_url, voice_bus=bus,
-                           voice_clock=slow, settings=SETTINGS) as h:
+        async with harness(
+            temporal_settings,
+            tmp_path,
+            redis_url=redis_url,
+            voice_bus=bus,
+            voice_clock=slow,
+            settings=SETTINGS,
+        ) as h:
             telnyx_id = telnyx_call_id()
             call_id = call_id_for(telnyx_id)
             assert (await h.texml(texml_form(telnyx_id)))[0] == 200
@@ -194,13 +227,15 @@ def test_forged_unsigned_and_other_webhooks_publish_nothing(
 
             refusals = [
                 (body, {}, 401, "unsigned"),
-                (body, LiveKitSigner(api_secret="another-secret-of-32-characters-long"
-                                     ).headers(body), 401, "forged"),
+                (
+                    body,
+                    LiveKitSigner(api_secret="another-secret-of-32-characters-long").headers(body),
+                    401,
+                    "forged",
+                ),
                 (body, LiveKitSigner(api_key="someone-else").headers(body), 401, "forged"),
-                (body, SIGNER.headers(body, valid_for=dt.timedelta(minutes=-5)), 401,
-                 "forged"),
-                (body.replace(b"agent-AJ_live", b"agent-AJ_evil"), SIGNER.headers(body), 401,
-                 "forged"),
+                (body, SIGNER.headers(body, valid_for=dt.timedelta(minutes=-5)), 401, "forged"),
+                (body.replace(b"agent-AJ_live", b"agent-AJ_evil"), SIGNER.headers(body), 401, "forged"),
                 (body, {"Authorization": "not a token"}, 401, "forged"),
                 (b"not json", SIGNER.headers(b"not json"), 400, "malformed"),
             ]
@@ -216,8 +251,7 @@ def test_forged_unsigned_and_other_webhooks_publish_nothing(
                 participant_left("lobby", "agent-AJ_live"),
                 participant_left("call-no-such-call", "agent-AJ_live"),
                 participant_left(room, "agent-AJ_stale"),  # not the agent serving the call
-                participant_left(room, "agent-AJ_live",
-                                 reason=models.DisconnectReason.ROOM_DELETED),
+                participant_left(room, "agent-AJ_live", reason=models.DisconnectReason.ROOM_DELETED),
             ]
             for sent in ignored:
                 status, answer = await _post(h, sent, None)
@@ -251,16 +285,17 @@ def test_without_livekit_keys_or_a_voice_bus_the_server_says_what_to_set(
     async def scenario() -> None:
         body = participant_left("call-abc", "agent-AJ_x")
         async with harness(temporal_settings, tmp_path / "no-keys", run_worker=False) as h:
-            async with h.http.post(f"{h.url}/webhooks/livekit", data=body,
-                                   headers=SIGNER.headers(body)) as response:
+            async with h.http.post(
+                f"{h.url}/webhooks/livekit", data=body, headers=SIGNER.headers(body)
+            ) as response:
                 assert response.status == 503
                 message = (await response.json())["error"]
         assert "LIVEKIT_API_KEY" in message and "LIVEKIT_API_SECRET" in message
-        async with harness(temporal_settings, tmp_path / "no-bus", settings=SETTINGS,
-                           run_worker=False) as h:
-            async with aiohttp.ClientSession() as http, http.post(
-                    f"{h.url}/webhooks/livekit", data=body,
-                    headers=SIGNER.headers(body)) as response:
+        async with harness(temporal_settings, tmp_path / "no-bus", settings=SETTINGS, run_worker=False) as h:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(f"{h.url}/webhooks/livekit", data=body, headers=SIGNER.headers(body)) as response,
+            ):
                 assert response.status == 503
                 assert "VOXFLOW_REDIS_URL" in (await response.json())["error"]
 

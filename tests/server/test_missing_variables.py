@@ -24,8 +24,9 @@ def test_a_missing_variable_is_a_live_event_and_a_metric() -> None:
         recorder = CallRecorder(None, ev.LocalPublisher(hub))
         async with hub.subscribe() as subscription:
             message = missing_message("booking", "thank", ["nmae.transcript"], "c-1")
-            await recorder.variables_missing("c-1", "booking", "booking", "thank",
-                                             ["nmae.transcript"], message)
+            await recorder.variables_missing(
+                "c-1", "booking", "booking", "thank", ["nmae.transcript"], message
+            )
             _, event = await asyncio.wait_for(subscription.queue.get(), 5)
         assert event.type == ev.CALL_VARIABLE_MISSING and event.call_id == "c-1"
         assert event.data["names"] == ["nmae.transcript"] and event.data["node_id"] == "thank"

@@ -14,8 +14,9 @@ from engine.server.telnyx import call_id_for
 from tests.server.support import API_TOKEN, harness, read_sse, telnyx_call_id, texml_form
 
 
-def test_terminated_and_timed_out_workflows_close_their_records(temporal_settings: Any,
-                                                                 tmp_path: Path) -> None:
+def test_terminated_and_timed_out_workflows_close_their_records(
+    temporal_settings: Any, tmp_path: Path
+) -> None:
     async def scenario() -> None:
         async with harness(temporal_settings, tmp_path) as h:
             reconciler = h.stack.reconciler
@@ -23,8 +24,9 @@ def test_terminated_and_timed_out_workflows_close_their_records(temporal_setting
             reconciler.quiet_for = 0.0
             events: list[dict[str, Any]] = []
             ready = asyncio.Event()
-            reader = asyncio.create_task(read_sse(
-                h.http, f"{h.url}/api/events?token={API_TOKEN}", events, ready))
+            reader = asyncio.create_task(
+                read_sse(h.http, f"{h.url}/api/events?token={API_TOKEN}", events, ready)
+            )
             await asyncio.wait_for(ready.wait(), 5)
             client = h.ctx.temporal_client()
 
@@ -34,8 +36,7 @@ def test_terminated_and_timed_out_workflows_close_their_records(temporal_setting
             assert status == 200
             await h.wait_for_call(call_id, "active")
             assert await reconciler.once() == []  # running: left alone
-            await client.get_workflow_handle(workflow_id(call_id)).terminate(
-                reason="stopped by the operator")
+            await client.get_workflow_handle(workflow_id(call_id)).terminate(reason="stopped by the operator")
             assert (await h.ctx.records.get_call(call_id))["status"] == "active"
             assert await reconciler.once() == [call_id]
             record = await h.ctx.records.get_call(call_id)
@@ -48,12 +49,21 @@ def test_terminated_and_timed_out_workflows_close_their_records(temporal_setting
             late = "late" + telnyx_call_id()[3:20]
             graph = h.ctx.library.flow("hold")
             assert graph is not None
-            await h.ctx.records.ring(late, telnyx_call_id=late, caller="+1", called="+2",
-                                     flow_id="hold", flow_version=graph.version)
+            await h.ctx.records.ring(
+                late,
+                telnyx_call_id=late,
+                caller="+1",
+                called="+2",
+                flow_id="hold",
+                flow_version=graph.version,
+            )
             handle = await client.start_workflow(
-                CallFlowWorkflow.run, CallInput(graph=graph, call_id=late),
-                id=workflow_id(late), task_queue=f"{h.ctx.settings.task_queue}-nobody",
-                execution_timeout=timedelta(seconds=1))
+                CallFlowWorkflow.run,
+                CallInput(graph=graph, call_id=late),
+                id=workflow_id(late),
+                task_queue=f"{h.ctx.settings.task_queue}-nobody",
+                execution_timeout=timedelta(seconds=1),
+            )
             while (await handle.describe()).status.name == "RUNNING":
                 await asyncio.sleep(0.2)
             assert await reconciler.once() == [late]
@@ -63,7 +73,7 @@ def test_terminated_and_timed_out_workflows_close_their_records(temporal_setting
 
             await asyncio.sleep(0.2)
             reader.cancel()
-            ended = {e["call_id"]: e["data"]["status"] for e in events
-                     if e["type"] == "call:ended"}
+            ended = {e["call_id"]: e["data"]["status"] for e in events if e["type"] == "call:ended"}
             assert ended == {call_id: "failed", late: "timeout"}
+
     asyncio.run(scenario())

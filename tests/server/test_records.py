@@ -25,23 +25,32 @@ def records_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 async def _lifecycle(store: RecordsStore) -> None:
     call = uuid.uuid4().hex[:24]
-    first = await store.ring(call, telnyx_call_id="v3:x", caller="+1", called="+2",
-                             flow_id="f", flow_version="v1")
-    again = await store.ring(call, telnyx_call_id="v3:x", caller="+1", called="+2",
-                             flow_id="f", flow_version="v1")
+    first = await store.ring(
+        call, telnyx_call_id="v3:x", caller="+1", called="+2", flow_id="f", flow_version="v1"
+    )
+    again = await store.ring(
+        call, telnyx_call_id="v3:x", caller="+1", called="+2", flow_id="f", flow_version="v1"
+    )
     assert (first.inserted, again.inserted, again.status) == (True, False, "ringing")
-    assert await store.call_started(call, flow_id="f", flow_version="v1", call={},
-                                    answered_at=1000.0)
-    assert not await store.call_started(call, flow_id="f", flow_version="v1", call={},
-                                        answered_at=1000.0)
+    assert await store.call_started(call, flow_id="f", flow_version="v1", call={}, answered_at=1000.0)
+    assert not await store.call_started(call, flow_id="f", flow_version="v1", call={}, answered_at=1000.0)
     changes = await store.node_entered(call, "a", ["s", "a"], {"x": 1, "y": "two"})
     assert changes == {"x": (None, 1), "y": (None, "two")}
-    assert await store.node_entered(call, "b", ["~farewell", "b"], {"x": 1, "y": 3}) == {
-        "y": ("two", 3)}
+    assert await store.node_entered(call, "b", ["~farewell", "b"], {"x": 1, "y": 3}) == {"y": ("two", 3)}
     turn = Turn(call, "e1-0", 1001.0, "caller", "speech", "hello", 0.9)
     assert await store.add_turn(turn) and not await store.add_turn(turn)
-    assert await store.call_ended(call, status="completed", reason="done", variables={"x": 2},
-                                  path=["s", "a", "b"], events=[], ended_at=1010.0) == 10.0
+    assert (
+        await store.call_ended(
+            call,
+            status="completed",
+            reason="done",
+            variables={"x": 2},
+            path=["s", "a", "b"],
+            events=[],
+            ended_at=1010.0,
+        )
+        == 10.0
+    )
     # A late "answered" does not undo the end.
     assert not await store.mark_active(call)
     record = await store.get_call(call)
@@ -66,13 +75,22 @@ def test_a_call_record_from_ringing_to_the_end(records_url: str) -> None:
             await _leases(store)
         finally:
             await store.close()
+
     asyncio.run(scenario())
 
 
 async def _telnyx_ids_and_closing(store: RecordsStore) -> None:
     call = uuid.uuid4().hex[:24]
-    await store.ring(call, telnyx_call_id="v3:tx", caller="+1", called="+2", flow_id="f",
-                     flow_version="v1", session_id="session-1", leg_id="leg-1")
+    await store.ring(
+        call,
+        telnyx_call_id="v3:tx",
+        caller="+1",
+        called="+2",
+        flow_id="f",
+        flow_version="v1",
+        session_id="session-1",
+        leg_id="leg-1",
+    )
     assert (await store.find_telnyx_call(session_id="session-1"))["call_id"] == call
     assert (await store.find_telnyx_call(leg_id="leg-1"))["call_id"] == call
     assert await store.find_telnyx_call(session_id="other") is None
@@ -84,10 +102,11 @@ async def _telnyx_ids_and_closing(store: RecordsStore) -> None:
     assert (await store.get_call(call))["telnyx_session_id"] == "session-1"
     assert [c["call_id"] for c in await store.live_calls(quiet_for=0)] == [call]
     assert await store.live_calls(quiet_for=3600) == []
-    assert await store.close_if_live(call, status="failed", reason="terminated",
-                                     ended_at=time.time()) is not None
-    assert await store.close_if_live(call, status="timeout", reason="again",
-                                     ended_at=time.time()) is None
+    assert (
+        await store.close_if_live(call, status="failed", reason="terminated", ended_at=time.time())
+        is not None
+    )
+    assert await store.close_if_live(call, status="timeout", reason="again", ended_at=time.time()) is None
     record = await store.get_call(call)
     assert (record["status"], record["reason"]) == ("failed", "terminated")
 
@@ -113,9 +132,9 @@ def test_an_older_records_table_gets_the_new_columns(tmp_path: Path) -> None:
             "reason TEXT, started_at DOUBLE PRECISION, answered_at DOUBLE PRECISION, "
             "ended_at DOUBLE PRECISION, duration DOUBLE PRECISION, current_node TEXT, "
             "node_path TEXT, variables TEXT, events TEXT, recording_url TEXT, "
-            "updated_at DOUBLE PRECISION)")
-        connection.execute("INSERT INTO voxflow_calls (call_id, status) VALUES ('old', "
-                           "'completed')")
+            "updated_at DOUBLE PRECISION)"
+        )
+        connection.execute("INSERT INTO voxflow_calls (call_id, status) VALUES ('old', 'completed')")
 
     async def scenario() -> None:
         store = await open_records(f"sqlite:///{database}").open()
@@ -126,17 +145,28 @@ def test_an_older_records_table_gets_the_new_columns(tmp_path: Path) -> None:
         await store.close()
         again = await open_records(f"sqlite:///{database}").open()  # opened twice: no change
         await again.close()
+
     asyncio.run(scenario())
 
 
 def test_the_end_arriving_first_still_makes_a_record(records_url: str) -> None:
     async def scenario() -> None:
         store = await open_records(records_url).open()
-        await store.call_ended("lost", status="failed", reason="x", variables={}, path=["a"],
-                               events=[], ended_at=20.0, flow_id="f", answered_at=5.0)
+        await store.call_ended(
+            "lost",
+            status="failed",
+            reason="x",
+            variables={},
+            path=["a"],
+            events=[],
+            ended_at=20.0,
+            flow_id="f",
+            answered_at=5.0,
+        )
         record = await store.get_call("lost")
         assert record is not None and record["duration"] == 15.0 and record["flow_id"] == "f"
         await store.close()
+
     asyncio.run(scenario())
 
 
@@ -149,4 +179,5 @@ def test_bad_urls_are_explained(tmp_path: Path) -> None:
         with pytest.raises(VoxflowError, match=r"voxflow:\*\*\*@127.0.0.1:1"):
             await store.open()
         await store.close()
+
     asyncio.run(unreachable())

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from engine.core.errors import VoxflowError
-from engine.server.flow_library import FlowLibrary
 from engine.runtime.messages import workflow_id
+from engine.server.flow_library import FlowLibrary
 from engine.server.routing import UnknownNumberPolicy, normalise_number, route_call
 from engine.server.settings import ServerSettings, unknown_policy
 from engine.server.telnyx import call_id_for
@@ -95,11 +95,11 @@ def test_texml_answers_for_each_behaviour(temporal_settings: Any, tmp_path: Path
             record = await h.wait_for_call(call_id_for(voicemail), "completed")
             assert record["flow_id"] == "voicemail" and record["node_path"] == ["closed", "done"]
             assert record["reason"] == "voicemail taken"
+
     asyncio.run(scenario())
 
 
-def test_a_caller_who_hangs_up_before_the_flow_starts(temporal_settings: Any,
-                                                       tmp_path: Path) -> None:
+def test_a_caller_who_hangs_up_before_the_flow_starts(temporal_settings: Any, tmp_path: Path) -> None:
     async def scenario() -> None:
         async with harness(temporal_settings, tmp_path, run_worker=False) as h:
             # Rings (the TeXML fetch), but its workflow is gone before the caller hangs up
@@ -109,9 +109,9 @@ def test_a_caller_who_hangs_up_before_the_flow_starts(temporal_settings: Any,
             assert status == 200
             client = h.ctx.temporal_client()
             await client.get_workflow_handle(workflow_id(call_id_for(telnyx_id))).terminate()
-            response = await h.post_event(call_event("call.hangup", telnyx_id,
-                                                     called="+15550002000"))
+            response = await h.post_event(call_event("call.hangup", telnyx_id, called="+15550002000"))
             assert response.status == 200
             record = await h.ctx.records.get_call(call_id_for(telnyx_id))
             assert record["status"] == "user_hangup"
+
     asyncio.run(scenario())

@@ -30,16 +30,18 @@ from tests.server.support import SIP_HOST, copy_flows, harness, telnyx_call_id
 from tests.server.telnyx_api_server import API_KEY, TelnyxApiServer
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "telnyx"
-EXAMPLES = ("call.initiated", "call.answered", "call.dtmf.received", "call.recording.saved",
-            "call.hangup")
+EXAMPLES = ("call.initiated", "call.answered", "call.dtmf.received", "call.recording.saved", "call.hangup")
 
 
 def _examples() -> dict[str, dict[str, Any]]:
     """The five examples as deliveries about one call: each with a fresh ``data.id``, and
     the call's ids (one call in all five) fresh for this test, since the Temporal server is
     shared by the session and a call id starts a workflow once ever."""
-    fresh = {"call_control_id": telnyx_call_id(), "call_session_id": str(uuid.uuid4()),
-             "call_leg_id": str(uuid.uuid4())}
+    fresh = {
+        "call_control_id": telnyx_call_id(),
+        "call_session_id": str(uuid.uuid4()),
+        "call_leg_id": str(uuid.uuid4()),
+    }
     examples = {}
     for name in EXAMPLES:
         path = CONFORMANCE / f"spec-{name}.json"
@@ -74,15 +76,20 @@ async def _until(probe: Any, what: str, timeout: float = 15.0) -> Any:
 
 
 def test_the_documented_call_control_events_of_a_call_voxflow_answers(
-        temporal_settings: Any, tmp_path: Path) -> None:
+    temporal_settings: Any, tmp_path: Path
+) -> None:
     async def scenario() -> None:
         async with TelnyxApiServer() as api:
-            api.state.numbers["+35319605860"] = {"carrier": "Telnyx/4", "city": "WAUKEGAN",
-                                                 "state": "IL"}
-            async with harness(temporal_settings, tmp_path,
-                               flows=_flows_with_example_number(tmp_path),
-                               telnyx_api_key=API_KEY, telnyx_api_url=api.url,
-                               sip_username="trunk-user", sip_password="trunk-secret") as h:
+            api.state.numbers["+35319605860"] = {"carrier": "Telnyx/4", "city": "WAUKEGAN", "state": "IL"}
+            async with harness(
+                temporal_settings,
+                tmp_path,
+                flows=_flows_with_example_number(tmp_path),
+                telnyx_api_key=API_KEY,
+                telnyx_api_url=api.url,
+                sip_username="trunk-user",
+                sip_password="trunk-secret",
+            ) as h:
                 examples = _examples()
                 payload = examples["call.initiated"]["data"]["payload"]
                 control_id = payload["call_control_id"]
@@ -92,13 +99,14 @@ def test_the_documented_call_control_events_of_a_call_voxflow_answers(
                 assert response.status == 200
                 assert (await response.json())["status"] == "taken: dial"
                 # Answered, then bridged to the call's LiveKit room, through the REST API.
-                await _until(lambda: _async(len(api.state.actions(control_id)) >= 2),
-                             "answer and transfer")
+                await _until(lambda: _async(len(api.state.actions(control_id)) >= 2), "answer and transfer")
                 answer, transfer = api.state.commands[:2]
                 assert (answer.action, transfer.action) == ("answer", "transfer")
                 assert transfer.body["to"] == f"sip:call-{call_id}@{SIP_HOST}"
-                assert (transfer.body["sip_auth_username"],
-                        transfer.body["sip_auth_password"]) == ("trunk-user", "trunk-secret")
+                assert (transfer.body["sip_auth_username"], transfer.body["sip_auth_password"]) == (
+                    "trunk-user",
+                    "trunk-secret",
+                )
                 assert answer.body["command_id"] != transfer.body["command_id"]
                 record = await h.ctx.records.get_call(call_id)
                 assert record["status"] in ("ringing", "active") and record["flow_id"] == "hold"
@@ -106,8 +114,9 @@ def test_the_documented_call_control_events_of_a_call_voxflow_answers(
 
                 # Number Lookup's carrier and location reach the running call.
                 client = h.ctx.temporal_client()
-                state = await _until(lambda: _variables_have(client, call_id, "caller_carrier"),
-                                     "caller data")
+                state = await _until(
+                    lambda: _variables_have(client, call_id, "caller_carrier"), "caller data"
+                )
                 assert state["caller_carrier"] == "Telnyx/4"
                 assert state["caller_location"] == "Waukegan, IL"
                 assert api.state.lookups == [("+35319605860", "carrier")]
@@ -136,6 +145,7 @@ def test_the_documented_call_control_events_of_a_call_voxflow_answers(
                 assert again.status == 200 and (await again.json())["status"] == "duplicate"
                 calls = (await h.api("/api/calls"))["calls"]
                 assert [c["call_id"] for c in calls] == [call_id]
+
     asyncio.run(scenario())
 
 
@@ -155,10 +165,10 @@ async def _variables_have(client: Any, call_id: str, name: str) -> dict[str, Any
 
 
 def test_a_call_control_call_without_an_api_key_is_refused_with_a_reason(
-        temporal_settings: Any, tmp_path: Path) -> None:
+    temporal_settings: Any, tmp_path: Path
+) -> None:
     async def scenario() -> None:
-        async with harness(temporal_settings, tmp_path,
-                           flows=_flows_with_example_number(tmp_path)) as h:
+        async with harness(temporal_settings, tmp_path, flows=_flows_with_example_number(tmp_path)) as h:
             examples = _examples()
             initiated = examples["call.initiated"]
             control_id = initiated["data"]["payload"]["call_control_id"]
@@ -169,27 +179,31 @@ def test_a_call_control_call_without_an_api_key_is_refused_with_a_reason(
             assert record["status"] == "failed"
             assert "TELNYX_API_KEY" in record["reason"]
             client = h.ctx.temporal_client()
-            workflows = [w async for w in client.list_workflows(
-                f"TaskQueue = '{h.ctx.settings.task_queue}'")]
+            workflows = [w async for w in client.list_workflows(f"TaskQueue = '{h.ctx.settings.task_queue}'")]
             assert workflows == []  # nothing runs a call nobody answers
             # The rest of its events change nothing and start nothing.
-            for name in ("call.answered", "call.dtmf.received", "call.recording.saved",
-                         "call.hangup"):
+            for name in ("call.answered", "call.dtmf.received", "call.recording.saved", "call.hangup"):
                 assert (await h.post_event(json.dumps(examples[name]).encode())).status == 200
             record = await h.ctx.records.get_call(call_id_for(control_id))
             assert record["status"] == "failed"
+
     asyncio.run(scenario())
 
 
 def test_a_bridge_telnyx_refuses_ends_the_call_with_telnyx_s_words(
-        temporal_settings: Any, tmp_path: Path) -> None:
+    temporal_settings: Any, tmp_path: Path
+) -> None:
     async def scenario() -> None:
         async with TelnyxApiServer() as api:
             api.state.failing_actions.add("transfer")
-            async with harness(temporal_settings, tmp_path,
-                               flows=_flows_with_example_number(tmp_path),
-                               telnyx_api_key=API_KEY, telnyx_api_url=api.url,
-                               number_lookup=False) as h:
+            async with harness(
+                temporal_settings,
+                tmp_path,
+                flows=_flows_with_example_number(tmp_path),
+                telnyx_api_key=API_KEY,
+                telnyx_api_url=api.url,
+                number_lookup=False,
+            ) as h:
                 initiated = _examples()["call.initiated"]
                 call_id = call_id_for(initiated["data"]["payload"]["call_control_id"])
                 assert (await h.post_event(json.dumps(initiated).encode())).status == 200
@@ -198,14 +212,15 @@ def test_a_bridge_telnyx_refuses_ends_the_call_with_telnyx_s_words(
                 assert api.state.lookups == []  # VOXFLOW_NUMBER_LOOKUP=off
                 handle = h.ctx.temporal_client().get_workflow_handle(workflow_id(call_id))
                 assert (await handle.describe()).status.name == "TERMINATED"
+
     asyncio.run(scenario())
 
 
 def test_the_documented_texml_callbacks_update_the_call_and_never_start_one(
-        temporal_settings: Any, tmp_path: Path) -> None:
+    temporal_settings: Any, tmp_path: Path
+) -> None:
     async def scenario() -> None:
-        async with harness(temporal_settings, tmp_path,
-                           flows=_flows_with_example_number(tmp_path)) as h:
+        async with harness(temporal_settings, tmp_path, flows=_flows_with_example_number(tmp_path)) as h:
             recorded, plain = telnyx_call_id(), telnyx_call_id()
             called = "+15550002000"  # the hold flow: in progress until the caller hangs up
             # Progress callbacks that come before (or without) the instruction fetch.
@@ -241,55 +256,75 @@ def test_the_documented_texml_callbacks_update_the_call_and_never_start_one(
             assert record["status"] == "active"
 
             # Completed with RecordingUrl (recording on): the call ends, the recording stays.
-            status, _ = await h.texml(tx.form(tx.COMPLETED, recorded, To=called,
-                                              CallSessionId="session-1", CallLegId="leg-1"))
+            status, _ = await h.texml(
+                tx.form(tx.COMPLETED, recorded, To=called, CallSessionId="session-1", CallLegId="leg-1")
+            )
             assert status == 200
             record = await h.wait_for_call(call_id_for(recorded), "user_hangup")
             assert record["recording_url"] == tx.COMPLETED["RecordingUrl"]
             assert "normal_clearing" in record["reason"]
             # And without: it ends all the same.
-            status, _ = await h.texml(tx.form(tx.COMPLETED, plain, To=called,
-                                              RecordingUrl=None, RecordingDuration=None,
-                                              CallSessionId="session-2", CallLegId="leg-2"))
+            status, _ = await h.texml(
+                tx.form(
+                    tx.COMPLETED,
+                    plain,
+                    To=called,
+                    RecordingUrl=None,
+                    RecordingDuration=None,
+                    CallSessionId="session-2",
+                    CallLegId="leg-2",
+                )
+            )
             assert status == 200
             record = await h.wait_for_call(call_id_for(plain), "user_hangup")
             assert record["recording_url"] is None
 
             calls = (await h.api("/api/calls"))["calls"]
-            assert sorted(c["call_id"] for c in calls) == sorted(
-                call_id_for(s) for s in (recorded, plain))
-            workflows = [w async for w in client.list_workflows(
-                f"TaskQueue = '{h.ctx.settings.task_queue}'")]
+            assert sorted(c["call_id"] for c in calls) == sorted(call_id_for(s) for s in (recorded, plain))
+            workflows = [w async for w in client.list_workflows(f"TaskQueue = '{h.ctx.settings.task_queue}'")]
             assert len(workflows) == 2
+
     asyncio.run(scenario())
 
 
 def test_texml_caller_data_and_number_lookup_never_delay_the_answer(
-        temporal_settings: Any, tmp_path: Path) -> None:
+    temporal_settings: Any, tmp_path: Path
+) -> None:
     async def scenario() -> None:
         async with TelnyxApiServer() as api:
-            api.state.numbers[tx.CALLER] = {"carrier": "Vodafone Ireland", "city": "DUBLIN",
-                                            "state": "D"}
+            api.state.numbers[tx.CALLER] = {"carrier": "Vodafone Ireland", "city": "DUBLIN", "state": "D"}
             gate = api.state.lookup_gate = asyncio.Event()
-            async with harness(temporal_settings, tmp_path,
-                               flows=_flows_with_example_number(tmp_path),
-                               telnyx_api_key=API_KEY, telnyx_api_url=api.url) as h:
+            async with harness(
+                temporal_settings,
+                tmp_path,
+                flows=_flows_with_example_number(tmp_path),
+                telnyx_api_key=API_KEY,
+                telnyx_api_url=api.url,
+            ) as h:
                 client = h.ctx.temporal_client()
                 first = telnyx_call_id()
-                fetch = tx.form(tx.INSTRUCTIONS, first, To="+15550002000", CallerId="John Doe",
-                                ShakenStirAttestation="A", ShakenStirValidated="true")
+                fetch = tx.form(
+                    tx.INSTRUCTIONS,
+                    first,
+                    To="+15550002000",
+                    CallerId="John Doe",
+                    ShakenStirAttestation="A",
+                    ShakenStirValidated="true",
+                )
                 # Telnyx's Number Lookup does not answer yet: the call is answered anyway.
                 status, xml = await asyncio.wait_for(h.texml(fetch), 10)
                 assert status == 200 and "<Dial>" in xml
                 await _until(lambda: _async(api.state.lookups), "the lookup to be asked")
-                state = await _until(lambda: _variables_have(client, call_id_for(first),
-                                                             "caller_id_name"), "the call")
+                state = await _until(
+                    lambda: _variables_have(client, call_id_for(first), "caller_id_name"), "the call"
+                )
                 assert state["caller_id_name"] == "John Doe"
                 assert state["caller_attestation"] == "A" and state["caller_verified"] is True
                 assert "caller_carrier" not in state
                 gate.set()  # now it answers: the values arrive in the running call
-                state = await _until(lambda: _variables_have(client, call_id_for(first),
-                                                             "caller_location"), "lookup")
+                state = await _until(
+                    lambda: _variables_have(client, call_id_for(first), "caller_location"), "lookup"
+                )
                 assert state["caller_location"] == "Dublin, D"
                 assert state["caller_carrier"] == "Vodafone Ireland"
 
@@ -301,23 +336,26 @@ def test_texml_caller_data_and_number_lookup_never_delay_the_answer(
                 assert state["caller_carrier"] == "Vodafone Ireland"
                 assert len(api.state.lookups) == 1  # cached per number
                 for sid in (first, second):
-                    await client.get_workflow_handle(workflow_id(call_id_for(sid))).signal(
-                        "release")
+                    await client.get_workflow_handle(workflow_id(call_id_for(sid))).signal("release")
                     await h.wait_for_call(call_id_for(sid), "completed")
+
     asyncio.run(scenario())
 
 
 def test_texml_over_get_is_refused_when_signatures_are_checked(
-        temporal_settings: Any, tmp_path: Path) -> None:
+    temporal_settings: Any, tmp_path: Path
+) -> None:
     async def scenario() -> None:
         async with harness(temporal_settings, tmp_path) as h:
             sid = telnyx_call_id()
             query = tx.form(tx.INSTRUCTIONS, sid, To="+15550002000").decode()
             # Signed as the issue found it accepted: over "timestamp|" and an empty body.
-            async with h.http.get(f"{h.url}/webhooks/telnyx/texml?{query}",
-                                  headers=h.signer.headers(b"")) as response:
+            async with h.http.get(
+                f"{h.url}/webhooks/telnyx/texml?{query}", headers=h.signer.headers(b"")
+            ) as response:
                 assert response.status == 405
                 assert response.headers["Allow"] == "POST"
                 assert "POST" in (await response.json())["error"]
             assert await h.ctx.records.get_call(call_id_for(sid)) is None
+
     asyncio.run(scenario())

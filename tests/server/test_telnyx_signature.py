@@ -27,8 +27,11 @@ BODY = b"CallSid=v3%3Aabc&From=%2B15557654321&To=%2B15550001000&CallStatus=ringi
 
 
 def _pem(signer: TelnyxSigner) -> str:
-    return signer.private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        signer.private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 @pytest.mark.parametrize("form", ["base64", "pem"])
@@ -50,8 +53,7 @@ def test_a_signature_of_the_wrong_length_or_content_is_forged_not_a_crash(
 ) -> None:
     signer = TelnyxSigner()
     key = load_public_key(signer.public_base64)
-    headers = {**signer.headers(BODY),
-               SIGNATURE_HEADER: base64.b64encode(signature).decode() or "AA=="}
+    headers = {**signer.headers(BODY), SIGNATURE_HEADER: base64.b64encode(signature).decode() or "AA=="}
     with pytest.raises(WebhookRefused) as refused:
         verify_signature(key, headers, BODY, time.time())
     assert refused.value.status == 401
@@ -71,8 +73,14 @@ def test_the_timestamp_is_checked_after_the_signature() -> None:
     assert refused.value.reason == "forged"  # a forger learns nothing about our clock
 
 
-@pytest.mark.parametrize("text", ["not a key", base64.b64encode(b"short").decode(),
-                                  "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not a key",
+        base64.b64encode(b"short").decode(),
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+    ],
+)
 def test_a_key_that_is_not_an_ed25519_public_key_is_explained(text: str) -> None:
     with pytest.raises(VoxflowError) as error:
         load_public_key(text)

@@ -42,64 +42,102 @@ def call_sid() -> str:
     return "CA" + uuid.uuid4().hex
 
 
-def voice_params(sid: str, *, caller: str = "+15557654321", called: str = "+15550002000",
-                 status: str = "ringing", **extra: str) -> dict[str, str]:
+def voice_params(
+    sid: str,
+    *,
+    caller: str = "+15557654321",
+    called: str = "+15550002000",
+    status: str = "ringing",
+    **extra: str,
+) -> dict[str, str]:
     return {
-        "CallSid": sid, "AccountSid": ACCOUNT_SID, "From": caller, "To": called,
-        "CallStatus": status, "ApiVersion": "2010-04-01", "Direction": "inbound",
-        "Caller": caller, "Called": called, "CallerCity": "SAN FRANCISCO", "CallerState": "CA",
-        "CallerZip": "94103", "CallerCountry": "US", "FromCity": "SAN FRANCISCO",
-        "FromState": "CA", "FromZip": "94103", "FromCountry": "US", "ToCity": "",
-        "ToState": "NY", "ToZip": "", "ToCountry": "US", **extra,
+        "CallSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": caller,
+        "To": called,
+        "CallStatus": status,
+        "ApiVersion": "2010-04-01",
+        "Direction": "inbound",
+        "Caller": caller,
+        "Called": called,
+        "CallerCity": "SAN FRANCISCO",
+        "CallerState": "CA",
+        "CallerZip": "94103",
+        "CallerCountry": "US",
+        "FromCity": "SAN FRANCISCO",
+        "FromState": "CA",
+        "FromZip": "94103",
+        "FromCountry": "US",
+        "ToCity": "",
+        "ToState": "NY",
+        "ToZip": "",
+        "ToCountry": "US",
+        **extra,
     }
 
 
-def status_params(sid: str, status: str = "completed", sent: float | None = None,
-                  **extra: str) -> dict[str, str]:
-    return voice_params(sid, status=status, CallDuration="12", CallbackSource="call-progress-events",
-                        SequenceNumber="0",
-                        Timestamp=email.utils.formatdate(sent or time.time(), usegmt=True),
-                        **extra)
+def status_params(
+    sid: str, status: str = "completed", sent: float | None = None, **extra: str
+) -> dict[str, str]:
+    return voice_params(
+        sid,
+        status=status,
+        CallDuration="12",
+        CallbackSource="call-progress-events",
+        SequenceNumber="0",
+        Timestamp=email.utils.formatdate(sent or time.time(), usegmt=True),
+        **extra,
+    )
 
 
 def sign(params: dict[str, str], path: str, token: str = AUTH_TOKEN) -> dict[str, str]:
     return {"X-Twilio-Signature": RequestValidator(token).compute_signature(PUBLIC + path, params)}
 
 
-async def post(h: Any, path: str, params: dict[str, str], headers: dict[str, str]
-               ) -> tuple[int, str]:
+async def post(h: Any, path: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
     body = urllib.parse.urlencode(params)
-    async with h.http.post(f"{h.url}{path}", data=body, headers={
-            **headers, "Content-Type": "application/x-www-form-urlencoded",
-            "I-Twilio-Idempotency-Token": str(uuid.uuid4())}) as response:
+    async with h.http.post(
+        f"{h.url}{path}",
+        data=body,
+        headers={
+            **headers,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
+        },
+    ) as response:
         return response.status, await response.text()
 
 
 def twilio_settings() -> ServerSettings:
-    return ServerSettings(sip_host=SIP_HOST, api_token=API_TOKEN, internal_token=INTERNAL_TOKEN,
-                          public_url=PUBLIC, twilio_auth_token=AUTH_TOKEN,
-                          twilio_account_sid=ACCOUNT_SID)
+    return ServerSettings(
+        sip_host=SIP_HOST,
+        api_token=API_TOKEN,
+        internal_token=INTERNAL_TOKEN,
+        public_url=PUBLIC,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_account_sid=ACCOUNT_SID,
+    )
 
 
 def test_a_twilio_call_and_every_refusal(temporal_settings: Any, tmp_path: Path) -> None:
     flows = copy_flows(tmp_path / "flows")
     (flows / "triggers" / "telnyx-only.yaml").write_text(
-        'number: "+15550007000"\nflow: hold\ncarrier: telnyx\n', encoding="utf-8")
+        'number: "+15550007000"\nflow: hold\ncarrier: telnyx\n', encoding="utf-8"
+    )
     (flows / "triggers" / "twilio-only.yaml").write_text(
-        'number: "+15550008000"\nflow: hold\ncarrier: twilio\n', encoding="utf-8")
+        'number: "+15550008000"\nflow: hold\ncarrier: twilio\n', encoding="utf-8"
+    )
 
     async def scenario() -> None:
         voice, status_path = "/webhooks/twilio/voice", "/webhooks/twilio/status"
-        async with harness(temporal_settings, tmp_path, flows=flows,
-                           settings=twilio_settings()) as h:
+        async with harness(temporal_settings, tmp_path, flows=flows, settings=twilio_settings()) as h:
             sid = call_sid()
             call_id = call_id_for(sid)
             params = voice_params(sid)
             headers = sign(params, voice)
             status, xml = await post(h, voice, params, headers)
             assert status == 200, xml
-            assert (f"<Response><Dial><Sip>sip:call-{call_id}@{SIP_HOST}</Sip></Dial></Response>"
-                    in xml)
+            assert f"<Response><Dial><Sip>sip:call-{call_id}@{SIP_HOST}</Sip></Dial></Response>" in xml
             record = await h.wait_for_call(call_id, ("ringing", "active"))
             assert record["flow_id"] == "hold" and record["telnyx_call_id"] == sid
             assert record["caller"] == "+15557654321" and record["called"] == "+15550002000"
@@ -152,8 +190,7 @@ def test_a_twilio_call_and_every_refusal(temporal_settings: Any, tmp_path: Path)
             telnyx_sid = "v3:" + uuid.uuid4().hex
             status, xml = await h.texml(texml_form(telnyx_sid, called="+15550008000"))
             assert status == 200 and "<Reject" in xml
-            status, xml = await h.texml(texml_form("v3:" + uuid.uuid4().hex,
-                                                   called="+15550007000"))
+            status, xml = await h.texml(texml_form("v3:" + uuid.uuid4().hex, called="+15550007000"))
             assert status == 200 and "<Dial><Sip>" in xml
 
             # The server saw the refusals, under the same metric as Telnyx's.
@@ -165,17 +202,19 @@ def test_a_twilio_call_and_every_refusal(temporal_settings: Any, tmp_path: Path)
             for running in (call_id_for(twilio_only["CallSid"]),):
                 await client.get_workflow_handle(workflow_id(running)).signal("release")
             await asyncio.sleep(0.1)
+
     asyncio.run(scenario())
 
 
-def test_twilio_webhooks_are_refused_without_the_auth_token(temporal_settings: Any,
-                                                            tmp_path: Path) -> None:
+def test_twilio_webhooks_are_refused_without_the_auth_token(temporal_settings: Any, tmp_path: Path) -> None:
     async def scenario() -> None:
         async with harness(temporal_settings, tmp_path, run_worker=False) as h:
             params = voice_params(call_sid())
-            status, text = await post(h, "/webhooks/twilio/voice", params,
-                                      sign(params, "/webhooks/twilio/voice"))
+            status, text = await post(
+                h, "/webhooks/twilio/voice", params, sign(params, "/webhooks/twilio/voice")
+            )
             assert status == 503 and "TWILIO_AUTH_TOKEN" in text
+
     asyncio.run(scenario())
 
 

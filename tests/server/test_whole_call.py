@@ -39,48 +39,59 @@ def test_a_whole_call(temporal_settings: Any, redis_url: str, tmp_path: Path) ->
 
 async def _whole_call(temporal_settings: Any, redis_url: str, tmp_path: Path) -> None:
     bus = RedisVoiceBus.from_url(redis_url)
-    async with harness(temporal_settings, tmp_path, redis_url=redis_url, voice_bus=bus,
-                       voice_clock=CLOCK) as h:
+    async with harness(
+        temporal_settings, tmp_path, redis_url=redis_url, voice_bus=bus, voice_clock=CLOCK
+    ) as h:
         telnyx_id = telnyx_call_id()
         call_id = call_id_for(telnyx_id)
         call_events: list[dict[str, Any]] = []
         flow_events: list[dict[str, Any]] = []
         ready = [asyncio.Event(), asyncio.Event()]
         readers = [
-            asyncio.create_task(read_sse(
-                h.http, f"{h.url}/api/calls/{call_id}/events?token={API_TOKEN}", call_events,
-                ready[0])),
-            asyncio.create_task(read_sse(
-                h.http, f"{h.url}/api/flows/greeting/events?token={API_TOKEN}", flow_events,
-                ready[1])),
+            asyncio.create_task(
+                read_sse(
+                    h.http, f"{h.url}/api/calls/{call_id}/events?token={API_TOKEN}", call_events, ready[0]
+                )
+            ),
+            asyncio.create_task(
+                read_sse(
+                    h.http, f"{h.url}/api/flows/greeting/events?token={API_TOKEN}", flow_events, ready[1]
+                )
+            ),
         ]
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 5)
 
         fetch = texml_form(telnyx_id)
         status, xml = await h.texml(fetch)
         assert status == 200
-        assert (f"<Response><Dial><Sip>sip:call-{call_id}@{SIP_HOST}</Sip></Dial></Response>"
-                in xml)
+        assert f"<Response><Dial><Sip>sip:call-{call_id}@{SIP_HOST}</Sip></Dial></Response>" in xml
         # Telnyx asks again (its retry, signed again a few seconds later, so not a replay
         # of the same request): the same answer, and the call is not started again.
         again = await h.texml(fetch, h.signer.headers(fetch, int(time.time()) - 5))
         assert again == (200, xml)
         # Its progress callbacks update the call; none of them is a new call.
         for progress in ("initiated", "ringing", "in-progress"):
-            status, xml = await h.texml(texml_form(telnyx_id, status=progress,
-                                                   CallbackSource="call-progress-events"))
+            status, xml = await h.texml(
+                texml_form(telnyx_id, status=progress, CallbackSource="call-progress-events")
+            )
             assert (status, xml.strip().endswith("<Response/>")) == (200, True)
 
         agent = SimulatedAgent(bus, call_id, [Say("Ada")], clock=CLOCK, reaction=0.2)
         agent.start()
         client = h.ctx.temporal_client()
         result: CallResult = await asyncio.wait_for(
-            client.get_workflow_handle(workflow_id(call_id), result_type=CallResult).result(), 30)
+            client.get_workflow_handle(workflow_id(call_id), result_type=CallResult).result(), 30
+        )
         assert result.status == "completed", result.reason
         # LiveKit hangs up the SIP leg; Telnyx tells us the call is over.
-        status, _ = await h.texml(texml_form(telnyx_id, status="completed",
-                                             CallbackSource="call-progress-events",
-                                             HangupCause="normal_clearing"))
+        status, _ = await h.texml(
+            texml_form(
+                telnyx_id,
+                status="completed",
+                CallbackSource="call-progress-events",
+                HangupCause="normal_clearing",
+            )
+        )
         assert status == 200
 
         record = await h.wait_for_call(call_id, "completed")
@@ -96,9 +107,12 @@ async def _whole_call(temporal_settings: Any, redis_url: str, tmp_path: Path) ->
 
         detail = await h.api(f"/api/calls/{call_id}")
         turns = [(t["speaker"], t["text"]) for t in detail["transcript"]]
-        assert turns == [("agent", "Hello! Thanks for calling."),
-                         ("agent", "What is your name?"), ("caller", "Ada"),
-                         ("agent", "Goodbye Ada!")]
+        assert turns == [
+            ("agent", "Hello! Thanks for calling."),
+            ("agent", "What is your name?"),
+            ("caller", "Ada"),
+            ("agent", "Goodbye Ada!"),
+        ]
 
         await _until(lambda: any(e["type"] == "call:ended" for e in call_events))
         await _until(lambda: any(e["type"] == "call:ended" for e in flow_events))
@@ -115,8 +129,8 @@ async def _whole_call(temporal_settings: Any, redis_url: str, tmp_path: Path) ->
         assert walked[1] == ["prepare", "ask"]
         transcript = [e["data"] for e in call_events if e["type"] == "call:transcript"]
         assert {"speaker": "caller", "text": "Ada", "is_final": True}.items() <= {
-            k: v for t in transcript if t["speaker"] == "caller" and t["is_final"]
-            for k, v in t.items()}.items()
+            k: v for t in transcript if t["speaker"] == "caller" and t["is_final"] for k, v in t.items()
+        }.items()
         assert any(not t["is_final"] for t in transcript)  # interim words came too
         updated = {e["data"]["name"] for e in call_events if e["type"] == "call:variable_updated"}
         assert {"asked", "answer"} <= updated
@@ -135,13 +149,15 @@ def test_caller_hangs_up_mid_call(temporal_settings: Any, redis_url: str, tmp_pa
             agent = SimulatedAgent(bus, call_id, [], clock=CLOCK)  # a caller who says nothing
             agent.start()
             await _until_async(lambda: _current(h, call_id), "ask")
-            response = await h.post_event(call_event("call.hangup", telnyx_id,
-                                                     hangup_cause="normal_clearing"))
+            response = await h.post_event(
+                call_event("call.hangup", telnyx_id, hangup_cause="normal_clearing")
+            )
             assert response.status == 200
             record = await h.wait_for_call(call_id, "user_hangup")
             assert "hung up" in record["reason"]
             await agent.stop(announce=False)
             await bus.close()
+
     asyncio.run(scenario())
 
 
@@ -157,8 +173,9 @@ def test_forged_stale_replayed_and_malformed_webhooks_change_nothing(
         async with harness(temporal_settings, tmp_path) as h:
             events: list[dict[str, Any]] = []
             ready = asyncio.Event()
-            reader = asyncio.create_task(read_sse(
-                h.http, f"{h.url}/api/events?token={API_TOKEN}", events, ready))
+            reader = asyncio.create_task(
+                read_sse(h.http, f"{h.url}/api/events?token={API_TOKEN}", events, ready)
+            )
             await asyncio.wait_for(ready.wait(), 5)
 
             forged_id = telnyx_call_id()
@@ -173,12 +190,12 @@ def test_forged_stale_replayed_and_malformed_webhooks_change_nothing(
             stale_id = telnyx_call_id()
             stale_body = call_event("call.initiated", stale_id)
             import time
-            stale = await h.post_event(stale_body, h.signer.headers(stale_body,
-                                                                     int(time.time()) - 301))
+
+            stale = await h.post_event(stale_body, h.signer.headers(stale_body, int(time.time()) - 301))
             assert stale.status == 401
-            status, _ = await h.texml(texml_form(stale_id),
-                                      h.signer.headers(texml_form(stale_id),
-                                                       int(time.time()) + 400))
+            status, _ = await h.texml(
+                texml_form(stale_id), h.signer.headers(texml_form(stale_id), int(time.time()) + 400)
+            )
             assert status == 401
 
             replay_id = telnyx_call_id()
@@ -193,12 +210,17 @@ def test_forged_stale_replayed_and_malformed_webhooks_change_nothing(
             assert (await h.texml(texml_body, texml_headers))[0] == 200
             assert (await h.texml(texml_body, texml_headers))[0] == 409
 
-            for bad in (b"not json", b"[]", b'{"data": {"event_type": "call.hangup"}}',
-                        b'{"data": {"id": "x", "event_type": "call.hangup", "payload": {}}}'):
+            for bad in (
+                b"not json",
+                b"[]",
+                b'{"data": {"event_type": "call.hangup"}}',
+                b'{"data": {"id": "x", "event_type": "call.hangup", "payload": {}}}',
+            ):
                 response = await h.post_event(bad)
                 assert response.status == 400
-            async with h.http.post(f"{h.url}/webhooks/telnyx/texml", data=b"From=%2B1",
-                                   headers=h.signer.headers(b"From=%2B1")) as response:
+            async with h.http.post(
+                f"{h.url}/webhooks/telnyx/texml", data=b"From=%2B1", headers=h.signer.headers(b"From=%2B1")
+            ) as response:
                 assert response.status == 400
                 assert "CallSid" in (await response.json())["error"]
 
@@ -211,14 +233,14 @@ def test_forged_stale_replayed_and_malformed_webhooks_change_nothing(
             # consistent): wait until it shows the started one, then check it is the only one.
             deadline = time.monotonic() + 20
             while True:
-                workflows = [w async for w in client.list_workflows(
-                    f"TaskQueue = '{h.ctx.settings.task_queue}'")]
+                workflows = [
+                    w async for w in client.list_workflows(f"TaskQueue = '{h.ctx.settings.task_queue}'")
+                ]
                 if workflows or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.2)
             assert [w.id for w in workflows] == [workflow_id(call_id_for(replay_id))]
-            await client.get_workflow_handle(workflow_id(call_id_for(replay_id))).signal(
-                "release")
+            await client.get_workflow_handle(workflow_id(call_id_for(replay_id))).signal("release")
             await h.wait_for_call(call_id_for(replay_id), "completed")
             await asyncio.sleep(0.2)
             reader.cancel()
@@ -227,6 +249,7 @@ def test_forged_stale_replayed_and_malformed_webhooks_change_nothing(
             metrics = await h.api("/metrics", token=None)
             for reason in ("forged", "stale", "unsigned", "replayed", "malformed"):
                 assert f'voxflow_errors_total{{kind="webhook_{reason}"}}' in metrics
+
     asyncio.run(scenario())
 
 

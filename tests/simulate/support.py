@@ -10,10 +10,10 @@ from typing import TypeVar
 
 from engine.language.compile import FlowGraph
 from engine.language.project import compile_paths
+from engine.runtime.temporal_server import TemporalSettings
 from engine.simulate.chat import ChatSession
 from engine.simulate.clock import PausableClock
 from engine.simulate.session import CallSetup, EngineOptions, SimulatorEngine
-from engine.runtime.temporal_server import TemporalSettings
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 # Chat time runs 20 times as fast as real time while the caller does something,
@@ -42,6 +42,7 @@ class RecordingView:
 
     async def wait_for(self, kind: str, words: str, after: int = 0, timeout: float = 15) -> int:
         """Wait until a ``kind`` line containing ``words`` is shown; returns its position."""
+
         async def look() -> int:
             while True:
                 for index, (k, text) in enumerate(self.shown[after:], start=after):
@@ -53,9 +54,12 @@ class RecordingView:
         return await asyncio.wait_for(look(), timeout)
 
 
-async def chat(settings: TemporalSettings, graph: FlowGraph, setup: CallSetup,
-               script: Callable[[ChatSession, RecordingView], Awaitable[None]]
-               ) -> tuple[RecordingView, ChatSession]:
+async def chat(
+    settings: TemporalSettings,
+    graph: FlowGraph,
+    setup: CallSetup,
+    script: Callable[[ChatSession, RecordingView], Awaitable[None]],
+) -> tuple[RecordingView, ChatSession]:
     """Run a chat on its own engine (the session's Temporal server); ``script`` types into it."""
     clock = PausableClock(rate=CHAT_RATE)
     view = RecordingView()

@@ -27,8 +27,11 @@ def test_k_shows_coverage_only_of_the_flows_its_tests_call(
     assert main(["test", str(FLOWS), "-k", "tells a caller their balance"]) == 0
     out = capsys.readouterr().out
     assert "1 passed, 0 failed" in out
-    rows = [line.split()[0] for line in out.splitlines()
-            if line.startswith("  ") and "/" in line and not line.strip().startswith("all")]
+    rows = [
+        line.split()[0]
+        for line in out.splitlines()
+        if line.startswith("  ") and "/" in line and not line.strip().startswith("all")
+    ]
     assert rows == ["account-balance"], out  # not ivr-menu, voicemail, ... at 0%
 
 
@@ -52,8 +55,7 @@ def test_the_examples_pass_with_every_node_covered(
     nodes = all_row.split()[1]
     reached, total = nodes.split("/")
     assert reached == total, all_row
-    for flow in ("account-balance", "ivr-menu", "refund-approval", "transfer-to-human",
-                 "voicemail"):
+    for flow in ("account-balance", "ivr-menu", "refund-approval", "transfer-to-human", "voicemail"):
         assert f"  {flow}" in out
     assert "node not reached" not in out
 
@@ -86,7 +88,7 @@ def test_a_broken_expectation_fails_with_expected_and_actual(
     assert 'but after the caller said "my balance please", the agent said:' in out
     assert '"Your current balance is $42.17."' in out
     assert "expected the call to end as transferred, but it ended as completed" in out
-    assert "expected 'account.balance' to be \"99.00\" (text), but it was \"42.17\" (text)" in out
+    assert 'expected \'account.balance\' to be "99.00" (text), but it was "42.17" (text)' in out
     assert "path: greet → ask → understand → route → lookup → tell → goodbye" in out
     assert "0 passed, 1 failed" in out
 

@@ -6,24 +6,41 @@ import pytest
 
 from engine.runtime.messages import NodeTask
 from engine.simulate.fixtures import (
-    CallAnswers, FixedAnswerTable, FixedFailure, MissingAnswer, answer_from_data, answer_problems,
+    CallAnswers,
+    FixedAnswerTable,
+    FixedFailure,
+    MissingAnswer,
+    answer_from_data,
+    answer_problems,
 )
 
 
 def task(node_id: str, node_type: str, **config: object) -> NodeTask:
-    return NodeTask(call_id="c1", flow_id="f", node_id=node_id, node_type=node_type,
-                    config=dict(config), variables={"n": 7})
+    return NodeTask(
+        call_id="c1",
+        flow_id="f",
+        node_id=node_id,
+        node_type=node_type,
+        config=dict(config),
+        variables={"n": 7},
+    )
 
 
 def test_shorthand_answers_become_the_plugins_outputs() -> None:
     rows = answer_from_data({"rows": [{"balance": 1}, {"balance": 2}]}, "f", "q", "database_query")
     assert rows.result(task("q", "database_query")).outputs == {
-        "balance": 1, "rows": [{"balance": 1}, {"balance": 2}], "row_count": 2}
+        "balance": 1,
+        "rows": [{"balance": 1}, {"balance": 2}],
+        "row_count": 2,
+    }
     reply = answer_from_data({"text": "hi"}, "f", "l", "llm").result(task("l", "llm"))
     assert reply.outputs["text"] == "hi" and reply.exit == "next"
     http = answer_from_data({"body": {"ok": True}}, "f", "h", "http_request")
     assert http.result(task("h", "http_request")).outputs == {
-        "status": 200, "body": {"ok": True}, "headers": {}}
+        "status": 200,
+        "body": {"ok": True},
+        "headers": {},
+    }
 
 
 def test_errors_and_failing_statuses_fail_the_node() -> None:
@@ -37,9 +54,9 @@ def test_errors_and_failing_statuses_fail_the_node() -> None:
 
 def test_answer_problems_are_worded_for_the_node_type() -> None:
     assert answer_problems({"row": []}, "database_query", ("next",)) == [
-        ("row", "'row' is not part of an answer for a database_query node; did you mean 'rows'?")]
-    assert answer_problems({"text": "x", "exit": "elsewhere"}, "llm", ("next", "on_error"))[0][0] \
-        == "exit"
+        ("row", "'row' is not part of an answer for a database_query node; did you mean 'rows'?")
+    ]
+    assert answer_problems({"text": "x", "exit": "elsewhere"}, "llm", ("next", "on_error"))[0][0] == "exit"
     assert answer_problems({"error": "x", "text": "y"}, "llm", ("next",))[0][0] == "error"
     assert answer_problems({"status": "ok"}, "http_request", ("next",))[0][0] == "status"
 

@@ -24,8 +24,7 @@ def test_a_read_outlasts_five_seconds_and_wakes_at_once(redis_url: str) -> None:
             published = time.perf_counter()
             await writer.publish_event("long-wait", Dtmf(digit="5"))
             entries = await reading
-            return [e.digit for _, e in entries if isinstance(e, Dtmf)], (
-                time.perf_counter() - published)
+            return [e.digit for _, e in entries if isinstance(e, Dtmf)], (time.perf_counter() - published)
         finally:
             await reader.close()
             await writer.close()

@@ -12,10 +12,10 @@ from typing import Any
 
 from engine.language.compile import FlowGraph, compile_flow
 from engine.language.load import load_text
-from engine.plugin_api import NodeContext, NodeResult
 from engine.language.project import check_flow_document
 from engine.language.registry import default_registry
 from engine.language.templates import render_value
+from engine.plugin_api import NodeContext, NodeResult
 from engine.voice.bus import VoiceBus
 from engine.voice.clock import ScaledClock
 from engine.voice.memory_bus import MemoryVoiceBus
@@ -50,16 +50,14 @@ class Buses:
 
 def compiled(text: str) -> FlowGraph:
     document = load_text(text, "test.yaml")
-    problems = [d.one_line() for d in check_flow_document(document, default_registry())
-                if d.is_error]
+    problems = [d.one_line() for d in check_flow_document(document, default_registry()) if d.is_error]
     assert problems == [], problems
     return compile_flow(document, default_registry())
 
 
 def rendered(config: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
     """The config as the runtime hands it to a plugin: templates filled in."""
-    return {k: v if k in _ENGINE_FIELDS else render_value(v, variables)
-            for k, v in config.items()}
+    return {k: v if k in _ENGINE_FIELDS else render_value(v, variables) for k, v in config.items()}
 
 
 def new_call_id() -> str:
@@ -95,8 +93,7 @@ async def run_node(
     agent = SimulatedAgent(bus, call_id, actions, clock=CLOCK)
     agent.start()
     try:
-        result = await asyncio.wait_for(execute(bus, node_type, config, call_id=call_id,
-                                                **options), 30)
+        result = await asyncio.wait_for(execute(bus, node_type, config, call_id=call_id, **options), 30)
     finally:
         await agent.stop(announce=False)
     return result, agent
@@ -133,8 +130,11 @@ async def walk(
             node = graph.node(current)
             path.append(node.id)
             result = await asyncio.wait_for(
-                execute(bus, node.type, node.config, call_id=call_id, variables=values,
-                        node_id=node.id, call=call), 30)
+                execute(
+                    bus, node.type, node.config, call_id=call_id, variables=values, node_id=node.id, call=call
+                ),
+                30,
+            )
             results.append(result)
             if node.config.get("save_as"):
                 values[node.config["save_as"]] = dict(result.outputs)
@@ -149,8 +149,9 @@ async def walk(
 
 def said(agent: SimulatedAgent) -> list[str]:
     """What the agent said, in order (interrupted prompts marked with '~')."""
-    return [("~" if line.interrupted else "") + line.text
-            for line in agent.transcript if line.speaker == "agent"]
+    return [
+        ("~" if line.interrupted else "") + line.text for line in agent.transcript if line.speaker == "agent"
+    ]
 
 
 def heard(agent: SimulatedAgent) -> list[str]:

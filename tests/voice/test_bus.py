@@ -22,13 +22,14 @@ def test_commands_and_events_are_logs_per_call(buses: Buses) -> None:
         await bus.send_command(other, Speak(request_id="x", text="Other call"))
         await bus.publish_event(call, TtsComplete(request_id="r1"))
         commands = await bus.read_commands(call, START, 0)
-        assert [c for _, c in commands] == [Speak(request_id="r1", text="Hi"),
-                                            Stop(request_id="r2", target="r1")]
+        assert [c for _, c in commands] == [
+            Speak(request_id="r1", text="Hi"),
+            Stop(request_id="r2", target="r1"),
+        ]
         assert commands[0][0] == first
         after_first = await bus.read_commands(call, first, 0)
         assert [c for _, c in after_first] == [Stop(request_id="r2", target="r1")]
-        assert [e for _, e in await bus.read_events(call, START, 0)] == [
-            TtsComplete(request_id="r1")]
+        assert [e for _, e in await bus.read_events(call, START, 0)] == [TtsComplete(request_id="r1")]
         assert await bus.last_command_id(call) == commands[-1][0]
         assert await bus.last_command_id(new_call_id()) == START
 
@@ -87,8 +88,7 @@ def test_a_cursor_skips_messages_it_cannot_decode(buses: Buses) -> None:
         await bus.publish_event(call, Dtmf(digit="2"))
         cursor: StreamCursor[Event] = StreamCursor(functools.partial(bus.read_events, call))
         got = [await cursor.next(0.5), await cursor.next(0.5), await cursor.next(0.05)]
-        assert [entry[1] if entry else None for entry in got] == [
-            Dtmf(digit="1"), Dtmf(digit="2"), None]
+        assert [entry[1] if entry else None for entry in got] == [Dtmf(digit="1"), Dtmf(digit="2"), None]
 
     run(buses, scenario)
 

@@ -37,8 +37,7 @@ nodes:
 
 def test_words_said_over_a_message_answer_the_next_question(buses: Buses) -> None:
     async def scenario(bus: VoiceBus) -> None:
-        result = await walk(bus, GREETING, [Say("my balance please", barge_in=True),
-                                            Say("savings")])
+        result = await walk(bus, GREETING, [Say("my balance please", barge_in=True), Say("savings")])
         assert result.path == ["greet", "menu", "ask", "done"]
         # the menu was never read: the caller had already answered it
         assert said(result.agent) == ["~Hello! Welcome to Acme Bank.", "Which account?"]
@@ -62,8 +61,10 @@ def test_a_prompt_that_cannot_be_cut_is_heard_out(memory_buses: Buses) -> None:
 
     async def scenario(bus: VoiceBus) -> None:
         result = await walk(bus, graph, [Say("agent", barge_in=True)])
-        assert said(result.agent) == ["Hello! Welcome to Acme Bank.",
-                                      "Press 1 or say balance. Press 0 or say agent."]
+        assert said(result.agent) == [
+            "Hello! Welcome to Acme Bank.",
+            "Press 1 or say balance. Press 0 or say agent.",
+        ]
         assert result.path == ["greet", "menu", "done"]
 
     run(memory_buses, scenario)
@@ -89,19 +90,18 @@ def test_a_silent_caller_is_asked_if_still_there_then_hung_up_on(buses: Buses) -
     async def scenario(bus: VoiceBus) -> None:
         result, agent = await run_node(bus, "voice_listen", PATIENT.node("ask").config)
         # 6 waits of 5 s = 30 s of silence, then the check, then 10 s more
-        assert said(agent) == ["What is your name?"] + ["Hello?"] * 5 + [
-            "Are you still there?", "[hangs up]"]
+        assert said(agent) == ["What is your name?"] + ["Hello?"] * 5 + ["Are you still there?", "[hangs up]"]
         assert result.exit == ""
-        assert result.outputs == {"status": "completed",
-                                  "reason": "the caller said nothing for 40 seconds"}
+        assert result.outputs == {"status": "completed", "reason": "the caller said nothing for 40 seconds"}
 
     run(buses, scenario)
 
 
 def test_an_answer_to_are_you_still_there_answers_the_question(memory_buses: Buses) -> None:
     async def scenario(bus: VoiceBus) -> None:
-        result, agent = await run_node(bus, "voice_listen", PATIENT.node("ask").config,
-                                       [Silence(33), Say("Ann")])
+        result, agent = await run_node(
+            bus, "voice_listen", PATIENT.node("ask").config, [Silence(33), Say("Ann")]
+        )
         assert said(agent)[-1] == "Are you still there?"
         assert (result.exit, result.outputs["transcript"]) == ("next", "Ann")
 
@@ -112,10 +112,10 @@ def test_the_silence_rule_is_configurable(memory_buses: Buses) -> None:
     settings = {"silence_check_after": "10s", "silence_hangup_after": 4}
 
     async def scenario(bus: VoiceBus) -> None:
-        result, agent = await run_node(bus, "voice_listen", PATIENT.node("ask").config,
-                                       call={"settings": settings})
-        assert said(agent) == ["What is your name?", "Hello?", "Are you still there?",
-                               "[hangs up]"]
+        result, agent = await run_node(
+            bus, "voice_listen", PATIENT.node("ask").config, call={"settings": settings}
+        )
+        assert said(agent) == ["What is your name?", "Hello?", "Are you still there?", "[hangs up]"]
         assert result.outputs["reason"] == "the caller said nothing for 14 seconds"
 
     run(memory_buses, scenario)
@@ -151,8 +151,7 @@ def test_rapid_barge_ins_shorten_prompts_and_offer_a_person(buses: Buses) -> Non
         result = await walk(bus, graph, _impatient_caller(), call={"settings": graph.settings})
         spoken = said(result.agent)
         assert len(spoken) == 5 and all(text.startswith("~") for text in spoken[:4])
-        assert spoken[4] == ("Press 1 for balance, 0 for agent. "
-                             "To speak to a person, say agent or press 0.")
+        assert spoken[4] == ("Press 1 for balance, 0 for agent. To speak to a person, say agent or press 0.")
         assert result.results[0].exit == "options[1].next"
 
     run(buses, scenario)
@@ -164,7 +163,8 @@ def test_without_the_setting_prompts_stay_as_written(memory_buses: Buses) -> Non
     async def scenario(bus: VoiceBus) -> None:
         result = await walk(bus, graph, _impatient_caller(), call={"settings": graph.settings})
         assert said(result.agent)[4] == (
-            "Please choose again. For your balance, press 1. For an agent, press 0.")
+            "Please choose again. For your balance, press 1. For an agent, press 0."
+        )
 
     run(memory_buses, scenario)
 
@@ -172,8 +172,7 @@ def test_without_the_setting_prompts_stay_as_written(memory_buses: Buses) -> Non
 def test_barge_ins_are_counted_across_nodes(memory_buses: Buses) -> None:
     async def scenario(bus: VoiceBus) -> None:
         call = new_call_id()
-        agent = SimulatedAgent(bus, call, [Say(f"stop {n}", barge_in=True) for n in range(4)],
-                               clock=CLOCK)
+        agent = SimulatedAgent(bus, call, [Say(f"stop {n}", barge_in=True) for n in range(4)], clock=CLOCK)
         agent.start()
         for number in range(4):  # four nodes, each cut short
             async with VoiceChannel(bus, call, clock=CLOCK) as channel:

@@ -14,8 +14,17 @@ from engine.voice.bus import START, StreamCursor, VoiceBus
 from engine.voice.channel import ChannelPolicy, Prompt, VoiceChannel
 from engine.voice.errors import AgentError, AgentTimeout
 from engine.voice.messages import (
-    AgentJoined, AgentLeft, Command, ErrorEvent, Listen, Speak, SpeechComplete, SpeechPartial,
-    SpeechStarted, Stop, TtsStarted,
+    AgentJoined,
+    AgentLeft,
+    Command,
+    ErrorEvent,
+    Listen,
+    Speak,
+    SpeechComplete,
+    SpeechPartial,
+    SpeechStarted,
+    Stop,
+    TtsStarted,
 )
 from engine.voice.simulated_agent import Say, SimulatedAgent
 from tests.voice.support import CLOCK, Buses, execute, new_call_id, run
@@ -39,8 +48,7 @@ def test_a_cancelled_node_stops_what_it_started(buses: Buses) -> None:
         agent = SimulatedAgent(bus, call, clock=CLOCK)  # a caller who never answers
         agent.start()
         async with VoiceChannel(bus, call, clock=CLOCK) as channel:
-            listening = asyncio.ensure_future(
-                channel.listen(prompt=Prompt("Hello?"), no_input_timeout=1000))
+            listening = asyncio.ensure_future(channel.listen(prompt=Prompt("Hello?"), no_input_timeout=1000))
             await asyncio.sleep(0.2)
             listening.cancel()  # what a hangup signal does to the activity
             with pytest.raises(asyncio.CancelledError):
@@ -60,13 +68,14 @@ def test_an_agent_error_fails_the_request(memory_buses: Buses) -> None:
         call = new_call_id()
 
         async def broken_agent() -> None:
-            cursor: StreamCursor[Command] = StreamCursor(
-                functools.partial(bus.read_commands, call))
+            cursor: StreamCursor[Command] = StreamCursor(functools.partial(bus.read_commands, call))
             entry = await cursor.next(5)
             assert entry is not None and isinstance(entry[1], Speak)
             await bus.publish_event(call, TtsStarted(request_id=entry[1].request_id))
-            await bus.publish_event(call, ErrorEvent(request_id=entry[1].request_id, code="tts",
-                                                     message="the speech service is down"))
+            await bus.publish_event(
+                call,
+                ErrorEvent(request_id=entry[1].request_id, code="tts", message="the speech service is down"),
+            )
 
         task = asyncio.ensure_future(broken_agent())
         async with VoiceChannel(bus, call, clock=CLOCK) as channel:
@@ -114,7 +123,8 @@ def test_when_the_agent_is_replaced_the_question_is_asked_again(buses: Buses) ->
         first.start()
         async with VoiceChannel(bus, call, clock=CLOCK) as channel:
             asking = asyncio.ensure_future(
-                channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100))
+                channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100)
+            )
             await _until(lambda: len(first.commands) == 2)  # it got the question
             await first.stop()  # the agent process dies: call:agent_left
             second = SimulatedAgent(bus, call, [Say("savings")], clock=CLOCK, agent_id="second")
@@ -141,7 +151,8 @@ def test_a_new_agent_that_joins_without_a_word_from_the_old_one_is_asked_again(
         first.start()
         async with VoiceChannel(bus, call, clock=CLOCK) as channel:
             asking = asyncio.ensure_future(
-                channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100))
+                channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100)
+            )
             await _until(lambda: len(first.commands) == 2)  # it got the question
             await first.stop(announce=False)  # the process dies: nothing said
             second = SimulatedAgent(bus, call, [Say("savings")], clock=CLOCK, agent_id="second")
@@ -152,8 +163,7 @@ def test_a_new_agent_that_joins_without_a_word_from_the_old_one_is_asked_again(
         assert [type(c).__name__ for c in first.commands] == ["Listen", "Speak"]
         old = {c.request_id for c in first.commands}
         # the first question was stopped (in case the new agent had it), then asked again
-        served = [(type(c).__name__, getattr(c, "target", None) in old)
-                  for c in second.commands]
+        served = [(type(c).__name__, getattr(c, "target", None) in old) for c in second.commands]
         assert served[-2:] == [("Listen", False), ("Speak", False)], served
         assert all(is_old for kind, is_old in served if kind == "Stop")
         again = [c for c in second.commands if isinstance(c, Speak)]
@@ -173,21 +183,25 @@ def test_a_late_report_that_the_replaced_agent_left_changes_nothing(buses: Buses
         first.start()
         async with VoiceChannel(bus, call, clock=CLOCK) as channel:
             asking = asyncio.ensure_future(
-                channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100))
+                channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100)
+            )
             await _until(lambda: len(first.commands) == 2)
             await first.stop(announce=False)  # dies without a word
             second = SimulatedAgent(bus, call, clock=CLOCK, agent_id="second")
             second.start()
             await _until(lambda: any(isinstance(c, Speak) for c in second.commands))
             asked = len(second.commands)
-            await bus.publish_event(call, AgentLeft(reason="LiveKit: first left",
-                                                    agent_id="first"))
+            await bus.publish_event(call, AgentLeft(reason="LiveKit: first left", agent_id="first"))
             await asyncio.sleep(0.3)
             assert not asking.done()  # not failed, not waiting for yet another agent
-            await bus.publish_event(call, SpeechComplete(
-                request_id=next(c.request_id for c in reversed(second.commands)
-                                if isinstance(c, Listen)),
-                transcript="savings", confidence=0.9))
+            await bus.publish_event(
+                call,
+                SpeechComplete(
+                    request_id=next(c.request_id for c in reversed(second.commands) if isinstance(c, Listen)),
+                    transcript="savings",
+                    confidence=0.9,
+                ),
+            )
             result = await asyncio.wait_for(asking, 5)
         assert result.transcript == "savings"
         assert len(second.commands) == asked  # the question was not asked a third time
@@ -202,7 +216,8 @@ def test_the_same_agent_announcing_itself_again_restarts_nothing(memory_buses: B
         agent = SimulatedAgent(bus, call, [Say("savings")], clock=CLOCK, agent_id="only")
         async with VoiceChannel(bus, call, clock=CLOCK) as channel:
             asking = asyncio.ensure_future(
-                channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100))
+                channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100)
+            )
             await asyncio.sleep(0.1)  # the question waits on the bus: no agent yet
             agent.start()  # the call's first agent_joined, with requests outstanding
             await _until(lambda: len(agent.commands) >= 2)
@@ -221,8 +236,7 @@ def test_when_no_agent_comes_back_the_node_fails(memory_buses: Buses) -> None:
         agent = SimulatedAgent(bus, call, clock=CLOCK)
         agent.start()
         async with VoiceChannel(bus, call, clock=CLOCK) as channel:
-            asking = asyncio.ensure_future(channel.listen(prompt=Prompt("Hm?"),
-                                                          no_input_timeout=100))
+            asking = asyncio.ensure_future(channel.listen(prompt=Prompt("Hm?"), no_input_timeout=100))
             await asyncio.sleep(0.1)
             await agent.stop()
             with pytest.raises(AgentTimeout, match="no other agent joined within 10 seconds"):
@@ -237,8 +251,9 @@ def test_a_node_without_a_voice_bus_says_what_is_missing() -> None:
         from plugins import voice_speak
 
         with pytest.raises(VoxflowError, match=r"services\.voice_bus"):
-            await voice_speak.execute({"message": "Hi", "next": "x"},
-                                      NodeContext("c", "hello", {}), SimpleNamespace())
+            await voice_speak.execute(
+                {"message": "Hi", "next": "x"}, NodeContext("c", "hello", {}), SimpleNamespace()
+            )
 
     asyncio.run(scenario())
 
@@ -250,8 +265,7 @@ def test_the_agent_joins_once_per_process(memory_buses: Buses) -> None:
         agent.start()
         await execute(bus, "voice_speak", {"message": "Hi"}, call_id=call)
         await agent.stop()
-        joined = [e for _, e in await bus.read_events(call, START, 0)
-                  if isinstance(e, AgentJoined)]
+        joined = [e for _, e in await bus.read_events(call, START, 0) if isinstance(e, AgentJoined)]
         assert [e.agent_id for e in joined] == ["simulator"]
 
     run(memory_buses, scenario)
@@ -264,14 +278,14 @@ def test_max_duration_is_kept_even_if_the_agent_never_ends_the_answer(
         call = new_call_id()
 
         async def rambling_agent() -> None:  # hears speech that never ends
-            cursor: StreamCursor[Command] = StreamCursor(
-                functools.partial(bus.read_commands, call))
+            cursor: StreamCursor[Command] = StreamCursor(functools.partial(bus.read_commands, call))
             entry = await cursor.next(5)
             assert entry is not None and isinstance(entry[1], Listen)
             rid = entry[1].request_id
             await bus.publish_event(call, SpeechStarted(request_id=rid))
-            await bus.publish_event(call, SpeechPartial(request_id=rid, transcript="and then",
-                                                        confidence=0.7))
+            await bus.publish_event(
+                call, SpeechPartial(request_id=rid, transcript="and then", confidence=0.7)
+            )
 
         task = asyncio.ensure_future(rambling_agent())
         async with VoiceChannel(bus, call, clock=CLOCK) as channel:

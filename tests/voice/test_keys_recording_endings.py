@@ -33,8 +33,7 @@ def test_digits_stop_at_num_digits(buses: Buses) -> None:
 
 def test_keys_typed_over_the_prompt_are_the_first_digits(memory_buses: Buses) -> None:
     async def scenario(bus: VoiceBus) -> None:
-        result, agent = await run_node(bus, "voice_dtmf_collect", CARD,
-                                       [Press("0042", barge_in=True)])
+        result, agent = await run_node(bus, "voice_dtmf_collect", CARD, [Press("0042", barge_in=True)])
         assert said(agent) == ["~" + CARD_PROMPT]
         assert result.outputs == {"digits": "0042"}  # leading zeros kept
 
@@ -43,8 +42,7 @@ def test_keys_typed_over_the_prompt_are_the_first_digits(memory_buses: Buses) ->
 
 def test_the_finish_key_ends_early(memory_buses: Buses) -> None:
     async def scenario(bus: VoiceBus) -> None:
-        result, _ = await run_node(bus, "voice_dtmf_collect", REFUND("ask_amount").config,
-                                   [Press("250#")])
+        result, _ = await run_node(bus, "voice_dtmf_collect", REFUND("ask_amount").config, [Press("250#")])
         assert (result.exit, result.outputs) == ("next", {"digits": "250"})
 
     run(memory_buses, scenario)
@@ -52,8 +50,9 @@ def test_the_finish_key_ends_early(memory_buses: Buses) -> None:
 
 def test_too_few_digits_before_the_inter_digit_timeout_is_no_match(memory_buses: Buses) -> None:
     async def scenario(bus: VoiceBus) -> None:
-        result, agent = await run_node(bus, "voice_dtmf_collect", CARD,
-                                       [Press("12"), Silence(6), Press("5678")])
+        result, agent = await run_node(
+            bus, "voice_dtmf_collect", CARD, [Press("12"), Silence(6), Press("5678")]
+        )
         assert said(agent) == [CARD_PROMPT, "That wasn't four digits. Please try again."]
         assert result.outputs == {"digits": "5678"}
 
@@ -65,12 +64,12 @@ def test_inter_digit_timeout(memory_buses: Buses) -> None:
 
     async def scenario(bus: VoiceBus) -> None:
         # gaps shorter than the inter-digit timeout keep collecting
-        result, _ = await run_node(bus, "voice_dtmf_collect", {**config, "num_digits": 4},
-                                   [Press("1234", gap=1.0)])
+        result, _ = await run_node(
+            bus, "voice_dtmf_collect", {**config, "num_digits": 4}, [Press("1234", gap=1.0)]
+        )
         assert result.outputs == {"digits": "1234"}
         # a longer gap ends the input (no num_digits: what came is the answer)
-        result, _ = await run_node(bus, "voice_dtmf_collect", config,
-                                   [Press("12", gap=0.5), Silence(8)])
+        result, _ = await run_node(bus, "voice_dtmf_collect", config, [Press("12", gap=0.5), Silence(8)])
         assert result.outputs == {"digits": "12"}
 
     run(memory_buses, scenario)
@@ -90,8 +89,12 @@ def test_no_keys_at_all_is_no_input(memory_buses: Buses) -> None:
 
 def test_record_a_message(buses: Buses) -> None:
     async def scenario(bus: VoiceBus) -> None:
-        result, agent = await run_node(bus, "voice_record", VOICEMAIL("record").config,
-                                       [Say("Please call me back about my card.", duration=4)])
+        result, agent = await run_node(
+            bus,
+            "voice_record",
+            VOICEMAIL("record").config,
+            [Say("Please call me back about my card.", duration=4)],
+        )
         assert result.exit == "next"
         assert result.outputs["transcript"] == "Please call me back about my card."
         assert result.outputs["duration"] == 4
@@ -119,11 +122,16 @@ def test_a_silent_recording_is_no_input(memory_buses: Buses) -> None:
 
 def test_transfer_announces_then_transfers(buses: Buses) -> None:
     async def scenario(bus: VoiceBus) -> None:
-        config = {"destination": "+15550001111",
-                  "announce_message": "Connecting you to an agent.", "voice": "rachel"}
+        config = {
+            "destination": "+15550001111",
+            "announce_message": "Connecting you to an agent.",
+            "voice": "rachel",
+        }
         result, agent = await run_node(bus, "voice_transfer", config, [Say("hi", barge_in=True)])
         assert [line.text for line in agent.transcript if line.speaker == "agent"] == [
-            "Connecting you to an agent.", "[transfers to +15550001111]"]
+            "Connecting you to an agent.",
+            "[transfers to +15550001111]",
+        ]
         assert next(c for c in agent.commands if isinstance(c, Speak)).interruptible is False
         assert result.exit == ""
         assert result.outputs["status"] == "transferred"
@@ -149,17 +157,21 @@ def test_a_failed_transfer_fails_the_node(memory_buses: Buses) -> None:
 def test_a_destination_from_a_variable_is_checked(memory_buses: Buses) -> None:
     async def scenario(bus: VoiceBus) -> None:
         with pytest.raises(VoxflowError, match="neither a phone number"):
-            await run_node(bus, "voice_transfer", {"destination": "${desk}"},
-                           variables={"desk": "the vip desk"})
+            await run_node(
+                bus, "voice_transfer", {"destination": "${desk}"}, variables={"desk": "the vip desk"}
+            )
 
     run(memory_buses, scenario)
 
 
 def test_hangup_says_goodbye_and_ends_the_call(buses: Buses) -> None:
     async def scenario(bus: VoiceBus) -> None:
-        result, agent = await run_node(bus, "voice_hangup",
-                                       {"farewell_message": "Goodbye ${caller_name}!"},
-                                       variables={"caller_name": "Ann"})
+        result, agent = await run_node(
+            bus,
+            "voice_hangup",
+            {"farewell_message": "Goodbye ${caller_name}!"},
+            variables={"caller_name": "Ann"},
+        )
         assert said(agent) == ["Goodbye Ann!", "[hangs up]"]
         assert (result.exit, result.outputs["status"]) == ("", "completed")
         assert agent.ended

@@ -6,18 +6,24 @@ import pytest
 
 from engine.voice.matching import match_phrases, spoken_key, words
 
-MENU = [["balance", "my balance", "account balance"], ["card", "lost card", "stolen card"],
-        ["agent", "operator", "human"]]
+MENU = [
+    ["balance", "my balance", "account balance"],
+    ["card", "lost card", "stolen card"],
+    ["agent", "operator", "human"],
+]
 
 
-@pytest.mark.parametrize("answer, index, phrase", [
-    ("um, my balance please", 0, "my balance"),
-    ("My BALANCE.", 0, "my balance"),
-    ("uh... my, um, balance!", 0, "my balance"),
-    ("I've lost card", 1, "lost card"),
-    ("what's my account balance?", 0, "account balance"),
-    ("I need an operator", 2, "operator"),
-])
+@pytest.mark.parametrize(
+    "answer, index, phrase",
+    [
+        ("um, my balance please", 0, "my balance"),
+        ("My BALANCE.", 0, "my balance"),
+        ("uh... my, um, balance!", 0, "my balance"),
+        ("I've lost card", 1, "lost card"),
+        ("what's my account balance?", 0, "account balance"),
+        ("I need an operator", 2, "operator"),
+    ],
+)
 def test_spoken_answers_match_their_option(answer: str, index: int, phrase: str) -> None:
     match = match_phrases(answer, MENU)
     assert match is not None and (match.index, match.phrase) == (index, phrase)
@@ -43,9 +49,18 @@ def test_words_drop_punctuation_apostrophes_and_fillers() -> None:
     assert words("please") == ("please",)  # a phrase made only of fillers keeps them
 
 
-@pytest.mark.parametrize("answer, key", [
-    ("one", "1"), ("press two", "2"), ("option 3", "3"), ("Zero.", "0"), ("pound", "#"),
-    ("um, star", "*"), ("my balance", None), ("one two", None),
-])
+@pytest.mark.parametrize(
+    "answer, key",
+    [
+        ("one", "1"),
+        ("press two", "2"),
+        ("option 3", "3"),
+        ("Zero.", "0"),
+        ("pound", "#"),
+        ("um, star", "*"),
+        ("my balance", None),
+        ("one two", None),
+    ],
+)
 def test_spoken_keys(answer: str, key: str | None) -> None:
     assert spoken_key(answer) == key

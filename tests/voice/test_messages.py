@@ -11,10 +11,15 @@ from engine.voice import messages as m
 COMMANDS: list[m.Command] = [
     m.Speak(request_id="r1", text="Hello", voice="rachel", language="en-US", interruptible=False),
     m.Play(request_id="r2", audio="beep"),
-    m.Listen(request_id="r3", end_silence_ms=700, max_duration=12.0, no_input_timeout=4.0,
-             expected_phrases=("balance", "agent"), dtmf=True),
-    m.CollectDtmf(request_id="r4", num_digits=4, finish_on_key="#", timeout=5.0,
-                  inter_digit_timeout=2.0),
+    m.Listen(
+        request_id="r3",
+        end_silence_ms=700,
+        max_duration=12.0,
+        no_input_timeout=4.0,
+        expected_phrases=("balance", "agent"),
+        dtmf=True,
+    ),
+    m.CollectDtmf(request_id="r4", num_digits=4, finish_on_key="#", timeout=5.0, inter_digit_timeout=2.0),
     m.Record(request_id="r5", max_duration=60.0, beep=True, finish_on_key="#"),
     m.Transfer(request_id="r6", destination="+15550001111"),
     m.Hangup(request_id="r7", reason="done"),
@@ -58,8 +63,13 @@ def test_error_events_carry_their_code_in_the_type() -> None:
 
 def test_wire_format_is_flat_json_with_request_ids() -> None:
     assert json.loads(m.to_json(COMMANDS[2])) == {
-        "type": "listen", "request_id": "r3", "end_silence_ms": 700, "max_duration": 12.0,
-        "no_input_timeout": 4.0, "expected_phrases": ["balance", "agent"], "language": None,
+        "type": "listen",
+        "request_id": "r3",
+        "end_silence_ms": 700,
+        "max_duration": 12.0,
+        "no_input_timeout": 4.0,
+        "expected_phrases": ["balance", "agent"],
+        "language": None,
         "dtmf": True,
     }
 

@@ -116,7 +116,8 @@ nodes:
         agent = SimulatedAgent(agent_bus, call, [Silence(3), Say("agent please")], clock=CLOCK)
         agent.start()
         node = asyncio.ensure_future(
-            execute(plugin_bus, "voice_menu", graph.node("menu").config, call_id=call))
+            execute(plugin_bus, "voice_menu", graph.node("menu").config, call_id=call)
+        )
         await asyncio.sleep(CLOCK.real(1.5))
         assert await _kill_clients(redis_url) >= 2
         result = await asyncio.wait_for(node, 10)
@@ -128,7 +129,6 @@ nodes:
     exit_name, spoken, details = asyncio.run(scenario())
     assert exit_name == "options[1].next", details
     assert spoken == ["Say balance or agent."]
-
 
 
 def test_both_sides_carry_on_when_the_redis_server_restarts(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.language.registry import installed
 from engine.language.compile import Exit, FlowGraph, FlowNode
+from engine.language.registry import installed
 
 Shape = Literal["voice", "decision", "terminal", "subflow", "wait", "step"]
 Status = Literal["same", "added", "changed", "removed"]
@@ -68,9 +68,7 @@ def diagram_from_graph(graph: FlowGraph) -> Diagram:
         version=graph.short_version,
         start=graph.start,
         nodes=tuple(diagram_node(node) for node in graph.nodes.values()),
-        edges=tuple(
-            diagram_edge(node, exit_) for node in graph.nodes.values() for exit_ in node.exits
-        ),
+        edges=tuple(diagram_edge(node, exit_) for node in graph.nodes.values() for exit_ in node.exits),
         error_handler=graph.error_handler,
     )
 
@@ -82,8 +80,9 @@ def entry_edges(diagram: Diagram, start_id: str, error_id: str) -> list[DiagramE
     """
     edges = [DiagramEdge(start_id, diagram.start, status=diagram.start_status)]
     if diagram.error_handler:
-        edges.append(DiagramEdge(error_id, diagram.error_handler, soft=True,
-                                 status=diagram.error_handler_status))
+        edges.append(
+            DiagramEdge(error_id, diagram.error_handler, soft=True, status=diagram.error_handler_status)
+        )
     return edges
 
 

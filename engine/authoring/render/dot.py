@@ -84,7 +84,6 @@ def _node_line(node: DiagramNode) -> str:
     return f"{quote(node.id)} [{', '.join(attributes)}];"
 
 
-
 def _edge_line(edge: DiagramEdge) -> str:
     attributes = []
     label = edge.label

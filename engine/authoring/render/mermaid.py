@@ -109,7 +109,6 @@ def _node_line(node: DiagramNode) -> str:
     return f'{mermaid_id(node.id)}{opening}"{node_label(node)}"{closing}'
 
 
-
 def _endpoint(node_id: str) -> str:
     return node_id if node_id in (START_ID, ERROR_ID) else mermaid_id(node_id)
 
@@ -142,6 +141,5 @@ def _link_style_lines(edges: list[DiagramEdge]) -> list[str]:
         if edge.status != "same":
             by_status.setdefault(edge.status, []).append(str(index))
     return [
-        f"    linkStyle {','.join(indexes)} {LINK_STYLES[status]}"
-        for status, indexes in by_status.items()
+        f"    linkStyle {','.join(indexes)} {LINK_STYLES[status]}" for status, indexes in by_status.items()
     ]
