@@ -28,6 +28,7 @@ WAITS = True  # it waits for the caller or the outside world
 WAITS_FOR_SIGNAL = "signal"  # the field naming the signal it waits for
 DIAGRAM_SHAPE = "wait"
 RUNS_IN = "workflow"
+SPOKEN_FIELDS = ("hold_message",)  # said to the caller: quoted in diagrams, synthesised ahead
 OUTPUTS = {"<field>": "Each field of the signal's data."}
 SCHEMA: dict[str, Any] = {
     "type": "object",
