@@ -56,11 +56,11 @@ def describe(config: Mapping[str, Any]) -> str:
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
     # Runs inside the call's workflow: the wait is a durable timer raced
     # against the signal, so it survives worker restarts.
-    runtime = workflow_services(services, ("wait_for_signal", "say"), NODE_TYPE)
+    runtime = workflow_services(services, ("receive_signal", "say"), NODE_TYPE)
     hold = config.get("hold_message")
     if hold:
         await runtime.say(render(hold, context.variables))
-    waited = await runtime.wait_for_signal(config["signal"], float(config["timeout"]))
+    waited = await runtime.receive_signal(config["signal"], float(config["timeout"]))
     if not waited.arrived:
         return NodeResult(exit="on_timeout")
     payload = waited.payload

@@ -235,6 +235,17 @@ def _module(**attributes: object) -> types.ModuleType:
         # another package's would pass loading and then fail mid-call.
         ({"RUNS_IN": "workflow"}, "only for voxflow's own logic nodes"),
         ({"ENGINE_ROLE": "farewell"}, "ENGINE_ROLE is for voxflow's own nodes only"),
+        ({"SPOKEN_FIELDS": "prompt"}, "SPOKEN_FIELDS must be a tuple of field names"),
+        ({"SPOKEN_FIELDS": ("prompt",)}, "SPOKEN_FIELDS names 'prompt', which is not a field"),
+        ({"ANSWER_FIELDS": {"status": "The status."}}, "go together"),
+        (
+            {"ANSWER_FIELDS": {"exit": "x"}, "simulated_outputs": lambda answer, config: {}},
+            "ANSWER_FIELDS may not define exit",
+        ),
+        (
+            {"ANSWER_FIELDS": {"status": "x"}, "simulated_outputs": lambda answer: {}},
+            "simulated_outputs(answer, config)",
+        ),
     ],
 )
 def test_malformed_plugin_fails_at_load_naming_it(attributes: dict[str, object], words: str) -> None:
@@ -246,7 +257,20 @@ def test_malformed_plugin_fails_at_load_naming_it(attributes: dict[str, object],
 
 def test_plugin_guide_mentions_every_contract_name() -> None:
     text = GUIDE.read_text(encoding="utf-8")
-    for name in ("NODE_TYPE", "DOC", "SCHEMA", "RUNS_IN", "OUTPUTS", "WAITS", "execute"):
+    for name in (
+        "NODE_TYPE",
+        "DOC",
+        "SCHEMA",
+        "RUNS_IN",
+        "OUTPUTS",
+        "WAITS",
+        "TALKS_TO_CALLER",
+        "HEARS_HANGUP",
+        "CALLS_FLOW",
+        "WAITS_FOR_SIGNAL",
+        "SPOKEN_FIELDS",
+        "execute",
+    ):
         assert f"`{name}`" in text
 
 
@@ -274,6 +298,9 @@ def test_every_built_in_says_what_kind_of_node_it_is() -> None:
     for name in ("http_request", "llm", "database_query"):
         assert registry.get(name).calls_outside, name
     assert not registry.get("set").calls_outside
+    assert registry.get("voice_menu").spoken_fields == ("prompt",)
+    assert registry.get("http_request").simulated_outputs is not None
+    assert set(registry.get("database_query").answer_fields) == {"rows", "row_count"}
     assert set(BUILTIN.logic) == {"set", "condition", "end", "wait_for_signal", "subflow"}
     assert BUILTIN.instant == {"set", "condition", "end"}
     assert BUILTIN.roles == {

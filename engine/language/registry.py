@@ -269,7 +269,7 @@ def talks_to_caller(node_type: str, registry: PluginRegistry | None = None) -> b
 
 def calls_outside(node_type: str, registry: PluginRegistry | None = None) -> bool:
     """Whether an installed node type calls an outside service: an activity that does not
-    talk to the caller (http_request, llm, database_query, a third party's node)."""
+    talk to the caller (a web API, a model, a database: voxflow's or a third party's node)."""
     registry = registry or default_registry()
     return node_type in registry and registry.get(node_type).calls_outside
 

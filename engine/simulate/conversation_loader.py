@@ -372,7 +372,7 @@ class _Reader:
             hint = as_sentence(did_you_mean(str(name), waited)) or (
                 f"The flow waits for {quoted_list(waited)}."
                 if waited
-                else "This flow has no wait_for_signal node."
+                else "No node of this flow waits for a signal."
             )
             self.problem(path + ("signal",), f"the flow never waits for a signal named '{name}'.", hint)
             return None
