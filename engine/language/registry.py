@@ -177,8 +177,7 @@ def check_plugin_module(module: ModuleType, entry_name: str, distribution: str, 
     describe = getattr(module, "describe", None)
     if describe is not None and not callable(describe):
         raise fault("describe must be a function: describe(config) -> a few words for diagrams")
-    schema = getattr(module, "SCHEMA", None)
-    _check_schema(schema, fault, meta=not own)
+    schema = _check_schema(getattr(module, "SCHEMA", None), fault, meta=not own)
     spoken_fields = _check_spoken_fields(getattr(module, "SPOKEN_FIELDS", ()), schema, fault)
     answer_fields, simulated_outputs = _check_answer(module, fault)
     execute = getattr(module, "execute", None)
@@ -193,7 +192,7 @@ def check_plugin_module(module: ModuleType, entry_name: str, distribution: str, 
         runs_in,
         dict(outputs),
         module,
-        distribution,  # type: ignore[arg-type]
+        distribution,
         waits,
         hears_hangup,
         talks_to_caller,
@@ -243,7 +242,8 @@ def _check_answer(module: ModuleType, fault: Any) -> tuple[dict[str, str], Any]:
     return dict(fields), simulate
 
 
-def _check_schema(schema: object, fault: Any, meta: bool = True) -> None:
+def _check_schema(schema: object, fault: Any, meta: bool = True) -> Mapping[str, Any]:
+    """The plugin's SCHEMA, once it is an object schema that defines none of the engine's fields."""
     if not isinstance(schema, Mapping) or schema.get("type") != "object":
         raise fault('SCHEMA must be a JSON Schema with "type": "object"')
     properties = schema.get("properties", {})
@@ -253,12 +253,13 @@ def _check_schema(schema: object, fault: Any, meta: bool = True) -> None:
     if clashes:
         raise fault(f"SCHEMA may not define {', '.join(clashes)}: the engine provides them")
     if not meta:
-        return
+        return schema
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
         raise fault(f"SCHEMA is not valid JSON Schema at {where}: {exc.message}") from None
+    return schema
 
 
 def talks_to_caller(node_type: str, registry: PluginRegistry | None = None) -> bool:
