@@ -44,12 +44,14 @@ from typing import Any, Protocol
 
 from livekit.agents import tts as agents_tts
 
+from engine.language.fields import spoken_texts
+from engine.language.registry import installed
+
 log = logging.getLogger(__name__)
 CACHE_ENV = "VOXFLOW_PROMPT_CACHE"
 SIZE_ENV = "VOXFLOW_PROMPT_CACHE_MB"
 DEFAULT_DIR = Path(".voxflow") / "prompt-cache"
 DEFAULT_MB = 256
-_TEXT_FIELDS = frozenset({"prompt", "message", "reprompt", "say", "text"})
 _SETTING_FIELDS = (
     "voice",
     "voice_id",
@@ -93,23 +95,19 @@ def prompt_key(text: str, engine: agents_tts.TTS) -> str:
 
 
 def fixed_prompts(nodes: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
-    """The texts with no ``${}`` of voice nodes, given as (node type, config) pairs."""
+    """The texts with no ``${}`` that nodes say, given as (node type, config) pairs.
+
+    What a node says is what its plugin lists in ``SPOKEN_FIELDS`` (and its handlers'
+    reprompts), so a third party's voice node is prepared like voxflow's own.
+    """
     found: dict[str, None] = {}
-
-    def walk(value: Any, key: str | None) -> None:
-        if isinstance(value, str):
-            if key in _TEXT_FIELDS and value.strip() and "${" not in value:
-                found.setdefault(value, None)
-        elif isinstance(value, Mapping):
-            for name, item in value.items():
-                walk(item, str(name))
-        elif isinstance(value, list | tuple):
-            for item in value:
-                walk(item, key)
-
     for node_type, config in nodes:
-        if node_type.startswith("voice_"):
-            walk(config, None)
+        plugin = installed(node_type)
+        if plugin is None:
+            continue
+        for text in spoken_texts(plugin.spoken_fields, plugin.schema, config):
+            if text.strip() and "${" not in text:
+                found.setdefault(text, None)
     return list(found)
 
 

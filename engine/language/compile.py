@@ -56,7 +56,7 @@ class FlowNode:
     line: int = 0
     # The engine's per-node time limit (its ``timeout`` field), in seconds. None
     # when the node has none, or when the node type uses ``timeout`` for
-    # something of its own (voice_dtmf_collect: the wait for each digit).
+    # something of its own (a digit collector's wait for each digit).
     time_limit: float | None = None
 
     def exit_target(self, name: str) -> str | None:

@@ -94,3 +94,24 @@ def iter_strings(value: Any, path: DocPath = ()) -> Iterator[tuple[DocPath, str]
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from iter_strings(item, path + (index,))
+
+
+# What an entry of a field built from EVENT_HANDLERS says to the caller (schema.py's event_handler).
+_HANDLER_TEXTS = ("reprompt", "say")
+_EVENT_HANDLERS_REF = "#/$defs/event_handlers"
+
+
+def spoken_texts(
+    spoken_fields: tuple[str, ...], schema: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """The texts a node says to the caller, as written: its ``SPOKEN_FIELDS``, then its handlers'."""
+    found = [config[name] for name in spoken_fields if isinstance(config.get(name), str)]
+    properties = schema.get("properties") or {}
+    for name, spec in properties.items():
+        if not (isinstance(spec, Mapping) and spec.get("$ref") == _EVENT_HANDLERS_REF):
+            continue
+        handlers = config.get(name)
+        for handler in handlers if isinstance(handlers, list) else ():
+            if isinstance(handler, Mapping):
+                found += [handler[key] for key in _HANDLER_TEXTS if isinstance(handler.get(key), str)]
+    return found
