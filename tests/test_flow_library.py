@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from engine.server.flow_library import FlowLibrary, ReloadReport
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,6 +91,22 @@ def test_deleted_file_stops_new_calls(tmp_path: Path) -> None:
     assert library.trigger_for("+15551230002") is None
 
 
+async def _until_watching(folder: Path, reports: list[ReloadReport]) -> None:
+    """Until the watcher (just started) sees saves: one file is saved again, unchanged,
+    until a reload is reported (a reload with no change); then ``reports`` is emptied."""
+    probe = folder / "voicemail.yaml"
+    text = probe.read_text()
+
+    def noticed() -> bool:
+        if reports:
+            return True
+        probe.write_text(text)
+        return False
+
+    await wait_until(noticed, interval=0.1, what="the watcher to notice a save")
+    reports.clear()
+
+
 def test_watch_reloads_soon_after_a_save(tmp_path: Path) -> None:
     folder = copy_examples(tmp_path)
     library = FlowLibrary(folder)
@@ -106,7 +123,7 @@ def test_watch_reloads_soon_after_a_save(tmp_path: Path) -> None:
                 updated.set()
 
         watcher = asyncio.create_task(library.watch(on_reload, stop=stop))
-        await asyncio.sleep(0.3)  # let the watcher start
+        await _until_watching(folder, reports)
         path = folder / "voicemail.yaml"
         written = time.perf_counter()
         path.write_text(path.read_text().replace("Thank you.", "Thanks!"))
@@ -154,18 +171,25 @@ def test_hostile_files_are_reported_and_every_other_file_keeps_loading(tmp_path:
     assert set(HOSTILE_FILES) <= broken, first.errors
     assert not [d for d in first.errors if d.code == "internal"], first.errors
 
+    reports: list[ReloadReport] = []
+
     async def scenario() -> None:
         stop = asyncio.Event()
         loaded = asyncio.Event()
 
         def on_reload(report: ReloadReport) -> None:
+            reports.append(report)
             if "late" in report.added:
                 loaded.set()
 
         watcher = asyncio.create_task(library.watch(on_reload, stop=stop))
-        await asyncio.sleep(0.3)
+        await _until_watching(folder, reports)
         (folder / "worse.yaml").write_text(HOSTILE_FILES["deep.yaml"].replace("deep", "worse"))
-        await asyncio.sleep(0.2)
+        # The watcher reloads with the hostile file (and reports it) before the next one comes.
+        await wait_until(
+            lambda: any(Path(d.file).name == "worse.yaml" for r in reports for d in r.errors),
+            what="the watcher to report worse.yaml",
+        )
         late = (folder / "voicemail.yaml").read_text().replace("flow: voicemail", "flow: late")
         (folder / "late.yaml").write_text(late)
         await asyncio.wait_for(loaded.wait(), timeout=10)
