@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from engine.server.flow_library import FlowLibrary, ReloadReport
+from tests.server.support import until_watching
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,39 +92,21 @@ def test_deleted_file_stops_new_calls(tmp_path: Path) -> None:
     assert library.trigger_for("+15551230002") is None
 
 
-async def _until_watching(folder: Path, reports: list[ReloadReport]) -> None:
-    """Until the watcher (just started) sees saves: one file is saved again, unchanged,
-    until a reload is reported (a reload with no change); then ``reports`` is emptied."""
-    probe = folder / "voicemail.yaml"
-    text = probe.read_text()
-
-    def noticed() -> bool:
-        if reports:
-            return True
-        probe.write_text(text)
-        return False
-
-    await wait_until(noticed, interval=0.1, what="the watcher to notice a save")
-    reports.clear()
-
-
 def test_watch_reloads_soon_after_a_save(tmp_path: Path) -> None:
     folder = copy_examples(tmp_path)
     library = FlowLibrary(folder)
     library.reload()
-    reports: list[ReloadReport] = []
 
     async def scenario() -> float:
         stop = asyncio.Event()
         updated = asyncio.Event()
 
         def on_reload(report: ReloadReport) -> None:
-            reports.append(report)
             if "voicemail" in report.updated:
                 updated.set()
 
         watcher = asyncio.create_task(library.watch(on_reload, stop=stop))
-        await _until_watching(folder, reports)
+        await until_watching(library)
         path = folder / "voicemail.yaml"
         written = time.perf_counter()
         path.write_text(path.read_text().replace("Thank you.", "Thanks!"))
@@ -183,7 +166,7 @@ def test_hostile_files_are_reported_and_every_other_file_keeps_loading(tmp_path:
                 loaded.set()
 
         watcher = asyncio.create_task(library.watch(on_reload, stop=stop))
-        await _until_watching(folder, reports)
+        await until_watching(library)
         (folder / "worse.yaml").write_text(HOSTILE_FILES["deep.yaml"].replace("deep", "worse"))
         # The watcher reloads with the hostile file (and reports it) before the next one comes.
         await wait_until(
