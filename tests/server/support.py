@@ -36,6 +36,7 @@ FLOWS = Path(__file__).parent / "flows"
 API_TOKEN = "test-api-token"
 INTERNAL_TOKEN = "test-internal-token"
 SIP_HOST = "sip.example.test"
+LIVE = ("ringing", "active")  # the statuses of a call not ended
 
 
 @dataclass
@@ -171,6 +172,25 @@ class Harness:
             return record if record is not None and record["status"] in wanted else None
 
         return await wait_until(reached, timeout=timeout, what=f"call {call_id} to reach {wanted}")
+
+    async def wait_for_end(self, call_id: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The call's record once the call has ended, however it ended (a test then says
+        which end is right: waiting for the right one only would wait out a wrong one)."""
+
+        async def ended() -> dict[str, Any] | None:
+            record = await self.ctx.records.get_call(call_id)
+            return record if record is not None and record["status"] not in LIVE else None
+
+        return await wait_until(ended, timeout=timeout, what=f"call {call_id} to end")
+
+    async def wait_at_node(self, call_id: str, node: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The call's record once the call is in ``node``."""
+
+        async def there() -> dict[str, Any] | None:
+            record = await self.ctx.records.get_call(call_id)
+            return record if record is not None and record["current_node"] == node else None
+
+        return await wait_until(there, timeout=timeout, what=f"call {call_id} to be in {node}")
 
 
 @contextlib.asynccontextmanager

@@ -8,15 +8,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine.cli.main import main
 from engine.server.stack import free_port
 from tests.server.support import FLOWS
+from tests.waiting import wait_until_sync
 
 
 def test_serve_explains_what_is_missing(
@@ -49,16 +50,18 @@ def test_dev_runs_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
+
+        def health() -> dict[str, Any] | None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    assert json.load(r)["flows"] == 4  # greeting, hold, survey, voicemail
-                    break
+                    answer: dict[str, Any] = json.load(r)
+                    return answer
             except OSError:
                 assert process.poll() is None, process.communicate()[0]
-                assert time.monotonic() < deadline, "voxflow dev did not start"
-                time.sleep(0.2)
+                return None
+
+        health_report = wait_until_sync(health, timeout=60, interval=0.2, what="voxflow dev to start")
+        assert health_report["flows"] == 4  # greeting, hold, survey, voicemail
         form = b"CallSid=v3:dev-1&From=%2B15557654321&To=%2B15550002000&CallStatus=ringing"
         with urllib.request.urlopen(
             urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/telnyx/texml", data=form)

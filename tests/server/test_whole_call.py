@@ -148,7 +148,7 @@ def test_caller_hangs_up_mid_call(temporal_settings: Any, redis_url: str, tmp_pa
             assert status == 200
             agent = SimulatedAgent(bus, call_id, [], clock=CLOCK)  # a caller who says nothing
             agent.start()
-            await wait_until(lambda: _at(h, call_id, "ask"), what="the call to ask")
+            await h.wait_at_node(call_id, "ask")
             response = await h.post_event(
                 call_event("call.hangup", telnyx_id, hangup_cause="normal_clearing")
             )
@@ -159,11 +159,6 @@ def test_caller_hangs_up_mid_call(temporal_settings: Any, redis_url: str, tmp_pa
             await bus.close()
 
     asyncio.run(scenario())
-
-
-async def _at(h: Any, call_id: str, node: str) -> bool:
-    record = await h.ctx.records.get_call(call_id)
-    return record is not None and record["current_node"] == node
 
 
 def test_forged_stale_replayed_and_malformed_webhooks_change_nothing(
