@@ -53,7 +53,8 @@ class HarnessEvent:
     ``kind`` is one of: ``caller_speaking`` / ``caller_silent`` (VAD start /
     end of speech, as the session reports them: wall-clock stamps, later on a busy
     machine), ``vad_speech_start`` / ``vad_speech_end`` (the same, placed by the
-    VAD on the caller's audio: audio time), ``agent_state`` (``detail["state"]``), ``transcript``
+    VAD on the caller's audio: audio time; ``vad_speech_end_heard``: where the audio was
+    when the VAD decided), ``agent_state`` (``detail["state"]``), ``transcript``
     (``detail["text"]``, ``detail["final"]``), ``stt_end_of_speech`` (the
     STT's VAD closed the utterance and recognition starts), ``stt`` (an STT
     final transcript with ``detail["confidence"]``).

@@ -20,7 +20,8 @@ from livekit.agents import vad as agents_vad
 
 from engine.agent.audio_io import LINE_AT
 
-# (kind, timeline seconds): "speech_start" or "speech_end"
+# (kind, timeline seconds): "speech_start", "speech_end" (where the VAD put them) or
+# "speech_end_heard" (where the audio was when it decided the speech had ended)
 OnMark = Callable[[str, float], None]
 
 
@@ -86,6 +87,7 @@ class _MarkingStream:
                 self._on_mark("speech_start", origin + event.timestamp - event.speech_duration)
             elif event.type == agents_vad.VADEventType.END_OF_SPEECH:
                 self._on_mark("speech_end", origin + event.timestamp - event.silence_duration)
+                self._on_mark("speech_end_heard", origin + event.timestamp)  # the silence waited out
         return event
 
     def __getattr__(self, name: str) -> Any:
