@@ -117,7 +117,7 @@ async def _retry(action: Any, timeout: float = 60.0) -> None:
         except Exception:
             if time.monotonic() > deadline:
                 raise
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3)  # a pause between two tries, not a wait on time
 
 
 class ServeProcess:
