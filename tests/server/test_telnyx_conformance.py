@@ -300,14 +300,14 @@ def test_texml_caller_data_and_number_lookup_never_delay_the_answer(
                 assert status == 200 and "<Dial>" in xml
                 await wait_until(lambda: api.state.lookups, what="the lookup to be asked")
                 state = await wait_until(
-                    lambda: _variables_have(client, call_id_for(first), what="caller_id_name"), "the call"
+                    lambda: _variables_have(client, call_id_for(first), "caller_id_name"), what="the call"
                 )
                 assert state["caller_id_name"] == "John Doe"
                 assert state["caller_attestation"] == "A" and state["caller_verified"] is True
                 assert "caller_carrier" not in state
                 gate.set()  # now it answers: the values arrive in the running call
                 state = await wait_until(
-                    lambda: _variables_have(client, call_id_for(first), what="caller_location"), "lookup"
+                    lambda: _variables_have(client, call_id_for(first), "caller_location"), what="lookup"
                 )
                 assert state["caller_location"] == "Dublin, D"
                 assert state["caller_carrier"] == "Vodafone Ireland"
