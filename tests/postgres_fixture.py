@@ -21,12 +21,13 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from glob import glob
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_until_sync
 
 _EXTERNAL = "VOXFLOW_TEST_POSTGRES_URL"
 
@@ -100,17 +101,22 @@ def postgres_url() -> Iterator[str]:
     )
     url = f"postgresql://voxflow@127.0.0.1:{port}/postgres"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def accepting() -> bool:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
+                    return True
             except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
+                if server.poll() is not None:
                     raise RuntimeError(  # noqa: B904 - the server's own words say why
-                        f"PostgreSQL did not start: {server.stderr.read()!r}"
-                    )  # type: ignore[union-attr]
-                time.sleep(0.1)
+                        f"PostgreSQL did not start: {server.stderr.read()!r}"  # type: ignore[union-attr]
+                    )
+                return False
+
+        try:
+            wait_until_sync(accepting, timeout=30, interval=0.1, what="PostgreSQL to accept connections")
+        except AssertionError as problem:
+            raise RuntimeError(f"PostgreSQL did not start: {problem}") from None
         yield url
     finally:
         server.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown

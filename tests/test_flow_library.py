@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 from engine.server.flow_library import FlowLibrary, ReloadReport
+from tests.server.support import until_watching
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,19 +96,17 @@ def test_watch_reloads_soon_after_a_save(tmp_path: Path) -> None:
     folder = copy_examples(tmp_path)
     library = FlowLibrary(folder)
     library.reload()
-    reports: list[ReloadReport] = []
 
     async def scenario() -> float:
         stop = asyncio.Event()
         updated = asyncio.Event()
 
         def on_reload(report: ReloadReport) -> None:
-            reports.append(report)
             if "voicemail" in report.updated:
                 updated.set()
 
         watcher = asyncio.create_task(library.watch(on_reload, stop=stop))
-        await asyncio.sleep(0.3)  # let the watcher start
+        await until_watching(library)
         path = folder / "voicemail.yaml"
         written = time.perf_counter()
         path.write_text(path.read_text().replace("Thank you.", "Thanks!"))
@@ -154,18 +154,25 @@ def test_hostile_files_are_reported_and_every_other_file_keeps_loading(tmp_path:
     assert set(HOSTILE_FILES) <= broken, first.errors
     assert not [d for d in first.errors if d.code == "internal"], first.errors
 
+    reports: list[ReloadReport] = []
+
     async def scenario() -> None:
         stop = asyncio.Event()
         loaded = asyncio.Event()
 
         def on_reload(report: ReloadReport) -> None:
+            reports.append(report)
             if "late" in report.added:
                 loaded.set()
 
         watcher = asyncio.create_task(library.watch(on_reload, stop=stop))
-        await asyncio.sleep(0.3)
+        await until_watching(library)
         (folder / "worse.yaml").write_text(HOSTILE_FILES["deep.yaml"].replace("deep", "worse"))
-        await asyncio.sleep(0.2)
+        # The watcher reloads with the hostile file (and reports it) before the next one comes.
+        await wait_until(
+            lambda: any(Path(d.file).name == "worse.yaml" for r in reports for d in r.errors),
+            what="the watcher to report worse.yaml",
+        )
         late = (folder / "voicemail.yaml").read_text().replace("flow: voicemail", "flow: late")
         (folder / "late.yaml").write_text(late)
         await asyncio.wait_for(loaded.wait(), timeout=10)

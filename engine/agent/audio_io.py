@@ -24,6 +24,9 @@ from engine.agent.timeline import Timeline
 PIECE_SECONDS = 0.01  # the speaker plays (and a clear cuts) with this granularity
 
 
+LINE_AT = "voxflow_line_at"  # AudioFrame.userdata: the frame's start on the timeline
+
+
 class CallerLine(io.AudioInput):
     """The caller's side of the line, paced in real time on ``timeline``.
 
@@ -76,9 +79,12 @@ class CallerLine(io.AudioInput):
             del self._pending[:size]
         else:
             data = bytes(size)
+        frame = rtc.AudioFrame(data, self.sample_rate, 1, self._frame_samples)
+        # Its place on the timeline travels with it (the harness's VAD marks: audio time).
+        frame.userdata[LINE_AT] = self._index * self._frame_seconds
         self._index += 1
         self.sent.append(data)
-        return rtc.AudioFrame(data, self.sample_rate, 1, self._frame_samples)
+        return frame
 
     def recording(self) -> np.ndarray:
         """Everything sent so far, as int16 samples from time 0."""

@@ -15,7 +15,8 @@ ones, so tests and ``bench/`` measure them on real audio.
 
 Everything is on one timeline (seconds since the harness started):
 ``call.events`` lists the session's events at their times (VAD start and
-end of the caller's speech, agent speaking, transcripts) and
+end of the caller's speech, agent speaking, transcripts; the VAD's own marks of
+that speech in audio time, which a busy machine does not move) and
 ``call.speaker.segments`` each utterance the agent played, with its start,
 end and whether it was interrupted.
 """
@@ -41,6 +42,7 @@ from engine.agent.prompt_cache import PromptCache
 from engine.agent.session import CallVoice, TurnOptions, VoxflowAgent, build_session
 from engine.agent.timeline import Timeline
 from engine.agent.turns import ExpectingSTT, session_stt
+from engine.agent.vad_marks import MarkingVAD
 from engine.core.errors import VoxflowError
 
 
@@ -49,7 +51,10 @@ class HarnessEvent:
     """Something the session reported, at ``at`` seconds on the timeline.
 
     ``kind`` is one of: ``caller_speaking`` / ``caller_silent`` (VAD start /
-    end of speech), ``agent_state`` (``detail["state"]``), ``transcript``
+    end of speech, as the session reports them: wall-clock stamps, later on a busy
+    machine), ``vad_speech_start`` / ``vad_speech_end`` (the same, placed by the
+    VAD on the caller's audio: audio time; ``vad_speech_end_heard``: where the audio was
+    when the VAD decided), ``agent_state`` (``detail["state"]``), ``transcript``
     (``detail["text"]``, ``detail["final"]``), ``stt_end_of_speech`` (the
     STT's VAD closed the utterance and recognition starts), ``stt`` (an STT
     final transcript with ``detail["confidence"]``).
@@ -133,7 +138,11 @@ class AudioHarness:
         vad = await asyncio.to_thread(vad_models.for_call, self.options.vad)
         await asyncio.to_thread(self.stt.prewarm)
         heard_by = session_stt(self.stt, vad, self.options.turns.end_of_turn)
-        session = build_session(stt_engine=heard_by, tts_engine=self.tts, vad=vad, turns=self.options.turns)
+        # The session's VAD also marks where it put the caller's speech, in audio time.
+        marked = MarkingVAD(vad, lambda kind, at: self._add(f"vad_{kind}", at))
+        session = build_session(
+            stt_engine=heard_by, tts_engine=self.tts, vad=marked, turns=self.options.turns
+        )
         session.input.audio = self.line
         session.output.audio = self.speaker
         session.on("user_state_changed", self._on_user_state)

@@ -22,6 +22,7 @@ from engine.voice.messages import Dtmf, TtsInterrupted, TtsStarted
 from tests.agent.conftest import new_call_id
 from tests.agent.speech import RATE, speech
 from tests.agent.support import BusLog
+from tests.waiting import wait_until
 
 KEY_LIMIT = 0.15  # a key stops a prompt at once: one 10 ms piece plus scheduling
 
@@ -58,7 +59,7 @@ def test_keys_recording_play_stop_and_a_failed_transfer(tmp_path: Path) -> None:
                     await call.wait_until(started.at + 0.8)
                     pressed = call.timeline.now()
                     agent.dtmf("4")
-                    await asyncio.sleep(0.3)
+                    await asyncio.sleep(0.3)  # the caller's pause between two keys
                     agent.dtmf("2")
                     agent.dtmf("#")
                     return pressed
@@ -79,8 +80,13 @@ def test_keys_recording_play_stop_and_a_failed_transfer(tmp_path: Path) -> None:
                 assert last_sound - pressed <= KEY_LIMIT, last_sound - pressed
 
                 # -- A recording: the beep, then the caller, until they stop talking.
-                async def leave_message() -> None:
-                    await asyncio.sleep(0.8)
+                played = len(call.speaker.segments)
+
+                async def leave_message() -> None:  # once the beep has been heard to its end
+                    await wait_until(
+                        lambda: any(s.ended_at is not None for s in call.speaker.segments[played:]),
+                        what="the beep",
+                    )
                     call.play_caller(speech("please call me back tomorrow morning"))
 
                 speaking = asyncio.ensure_future(leave_message())

@@ -14,7 +14,7 @@ from engine.agent.control import LocalCallControl
 from engine.agent.harness import AudioHarness
 from engine.voice.channel import Prompt, VoiceChannel
 from engine.voice.memory_bus import MemoryVoiceBus
-from engine.voice.messages import SpeechComplete, SpeechPartial
+from engine.voice.messages import SpeechComplete, SpeechPartial, TtsComplete
 from tests.agent import deepgram_server
 from tests.agent.conftest import new_call_id
 from tests.agent.speech import speech
@@ -42,8 +42,8 @@ def test_speech_reaches_the_bus_through_deepgram() -> None:
                     agent.start()
                     async with VoiceChannel(bus, call_id) as channel:
 
-                        async def answer() -> None:
-                            await asyncio.sleep(2.2)
+                        async def answer() -> None:  # once the question has been said
+                            await log.wait_for(TtsComplete)
                             call.play_caller(speech("my account balance"))
 
                         asyncio.ensure_future(answer())

@@ -103,7 +103,9 @@ def test_a_menu_call_on_real_audio(voice_engine: VoiceEngine) -> None:
             assert menu_sound, "the menu prompt was never heard"
             stop_latency = menu_sound[-1][1] - caller_onset
             print(f"\nbarge-in: the menu stopped {stop_latency * 1000:.0f} ms after the caller began")
-            assert 0 < stop_latency <= BARGE_IN_LIMIT, stop_latency
+            # (Below 0 when the caller began in a pause between the prompt's words: its last
+            # sound was then before the caller's first; the cut is by speech all the same.)
+            assert stop_latency <= BARGE_IN_LIMIT, stop_latency
             assert segment.interrupted and segment.played < 4.0
 
             # -- Silence brings the reprompt.

@@ -17,6 +17,7 @@ from engine.voice.channel import VoiceChannel
 from engine.voice.memory_bus import MemoryVoiceBus
 from tests.agent.conftest import new_call_id
 from tests.agent.support import BusLog
+from tests.waiting import wait_until
 
 PROMPT = "Thank you for calling Acme Bank."
 
@@ -58,7 +59,7 @@ def test_the_folder_store_keeps_the_most_recently_used(tmp_path: Path) -> None:
             await store.put(key, bytes(1000))
             await asyncio.sleep(0.02)  # distinct times of use
         assert await store.get("a") == bytes(1000)  # "a" is now the most recent
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # distinct times of use
         await store.put("c", bytes(1000))
         assert await store.get("b") is None
         assert await store.get("a") is not None and await store.get("c") is not None
@@ -94,10 +95,8 @@ def test_a_prompt_said_again_comes_from_the_cache(tmp_path: Path) -> None:
             agent.start()
             async with VoiceChannel(bus, call_id) as channel:
                 await channel.speak(PROMPT)
-                for _ in range(100):  # synthesised into the cache after it played
-                    if cache.stats.prepared:
-                        break
-                    await asyncio.sleep(0.05)
+                # Synthesised into the cache after it played.
+                await wait_until(lambda: cache.stats.prepared, what="the prompt in the cache")
                 await channel.speak(PROMPT)
             first, second = call.speaker.segments[-2:]
             await agent.leave()

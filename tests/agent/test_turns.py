@@ -42,7 +42,8 @@ async def _answer(
         heard = await call.wait_for_transcript(timeout=10)
         sound_end = start + 0.5 + wav.sound_spans(clip, RATE)[-1][1]
         decided = call.events_of("stt_end_of_speech")[0].at
-        await asyncio.sleep(0.3)  # nothing more is heard from the rest of the silence
+        # Nothing more is heard from the rest of the silence, to its end.
+        await call.wait_until(call.line.busy_until)
         assert len(call.events_of("stt")) == 1, call.events_of("stt")
         return heard.text, decided, sound_end, call.voice.turns
 

@@ -12,7 +12,6 @@ VOXFLOW_SCREENSHOT_DIR).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import tempfile
@@ -25,7 +24,7 @@ import pytest
 
 from engine.agent import wav
 from tests.agent.speech import silence, speech
-from tests.dev.dev_server import DevServer, start_dev, stop_dev
+from tests.dev.dev_server import CALL_SECONDS, DevServer, start_dev, stop_dev
 from tests.server.browser import Browser, find_chromium
 
 CHROMIUM = find_chromium()
@@ -33,7 +32,6 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("CI"),
     reason="chromium is not installed (apt-get install -y chromium)",
 )
-CALL_SECONDS = 90.0  # a whole call, on a loaded machine
 
 
 @pytest.fixture(scope="module")
@@ -203,13 +201,8 @@ def test_closing_the_tab_mid_call_hangs_up(dev: DevServer, microphone: Path) -> 
         # The browser is gone: the call ends as the caller hanging up, its record closed.
         import aiohttp
 
-        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {dev.token}"}) as http:
-            for _ in range(300):
-                async with http.get(f"{dev.url}/api/calls/{call_id}") as response:
-                    record = json.loads(await response.text())
-                if record["status"] not in ("ringing", "active"):
-                    break
-                await asyncio.sleep(0.2)
+        async with aiohttp.ClientSession() as http:
+            record = await dev.ended_record(http, call_id)
         assert record["status"] == "user_hangup", record
 
     asyncio.run(scenario())

@@ -11,10 +11,8 @@ saying where the call now goes another way.
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,9 +22,8 @@ import pytest
 from aiohttp import web
 
 from engine.server.stack import free_port
-from tests.dev.dev_server import DevServer, start_dev, stop_dev
+from tests.dev.dev_server import DevServer, next_message, start_dev, stop_dev
 
-CALL_SECONDS = 90.0
 FLOW = """\
 flow: lookup-line
 settings:
@@ -82,18 +79,6 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
         stop_dev(server)
 
 
-async def _next(ws: aiohttp.ClientWebSocketResponse, kind: str, text: str = "") -> dict[str, Any]:
-    deadline = time.monotonic() + CALL_SECONDS
-    while True:
-        message = await ws.receive(timeout=max(0.1, deadline - time.monotonic()))
-        if message.type == aiohttp.WSMsgType.TEXT:
-            data: dict[str, Any] = json.loads(message.data)
-            if data["type"] == kind and text in str(data.get("text", "")):
-                return data
-        elif message.type != aiohttp.WSMsgType.BINARY:
-            raise AssertionError(f"the socket closed waiting for {kind}: {message}")
-
-
 async def _call(dev: DevServer, port: int) -> str:
     """The call, with the bank's HTTP service up while it runs; its id."""
     asked: list[str] = []
@@ -109,23 +94,15 @@ async def _call(dev: DevServer, port: int) -> str:
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 30
-            while True:  # hot reload picks the new flow up
-                async with http.get(
-                    f"{dev.url}/api/flows", headers={"Authorization": f"Bearer {dev.token}"}
-                ) as r:
-                    if "lookup-line" in [f["flow_id"] for f in (await r.json())["flows"]]:
-                        break
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.2)
+            await dev.until_served(http, "lookup-line")  # hot reload picks the new flow up
             ws = await http.ws_connect(f"{dev.url}/api/caller?token={dev.token}")
             await ws.send_json(
                 {"type": "start", "flow": "lookup-line", "mode": "text", "caller": "+15557654321"}
             )
-            call_id = str((await _next(ws, "started"))["call_id"])
-            await _next(ws, "transcript", "Sorry, I didn't hear anything")  # left unanswered
+            call_id = str((await next_message(ws, "started"))["call_id"])
+            await next_message(ws, "transcript", "Sorry, I didn't hear anything")  # left unanswered
             await ws.send_json({"type": "say", "text": "balance"})
-            ended = await _next(ws, "ended")
+            ended = await next_message(ws, "ended")
             assert ended["status"] == "completed", ended
             await ws.close()
     finally:

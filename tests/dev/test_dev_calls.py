@@ -8,7 +8,6 @@ client, the way the monitor page drives it (tests/dev/test_browser_call.py).
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import subprocess
 import sys
@@ -21,9 +20,7 @@ import numpy as np
 import pytest
 
 from tests.agent.speech import silence, speech
-from tests.dev.dev_server import DevServer, start_dev, stop_dev
-
-CALL_SECONDS = 90.0
+from tests.dev.dev_server import CALL_SECONDS, LIVE, DevServer, next_message, start_dev, stop_dev
 
 
 @pytest.fixture(scope="module")
@@ -33,37 +30,6 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
         yield server
     finally:
         stop_dev(server)
-
-
-def _headers(dev: DevServer) -> dict[str, str]:
-    return {"Authorization": f"Bearer {dev.token}"}
-
-
-async def _record(
-    http: aiohttp.ClientSession, dev: DevServer, call_id: str, until_ended: bool = True
-) -> dict[str, Any]:
-    deadline = time.monotonic() + CALL_SECONDS
-    while True:
-        async with http.get(f"{dev.url}/api/calls/{call_id}", headers=_headers(dev)) as response:
-            record: dict[str, Any] = await response.json()
-        if not until_ended or record.get("status") not in ("ringing", "active", None):
-            return record
-        assert time.monotonic() < deadline, record
-        await asyncio.sleep(0.25)
-
-
-async def _next_json(
-    ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: float = CALL_SECONDS
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        message = await ws.receive(timeout=max(0.1, deadline - time.monotonic()))
-        if message.type == aiohttp.WSMsgType.TEXT:
-            data: dict[str, Any] = json.loads(message.data)
-            if data["type"] == kind:
-                return data
-        elif message.type != aiohttp.WSMsgType.BINARY:
-            raise AssertionError(f"the socket closed waiting for {kind}: {message}")
 
 
 def test_the_documented_curl_call_is_answered_and_completes(dev: DevServer) -> None:
@@ -80,10 +46,10 @@ def test_the_documented_curl_call_is_answered_and_completes(dev: DevServer) -> N
             async with http.post(f"{dev.url}/webhooks/telnyx/texml", data=form) as response:
                 assert response.status == 200
                 assert "<Dial>" in await response.text()
-            async with http.get(f"{dev.url}/api/calls", headers=_headers(dev)) as response:
+            async with http.get(f"{dev.url}/api/calls", headers=dev.headers) as response:
                 calls = (await response.json())["calls"]
             call = next(c for c in calls if c["telnyx_call_id"] == "v3:test-1")
-            return await _record(http, dev, call["call_id"])
+            return await dev.ended_record(http, call["call_id"])
 
     record = asyncio.run(scenario())
     assert record["status"] == "completed", record
@@ -108,41 +74,42 @@ def test_the_caller_socket_refuses_what_it_must(dev: DevServer) -> None:
 
             ws = await http.ws_connect(f"{dev.url}/api/caller?token={dev.token}")
             await ws.send_json({"type": "dtmf", "digit": "1"})
-            assert "no call" in (await _next_json(ws, "error"))["message"]
+            assert "no call" in (await next_message(ws, "error"))["message"]
             await ws.send_json({"type": "start", "flow": "no-such-flow"})
-            assert "bank-line" in (await _next_json(ws, "error"))["message"]
+            assert "bank-line" in (await next_message(ws, "error"))["message"]
             await ws.send_json({"type": "start", "flow": "bank-line", "tab": "tab-1", "rate": 48000})
-            started = await _next_json(ws, "started")
+            started = await next_message(ws, "started")
             call_id = started["call_id"]
             # A second call from the same tab, on this socket or another, is refused.
             await ws.send_json({"type": "start", "flow": "bank-line", "tab": "tab-1"})
-            assert "already" in (await _next_json(ws, "error"))["message"]
+            assert "already" in (await next_message(ws, "error"))["message"]
             other = await http.ws_connect(f"{dev.url}/api/caller?token={dev.token}")
             await other.send_json({"type": "start", "flow": "bank-line", "tab": "tab-1"})
-            assert "already" in (await _next_json(other, "error"))["message"]
+            assert "already" in (await next_message(other, "error"))["message"]
             await other.close()
             # Frames that are not audio, or too big, are dropped; the call goes on.
             await ws.send_str("this is not JSON")
-            assert "dropped" in (await _next_json(ws, "error"))["message"]
+            assert "dropped" in (await next_message(ws, "error"))["message"]
             await ws.send_bytes(b"\x01\x02\x03")  # odd length: not 16-bit samples
             await ws.send_bytes(bytes(200_000))  # oversized
             await ws.send_json({"type": "dtmf", "digit": "x"})
-            assert "keypad" in (await _next_json(ws, "error"))["message"]
+            assert "keypad" in (await next_message(ws, "error"))["message"]
             # The caller says "balance" at 48 kHz; the server resamples it.
             answer = np.concatenate([silence(0.3), speech("balance"), silence(1.0)])
             at_48k = np.repeat(answer, 3).astype("<i2").tobytes()
-            await _next_json(ws, "node")  # the call is under way
-            async with http.get(f"{dev.url}/api/calls/{call_id}", headers=_headers(dev)) as response:
-                assert (await response.json())["status"] in ("ringing", "active")
-            while (await _next_json(ws, "node"))["node"] != "menu":
+            await next_message(ws, "node")  # the call is under way
+            assert (await dev.record(http, call_id))["status"] in LIVE
+            while (await next_message(ws, "node"))["node"] != "menu":
                 pass
-            await asyncio.sleep(5.0)  # the menu's question is said; then the answer
+            # The menu's question is said (a line is in the transcript once it has been); then
+            # the answer.
+            await next_message(ws, "transcript", "For your balance, say balance")
             for offset in range(0, len(at_48k), 1920):
                 await ws.send_bytes(at_48k[offset : offset + 1920])
-                await asyncio.sleep(0.02)
-            ended = await _next_json(ws, "ended")
+                await asyncio.sleep(0.02)  # 20 ms of audio a frame, sent as a microphone does
+            ended = await next_message(ws, "ended")
             assert ended["status"] == "completed", ended
-            record = await _record(http, dev, call_id)
+            record = await dev.ended_record(http, call_id)
             assert "balance" in record["node_path"], record
             await ws.close()
 
@@ -162,28 +129,18 @@ def test_a_failed_call_is_one_line_in_the_terminal(dev: DevServer) -> None:
 
     async def scenario() -> str:
         async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 30
-            while True:  # hot reload picks the new file up
-                async with http.get(f"{dev.url}/api/flows", headers=_headers(dev)) as response:
-                    flows = [f["flow_id"] for f in (await response.json())["flows"]]
-                if "broken-lookup" in flows:
-                    break
-                assert time.monotonic() < deadline, flows
-                await asyncio.sleep(0.2)
+            await dev.until_served(http, "broken-lookup")  # hot reload picks the new file up
             ws = await http.ws_connect(f"{dev.url}/api/caller?token={dev.token}")
             await ws.send_json({"type": "start", "flow": "broken-lookup", "mode": "text"})
-            call_id = (await _next_json(ws, "started"))["call_id"]
-            ended = await _next_json(ws, "ended")
+            call_id = (await next_message(ws, "started"))["call_id"]
+            ended = await next_message(ws, "ended")
             assert ended["status"] == "failed", ended
             await ws.close()
             return str(call_id)
 
     call_id = asyncio.run(scenario())
-    deadline = time.monotonic() + 10
-    while f"call {call_id}" not in dev.printed():
-        assert time.monotonic() < deadline, dev.printed()
-        time.sleep(0.2)
-    lines = [line for line in dev.printed().splitlines() if call_id in line]
+    printed = dev.wait_printed(f"call {call_id}")
+    lines = [line for line in printed.splitlines() if call_id in line]
     assert len(lines) == 1 and "failed" in lines[0], lines
     assert "Traceback" not in dev.printed()
 
@@ -219,6 +176,6 @@ def test_voxflow_chat_calls_through_the_running_dev_server(dev: DevServer) -> No
 
     async def record() -> dict[str, Any]:
         async with aiohttp.ClientSession() as http:
-            return await _record(http, dev, call_id)
+            return await dev.ended_record(http, call_id)
 
     assert "balance" in asyncio.run(record())["node_path"]

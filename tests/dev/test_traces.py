@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import aiohttp
@@ -21,8 +20,7 @@ import pytest
 from engine.server.telnyx import call_id_for
 from tests.dev.dev_server import start_dev, stop_dev
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
-
-CALL_SECONDS = 90.0
+from tests.waiting import wait_until_sync
 
 
 def _chain(span: ReceivedSpan, by_id: dict[str, ReceivedSpan]) -> list[str]:
@@ -54,25 +52,17 @@ def test_one_call_is_one_trace_across_server_workflow_activities_and_agent(
                     }
                     async with http.post(f"{dev.url}/webhooks/telnyx/texml", data=form) as r:
                         assert r.status == 200
-                    deadline = time.monotonic() + CALL_SECONDS
-                    while True:
-                        async with http.get(
-                            f"{dev.url}/api/calls/{call_id}", headers={"Authorization": f"Bearer {dev.token}"}
-                        ) as response:
-                            record = await response.json()
-                        if record.get("status") not in ("ringing", "active", None):
-                            break
-                        assert time.monotonic() < deadline, record
-                        await asyncio.sleep(0.25)
+                    record = await dev.ended_record(http, call_id)
                     assert record["status"] == "completed", record
                     async with http.get(f"{dev.url}/metrics") as response:
                         return await response.text()
 
             metrics = asyncio.run(call())
-            deadline = time.monotonic() + 30
-            while not any(s.name == "agent hangup" for s in receiver.received()):
-                assert time.monotonic() < deadline, [s.name for s in receiver.received()]
-                time.sleep(0.2)
+            wait_until_sync(
+                lambda: any(s.name == "agent hangup" for s in receiver.received()),
+                timeout=30,
+                what="the agent's hangup span",
+            )
         finally:
             stop_dev(dev)
 
@@ -154,13 +144,15 @@ def test_a_browser_call_is_one_trace_with_its_call_id(tmp_path: Any, monkeypatch
 
             call_id = asyncio.run(call())
             assert call_id
-            deadline = time.monotonic() + 30
-            while not any(
-                s.name == "RunWorkflow:CallFlowWorkflow" and s.attributes.get("voxflow.call_id") == call_id
-                for s in receiver.received()
-            ):
-                assert time.monotonic() < deadline, [s.name for s in receiver.received()]
-                time.sleep(0.2)
+            wait_until_sync(
+                lambda: any(
+                    s.name == "RunWorkflow:CallFlowWorkflow"
+                    and s.attributes.get("voxflow.call_id") == call_id
+                    for s in receiver.received()
+                ),
+                timeout=30,
+                what="the browser call's workflow span",
+            )
         finally:
             stop_dev(dev)
 

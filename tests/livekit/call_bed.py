@@ -20,7 +20,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from tests.server.support import (
     telnyx_call_id,
     texml_form,
 )
+from tests.waiting import wait_until
 
 FLOWS = Path(__file__).parent / "flows"
 CALLED = "+15550001000"
@@ -69,15 +69,20 @@ class AgentProcess:
 
     async def wait_registered(self, since: int = 0, timeout: float = 60.0) -> None:
         """Until the log (past byte ``since``) says it registered with LiveKit."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"voxflow agent exited {self.process.returncode}:\n{self.tail()}")
-            if "registered worker" in self.log.read_bytes()[since:].decode(errors="replace"):
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"voxflow agent did not register with LiveKit:\n{self.tail()}")
+        process = self.process
+        assert process is not None
+
+        def registered() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"voxflow agent exited {process.returncode}:\n{self.tail()}")
+            return "registered worker" in self.log.read_bytes()[since:].decode(errors="replace")
+
+        try:
+            await wait_until(registered, timeout=timeout, interval=0.1, what="the agent to register")
+        except AssertionError as problem:
+            if "exited" in str(problem):
+                raise
+            raise AssertionError(f"voxflow agent did not register with LiveKit:\n{self.tail()}") from None
 
     def job_processes(self, livekit_port: int) -> list[psutil.Process]:
         """The agent's child processes connected to LiveKit: the ones serving a call."""

@@ -130,18 +130,3 @@ def run_call(
         return await asyncio.wait_for(handle.result(), 60)
 
     return asyncio.run(go())
-
-
-async def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll an async or sync predicate until it returns something truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)

@@ -25,6 +25,7 @@ from engine.runtime.services import RuntimeServices
 from engine.runtime.temporal_server import EmbeddedTemporal, connect_client
 from engine.runtime.worker import WorkerOptions, create_worker
 from tests.runtime.webapp import WebState, start_web
+from tests.waiting import wait_until
 
 HERE = Path(__file__).parent
 HISTORIES = HERE / "histories"
@@ -60,15 +61,13 @@ async def record() -> list[Path]:
 
         async def signal_resumes_wait(call_id: str) -> WorkflowHandle:  # type: ignore[type-arg]
             handle = await start("long_wait", call_id)
-            while (await call_state(client, call_id)).waiting_for != "go":
-                await asyncio.sleep(0.05)
+            await wait_until(lambda: _waiting_for(client, call_id, "go"), what="the call to wait for 'go'")
             await send_signal(client, call_id, "go", {"by": "sam"})
             return handle
 
         async def hangup_cancels_node(call_id: str) -> WorkflowHandle:  # type: ignore[type-arg]
             handle = await start("long", call_id, variables={"base_url": url, "key": call_id, "seconds": 30})
-            while not state.started_event(call_id).is_set():
-                await asyncio.sleep(0.05)
+            await wait_until(lambda: state.started_event(call_id).is_set(), what="the long request")
             await hang_up(client, call_id)
             return handle
 
@@ -115,3 +114,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+async def _waiting_for(client: Client, call_id: str, name: str) -> bool:
+    return bool((await call_state(client, call_id)).waiting_for == name)

@@ -75,7 +75,7 @@ def test_a_waiting_voice_node_heartbeats_rarely_and_still_hears_a_hangup(
                 for pending in description.raw_description.pending_activities:
                     if pending.HasField("last_heartbeat_time"):
                         beats.add(pending.last_heartbeat_time.ToSeconds())
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # the behaviour under test: heartbeats over 7.5 s, sampled
             # Only Temporal is told (the agent does not say call:caller_left): the node
             # still hears it, on its next heartbeat.
             began = time.monotonic()

@@ -9,7 +9,8 @@ from temporalio.api.enums.v1 import EventType
 
 from engine.runtime import messages as m
 from engine.runtime.calls import call_state, hang_up, send_signal, send_voice_event, start_call
-from tests.runtime.conftest import RuntimeEnv, client_for, new_call_id, wait_until
+from tests.runtime.conftest import RuntimeEnv, client_for, new_call_id
+from tests.waiting import wait_until
 
 
 def test_wait_for_signal_resumed_by_its_signal(runtime_env: RuntimeEnv, flows) -> None:

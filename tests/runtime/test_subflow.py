@@ -8,7 +8,8 @@ from temporalio.client import WorkflowExecutionStatus
 
 from engine.runtime import messages as m
 from engine.runtime.calls import call_state, hang_up, send_signal, start_call
-from tests.runtime.conftest import RuntimeEnv, client_for, new_call_id, run_call, wait_until
+from tests.runtime.conftest import RuntimeEnv, client_for, new_call_id, run_call
+from tests.waiting import wait_until
 
 
 def test_subflow_inputs_and_outputs(runtime_env: RuntimeEnv, flows) -> None:

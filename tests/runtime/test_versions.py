@@ -8,7 +8,8 @@ from pathlib import Path
 from engine.language.project import compile_file
 from engine.runtime import messages as m
 from engine.runtime.calls import call_state, send_signal, start_call
-from tests.runtime.conftest import FLOWS_DIR, RuntimeEnv, client_for, new_call_id, wait_until
+from tests.runtime.conftest import FLOWS_DIR, RuntimeEnv, client_for, new_call_id
+from tests.waiting import wait_until
 
 
 def test_a_running_call_keeps_its_version_when_the_file_changes(

@@ -8,8 +8,9 @@ from temporalio.api.enums.v1 import EventType
 
 from engine.runtime import messages as m
 from engine.runtime.calls import start_call
-from tests.runtime.conftest import RuntimeEnv, client_for, new_call_id, wait_until
+from tests.runtime.conftest import RuntimeEnv, client_for, new_call_id
 from tests.runtime.worker_process import WorkerProcess
+from tests.waiting import wait_until
 
 
 def test_sigkill_mid_node_then_restart_finishes_the_call(runtime_env: RuntimeEnv, flows) -> None:

@@ -16,11 +16,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from tests.waiting import wait_until
 
 FLAGS = (
     "--headless=new",
@@ -74,12 +75,14 @@ class Browser:
             stderr=subprocess.DEVNULL,
         )
         port_file = self._profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 20
-        while not port_file.exists() or not port_file.read_text().strip():
-            if time.monotonic() > deadline or self._process.poll() is not None:
+        process = self._process
+
+        def port_written() -> str:
+            if process.poll() is not None:
                 raise RuntimeError("chromium did not start")
-            await asyncio.sleep(0.05)
-        port = port_file.read_text().split()[0]
+            return port_file.read_text().strip() if port_file.exists() else ""
+
+        port = (await wait_until(port_written, timeout=20, what="chromium's DevTools port")).split()[0]
         self._http = aiohttp.ClientSession()
         async with self._http.get(f"http://127.0.0.1:{port}/json/list") as response:
             targets = await response.json()
@@ -139,15 +142,11 @@ class Browser:
         return result["result"].get("value")
 
     async def wait_for(self, expression: str, timeout: float = 15.0) -> Any:
-        deadline = time.monotonic() + timeout
         guarded = f"(() => {{ try {{ return ({expression}); }} catch (e) {{ return false; }} }})()"
-        while True:
-            value = await self.evaluate(guarded)  # the page may still be loading
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the page never had: {expression}\nconsole: {self.console}")
-            await asyncio.sleep(0.1)
+        try:  # the page may still be loading
+            return await wait_until(lambda: self.evaluate(guarded), timeout=timeout, interval=0.1)
+        except AssertionError:
+            raise AssertionError(f"the page never had: {expression}\nconsole: {self.console}") from None
 
     async def screenshot(self, path: Path) -> Path:
         result = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)

@@ -26,14 +26,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from engine.runtime.temporal_server import TemporalSettings, connect_client
+from engine.server.flow_library import FlowLibrary
 from engine.server.settings import ServerSettings
 from engine.server.stack import ServerStack, StackOptions
 from engine.server.telnyx import load_public_key
+from tests.waiting import wait_until
 
 FLOWS = Path(__file__).parent / "flows"
 API_TOKEN = "test-api-token"
 INTERNAL_TOKEN = "test-internal-token"
 SIP_HOST = "sip.example.test"
+LIVE = ("ringing", "active")  # the statuses of a call not ended
 
 
 @dataclass
@@ -163,14 +166,31 @@ class Harness:
         self, call_id: str, status: str | tuple[str, ...], timeout: float = 15.0
     ) -> dict[str, Any]:
         wanted = (status,) if isinstance(status, str) else status
-        deadline = time.monotonic() + timeout
-        record = None
-        while time.monotonic() < deadline:
+
+        async def reached() -> dict[str, Any] | None:
             record = await self.ctx.records.get_call(call_id)
-            if record is not None and record["status"] in wanted:
-                return record
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"call {call_id} did not reach {wanted}: {record}")
+            return record if record is not None and record["status"] in wanted else None
+
+        return await wait_until(reached, timeout=timeout, what=f"call {call_id} to reach {wanted}")
+
+    async def wait_for_end(self, call_id: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The call's record once the call has ended, however it ended (a test then says
+        which end is right: waiting for the right one only would wait out a wrong one)."""
+
+        async def ended() -> dict[str, Any] | None:
+            record = await self.ctx.records.get_call(call_id)
+            return record if record is not None and record["status"] not in LIVE else None
+
+        return await wait_until(ended, timeout=timeout, what=f"call {call_id} to end")
+
+    async def wait_at_node(self, call_id: str, node: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The call's record once the call is in ``node``."""
+
+        async def there() -> dict[str, Any] | None:
+            record = await self.ctx.records.get_call(call_id)
+            return record if record is not None and record["current_node"] == node else None
+
+        return await wait_until(there, timeout=timeout, what=f"call {call_id} to be in {node}")
 
 
 @contextlib.asynccontextmanager
@@ -221,7 +241,26 @@ async def harness(
         out=_NullOut(),
     )
     async with ServerStack(base, client, options) as stack, aiohttp.ClientSession() as http:
+        if watch:
+            await until_watching(stack.context.library)
         yield Harness(stack, http, signer)
+
+
+async def until_watching(library: FlowLibrary) -> None:
+    """Until the watcher of ``library`` (just started) sees saves: one of its files is
+    saved again, unchanged, until a reload replaces the set served (a reload with no
+    change), instead of sleeping a while and hoping the watcher has started."""
+    probe = next(p for p in sorted(library.root.glob("*.yaml")) if p.is_file())
+    text = probe.read_text()
+    before = library.flows
+
+    def reloaded() -> bool:
+        if library.flows is not before:
+            return True
+        probe.write_text(text)
+        return False
+
+    await wait_until(reloaded, interval=0.1, what=f"the watcher of {library.root} to notice a save")
 
 
 class _NullOut:

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from engine.cli.main import main
 from engine.server.stack import free_port
 from tests.server.support import FLOWS
+from tests.waiting import wait_until_sync
 
 
 def test_serve_explains_what_is_missing(
@@ -40,25 +40,25 @@ def test_dev_runs_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None
     shutil.copytree(FLOWS, tmp_path / "flows")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VOXFLOW_", "TELNYX_", "TEMPORAL_"))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli.main", "dev", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    printed = tmp_path / "terminal.txt"
+    with printed.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli.main", "dev", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def ready() -> bool:  # what a user waits for: everything is up once this is printed
+        assert process.poll() is None, printed.read_text()
+        return "Stop with Ctrl-C" in printed.read_text()
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    assert json.load(r)["flows"] == 4  # greeting, hold, survey, voicemail
-                    break
-            except OSError:
-                assert process.poll() is None, process.communicate()[0]
-                assert time.monotonic() < deadline, "voxflow dev did not start"
-                time.sleep(0.2)
+        wait_until_sync(ready, timeout=120, interval=0.2, what="voxflow dev to start")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            assert json.load(r)["flows"] == 4  # greeting, hold, survey, voicemail
         form = b"CallSid=v3:dev-1&From=%2B15557654321&To=%2B15550002000&CallStatus=ringing"
         with urllib.request.urlopen(
             urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/telnyx/texml", data=form)
@@ -66,7 +66,8 @@ def test_dev_runs_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None
             assert b"<Dial><Sip>sip:call-" in response.read()  # unsigned is fine in dev
     finally:
         process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=30)[0]
+        process.wait(30)
+    output = printed.read_text()
     assert process.returncode == 0, output
     assert "Monitor page: http://127.0.0.1:" in output and "#token=" in output
     assert "voxflow dev stopped." in output

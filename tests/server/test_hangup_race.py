@@ -27,7 +27,7 @@ def test_a_hangup_in_the_first_moments_ends_the_call(temporal_settings: Any, tmp
                 sid = telnyx_call_id()
                 status, _ = await h.texml(texml_form(sid, called=HOLD_NUMBER))
                 assert status == 200
-                await asyncio.sleep(delay)
+                await asyncio.sleep(delay)  # the behaviour under test: how soon the caller hangs up
                 status, _ = await h.texml(
                     texml_form(
                         sid,

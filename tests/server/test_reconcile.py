@@ -12,6 +12,7 @@ from engine.runtime.messages import CallInput, workflow_id
 from engine.runtime.workflow import CallFlowWorkflow
 from engine.server.telnyx import call_id_for
 from tests.server.support import API_TOKEN, harness, read_sse, telnyx_call_id, texml_form
+from tests.waiting import wait_until
 
 
 def test_terminated_and_timed_out_workflows_close_their_records(
@@ -64,16 +65,23 @@ def test_terminated_and_timed_out_workflows_close_their_records(
                 task_queue=f"{h.ctx.settings.task_queue}-nobody",
                 execution_timeout=timedelta(seconds=1),
             )
-            while (await handle.describe()).status.name == "RUNNING":
-                await asyncio.sleep(0.2)
+            await wait_until(lambda: _ended(handle), interval=0.2, what="Temporal to time the workflow out")
             assert await reconciler.once() == [late]
             record = await h.ctx.records.get_call(late)
             assert record["status"] == "timeout" and "ran out of time" in record["reason"]
             assert await reconciler.once() == []  # closed once
 
-            await asyncio.sleep(0.2)
+            ended = await wait_until(lambda: _ends(events, 2), what="both calls' call:ended")
             reader.cancel()
-            ended = {e["call_id"]: e["data"]["status"] for e in events if e["type"] == "call:ended"}
             assert ended == {call_id: "failed", late: "timeout"}
 
     asyncio.run(scenario())
+
+
+async def _ended(handle: Any) -> bool:
+    return bool((await handle.describe()).status.name != "RUNNING")
+
+
+def _ends(events: list[dict[str, Any]], count: int) -> dict[str, str] | None:
+    ended = {e["call_id"]: e["data"]["status"] for e in events if e["type"] == "call:ended"}
+    return ended if len(ended) >= count else None

@@ -117,7 +117,7 @@ async def _leases(store: RecordsStore) -> None:
     await store.settle("event:1", 24 * 3600)
     assert await store.lease("event:1", 30) == "done"
     assert await store.lease("event:2", 0.01) == "claimed"
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # the behaviour under test: the 0.01 s lease runs out
     assert await store.lease("event:2", 30) == "claimed"  # its holder died: the lease ran out
     await store.release("event:2")
     assert await store.lease("event:2", 30) == "claimed"

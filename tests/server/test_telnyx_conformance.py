@@ -28,6 +28,7 @@ from engine.server.telnyx import call_id_for
 from tests.server import texml_callbacks as tx
 from tests.server.support import SIP_HOST, copy_flows, harness, telnyx_call_id
 from tests.server.telnyx_api_server import API_KEY, TelnyxApiServer
+from tests.waiting import wait_until
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "telnyx"
 EXAMPLES = ("call.initiated", "call.answered", "call.dtmf.received", "call.recording.saved", "call.hangup")
@@ -64,17 +65,6 @@ def _flows_with_example_number(tmp_path: Path) -> Path:
     return flows
 
 
-async def _until(probe: Any, what: str, timeout: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def test_the_documented_call_control_events_of_a_call_voxflow_answers(
     temporal_settings: Any, tmp_path: Path
 ) -> None:
@@ -99,7 +89,7 @@ def test_the_documented_call_control_events_of_a_call_voxflow_answers(
                 assert response.status == 200
                 assert (await response.json())["status"] == "taken: dial"
                 # Answered, then bridged to the call's LiveKit room, through the REST API.
-                await _until(lambda: _async(len(api.state.actions(control_id)) >= 2), "answer and transfer")
+                await wait_until(lambda: len(api.state.actions(control_id)) >= 2, what="answer and transfer")
                 answer, transfer = api.state.commands[:2]
                 assert (answer.action, transfer.action) == ("answer", "transfer")
                 assert transfer.body["to"] == f"sip:call-{call_id}@{SIP_HOST}"
@@ -114,8 +104,8 @@ def test_the_documented_call_control_events_of_a_call_voxflow_answers(
 
                 # Number Lookup's carrier and location reach the running call.
                 client = h.ctx.temporal_client()
-                state = await _until(
-                    lambda: _variables_have(client, call_id, "caller_carrier"), "caller data"
+                state = await wait_until(
+                    lambda: _variables_have(client, call_id, "caller_carrier"), what="caller data"
                 )
                 assert state["caller_carrier"] == "Telnyx/4"
                 assert state["caller_location"] == "Waukegan, IL"
@@ -132,7 +122,7 @@ def test_the_documented_call_control_events_of_a_call_voxflow_answers(
                 # The call waits in its wait_for_signal node when the caller hangs up. (A
                 # hangup in the very workflow task that starts that wait can leave the call
                 # stuck: a workflow race this test does not set out to hit.)
-                await _until(lambda: _waiting_for(client, call_id), "the call to wait")
+                await wait_until(lambda: _waiting_for(client, call_id), what="the call to wait")
                 response = await h.post_event(json.dumps(examples["call.hangup"]).encode())
                 assert response.status == 200
                 record = await h.wait_for_call(call_id, "user_hangup")
@@ -147,12 +137,6 @@ def test_the_documented_call_control_events_of_a_call_voxflow_answers(
                 assert [c["call_id"] for c in calls] == [call_id]
 
     asyncio.run(scenario())
-
-
-def _async(value: Any) -> Any:
-    future = asyncio.get_running_loop().create_future()
-    future.set_result(value)
-    return future
 
 
 async def _waiting_for(client: Any, call_id: str) -> bool:
@@ -314,16 +298,16 @@ def test_texml_caller_data_and_number_lookup_never_delay_the_answer(
                 # Telnyx's Number Lookup does not answer yet: the call is answered anyway.
                 status, xml = await asyncio.wait_for(h.texml(fetch), 10)
                 assert status == 200 and "<Dial>" in xml
-                await _until(lambda: _async(api.state.lookups), "the lookup to be asked")
-                state = await _until(
-                    lambda: _variables_have(client, call_id_for(first), "caller_id_name"), "the call"
+                await wait_until(lambda: api.state.lookups, what="the lookup to be asked")
+                state = await wait_until(
+                    lambda: _variables_have(client, call_id_for(first), "caller_id_name"), what="the call"
                 )
                 assert state["caller_id_name"] == "John Doe"
                 assert state["caller_attestation"] == "A" and state["caller_verified"] is True
                 assert "caller_carrier" not in state
                 gate.set()  # now it answers: the values arrive in the running call
-                state = await _until(
-                    lambda: _variables_have(client, call_id_for(first), "caller_location"), "lookup"
+                state = await wait_until(
+                    lambda: _variables_have(client, call_id_for(first), "caller_location"), what="lookup"
                 )
                 assert state["caller_location"] == "Dublin, D"
                 assert state["caller_carrier"] == "Vodafone Ireland"

@@ -162,7 +162,7 @@ def test_a_twilio_call_and_every_refusal(temporal_settings: Any, tmp_path: Path)
 
             # The caller hangs up (once the flow waits in its node): Twilio's status callback
             # ends the call.
-            await _until_at(h, call_id, "approval")
+            await h.wait_at_node(call_id, "approval")
             ended = status_params(sid)
             ended_headers = sign(ended, status_path)
             status, xml = await post(h, status_path, ended, ended_headers)
@@ -201,7 +201,7 @@ def test_a_twilio_call_and_every_refusal(temporal_settings: Any, tmp_path: Path)
             client = h.ctx.temporal_client()
             for running in (call_id_for(twilio_only["CallSid"]),):
                 await client.get_workflow_handle(workflow_id(running)).signal("release")
-            await asyncio.sleep(0.1)
+                await h.wait_for_call(running, "completed")
 
     asyncio.run(scenario())
 
@@ -216,13 +216,3 @@ def test_twilio_webhooks_are_refused_without_the_auth_token(temporal_settings: A
             assert status == 503 and "TWILIO_AUTH_TOKEN" in text
 
     asyncio.run(scenario())
-
-
-async def _until_at(h: Any, call_id: str, node: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = await h.ctx.records.get_call(call_id)
-        if record is not None and record["current_node"] == node:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"call {call_id} never reached the node {node}")

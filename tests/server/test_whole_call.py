@@ -29,6 +29,7 @@ from tests.server.support import (
     telnyx_call_id,
     texml_form,
 )
+from tests.waiting import wait_until
 
 CLOCK = ScaledClock(0.05)
 
@@ -114,8 +115,7 @@ async def _whole_call(temporal_settings: Any, redis_url: str, tmp_path: Path) ->
             ("agent", "Goodbye Ada!"),
         ]
 
-        await _until(lambda: any(e["type"] == "call:ended" for e in call_events))
-        await _until(lambda: any(e["type"] == "call:ended" for e in flow_events))
+        await wait_until(lambda: _ended(call_events) and _ended(flow_events), what="call:ended")
         for reader in readers:
             reader.cancel()
         types = [e["type"] for e in call_events]
@@ -148,7 +148,7 @@ def test_caller_hangs_up_mid_call(temporal_settings: Any, redis_url: str, tmp_pa
             assert status == 200
             agent = SimulatedAgent(bus, call_id, [], clock=CLOCK)  # a caller who says nothing
             agent.start()
-            await _until_async(lambda: _current(h, call_id), "ask")
+            await h.wait_at_node(call_id, "ask")
             response = await h.post_event(
                 call_event("call.hangup", telnyx_id, hangup_cause="normal_clearing")
             )
@@ -159,11 +159,6 @@ def test_caller_hangs_up_mid_call(temporal_settings: Any, redis_url: str, tmp_pa
             await bus.close()
 
     asyncio.run(scenario())
-
-
-async def _current(h: Any, call_id: str) -> str | None:
-    record = await h.ctx.records.get_call(call_id)
-    return None if record is None else record["current_node"]
 
 
 def test_forged_stale_replayed_and_malformed_webhooks_change_nothing(
@@ -231,18 +226,17 @@ def test_forged_stale_replayed_and_malformed_webhooks_change_nothing(
             client = h.ctx.temporal_client()
             # Temporal's list of workflows lags behind their start (visibility is eventually
             # consistent): wait until it shows the started one, then check it is the only one.
-            deadline = time.monotonic() + 20
-            while True:
-                workflows = [
-                    w async for w in client.list_workflows(f"TaskQueue = '{h.ctx.settings.task_queue}'")
-                ]
-                if workflows or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.2)
+            query = f"TaskQueue = '{h.ctx.settings.task_queue}'"
+
+            async def listed() -> list[Any]:
+                return [w async for w in client.list_workflows(query)]
+
+            workflows = await wait_until(listed, interval=0.2, what="the workflow in Temporal's list")
             assert [w.id for w in workflows] == [workflow_id(call_id_for(replay_id))]
             await client.get_workflow_handle(workflow_id(call_id_for(replay_id))).signal("release")
             await h.wait_for_call(call_id_for(replay_id), "completed")
-            await asyncio.sleep(0.2)
+            # Every event of the call has come through the stream once its end has.
+            await wait_until(lambda: _ended(events), what="call:ended")
             reader.cancel()
             incoming = [e for e in events if e["type"] == "call:incoming"]
             assert [e["call_id"] for e in incoming] == [call_id_for(replay_id)]
@@ -253,17 +247,5 @@ def test_forged_stale_replayed_and_malformed_webhooks_change_nothing(
     asyncio.run(scenario())
 
 
-async def _until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.02)
-
-
-async def _until_async(probe: Any, wanted: Any, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while (value := await probe()) != wanted:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {wanted!r}, last {value!r}")
-        await asyncio.sleep(0.02)
+def _ended(events: list[dict[str, Any]]) -> bool:
+    return any(e["type"] == "call:ended" for e in events)

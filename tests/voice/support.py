@@ -21,6 +21,7 @@ from engine.voice.clock import ScaledClock
 from engine.voice.memory_bus import MemoryVoiceBus
 from engine.voice.redis_bus import RedisVoiceBus
 from engine.voice.simulated_agent import CallerAction, SimulatedAgent
+from tests.waiting import wait_until
 
 # One flow second is 30 ms: "30 s of silence" takes 0.9 s, a 5 s no-input 0.15 s (long
 # enough for a busy machine to answer in time, short enough for a quick suite).
@@ -169,3 +170,29 @@ def run(buses: Buses, scenario: Any) -> Any:
             await bus.close()
 
     return asyncio.run(main())
+
+
+async def blocked_readers(bus: VoiceBus, call_id: str, stream: str = "events") -> int:
+    """How many reads of a call's ``stream`` wait on the bus right now (to wait for one
+    to block before appending, instead of sleeping a while and hoping it has)."""
+    if isinstance(bus, MemoryVoiceBus):
+        call = bus._calls.get(call_id)  # noqa: SLF001 - the test looks at the waiters
+        return 0 if call is None else len(getattr(call, stream).waiters)
+    assert isinstance(bus, RedisVoiceBus)
+    return await redis_blocked_readers(bus._client)  # noqa: SLF001
+
+
+async def until_one_more_blocks(bus: VoiceBus, call_id: str, before: int, stream: str = "events") -> None:
+    """Wait until more reads block than ``before`` (counted by :func:`blocked_readers`
+    before the read started: on Redis others may be blocked on other calls' streams)."""
+
+    async def more() -> bool:
+        return await blocked_readers(bus, call_id, stream) > before
+
+    await wait_until(more, what=f"a read of {call_id}'s {stream} to block on the bus")
+
+
+async def redis_blocked_readers(client: Any) -> int:
+    """Clients of a Redis server blocked in XREAD now (CLIENT LIST: flag ``b``)."""
+    clients = await client.client_list()
+    return sum(1 for c in clients if c.get("cmd") == "xread" and "b" in c.get("flags", ""))

@@ -11,7 +11,8 @@ import redis.asyncio as aioredis
 from engine.voice.bus import START, StreamCursor, VoiceBus
 from engine.voice.messages import Dtmf, Event, Speak, Stop, TtsComplete
 from engine.voice.redis_bus import RedisVoiceBus
-from tests.voice.support import Buses, new_call_id, run
+from tests.voice.support import Buses, blocked_readers, new_call_id, run, until_one_more_blocks
+from tests.waiting import wait_until
 
 
 def test_commands_and_events_are_logs_per_call(buses: Buses) -> None:
@@ -42,8 +43,9 @@ def test_a_blocked_read_wakes_on_append_and_times_out_empty(buses: Buses) -> Non
         started = time.monotonic()
         assert await bus.read_events(call, START, 0.1) == []
         assert time.monotonic() - started >= 0.09
+        before = await blocked_readers(bus, call)
         reader = asyncio.ensure_future(bus.read_events(call, START, 5))
-        await asyncio.sleep(0.05)
+        await until_one_more_blocks(bus, call, before)
         await bus.publish_event(call, Dtmf(digit="5"))
         got = await asyncio.wait_for(reader, 2)
         assert [e for _, e in got] == [Dtmf(digit="5")]
@@ -60,7 +62,10 @@ def test_a_read_that_does_not_wait_sees_what_came_after_an_earlier_empty_read(
     async def scenario(bus: VoiceBus) -> None:
         call = new_call_id()
         assert await bus.read_events(call, START, 0.05) == []  # gives up; Redis answers later
-        await asyncio.sleep(0.4)  # that answer (nothing) has come back by now
+        if isinstance(bus, RedisVoiceBus):  # until that answer (nothing) has come back
+            key = (f"voice:events:{call}", START)
+            pending = bus._pending_reads  # noqa: SLF001 - the read the bus left running
+            await wait_until(lambda: key not in pending or pending[key].done(), what="Redis's answer")
         await bus.publish_event(call, Dtmf(digit="7"))
         assert [e for _, e in await bus.read_events(call, START, 0)] == [Dtmf(digit="7")]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable
 from types import SimpleNamespace
 
 import pytest
@@ -28,18 +28,23 @@ from engine.voice.messages import (
 )
 from engine.voice.simulated_agent import Say, SimulatedAgent
 from tests.voice.support import CLOCK, Buses, execute, new_call_id, run
-
-
-async def _until(condition: Callable[[], bool], limit: float = 5.0) -> None:
-    for _ in range(int(limit / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition was not met in time")
+from tests.waiting import wait_until
 
 
 async def _commands(bus: VoiceBus, call: str) -> list[Command]:
     return [c for _, c in await bus.read_commands(call, START, 0) if c is not None]
+
+
+def _read_past(channel: VoiceChannel, entry_id: str) -> bool:
+    """Whether the node has read its events up to ``entry_id`` (ids are "ms-seq")."""
+    position = channel._cursor.position  # noqa: SLF001 - how far the node has read
+    if "-" not in position:
+        return False
+    return tuple(map(int, position.split("-"))) >= tuple(map(int, entry_id.split("-")))
+
+
+async def _count(commands: Awaitable[list[Command]], at_least: int) -> bool:
+    return len(await commands) >= at_least
 
 
 def test_a_cancelled_node_stops_what_it_started(buses: Buses) -> None:
@@ -49,7 +54,7 @@ def test_a_cancelled_node_stops_what_it_started(buses: Buses) -> None:
         agent.start()
         async with VoiceChannel(bus, call, clock=CLOCK) as channel:
             listening = asyncio.ensure_future(channel.listen(prompt=Prompt("Hello?"), no_input_timeout=1000))
-            await asyncio.sleep(0.2)
+            await wait_until(lambda: any(isinstance(c, Listen) for c in agent.commands), what="the listen")
             listening.cancel()  # what a hangup signal does to the activity
             with pytest.raises(asyncio.CancelledError):
                 await listening
@@ -102,7 +107,8 @@ def test_commands_sent_before_the_agent_joins_are_served(buses: Buses) -> None:
         call = new_call_id()
 
         async def late_agent() -> SimulatedAgent:
-            await CLOCK.sleep(3)  # joins 3 s (flow time) into the call
+            # Joins once the question has been sent, with nobody there to take it.
+            await wait_until(lambda: _commands(bus, call), what="the question")
             agent = SimulatedAgent(bus, call, [Say("yes")], clock=CLOCK)
             agent.start()
             return agent
@@ -125,7 +131,7 @@ def test_when_the_agent_is_replaced_the_question_is_asked_again(buses: Buses) ->
             asking = asyncio.ensure_future(
                 channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100)
             )
-            await _until(lambda: len(first.commands) == 2)  # it got the question
+            await wait_until(lambda: len(first.commands) == 2, what="the question")
             await first.stop()  # the agent process dies: call:agent_left
             second = SimulatedAgent(bus, call, [Say("savings")], clock=CLOCK, agent_id="second")
             second.start()
@@ -153,7 +159,7 @@ def test_a_new_agent_that_joins_without_a_word_from_the_old_one_is_asked_again(
             asking = asyncio.ensure_future(
                 channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100)
             )
-            await _until(lambda: len(first.commands) == 2)  # it got the question
+            await wait_until(lambda: len(first.commands) == 2, what="the question")
             await first.stop(announce=False)  # the process dies: nothing said
             second = SimulatedAgent(bus, call, [Say("savings")], clock=CLOCK, agent_id="second")
             second.start()
@@ -185,14 +191,17 @@ def test_a_late_report_that_the_replaced_agent_left_changes_nothing(buses: Buses
             asking = asyncio.ensure_future(
                 channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100)
             )
-            await _until(lambda: len(first.commands) == 2)
+            await wait_until(lambda: len(first.commands) == 2, what="the question")
             await first.stop(announce=False)  # dies without a word
             second = SimulatedAgent(bus, call, clock=CLOCK, agent_id="second")
             second.start()
-            await _until(lambda: any(isinstance(c, Speak) for c in second.commands))
+            await wait_until(
+                lambda: any(isinstance(c, Speak) for c in second.commands), what="the question again"
+            )
             asked = len(second.commands)
-            await bus.publish_event(call, AgentLeft(reason="LiveKit: first left", agent_id="first"))
-            await asyncio.sleep(0.3)
+            left = await bus.publish_event(call, AgentLeft(reason="LiveKit: first left", agent_id="first"))
+            # The node has read the report (and, waiting for an agent, would read on).
+            await wait_until(lambda: _read_past(channel, left), what="the node to read the report")
             assert not asking.done()  # not failed, not waiting for yet another agent
             await bus.publish_event(
                 call,
@@ -218,9 +227,10 @@ def test_the_same_agent_announcing_itself_again_restarts_nothing(memory_buses: B
             asking = asyncio.ensure_future(
                 channel.listen(prompt=Prompt("Which account?"), no_input_timeout=100)
             )
-            await asyncio.sleep(0.1)  # the question waits on the bus: no agent yet
+            # The question waits on the bus: no agent yet.
+            await wait_until(lambda: _count(_commands(bus, call), 2), what="the question on the bus")
             agent.start()  # the call's first agent_joined, with requests outstanding
-            await _until(lambda: len(agent.commands) >= 2)
+            await wait_until(lambda: len(agent.commands) >= 2, what="the question")
             await bus.publish_event(call, AgentJoined(agent_id="only"))
             result = await asyncio.wait_for(asking, 5)
         assert result.transcript == "savings"
@@ -237,7 +247,7 @@ def test_when_no_agent_comes_back_the_node_fails(memory_buses: Buses) -> None:
         agent.start()
         async with VoiceChannel(bus, call, clock=CLOCK) as channel:
             asking = asyncio.ensure_future(channel.listen(prompt=Prompt("Hm?"), no_input_timeout=100))
-            await asyncio.sleep(0.1)
+            await wait_until(lambda: len(agent.commands) == 2, what="the question")
             await agent.stop()
             with pytest.raises(AgentTimeout, match="no other agent joined within 10 seconds"):
                 await asking

@@ -9,11 +9,20 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from engine.voice.bus import StreamCursor
-from engine.voice.messages import Dtmf, Event
+from engine.voice.messages import Dtmf, Event, Listen
 from engine.voice.redis_bus import RedisVoiceBus
 from engine.voice.redis_server import EmbeddedRedis
 from engine.voice.simulated_agent import Say
-from tests.voice.support import CLOCK, compiled, execute, new_call_id, said
+from tests.voice.support import (
+    CLOCK,
+    blocked_readers,
+    compiled,
+    execute,
+    new_call_id,
+    said,
+    until_one_more_blocks,
+)
+from tests.waiting import wait_until
 
 COUNT = 300
 
@@ -76,9 +85,11 @@ def test_connections_killed_by_the_server_are_reopened_transparently(redis_url: 
                 assert entry is not None
                 seen.append(entry[1].request_id)
 
+        before = await blocked_readers(writer, call)
         consumer = asyncio.ensure_future(consume())
         await _publish(writer, call, 0, COUNT // 2)
-        await asyncio.sleep(0.05)  # the reader is blocked in XREAD now
+        await wait_until(lambda: len(seen) == COUNT // 2, what="the first half to be read")
+        await until_one_more_blocks(writer, call, before)  # the reader waits in XREAD now
         killed += await _kill_clients(redis_url)  # both sides lose every connection
         await _publish(writer, call, COUNT // 2, COUNT)
         await asyncio.wait_for(consumer, 10)
@@ -94,7 +105,7 @@ def test_connections_killed_by_the_server_are_reopened_transparently(redis_url: 
 def test_a_menu_survives_its_connections_being_killed_mid_call(redis_url: str) -> None:
     graph = compiled("""
 flow: t
-settings: {barge_in: true, no_input_timeout: 5s}
+settings: {barge_in: true, no_input_timeout: 60s}
 start: menu
 nodes:
   menu:
@@ -107,19 +118,22 @@ nodes:
 """)
 
     async def scenario() -> tuple[str, list[str], str]:
-        from engine.voice.simulated_agent import Silence, SimulatedAgent
+        from engine.voice.simulated_agent import SimulatedAgent
 
         call = new_call_id()
         plugin_bus = RedisVoiceBus.from_url(redis_url)
         agent_bus = RedisVoiceBus.from_url(redis_url)
-        # The caller thinks for 3 s (flow time) before answering: the kill lands then.
-        agent = SimulatedAgent(agent_bus, call, [Silence(3), Say("agent please")], clock=CLOCK)
+        # The caller says nothing until the kill has landed, while the menu listens.
+        agent = SimulatedAgent(agent_bus, call, clock=CLOCK)
         agent.start()
         node = asyncio.ensure_future(
             execute(plugin_bus, "voice_menu", graph.node("menu").config, call_id=call)
         )
-        await asyncio.sleep(CLOCK.real(1.5))
+        await wait_until(
+            lambda: any(isinstance(c, Listen) for c in agent.commands), what="the menu to listen"
+        )
         assert await _kill_clients(redis_url) >= 2
+        agent.add(Say("agent please"))
         result = await asyncio.wait_for(node, 10)
         await agent.stop(announce=False)
         await plugin_bus.close()
@@ -151,8 +165,9 @@ def test_both_sides_carry_on_when_the_redis_server_restarts(tmp_path: Path) -> N
 
         await _publish(writer, call, 0, 50)
         await consume(50)
+        before = await blocked_readers(writer, call)
         waiting = asyncio.ensure_future(consume(100))  # blocked in XREAD during the restart
-        await asyncio.sleep(0.05)
+        await until_one_more_blocks(writer, call, before)
         await asyncio.get_running_loop().run_in_executor(None, server.restart)
         await _publish(writer, call, 50, 100)
         await asyncio.wait_for(waiting, 10)
