@@ -58,6 +58,12 @@ class FlowNode:
     # when the node has none, or when the node type uses ``timeout`` for
     # something of its own (voice_dtmf_collect: the wait for each digit).
     time_limit: float | None = None
+    # Whether the node speaks or listens on the call (its type's TALKS_TO_CALLER), and
+    # then the texts it may say: its TEMPLATE fields as written, in document order
+    # (prompt, reprompts...). Read by the prompt cache to prepare speech ahead of time
+    # (engine.language.upcoming); derived from the config, so not part of the version.
+    talks_to_caller: bool = False
+    says: tuple[str, ...] = ()
 
     def exit_target(self, name: str) -> str | None:
         for candidate in self.exits:
@@ -113,6 +119,7 @@ def compile_flow(
             schema,
             settings,
             document.source_map.locate(("nodes", node_id), at_key=True)[0],
+            node_type.talks_to_caller,
         )
         plugin_fields = node_type.schema.get("properties", {})
         if node.runs_in == "activity" and "timeout" not in plugin_fields:
@@ -145,14 +152,18 @@ def _compile_node(
     root_schema: Mapping[str, Any],
     flow_settings: Mapping[str, Any],
     line: int,
+    talks_to_caller: bool = False,
 ) -> FlowNode:
     config = json.loads(json.dumps({k: v for k, v in node_data.items() if k != "type"}))
     exits: list[Exit] = []
+    says: dict[str, None] = {}
     for ref in find_fields(root_schema, type_schema, node_data):
         if ref.kind == "node_ref" and isinstance(ref.value, str):
             exits.append(Exit(format_path(ref.path), ref.value, exit_label(node_data, ref.path)))
         elif ref.kind == "duration" and ref.value is not None:
             _set_at(config, ref.path, parse_duration(ref.value))
+        elif ref.kind == "template" and talks_to_caller and isinstance(ref.value, str) and ref.value.strip():
+            says.setdefault(ref.value, None)
     accepted = type_schema.get("properties", {})
     for name in INHERITED_SETTINGS:
         if name in accepted and name not in config and name in flow_settings:
@@ -165,6 +176,8 @@ def _compile_node(
         exits=tuple(exits),
         max_visits=int(node_data.get("max_visits", DEFAULT_MAX_VISITS)),
         line=line,
+        talks_to_caller=talks_to_caller,
+        says=tuple(says),
     )
 
 
@@ -207,6 +220,9 @@ def graph_hash(graph: FlowGraph) -> str:
     content["subflows"] = {name: sub.version for name, sub in graph.subflows.items()}
     for node in content["nodes"].values():
         node.pop("line")
+        # Derived from the config (and the node type): what the prompt cache reads.
+        node.pop("talks_to_caller", None)
+        node.pop("says", None)
         # Exits are looked up by name; the order their fields were written in
         # the file must not make a new version.
         node["exits"] = sorted(node["exits"], key=lambda exit_: exit_["name"])

@@ -1,7 +1,8 @@
 """Finding a node's exits, conditions and durations through its schema.
 
 A plugin marks a field as an exit by giving it the schema ``NODE_REF`` (and a
-condition with ``EXPRESSION``, a length of time with ``DURATION``). This
+condition with ``EXPRESSION``, a length of time with ``DURATION``, text that may
+hold ``${...}`` with ``TEMPLATE``). This
 module walks a node's values alongside its schema and returns every such
 field with its path, so the validator and compiler work for any node type,
 including third-party ones, without knowing their fields.
@@ -15,9 +16,10 @@ from typing import Any, Literal
 
 from engine.language.sourcemap import DocPath
 
-FieldKind = Literal["node_ref", "expression", "duration"]
+FieldKind = Literal["node_ref", "expression", "duration", "template"]
 _KINDS: dict[str, FieldKind] = {
     "#/$defs/node_ref": "node_ref",
+    "#/$defs/template": "template",
     "#/$defs/expression": "expression",
     "#/$defs/duration": "duration",
     "#/$defs/settings/properties/no_input_timeout": "duration",
