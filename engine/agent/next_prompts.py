@@ -101,11 +101,6 @@ class NextPrompts:
         self.pause()
         self._turn, self._left = None, []
 
-    @property
-    def pending(self) -> tuple[str, ...]:
-        """The texts of this turn not prepared yet (tests, logs)."""
-        return tuple(self._left)
-
     # ---- preparing ----
 
     def _resume(self) -> None:

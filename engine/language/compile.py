@@ -58,11 +58,13 @@ class FlowNode:
     # when the node has none, or when the node type uses ``timeout`` for
     # something of its own (voice_dtmf_collect: the wait for each digit).
     time_limit: float | None = None
-    # Whether the node speaks or listens on the call (its type's TALKS_TO_CALLER), and
-    # then the texts it may say: its TEMPLATE fields as written, in document order
-    # (prompt, reprompts...). Read by the prompt cache to prepare speech ahead of time
-    # (engine.language.upcoming); derived from the config, so not part of the version.
+    # Whether the node speaks or listens on the call and whether it waits (its type's
+    # TALKS_TO_CALLER and WAITS), and the texts a talking node may say: its TEMPLATE
+    # fields as written, in document order (prompt, reprompts...). Read to prepare
+    # speech ahead of time (engine.language.upcoming); derived from the node's type and
+    # config, so not part of the version.
     talks_to_caller: bool = False
+    waits: bool = False
     says: tuple[str, ...] = ()
 
     def exit_target(self, name: str) -> str | None:
@@ -120,6 +122,7 @@ def compile_flow(
             settings,
             document.source_map.locate(("nodes", node_id), at_key=True)[0],
             node_type.talks_to_caller,
+            node_type.waits,
         )
         plugin_fields = node_type.schema.get("properties", {})
         if node.runs_in == "activity" and "timeout" not in plugin_fields:
@@ -153,6 +156,7 @@ def _compile_node(
     flow_settings: Mapping[str, Any],
     line: int,
     talks_to_caller: bool = False,
+    waits: bool = False,
 ) -> FlowNode:
     config = json.loads(json.dumps({k: v for k, v in node_data.items() if k != "type"}))
     exits: list[Exit] = []
@@ -177,6 +181,7 @@ def _compile_node(
         max_visits=int(node_data.get("max_visits", DEFAULT_MAX_VISITS)),
         line=line,
         talks_to_caller=talks_to_caller,
+        waits=waits,
         says=tuple(says),
     )
 
@@ -221,8 +226,8 @@ def graph_hash(graph: FlowGraph) -> str:
     for node in content["nodes"].values():
         node.pop("line")
         # Derived from the config (and the node type): what the prompt cache reads.
-        node.pop("talks_to_caller", None)
-        node.pop("says", None)
+        for derived in ("talks_to_caller", "waits", "says"):
+            node.pop(derived, None)
         # Exits are looked up by name; the order their fields were written in
         # the file must not make a new version.
         node["exits"] = sorted(node["exits"], key=lambda exit_: exit_["name"])

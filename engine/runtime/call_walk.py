@@ -89,7 +89,10 @@ class CallWalk(CallBase):
                 node.type,
                 node.config,
                 timeout=node.time_limit,
-                upcoming=upcoming_texts(self._graph, node.id) if node.talks_to_caller else None,
+                # A question (a talking node that waits): what may be said after it.
+                upcoming=upcoming_texts(self._graph, node.id)
+                if node.talks_to_caller and node.waits
+                else None,
             )
             if outcome.missing:
                 self._missing(node, outcome.missing)

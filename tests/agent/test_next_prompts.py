@@ -80,6 +80,7 @@ def _graph() -> FlowGraph:
 def test_what_may_come_next_is_read_from_the_graph() -> None:
     graph = _graph()
     assert graph.nodes["menu"].talks_to_caller and not graph.nodes["lookup"].talks_to_caller
+    assert graph.nodes["menu"].waits and not graph.nodes["tell"].waits  # a question, a message
     assert graph.nodes["bye"].says == ("Thank you for calling. Goodbye.",)
     # The menu's options, to the first nodes that talk (templates as written).
     assert upcoming_texts(graph, "menu") == [
