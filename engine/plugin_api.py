@@ -51,6 +51,23 @@ Attributes that tell the engine what kind of node it is (all optional):
     how diagrams draw the node: ``"decision"``, ``"subflow"`` or ``"wait"``.
 ``describe(config)`` (optional function)
     a few words on what the node does, for diagrams (``GET https://...``).
+``SPOKEN_FIELDS`` (default ``()``)
+    the node's fields whose text is said to the caller, the most telling
+    first (``("prompt",)``). Diagrams quote the first one given; the voice
+    agent synthesises their fixed texts ahead of the call (the ``reprompt``
+    and ``say`` of fields built from :data:`EVENT_HANDLERS` count too,
+    without being listed).
+``ANSWER_FIELDS`` and ``simulated_outputs(answer, config)`` (optional, together)
+    the short form of a fixed answer for a node that calls an outside
+    service, in ``voxflow test`` and ``voxflow chat --answers``.
+    ``ANSWER_FIELDS`` maps each field a test may write (``status``,
+    ``body``) to what it is; ``simulated_outputs`` turns the fields a test
+    wrote into the outputs the node gives, as if its service had answered
+    so. ``config`` is the node's config, filled in. Raise
+    :class:`AnswerProblem` for a value no service could answer (checked when
+    the test is read, with ``config`` as written), or any other exception to
+    fail the node as that answer would (a status of 503). Without them, a
+    test gives such a node its ``outputs:`` in full.
 ``ENGINE_ROLE`` (voxflow's own nodes only)
     the job the engine itself gives the node: ``"end"`` (ends the flow),
     ``"say"`` (a hold message), ``"farewell"`` (a goodbye and hang up),
@@ -78,6 +95,7 @@ from engine.language.node_contract import (
     URL,
     VARIABLE_NAME,
     VOICE_SETTINGS,
+    AnswerProblem,
     NodeContext,
     NodeResult,
     RunsIn,
@@ -131,6 +149,7 @@ __all__ = [
     "VOICE_SETTINGS",
     "Accepted",
     "ActivityServices",
+    "AnswerProblem",
     "CallEnded",
     "Database",
     "LlmSettings",

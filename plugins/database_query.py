@@ -16,6 +16,7 @@ from engine.plugin_api import (
     NODE_REF,
     RAW_TEXT,
     VARIABLE_NAME,
+    AnswerProblem,
     NodeContext,
     NodeResult,
     Services,
@@ -54,6 +55,28 @@ SCHEMA: dict[str, Any] = {
         "next": {**NODE_REF, "description": "Where to go after the query."},
     },
 }
+
+
+# A fixed answer in `voxflow test` / `voxflow chat --answers`: {rows: [{balance: 42.17}]}.
+ANSWER_FIELDS = {
+    "rows": "The rows the query returns, each a set of 'column: value' lines.",
+    "row_count": "The number of rows returned or changed (default: how many rows are given).",
+}
+
+
+def simulated_outputs(answer: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """The outputs of a fixed answer, shaped as execute shapes a real result."""
+    rows = answer.get("rows") or []
+    if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
+        raise AnswerProblem(
+            "rows", "'rows' is a list of rows, each a set of 'column: value' lines, e.g. [{balance: 42.17}]."
+        )
+    count = answer.get("row_count", len(rows))
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise AnswerProblem("row_count", "'row_count' is a whole number, such as 1.")
+    rows = [dict(row) for row in rows]
+    first = rows[0] if rows else {}
+    return {**first, "rows": rows, "row_count": count}
 
 
 def describe(config: Mapping[str, Any]) -> str:

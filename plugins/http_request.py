@@ -24,6 +24,7 @@ from engine.plugin_api import (
     TEMPLATE,
     URL,
     VARIABLE_NAME,
+    AnswerProblem,
     NodeContext,
     NodeResult,
     Services,
@@ -70,8 +71,29 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+# A fixed answer in `voxflow test` / `voxflow chat --answers`: {status: 200, body: {...}}.
+ANSWER_FIELDS = {
+    "status": "The HTTP status code (default 200); 400 or more fails the node, as a real answer would.",
+    "body": "The answer: JSON data, or text.",
+    "headers": "The response headers.",
+}
+
+
 class HttpFailure(Exception):
     """The request failed (a status of 400 or more); retried as configured, then on_error."""
+
+
+def simulated_outputs(answer: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """The outputs of a fixed answer, or its failure: a status of 400 or more fails, as in execute."""
+    status = answer.get("status", 200)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise AnswerProblem("status", "'status' is an HTTP status code such as 200 or 503.")
+    headers = answer.get("headers") or {}
+    if not isinstance(headers, Mapping):
+        raise AnswerProblem("headers", "'headers' is a set of 'name: value' lines.")
+    if status >= 400:
+        raise HttpFailure(f"{config.get('method') or 'GET'} {config.get('url', '')} answered {status}")
+    return {"status": status, "body": answer.get("body"), "headers": dict(headers)}
 
 
 def describe(config: Mapping[str, Any]) -> str:

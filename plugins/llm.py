@@ -46,6 +46,15 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+# A fixed answer in `voxflow test` / `voxflow chat --answers`: {text: balance}.
+ANSWER_FIELDS = {"text": "The model's reply."}
+
+
+def simulated_outputs(answer: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """The outputs of a fixed answer: its reply, from no model."""
+    return {"text": str(answer.get("text", "")), "model": "fixed answer"}
+
+
 class LlmFailure(Exception):
     """The endpoint failed in a way that may pass: retried as configured, then on_error."""
 

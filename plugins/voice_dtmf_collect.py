@@ -33,6 +33,7 @@ WAITS = True  # it waits for the caller or the outside world
 RUNS_IN = "activity"
 TALKS_TO_CALLER = True  # speaks or listens on the call's voice channel
 HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
+SPOKEN_FIELDS = ("prompt",)  # said to the caller: quoted in diagrams, synthesised ahead
 OUTPUTS = {"digits": "The digits typed, as text (leading zeros kept)."}
 SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -17,6 +17,7 @@ DOC = __doc__ or ""
 RUNS_IN = "activity"
 TALKS_TO_CALLER = True  # speaks or listens on the call's voice channel
 HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
+SPOKEN_FIELDS = ("message",)  # said to the caller: quoted in diagrams, synthesised ahead
 OUTPUTS = voice_speak.OUTPUTS
 SCHEMA = voice_speak.SCHEMA
 

@@ -30,6 +30,7 @@ RUNS_IN = "activity"
 TALKS_TO_CALLER = True  # speaks or listens on the call's voice channel
 ENGINE_ROLE = "transfer"  # a call that ends here ends as transferred
 HEARS_HANGUP = True  # the voice bus says call:caller_left (engine.voice.channel_base)
+SPOKEN_FIELDS = ("announce_message",)  # said to the caller: quoted in diagrams, synthesised ahead
 OUTPUTS: dict[str, str] = {}
 SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -28,6 +28,7 @@ WAITS = True  # it waits for the caller or the outside world
 WAITS_FOR_SIGNAL = "signal"  # the field naming the signal it waits for
 DIAGRAM_SHAPE = "wait"
 RUNS_IN = "workflow"
+SPOKEN_FIELDS = ("hold_message",)  # said to the caller: quoted in diagrams, synthesised ahead
 OUTPUTS = {"<field>": "Each field of the signal's data."}
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -55,11 +56,11 @@ def describe(config: Mapping[str, Any]) -> str:
 async def execute(config: Mapping[str, Any], context: NodeContext, services: Services) -> NodeResult:
     # Runs inside the call's workflow: the wait is a durable timer raced
     # against the signal, so it survives worker restarts.
-    runtime = workflow_services(services, ("wait_for_signal", "say"), NODE_TYPE)
+    runtime = workflow_services(services, ("receive_signal", "say"), NODE_TYPE)
     hold = config.get("hold_message")
     if hold:
         await runtime.say(render(hold, context.variables))
-    waited = await runtime.wait_for_signal(config["signal"], float(config["timeout"]))
+    waited = await runtime.receive_signal(config["signal"], float(config["timeout"]))
     if not waited.arrived:
         return NodeResult(exit="on_timeout")
     payload = waited.payload

@@ -136,10 +136,6 @@ class CallerListener:
         if self._utterance is not None and self._utterance.timer is not None:
             self._utterance.timer.cancel()
 
-    @property
-    def active_request(self) -> InputRequest | None:
-        return self._input
-
     # ---- commands ------------------------------------------------------------
 
     def listen(self, command: Listen) -> None:

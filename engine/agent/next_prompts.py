@@ -5,7 +5,7 @@ A question (``listen``, ``collect_dtmf``, ``record``) may carry ``upcoming``: th
 texts the call may say after it, most likely first, already filled in with the
 call's variables (engine.language.upcoming finds them in the graph, the run_node
 activity fills them in). A templated text is there as soon as the variables it
-reads are known: a balance an http_request saved before a menu is in the menu's
+reads are known: a balance an outside service gave before a menu is in the menu's
 ``upcoming``, rendered. :class:`NextPrompts` synthesises them one at a time,
 through :meth:`PromptCache.prepare <engine.agent.prompt_cache.PromptCache.prepare>`
 (texts cached already are skipped), so that when the flow says one of them its

@@ -96,7 +96,7 @@ def prompt_key(text: str, engine: agents_tts.TTS) -> str:
 
 def graph_prompts(graph: Any) -> list[str]:
     """Every text with no ``${}`` that a compiled flow and its subflows may say (what
-    their nodes that talk to the caller may say: ``FlowNode.says``), as it is said:
+    their nodes' ``SPOKEN_FIELDS`` and handlers hold: ``FlowNode.says``), as it is said:
     filled in as the run_node activity fills in a text with no variable."""
     found: dict[str, None] = {}
     stack, seen = [graph], set()

@@ -15,7 +15,7 @@ from engine.language.schema import BASE_DEFS, flow_schema
 _REF_WORDS = {
     "#/$defs/node_ref": "node id (an exit)",
     "#/$defs/template": "text, may use ${...}",
-    "#/$defs/expression": "condition",
+    "#/$defs/expression": "expression (true or false)",
     "#/$defs/duration": "length of time (5s, 2m)",
     "#/$defs/variable_name": "variable name",
     "#/$defs/event_handlers": "list of handlers",
@@ -79,6 +79,9 @@ def node_section(node_type: NodeType, root: Mapping[str, Any]) -> str:
     if node_type.outputs:
         lines += ["", "Outputs, saved under `save_as`:", ""]
         lines += [f"- `{name}`: {text}" for name, text in node_type.outputs.items()]
+    if node_type.answer_fields:
+        lines += ["", "A fixed answer for it (`voxflow test`, `voxflow chat --answers`) may give:", ""]
+        lines += [f"- `{name}`: {text}" for name, text in node_type.answer_fields.items()]
     return "\n".join(lines) + "\n"
 
 

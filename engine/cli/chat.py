@@ -5,8 +5,8 @@ dev server unless TEMPORAL_ADDRESS is set, a worker, a voice bus in memory
 or on Redis) and plays the caller: what you type is what the caller says,
 ``#1`` presses a key, ``/silence 6`` stays silent, ``/hangup`` hangs up
 (``/help`` lists everything). What the agent says and the nodes the call
-walks are shown as they happen. Nodes that call outside services
-(http_request, llm, database_query) are called for real unless
+walks are shown as they happen. Nodes that call outside services (a web
+API, a model, a database) are called for real unless
 ``--answers FILE`` gives them fixed answers (the format of a conversation
 test's ``answers:``, by node id). With ``--audio caller.wav`` the caller is a
 recording instead, heard by the voice agent's speech engines, and what the
@@ -55,17 +55,18 @@ While the call runs, type what the caller says and press Enter. Also:
   #1, #1234#        press keys
   /silence 6        say nothing for 6 seconds (/silence alone: do not answer this question)
   /unclear words    say words the recogniser is unsure of
-  /signal NAME {..} send a signal to a wait_for_signal node
+  /signal NAME {..} send a signal to a node waiting for one
   /variables        show the call's variables
   /hangup           hang up (Ctrl-D too)
 The flow's timers (no input, silence) only run while the caller does something,
 so take your time to type.
 
 --answers FILE maps node ids to fixed answers, e.g.
-  understand: {text: balance}                   # llm
-  lookup: {rows: [{balance: "42.17"}]}          # database_query
-  block_card: {status: 200, body: {ok: true}}   # http_request
+  understand: {text: balance}                   # a model's reply
+  lookup: {rows: [{balance: "42.17"}]}          # a database's rows
+  block_card: {status: 200, body: {ok: true}}   # a web API's answer
   account-balance/lookup: {error: "down"}       # a node of a subflow, failing
+(each node type's fields of a fixed answer are in 'voxflow docs')
 
 --audio FILE.wav: the caller is a recording, not you typing. The voice agent's
 speech engines hear it and speak (offline, pocketsphinx and espeak-ng, unless
@@ -101,7 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="set a flow variable (repeatable); VALUE is text, or JSON such as 42 or true",
     )
     parser.add_argument(
-        "--answers", metavar="FILE", help="fixed answers for http_request, llm and database_query nodes"
+        "--answers", metavar="FILE", help="fixed answers for the nodes that call outside services, by node id"
     )
     parser.add_argument(
         "--bus",

@@ -101,7 +101,7 @@ KINDS: dict[str, ConnectionKind] = {
         ),
         ConnectionKind(
             "database",
-            "a database flows query by name (database_query's connection)",
+            "a database flows query by name (a node's 'connection:')",
             (FieldSpec("url", "sqlite:///path/to/file.db or postgresql://user:password@host/db"),),
         ),
         ConnectionKind(

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from engine.language.duration import parse_duration
-from engine.language.fields import find_fields
+from engine.language.fields import find_fields, spoken_texts
 from engine.language.load import LoadedDocument
 from engine.language.registry import PluginRegistry, called_flow
 from engine.language.schema import DEFAULT_MAX_VISITS, flow_schema
@@ -56,13 +56,13 @@ class FlowNode:
     line: int = 0
     # The engine's per-node time limit (its ``timeout`` field), in seconds. None
     # when the node has none, or when the node type uses ``timeout`` for
-    # something of its own (voice_dtmf_collect: the wait for each digit).
+    # something of its own (a digit collector's wait for each digit).
     time_limit: float | None = None
     # Whether the node speaks or listens on the call and whether it waits (its type's
-    # TALKS_TO_CALLER and WAITS), and the texts a talking node may say: its TEMPLATE
-    # fields as written, in document order (prompt, reprompts...). Read to prepare
-    # speech ahead of time (engine.language.upcoming); derived from the node's type and
-    # config, so not part of the version.
+    # TALKS_TO_CALLER and WAITS), and the texts it may say to the caller, as written: its
+    # SPOKEN_FIELDS, then its handlers' reprompts (engine.language.fields.spoken_texts).
+    # Read to prepare speech ahead of time (engine.language.upcoming); derived from the
+    # node's type and config, so not part of the version.
     talks_to_caller: bool = False
     waits: bool = False
     says: tuple[str, ...] = ()
@@ -121,12 +121,17 @@ def compile_flow(
             schema,
             settings,
             document.source_map.locate(("nodes", node_id), at_key=True)[0],
-            node_type.talks_to_caller,
-            node_type.waits,
         )
         plugin_fields = node_type.schema.get("properties", {})
         if node.runs_in == "activity" and "timeout" not in plugin_fields:
             node = replace(node, time_limit=node.config.get("timeout"))
+        said = spoken_texts(node_type.spoken_fields, node_type.schema, node_data)
+        node = replace(
+            node,
+            talks_to_caller=node_type.talks_to_caller,
+            waits=node_type.waits,
+            says=tuple(dict.fromkeys(text for text in said if text.strip())),
+        )
         nodes[node_id] = node
     called = {
         flow for node in nodes.values() if (flow := called_flow(node.type, node.config, registry)) is not None
@@ -155,19 +160,14 @@ def _compile_node(
     root_schema: Mapping[str, Any],
     flow_settings: Mapping[str, Any],
     line: int,
-    talks_to_caller: bool = False,
-    waits: bool = False,
 ) -> FlowNode:
     config = json.loads(json.dumps({k: v for k, v in node_data.items() if k != "type"}))
     exits: list[Exit] = []
-    says: dict[str, None] = {}
     for ref in find_fields(root_schema, type_schema, node_data):
         if ref.kind == "node_ref" and isinstance(ref.value, str):
             exits.append(Exit(format_path(ref.path), ref.value, exit_label(node_data, ref.path)))
         elif ref.kind == "duration" and ref.value is not None:
             _set_at(config, ref.path, parse_duration(ref.value))
-        elif ref.kind == "template" and talks_to_caller and isinstance(ref.value, str) and ref.value.strip():
-            says.setdefault(ref.value, None)
     accepted = type_schema.get("properties", {})
     for name in INHERITED_SETTINGS:
         if name in accepted and name not in config and name in flow_settings:
@@ -180,9 +180,6 @@ def _compile_node(
         exits=tuple(exits),
         max_visits=int(node_data.get("max_visits", DEFAULT_MAX_VISITS)),
         line=line,
-        talks_to_caller=talks_to_caller,
-        waits=waits,
-        says=tuple(says),
     )
 
 

@@ -1,8 +1,7 @@
 """Finding a node's exits, conditions and durations through its schema.
 
 A plugin marks a field as an exit by giving it the schema ``NODE_REF`` (and a
-condition with ``EXPRESSION``, a length of time with ``DURATION``, text that may
-hold ``${...}`` with ``TEMPLATE``). This
+condition with ``EXPRESSION``, a length of time with ``DURATION``). This
 module walks a node's values alongside its schema and returns every such
 field with its path, so the validator and compiler work for any node type,
 including third-party ones, without knowing their fields.
@@ -16,10 +15,9 @@ from typing import Any, Literal
 
 from engine.language.sourcemap import DocPath
 
-FieldKind = Literal["node_ref", "expression", "duration", "template"]
+FieldKind = Literal["node_ref", "expression", "duration"]
 _KINDS: dict[str, FieldKind] = {
     "#/$defs/node_ref": "node_ref",
-    "#/$defs/template": "template",
     "#/$defs/expression": "expression",
     "#/$defs/duration": "duration",
     "#/$defs/settings/properties/no_input_timeout": "duration",
@@ -96,3 +94,24 @@ def iter_strings(value: Any, path: DocPath = ()) -> Iterator[tuple[DocPath, str]
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from iter_strings(item, path + (index,))
+
+
+# What an entry of a field built from EVENT_HANDLERS says to the caller (schema.py's event_handler).
+_HANDLER_TEXTS = ("reprompt", "say")
+_EVENT_HANDLERS_REF = "#/$defs/event_handlers"
+
+
+def spoken_texts(
+    spoken_fields: tuple[str, ...], schema: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """The texts a node says to the caller, as written: its ``SPOKEN_FIELDS``, then its handlers'."""
+    found = [config[name] for name in spoken_fields if isinstance(config.get(name), str)]
+    properties = schema.get("properties") or {}
+    for name, spec in properties.items():
+        if not (isinstance(spec, Mapping) and spec.get("$ref") == _EVENT_HANDLERS_REF):
+            continue
+        handlers = config.get(name)
+        for handler in handlers if isinstance(handlers, list) else ():
+            if isinstance(handler, Mapping):
+                found += [handler[key] for key in _HANDLER_TEXTS if isinstance(handler.get(key), str)]
+    return found

@@ -250,12 +250,24 @@ def _check_ending(checker: _Checker, data: Mapping[str, Any], nodes: dict[str, _
             checker.report(
                 ("nodes", name),
                 f"once a call reaches '{name}' it can never end: every path from there comes back around.",
-                "Give one node of this loop an exit to a node that ends the call "
-                "(voice_hangup, voice_transfer or end).",
+                "Give one node of this loop an exit to a node that ends the call"
+                + _ending_types(checker.registry)
+                + ".",
                 code="never-ends",
                 on_key=True,
             )
     return set(stuck)
+
+
+# The engine's jobs (ENGINE_ROLE) that end a call: the node types to suggest to end a loop.
+_ENDING_ROLES = ("farewell", "transfer", "end")
+
+
+def _ending_types(registry: PluginRegistry) -> str:
+    """The installed types whose ENGINE_ROLE ends the call, quoted in brackets (or nothing)."""
+    by_role = {t.engine_role: t.name for t in registry if t.engine_role in _ENDING_ROLES}
+    names = [by_role[role] for role in _ENDING_ROLES if role in by_role]
+    return f" ({quoted_list(names)})" if names else ""
 
 
 def _strongly_connected(nodes: dict[str, _Node]) -> list[list[str]]:
@@ -492,7 +504,7 @@ def _sets(node: _Node) -> set[str]:
 
 
 # A variable saved by a node of one of these types holds exactly its OUTPUTS; an output named
-# like "<column>" means "any field" (database_query's columns, a signal's data).
+# like "<column>" means "any field" (a query's columns, a signal's data).
 def _output_fields(node: _Node, registry: PluginRegistry) -> frozenset[str] | None:
     if node.type not in registry:
         return None

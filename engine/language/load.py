@@ -39,8 +39,6 @@ _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _STR = "tag:yaml.org,2002:str"
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
 
 _IMPLICIT: list[tuple[str, str, str]] = [
     (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),

@@ -81,3 +81,17 @@ class Services(Protocol):
     Concrete services are added by the runtime; a plugin asks for what it
     needs by attribute and must not keep references after ``execute`` returns.
     """
+
+
+class AnswerProblem(ValueError):
+    """A fixed answer that no real service could give, found by a plugin's ``simulated_outputs``.
+
+    ``field`` is the answer's field at fault (one of the plugin's ``ANSWER_FIELDS``),
+    ``message`` says what is wrong in words for the person who wrote the test, e.g.
+    ``AnswerProblem("status", "'status' is an HTTP status code such as 200 or 503.")``.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message

@@ -12,7 +12,7 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
 from typing import Any
@@ -35,6 +35,8 @@ OWN_DISTRIBUTION = "voxflow"
 ENGINE_ROLES = ("end", "say", "farewell", "transfer")
 # Shapes a node may ask for in diagrams (a voice node is drawn as one without asking).
 DIAGRAM_SHAPES = ("decision", "subflow", "wait")
+# The fields every fixed answer may have, whatever the node type (engine.simulate.fixtures).
+GENERIC_ANSWER_FIELDS = ("outputs", "exit", "error")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class NodeType:
     waits_for_signal: str | None = None
     diagram_shape: str | None = None
     describe: Callable[[Mapping[str, Any]], str] | None = None
+    spoken_fields: tuple[str, ...] = ()
+    answer_fields: Mapping[str, str] = field(default_factory=dict)
+    simulated_outputs: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]] | None = None
 
     @property
     def calls_outside(self) -> bool:
@@ -172,8 +177,9 @@ def check_plugin_module(module: ModuleType, entry_name: str, distribution: str, 
     describe = getattr(module, "describe", None)
     if describe is not None and not callable(describe):
         raise fault("describe must be a function: describe(config) -> a few words for diagrams")
-    schema = getattr(module, "SCHEMA", None)
-    _check_schema(schema, fault, meta=not own)
+    schema = _check_schema(getattr(module, "SCHEMA", None), fault, meta=not own)
+    spoken_fields = _check_spoken_fields(getattr(module, "SPOKEN_FIELDS", ()), schema, fault)
+    answer_fields, simulated_outputs = _check_answer(module, fault)
     execute = getattr(module, "execute", None)
     if execute is None or not (inspect.iscoroutinefunction(execute) or asyncio.iscoroutinefunction(execute)):
         raise fault("it needs 'async def execute(config, context, services)'")
@@ -186,7 +192,7 @@ def check_plugin_module(module: ModuleType, entry_name: str, distribution: str, 
         runs_in,
         dict(outputs),
         module,
-        distribution,  # type: ignore[arg-type]
+        distribution,
         waits,
         hears_hangup,
         talks_to_caller,
@@ -195,10 +201,49 @@ def check_plugin_module(module: ModuleType, entry_name: str, distribution: str, 
         waits_for_signal,
         diagram_shape,
         describe,
+        spoken_fields,
+        answer_fields,
+        simulated_outputs,
     )
 
 
-def _check_schema(schema: object, fault: Any, meta: bool = True) -> None:
+def _check_spoken_fields(value: object, schema: Mapping[str, Any], fault: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise fault('SPOKEN_FIELDS must be a tuple of field names, e.g. ("prompt",)')
+    properties = schema.get("properties", {})
+    for name in value:
+        if not isinstance(name, str) or name not in properties:
+            raise fault(f"SPOKEN_FIELDS names {name!r}, which is not a field of its SCHEMA")
+    return tuple(value)
+
+
+def _check_answer(module: ModuleType, fault: Any) -> tuple[dict[str, str], Any]:
+    """ANSWER_FIELDS and simulated_outputs: both or neither (engine.plugin_api)."""
+    fields = getattr(module, "ANSWER_FIELDS", None)
+    simulate = getattr(module, "simulated_outputs", None)
+    if fields is None and simulate is None:
+        return {}, None
+    if fields is None or simulate is None:
+        raise fault(
+            "ANSWER_FIELDS and simulated_outputs(answer, config) go together: "
+            "give both, or neither (a test then gives the node's outputs in full)"
+        )
+    if (
+        not isinstance(fields, Mapping)
+        or not fields
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
+    ):
+        raise fault("ANSWER_FIELDS must map each field of a fixed answer to a description")
+    clashes = [name for name in GENERIC_ANSWER_FIELDS if name in fields]
+    if clashes:
+        raise fault(f"ANSWER_FIELDS may not define {', '.join(clashes)}: every answer has them")
+    if not callable(simulate) or len(inspect.signature(simulate).parameters) != 2:
+        raise fault("simulated_outputs must be a function: simulated_outputs(answer, config) -> outputs")
+    return dict(fields), simulate
+
+
+def _check_schema(schema: object, fault: Any, meta: bool = True) -> Mapping[str, Any]:
+    """The plugin's SCHEMA, once it is an object schema that defines none of the engine's fields."""
     if not isinstance(schema, Mapping) or schema.get("type") != "object":
         raise fault('SCHEMA must be a JSON Schema with "type": "object"')
     properties = schema.get("properties", {})
@@ -208,12 +253,13 @@ def _check_schema(schema: object, fault: Any, meta: bool = True) -> None:
     if clashes:
         raise fault(f"SCHEMA may not define {', '.join(clashes)}: the engine provides them")
     if not meta:
-        return
+        return schema
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
         raise fault(f"SCHEMA is not valid JSON Schema at {where}: {exc.message}") from None
+    return schema
 
 
 def talks_to_caller(node_type: str, registry: PluginRegistry | None = None) -> bool:
@@ -224,7 +270,7 @@ def talks_to_caller(node_type: str, registry: PluginRegistry | None = None) -> b
 
 def calls_outside(node_type: str, registry: PluginRegistry | None = None) -> bool:
     """Whether an installed node type calls an outside service: an activity that does not
-    talk to the caller (http_request, llm, database_query, a third party's node)."""
+    talk to the caller (a web API, a model, a database: voxflow's or a third party's node)."""
     registry = registry or default_registry()
     return node_type in registry and registry.get(node_type).calls_outside
 

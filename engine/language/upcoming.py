@@ -13,7 +13,7 @@ still in them; the run_node activity fills them in with the call's variables):
    prompt, just said, is cached already and skipped).
 
 A node talks to the caller when its type says so (``TALKS_TO_CALLER``); what it
-may say is its ``TEMPLATE`` fields (engine.language.compile: ``FlowNode.says``).
+may say is its ``SPOKEN_FIELDS`` and its handlers' reprompts (``FlowNode.says``).
 The walk is bounded (``steps`` nodes deep, ``limit`` texts), so a large menu
 costs the same as a small one.
 """

@@ -56,10 +56,6 @@ def _cached(schema: Mapping[str, Any], build: Any) -> Any:
     return entry[1]
 
 
-def schema_validator(schema: Mapping[str, Any]) -> jsonschema.Draft202012Validator:
-    return _cached(schema, lambda s: _validator_for(json.dumps(s, sort_keys=True)))
-
-
 class _SplitValidator:
     """The flow schema's validation, node by node.
 

@@ -164,8 +164,8 @@ class NodeActivities:
             ),
         )
         began = time.monotonic()
-        # What an outside service answered (http_request, llm, database_query, a third
-        # party's node), kept on the record so the call can be replayed as a test.
+        # What an outside service answered (any node that calls one, a third party's too),
+        # kept on the record so the call can be replayed as a test.
         outside = not talks_to_caller(task.node_type, self.registry) and not task.node_id.startswith("~")
         try:
             outcome = await self._run_node(task, services)
@@ -261,7 +261,7 @@ class NodeActivities:
     ) -> NodeResult:
         """The plugin's work, or the worker's fixed answer for this node (tests, chat)."""
         fixed = self.services.fixed_answers
-        answer = fixed.answer(task) if fixed is not None else None
+        answer = fixed.answer(task, config) if fixed is not None else None
         if answer is not None:
             return answer
         result: NodeResult = await plugin.execute(config, context, services)

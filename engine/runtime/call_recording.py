@@ -45,7 +45,7 @@ class CallRecording(CallBase):
             if self._stopping:
                 # Cancelled because the call is being stopped (a hangup): that must end the
                 # walk here, not be taken for a failed write after which the node goes on
-                # (a wait_for_signal would then wait on, and the hangup be lost).
+                # (a node waiting for a signal would then wait on, and the hangup be lost).
                 raise asyncio.CancelledError() from None
             self._event(
                 "record_failed",

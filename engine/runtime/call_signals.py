@@ -1,4 +1,4 @@
-"""Signals for a call: named events wait here until a wait_for_signal node takes
+"""Signals for a call: named events wait here until a node waiting for a signal takes
 them (a bounded number per name), or go on to the subflow the call is in."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ TRANSCRIPT_LIMIT = 200
 
 
 class CallSignals(CallBase):
-    async def _wait_for_signal(self, name: str, timeout: float) -> m.SignalWait:
+    async def _receive_signal(self, name: str, timeout: float) -> m.SignalWait:
         self._waiting_for = name
         try:
             await workflow.wait_condition(
                 lambda: bool(self._pending.get(name)),
                 timeout=timeout,
-                timeout_summary=f"wait_for_signal {name}",
+                timeout_summary=f"waiting for signal {name}",
             )
         except TimeoutError:
             return m.SignalWait(arrived=False)

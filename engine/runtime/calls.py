@@ -114,7 +114,7 @@ async def hang_up(client: Client, call_id: str, reason: str = "", rpc_timeout: f
 
 
 async def send_signal(client: Client, call_id: str, name: str, payload: Any = None) -> None:
-    """Resume a ``wait_for_signal`` node waiting for ``name`` (kept if none waits yet)."""
+    """Resume the node waiting for the signal ``name`` (kept if none waits yet)."""
     await call_handle(client, call_id).signal(m.SIGNAL_SIGNAL, m.CallSignal(name, payload))
 
 

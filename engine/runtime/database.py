@@ -1,4 +1,4 @@
-"""SQL for the ``database_query`` node: SQLite and PostgreSQL, bound parameters only.
+"""SQL for the nodes that query a database connection: SQLite and PostgreSQL, bound parameters only.
 
 Flow authors write ``:name`` placeholders and give values in ``params``. The
 values always travel as bound parameters — for SQLite natively (sqlite3

@@ -193,7 +193,7 @@ class CallSnapshot:
 
 @dataclass
 class CallSignal:
-    """The generic ``signal`` signal: resumes a ``wait_for_signal`` node named ``name``."""
+    """The generic ``signal`` signal: resumes the node waiting for the signal ``name``."""
 
     name: str
     payload: Any = None
@@ -273,7 +273,7 @@ def missing_message(flow_id: str, node_id: str, names: list[str], call_id: str) 
 
 @dataclass
 class SignalWait:
-    """What a workflow-side wait returns to the ``wait_for_signal`` plugin."""
+    """What a workflow-side wait for a signal returns to the node waiting (WAITS_FOR_SIGNAL)."""
 
     arrived: bool
     payload: Any = None

@@ -11,7 +11,7 @@ or a worker dies: an activity that did not finish is retried by Temporal.
   the logic nodes walked since the previous activity, the variables as they
   are then, and the transcript turns that cross the voice bus while it runs.
 - ``record_node_reached`` notes a node that waits inside the workflow
-  (``wait_for_signal``, ``subflow``): no activity would report it otherwise,
+  (for a signal, for a called flow): no activity would report it otherwise,
   and a call may sit there for hours;
 - ``record_call_ended`` runs once when the call ends, with the status, the
   reason, the whole path and the final variables.

@@ -48,7 +48,7 @@ class Database(Protocol):
 
 
 class ActivityServices(Protocol):
-    """Lent to nodes that run as activities (llm, http_request, database_query, voice)."""
+    """Lent to nodes that run as activities (web APIs, models, databases, voice)."""
 
     async def http_session(self) -> aiohttp.ClientSession: ...
 
@@ -58,13 +58,13 @@ class ActivityServices(Protocol):
 
 
 class WorkflowServices(Protocol):
-    """Lent to nodes that run inside the workflow (wait_for_signal, subflow).
+    """Lent to nodes that run inside the workflow (waiting for a signal, calling a flow).
 
     Everything here is deterministic workflow code: timers, signals and child
     workflows recorded in the call's history.
     """
 
-    async def wait_for_signal(self, name: str, timeout: float) -> SignalWait: ...
+    async def receive_signal(self, name: str, timeout: float) -> SignalWait: ...
 
     async def run_subflow(self, flow_id: str, inputs: Mapping[str, Any]) -> SubflowOutcome: ...
 

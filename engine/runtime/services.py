@@ -8,7 +8,8 @@ database connections and LLM endpoint.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -23,15 +24,15 @@ class FixedAnswers(Protocol):
     """Fixed results for some nodes, used instead of running their plugin.
 
     ``voxflow test`` and ``voxflow chat --answers`` give a worker such a table
-    so that http_request, llm and database_query nodes answer the same way
-    every time without the outside service. A worker without one (production)
-    never asks. The ``run_node`` activity calls :meth:`answer` after filling in
-    the node's templates: a result replaces the plugin's work; ``None`` runs
+    so that nodes calling outside services answer the same way every time
+    without the service. A worker without one (production) never asks. The
+    ``run_node`` activity calls :meth:`answer` with the node's config, its
+    templates filled in: a result replaces the plugin's work; ``None`` runs
     the plugin; an exception is the node's failure, handled like the
     plugin's own (a VoxflowError is final, not retried).
     """
 
-    def answer(self, task: NodeTask) -> NodeResult | None: ...
+    def answer(self, task: NodeTask, config: Mapping[str, Any]) -> NodeResult | None: ...
 
 
 class RuntimeServices:

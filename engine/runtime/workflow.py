@@ -7,8 +7,8 @@ How a call runs:
   happens to the file, and replay never reads files or the plugin registry.
 - Logic nodes (voxflow's own ``RUNS_IN = "workflow"`` nodes) run right here, synchronously:
   they create no history events, so thousands of them cost microseconds.
-  ``wait_for_signal`` and ``subflow`` also run here because they need
-  workflow APIs (a durable timer and signals; a child workflow).
+  Waiting for a signal and calling another flow also run here because they
+  need workflow APIs (a durable timer and signals; a child workflow).
 - Every other node runs as the generic ``run_node`` activity (see
   activities.py) with the node's timeout, its ``retry`` as a Temporal retry
   policy, a heartbeat timeout, and cancellation on hangup.
@@ -233,7 +233,7 @@ class CallFlowWorkflow(CallWalk, CallLimits, CallFailures, CallRecording, CallSi
 
     @workflow.signal(name=m.SIGNAL_SIGNAL)
     async def signal(self, incoming: m.CallSignal) -> None:
-        """A named external event for a wait_for_signal node."""
+        """A named external event for a node waiting for a signal."""
         await self._deliver(incoming.name, incoming.payload)
 
     @workflow.signal(dynamic=True)
@@ -278,8 +278,8 @@ class _NodeServices:
     def __init__(self, call: CallFlowWorkflow) -> None:
         self._call = call
 
-    async def wait_for_signal(self, name: str, timeout: float) -> m.SignalWait:
-        return await self._call._wait_for_signal(name, timeout)
+    async def receive_signal(self, name: str, timeout: float) -> m.SignalWait:
+        return await self._call._receive_signal(name, timeout)
 
     async def run_subflow(self, flow_id: str, inputs: Mapping[str, Any]) -> m.SubflowOutcome:
         return await self._call._run_subflow(flow_id, inputs)

@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from engine.server.records import RecordsStore, _Cursor
 
 DAY = 86400.0
-FINAL = ("completed", "user_hangup", "timeout", "failed", "transferred")
 OUTCOMES = ("completed", "transferred", "user_hangup", "failed", "timeout")
 EDGE = ">"  # between the two node ids of an edge: node ids never contain it
 FULL_VERSION = 64  # characters of a flow version (a SHA-256 in hex)

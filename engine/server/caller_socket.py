@@ -40,6 +40,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from engine.core import telemetry
 from engine.server import events as ev
 from engine.server.context import ServerContext, context_of
 from engine.server.desk import CallNotTaken
@@ -211,9 +212,12 @@ class CallerSocket:
             raise Refused(f"the voice agent could not start: {error}") from None
         self.resampler = rtc.AudioResampler(int(rate), SAMPLE_RATE)
         try:
-            answer = await self.ctx.desk.incoming(
-                self.telnyx_id, caller, called, carrier="browser", flow=graph
-            )
+            # The socket lives across calls, so each call gets its own span (the call's
+            # trace starts here, as a webhook's does) with the call id in its baggage.
+            with telemetry.span("browser call", {"voxflow.carrier": "browser"}, call_id=call_id):
+                answer = await self.ctx.desk.incoming(
+                    self.telnyx_id, caller, called, carrier="browser", flow=graph
+                )
         except CallNotTaken as problem:
             await self._abandon()
             raise Refused(f"the call could not start: {problem}") from None

@@ -33,7 +33,6 @@ from engine.core.errors import VoxflowError
 SIGNATURE_HEADER = "telnyx-signature-ed25519"
 TIMESTAMP_HEADER = "telnyx-timestamp"
 TOLERANCE_SECONDS = 300.0
-CALL_EVENTS = ("call.initiated", "call.answered", "call.hangup", "call.dtmf.received", "call.recording.saved")
 # TeXML CallStatus values that mean the call is over (status callbacks).
 TEXML_ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 

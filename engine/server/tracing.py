@@ -2,7 +2,9 @@
 
 A TeXML webhook names its call (Telnyx's CallSid gives the call id), so its span
 carries ``voxflow.call_id`` and puts it in the baggage before the call's workflow
-is started under it. Event streams, the monitor's files and /metrics are not traced.
+is started under it. Event streams, the monitor's files and /metrics are not traced, nor
+the browser caller's socket, which lives across calls: each of its calls opens its own span
+(engine.server.caller_socket).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from aiohttp import web
 from engine.core import telemetry
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-UNTRACED = ("/monitor", "/metrics", "/healthz", "/api/events", "/api/ws")
+UNTRACED = ("/monitor", "/metrics", "/healthz", "/api/events", "/api/ws", "/api/caller")
 
 
 @web.middleware

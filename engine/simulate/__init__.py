@@ -10,7 +10,7 @@ Modules, smallest first:
 - :mod:`engine.simulate.clock` — flow time that stands still (chat) while a person types.
 - :mod:`engine.simulate.logs` — the Temporal SDK's log lines into a file, not onto the screen.
 - :mod:`engine.simulate.caller` — the scripted caller: the simulated agent plus "no answer".
-- :mod:`engine.simulate.fixtures` — fixed answers for http_request, llm and database_query.
+- :mod:`engine.simulate.fixtures` — fixed answers for the nodes that call outside services.
 - :mod:`engine.simulate.session` — an engine in one process (Temporal, a worker, a bus), and calls on it.
 - :mod:`engine.simulate.trace` — what a finished call did: nodes and exits, subflows included.
 - :mod:`engine.simulate.progress` — following a running call's path (chat).

@@ -15,7 +15,7 @@ turns typed lines into caller actions:
 ``/help``          this list
 =================  ==========================================================
 
-What the agent says, the nodes the call walks (``→ menu (voice_menu)``,
+What the agent says, the nodes the call walks (``→ menu (<its type>)``,
 from the call's ``state`` query, subflows included) and nodes that failed
 are shown through a :class:`ChatView`. Time stands still while the caller
 has nothing to do (see engine.simulate.clock), so the flow waits as long as
@@ -286,7 +286,7 @@ def _failed_type(message: str) -> str:
 
 
 def external_nodes(graph: FlowGraph) -> list[str]:
-    """``understand (llm)``, ``account-balance/lookup (database_query)``: outside-service nodes."""
+    """``understand (<type>)``, ``account-balance/lookup (<type>)``: the nodes calling outside services."""
     found: list[str] = []
 
     def visit(flow: FlowGraph, prefix: str, seen: set[str]) -> None:

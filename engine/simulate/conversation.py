@@ -25,7 +25,7 @@ says next, before the caller's next turn); ``caller`` (words; ``confidence``,
 ``barge_in``); ``press`` (keys, ``"1234#"``; ``barge_in``, ``gap``);
 ``silence`` (seconds, or "7s"); ``no_answer`` (the caller does not answer the
 question asked, so the flow's no-input timeout passes); ``hangup``;
-``signal`` (a named signal for a wait_for_signal node, with ``payload``).
+``signal`` (a named signal for a node waiting for one, with ``payload``).
 
 Expectations (``expect``): ``status``, ``reason_contains``, ``path`` (the
 test's flow, exactly), ``reached`` / ``not_reached`` (``node`` or

@@ -221,14 +221,14 @@ class _Reader:
         if not calls_outside(node.type):
             self.problem(
                 path,
-                f"'{key}' is a {node.type} node; only nodes that call something "
-                "outside (http_request, llm, database_query, ...) take fixed answers.",
+                f"'{key}' is a {node.type} node; only nodes that call an outside "
+                "service (a web API, a model, a database, ...) take fixed answers.",
                 "Remove this answer; the test's turns decide what voice nodes get.",
                 on_key=True,
             )
             return None
         exits = tuple(e.name for e in node.exits)
-        for field_name, message in answer_problems(value, node.type, exits):
+        for field_name, message in answer_problems(value, node.type, exits, node.config):
             self.problem(path + ((field_name,) if field_name else ()), message, on_key=bool(field_name))
         where = f"{self.document.file}:{self.line(path)}"
         return answer_from_data(value, flow_id, node_id, node.type, where)
@@ -372,7 +372,7 @@ class _Reader:
             hint = as_sentence(did_you_mean(str(name), waited)) or (
                 f"The flow waits for {quoted_list(waited)}."
                 if waited
-                else "This flow has no wait_for_signal node."
+                else "No node of this flow waits for a signal."
             )
             self.problem(path + ("signal",), f"the flow never waits for a signal named '{name}'.", hint)
             return None

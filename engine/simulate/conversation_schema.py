@@ -32,13 +32,13 @@ _NODE_LIST: dict[str, Any] = {
 }
 _ANSWERS: dict[str, Any] = {
     "type": "object",
-    "description": "Fixed answers of http_request, llm and database_query nodes, by node id.",
+    "description": "Fixed answers of the nodes that call outside services, by node id.",
     "propertyNames": {"pattern": NODE_KEY_PATTERN},
     "additionalProperties": {
         "type": "object",
-        "x-hint": "An answer is a set of 'name: value' lines, e.g. {text: balance} for an llm "
-        "node, {rows: [{balance: 42}]} for a database_query, {status: 200, body: {...}} for "
-        'an http_request, or {error: "..."} to make the node fail.',
+        "x-hint": "An answer is a set of 'name: value' lines: the fields of a fixed answer "
+        "that 'voxflow docs' lists for the node's type (e.g. {status: 200, body: {...}}), "
+        '{outputs: {...}} for any node, or {error: "..."} to make the node fail.',
     },
 }
 _SETUP: dict[str, Any] = {

@@ -1,14 +1,19 @@
-"""Fixed answers for nodes that call outside services (http_request, llm, database_query).
+"""Fixed answers for nodes that call outside services.
 
 A conversation test (or ``voxflow chat --answers FILE``) says what such a
 node answers, by node id::
 
     answers:
-      understand: {text: balance}                      # llm: the reply
-      lookup: {rows: [{balance: "42.17"}]}             # database_query: the rows
-      block_card: {status: 200, body: {blocked: true}} # http_request: status, body, headers
+      understand: {text: balance}                      # a node's short form (its ANSWER_FIELDS)
+      lookup: {rows: [{balance: "42.17"}]}
+      block_card: {status: 200, body: {blocked: true}}
       lookup_caller: {error: "connection refused"}     # any of them: the node fails
       other_node: {outputs: {anything: 1}, exit: next} # any activity node: outputs as given
+
+A node type that calls an outside service may give its answers a short form
+(engine.plugin_api: ``ANSWER_FIELDS`` and ``simulated_outputs``, which turns
+the fields a test wrote into the node's outputs, or fails as that answer would);
+``outputs:`` and ``exit:`` work for every node, ``error:`` fails any.
 
 The worker is started with a :class:`FixedAnswerTable` (see
 engine.runtime.services.FixedAnswers); its ``run_node`` activity asks the
@@ -27,18 +32,9 @@ from typing import Any
 
 from engine.core.errors import VoxflowError
 from engine.core.suggest import closest
-from engine.language.node_contract import NodeResult
-from engine.language.registry import calls_outside
-from engine.language.templates import TemplateProblem, render_url
+from engine.language.node_contract import AnswerProblem, NodeResult
+from engine.language.registry import GENERIC_ANSWER_FIELDS, calls_outside, installed
 from engine.runtime.messages import NodeTask
-
-# Per node type: the shorthand fields of an answer (besides error / outputs / exit).
-SHORTHAND_FIELDS: dict[str, tuple[str, ...]] = {
-    "http_request": ("status", "body", "headers"),
-    "llm": ("text",),
-    "database_query": ("rows", "row_count"),
-}
-GENERIC_FIELDS = ("outputs", "exit")
 
 
 class FixedFailure(VoxflowError):
@@ -51,25 +47,33 @@ class MissingAnswer(VoxflowError):
 
 @dataclass(frozen=True)
 class FixedAnswer:
-    """What one node answers: outputs and an exit, or an error."""
+    """What one node answers: its outputs in full, its short form, or an error; and an exit."""
 
     flow_id: str
     node_id: str
     node_type: str
-    outputs: Mapping[str, Any] = field(default_factory=dict)
+    outputs: Mapping[str, Any] | None = None  # given in full (``outputs:``)
+    fields: Mapping[str, Any] = field(default_factory=dict)  # the short form (ANSWER_FIELDS)
     exit: str = "next"
     error: str | None = None
     where: str = ""  # file:line of the answer, for messages
 
-    def result(self, task: NodeTask) -> NodeResult:
+    def result(self, config: Mapping[str, Any]) -> NodeResult:
+        """The node's result; ``config`` is the node's config with its templates filled in."""
         if self.error is not None:
             raise FixedFailure(f"{self.error} (a fixed answer{_at(self.where)})")
-        status = self.outputs.get("status")
-        if self.node_type == "http_request" and isinstance(status, int) and status >= 400:
-            # As the plugin does: a status of 400 or more is a failure.
-            method = str(task.config.get("method") or "GET")
-            raise FixedFailure(f"{method} {_url(task)} answered {status} (a fixed answer{_at(self.where)})")
-        return NodeResult(exit=self.exit, outputs=dict(self.outputs))
+        if self.outputs is not None:
+            return NodeResult(exit=self.exit, outputs=dict(self.outputs))
+        node_type = installed(self.node_type)
+        simulate = node_type.simulated_outputs if node_type is not None else None
+        if simulate is None:
+            return NodeResult(exit=self.exit)
+        try:
+            outputs = simulate(self.fields, config)
+        except Exception as error:  # the plugin's words: this answer fails the node, as a real one would
+            text = str(error).strip() or type(error).__name__
+            raise FixedFailure(f"{text} (a fixed answer{_at(self.where)})") from None
+        return NodeResult(exit=self.exit, outputs=dict(outputs))
 
 
 def answer_from_data(
@@ -79,30 +83,24 @@ def answer_from_data(
     if "error" in data:
         return FixedAnswer(flow_id, node_id, node_type, error=str(data["error"]), where=where)
     exit_name = str(data.get("exit", "next"))
-    if "outputs" in data:
-        outputs = dict(data["outputs"] or {})
-    elif node_type == "http_request":
-        outputs = {
-            "status": int(data.get("status", 200)),
-            "body": data.get("body"),
-            "headers": dict(data.get("headers") or {}),
-        }
-    elif node_type == "llm":
-        outputs = {"text": str(data.get("text", "")), "model": "fixed answer"}
-    elif node_type == "database_query":
-        rows = [dict(row) for row in data.get("rows") or []]
-        first = rows[0] if rows else {}
-        outputs = {**first, "rows": rows, "row_count": int(data.get("row_count", len(rows)))}
-    else:
-        outputs = {}
-    return FixedAnswer(flow_id, node_id, node_type, outputs, exit_name, where=where)
+    outputs = dict(data["outputs"] or {}) if "outputs" in data else None
+    fields = {key: value for key, value in data.items() if key not in GENERIC_ANSWER_FIELDS}
+    return FixedAnswer(flow_id, node_id, node_type, outputs, fields, exit_name, where=where)
 
 
-def answer_problems(data: Any, node_type: str, exits: tuple[str, ...]) -> list[tuple[str, str]]:
-    """What is wrong with an answer for a node of ``node_type``: (field, message) pairs."""
+def answer_problems(
+    data: Any, node_type: str, exits: tuple[str, ...], config: Mapping[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """What is wrong with an answer for a node of ``node_type``: (field, message) pairs.
+
+    ``config`` is the node's config as written: the plugin's ``simulated_outputs`` checks
+    the short form's values with it (an answer that fails the node is not a problem here).
+    """
     if not isinstance(data, Mapping):
-        return [("", "an answer is a set of 'name: value' lines, e.g. {text: balance}.")]
-    allowed = (*SHORTHAND_FIELDS.get(node_type, ()), *GENERIC_FIELDS, "error")
+        return [("", "an answer is a set of 'name: value' lines, e.g. {outputs: {...}}.")]
+    found = installed(node_type)
+    short_form = tuple(found.answer_fields) if found is not None else ()
+    allowed = (*short_form, *GENERIC_ANSWER_FIELDS)
     problems: list[tuple[str, str]] = []
     for key in data:
         if key not in allowed:
@@ -116,28 +114,20 @@ def answer_problems(data: Any, node_type: str, exits: tuple[str, ...]) -> list[t
             )
     if "error" in data and len(data) > 1:
         problems.append(("error", "an answer with 'error' fails the node, so it has no other fields."))
-    shorthand = [key for key in data if key in SHORTHAND_FIELDS.get(node_type, ())]
-    if "outputs" in data and shorthand:
-        problems.append(("outputs", f"give either 'outputs' or {_listed(shorthand)}, not both."))
+    given = {key: data[key] for key in data if key in short_form}
+    if "outputs" in data and given:
+        problems.append(("outputs", f"give either 'outputs' or {_listed(list(given))}, not both."))
     if "outputs" in data and not isinstance(data["outputs"], Mapping):
         problems.append(("outputs", "'outputs' is a set of 'name: value' lines."))
     if "exit" in data and str(data["exit"]) not in exits:
         problems.append(("exit", f"this node has no exit '{data['exit']}'; its exits are {_listed(exits)}."))
-    if node_type == "http_request":
-        status = data.get("status", 200)
-        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-            problems.append(("status", "'status' is an HTTP status code such as 200 or 503."))
-        if "headers" in data and not isinstance(data["headers"], Mapping):
-            problems.append(("headers", "'headers' is a set of 'name: value' lines."))
-    if node_type == "database_query" and "rows" in data:
-        rows = data["rows"]
-        if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
-            problems.append(
-                (
-                    "rows",
-                    "'rows' is a list of rows, each a set of 'column: value' lines, e.g. [{balance: 42.17}].",
-                )
-            )
+    if found is not None and found.simulated_outputs is not None and not problems and "outputs" not in data:
+        try:
+            found.simulated_outputs(given, config or {})
+        except AnswerProblem as problem:
+            problems.append((problem.field, problem.message))
+        except Exception:  # noqa: S110 - an answer that fails the node: what the test asked for
+            pass
     return problems
 
 
@@ -166,7 +156,7 @@ class FixedAnswerTable:
         with self._lock:
             self._calls.pop(call_id, None)
 
-    def answer(self, task: NodeTask) -> NodeResult | None:
+    def answer(self, task: NodeTask, config: Mapping[str, Any]) -> NodeResult | None:
         """engine.runtime.services.FixedAnswers: a fixed result, None to run the plugin."""
         with self._lock:
             call = self._calls.get(task.call_id)
@@ -183,23 +173,14 @@ class FixedAnswerTable:
                 )
             return None
         call.used.add(key)
-        return fixed.result(task)
+        return fixed.result(config)
 
 
 def _example(node_type: str) -> str:
-    return {
-        "http_request": "{status: 200, body: {...}}",
-        "llm": "{text: ...}",
-        "database_query": "{rows: [{column: value}]}",
-    }.get(node_type, "{outputs: {...}}")
-
-
-def _url(task: NodeTask) -> str:
-    url = task.config.get("url", "")
-    try:
-        return render_url(str(url), task.variables)
-    except TemplateProblem:
-        return str(url)
+    found = installed(node_type)
+    if found is None or not found.answer_fields:
+        return "{outputs: {...}}"
+    return "{" + ", ".join(f"{name}: ..." for name in found.answer_fields) + "}"
 
 
 def _at(where: str) -> str:

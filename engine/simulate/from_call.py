@@ -3,8 +3,8 @@
 From the call's record (engine.server.records): the caller's side as turns
 (what they said, with the recogniser's confidence; keys pressed; questions
 left unanswered; cutting into a prompt; hanging up), what the agent said
-between them, what the outside services answered (http_request, llm,
-database_query, ... as recorded when the call ran), and the path the call
+between them, what the outside services answered (web APIs, models,
+databases, ... as recorded when the call ran), and the path the call
 took and how it ended, as expectations. The test is written beside the flow
 (``flows/tests/<flow>.call-<id>.test.yaml``); on the version the call ran it
 passes, and on a changed flow it shows where the call would now go another way.

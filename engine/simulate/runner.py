@@ -5,7 +5,7 @@ Each test is one call on a shared :class:`~engine.simulate.session.SimulatorEngi
 own scripted caller and its own fixed answers, so tests run concurrently.
 
 Time: voice timers (no input, inter-digit, "are you still there?") run on a
-scaled clock, and the workflow's durable timers (wait_for_signal's timeout)
+scaled clock, and the workflow's durable timers (a wait for a signal)
 are scaled when the test's copy of the flow is prepared, so a test of a
 3-minute wait does not take 3 minutes. Timeouts of whole nodes and calls
 (a node's ``timeout``, ``max_call_duration``) keep their real length: they
@@ -256,7 +256,7 @@ async def _still_going(call: SimulatedCall, timeout: float) -> str:
 
 
 def scaled(graph: FlowGraph, factor: float) -> FlowGraph:
-    """``graph`` with its durable timers (wait_for_signal's timeout) ``factor`` times as long."""
+    """``graph`` with its durable timers (a wait for a signal) ``factor`` times as long."""
     if factor == 1:
         return graph
     nodes = {node_id: _scaled_node(node, factor) for node_id, node in graph.nodes.items()}

@@ -4,8 +4,8 @@ The path comes from the call's result (and, for each subflow, from the
 child workflow's result or its ``state`` query). Which exit a node took is
 read from the workflow history: every node that runs as an activity records
 its outcome (``NodeOutcome.exit``) or its failure (then the flow went on
-along ``on_error``). Nodes that run inside the workflow (condition, set,
-wait_for_signal, subflow) leave no such record, so for them the exit is
+along ``on_error``). Nodes that run inside the workflow (``RUNS_IN =
+"workflow"``) leave no such record, so for them the exit is
 known by where the call went next: when two of their exits lead to the same
 node, both count as taken.
 """

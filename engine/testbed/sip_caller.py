@@ -31,7 +31,6 @@ import numpy as np
 from livekit import api, rtc
 
 RATE = 16000  # what the caller's audio is recorded and published at
-LINE_RATE = 8000  # G.711
 FRAME_MS = 20
 FRAME_SAMPLES = RATE * FRAME_MS // 1000
 SOUND_LEVEL = 300  # peak amplitude of a frame that counts as sound (about -40 dBFS)

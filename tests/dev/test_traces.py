@@ -11,6 +11,7 @@ voice bus; /metrics has the agent's TTS latency.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -123,3 +124,52 @@ def test_one_call_is_one_trace_across_server_workflow_activities_and_agent(
     )
     assert tts_p95 > 0
     assert 'voxflow_node_calls_total{flow="bank-line",node="menu",outcome="reached"}' in metrics
+
+
+def test_a_browser_call_is_one_trace_with_its_call_id(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The monitor's caller socket lives across calls: each call it starts is its own
+    trace, rooted at a ``browser call`` span that carries the call id."""
+    with OtlpReceiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
+        dev = start_dev(tmp_path)
+        try:
+
+            async def call() -> str:
+                async with aiohttp.ClientSession() as http:
+                    ws = await http.ws_connect(f"{dev.url}/api/caller?token={dev.token}")
+                    await ws.send_json({"type": "start", "flow": "bank-line", "mode": "text"})
+                    call_id = ""
+                    async for message in ws:
+                        if message.type != aiohttp.WSMsgType.TEXT:
+                            continue
+                        data = json.loads(message.data)
+                        if data["type"] == "started":
+                            call_id = data["call_id"]
+                            await ws.send_json({"type": "hangup"})
+                        elif data["type"] == "ended":
+                            break
+                    await ws.close()
+                    return call_id
+
+            call_id = asyncio.run(call())
+            assert call_id
+            deadline = time.monotonic() + 30
+            while not any(
+                s.name == "RunWorkflow:CallFlowWorkflow" and s.attributes.get("voxflow.call_id") == call_id
+                for s in receiver.received()
+            ):
+                assert time.monotonic() < deadline, [s.name for s in receiver.received()]
+                time.sleep(0.2)
+        finally:
+            stop_dev(dev)
+
+    received = receiver.received()
+    assert not any(s.name.startswith("GET /api/caller") for s in received), "the socket is not one span"
+    root = next(s for s in received if s.name == "browser call")
+    assert root.attributes.get("voxflow.call_id") == call_id
+    start = next(s for s in received if s.name == "StartWorkflow:CallFlowWorkflow")
+    assert start.parent_id == root.span_id and start.trace_id == root.trace_id
+    assert all(
+        s.attributes.get("voxflow.call_id") == call_id for s in received if s.trace_id == root.trace_id
+    )

@@ -19,8 +19,6 @@ from engine.language.registry import installed
 Shape = Literal["voice", "decision", "terminal", "subflow", "wait", "step"]
 Status = Literal["same", "added", "changed", "removed"]
 
-# Fields that hold what the caller hears, in the order we prefer for a node's excerpt.
-SPOKEN_FIELDS = ("message", "prompt", "farewell_message", "announce_message", "hold_message")
 EXCERPT_LENGTH = 40
 # Exits taken when something went wrong rather than on the normal path: drawn dotted.
 _SOFT_EXIT_HEADS = ("on_error", "on_timeout", "no_input", "no_match", "timeout")
@@ -112,7 +110,8 @@ def node_shape(node: FlowNode) -> Shape:
 
 def node_excerpt(node: FlowNode, limit: int = EXCERPT_LENGTH) -> tuple[str, bool]:
     """A short reminder of what the node does: what it says (quoted) or a key detail."""
-    for name in SPOKEN_FIELDS:
+    found = installed(node.type)
+    for name in found.spoken_fields if found is not None else ():
         value = node.config.get(name)
         if isinstance(value, str) and value.strip():
             return shorten(value, limit), True
