@@ -8,7 +8,9 @@ three kinds of question in turn, and the caller (espeak) answers each 0.3 s
 after it is asked:
 
 menu answer
-    "Say balance." → "balance" (a voice_menu's phrase) → "Balance it is."
+    "Say balance." → "balance" (a voice_menu's phrase) → "Balance it is: 3 dollars."
+    (templated: the round number, which a set node before the menu counts, so the
+    text is new every round and only preparing it ahead can make it a cache hit)
 yes/no
     "Is that right?" → "yes" (a voice_listen with expected phrases) → "Noted."
 free speech
@@ -26,13 +28,17 @@ engine (bus + workflow)
 TTS first audio
     → the first frame of the answer heard on the line
 
-The same calls run twice in one run: "before" with the new behaviour off
+The same calls run three times in one run: "before" with the new behaviour off
 (end of turn after the whole end_silence_ms of VAD silence, then recognition;
-no prompt cache), and "after" with it on (engine.agent.turns: a whole expected
+no prompt cache), "after" with it on (engine.agent.turns: a whole expected
 phrase ends the turn after a short silence, speech recognised ahead of the end
 silence; engine.agent.prompt_cache prepared with the flow's fixed prompts, as
-``voxflow dev`` does when it loads a flow). The first round of each warms up
-and is not counted; figures are medians (and 90th percentiles).
+``voxflow dev`` does when it loads a flow; what may be said next prepared while
+the caller answers, engine.agent.next_prompts), and "after, no prepare-next":
+the same but for that last part (``VOXFLOW_PREPARE_NEXT=off``). The reply to
+the templated menu answer, its first audio with and without preparing ahead,
+is the figure of the last two. The first round of each warms up and is not
+counted; figures are medians (and 90th percentiles).
 
 Targets (issue 16): menu and yes/no ≤ 400 ms, free speech ≤ 700 ms, a cached
 prompt's first audio ≤ 5 ms.
@@ -49,7 +55,7 @@ import textwrap
 import threading
 import uuid
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,7 +65,7 @@ if __package__ in (None, ""):  # run as a script: python bench/bench_agent.py
 import numpy as np
 
 from engine.agent import espeak, wav
-from engine.agent.bus_agent import BusAgent
+from engine.agent.bus_agent import BusAgent, BusAgentOptions
 from engine.agent.control import LocalCallControl
 from engine.agent.harness import AudioHarness, HarnessOptions
 from engine.agent.offline_tts import OfflineTTS
@@ -80,14 +86,21 @@ from engine.runtime.temporal_server import (
 from engine.runtime.worker import WorkerOptions, create_worker
 from engine.voice.bus import START
 from engine.voice.memory_bus import MemoryVoiceBus
-from engine.voice.messages import Speak, TtsComplete
+from engine.voice.messages import Speak, TtsComplete, TtsStarted
 
 RATE = 16000
 ANSWER_DELAY = 0.3
 FLOW = textwrap.dedent("""\
     flow: bench-agent
-    start: ask
+    start: count
+    variables:
+      round: {default: 0}
     nodes:
+      count:
+        type: set
+        values: {round: "${round + 1}"}
+        next: ask
+        max_visits: 1000
       ask:
         type: voice_menu
         prompt: "Say balance."
@@ -96,7 +109,7 @@ FLOW = textwrap.dedent("""\
         max_visits: 1000
       answer:
         type: voice_speak
-        message: "Balance it is."
+        message: "Balance it is: ${round} dollars."
         next: confirm
         max_visits: 1000
       confirm:
@@ -119,7 +132,7 @@ FLOW = textwrap.dedent("""\
       thanks:
         type: voice_speak
         message: "Thank you."
-        next: ask
+        next: count
         max_visits: 1000
     """)
 # The menu turn alone, as bench.bench_browser_call's voxflow dev serves it.
@@ -141,11 +154,12 @@ MENU_FLOW = textwrap.dedent("""\
     """)
 # (question, what the caller says, the answer's first words)
 KINDS = {
-    "menu answer": ("Say balance.", "balance", "Balance it is."),
+    "menu answer": ("Say balance.", "balance", "Balance it is"),
     "yes/no": ("Is that right?", "yes", "Noted."),
     "free speech": ("Tell me what happened.", "I lost my card yesterday", "Thank you."),
 }
 PARTS = ("end of turn", "STT", "engine (bus + workflow)", "TTS first audio")
+NO_PREPARE = "no prep"
 _T = TypeVar("_T")
 
 
@@ -155,6 +169,7 @@ class Turn:
     stt: float
     engine: float
     tts: float
+    cached: bool = False  # the reply's audio came from the prompt cache
 
     @property
     def parts(self) -> tuple[float, float, float, float]:
@@ -223,12 +238,19 @@ def _graph() -> FlowGraph:
 
 @dataclass
 class Run:
-    """One configuration's measured turns, by kind, and its prompt cache figures."""
+    """One configuration's measured turns, by kind, and its prompt cache."""
 
     name: str
     turns: dict[str, list[Turn]]
     cache: PromptCache | None = None
-    cached_first_audio: list[float] = field(default_factory=list)  # speak → first frame, hits
+
+    def hit_rate(self, kind: str) -> float:
+        turns = self.turns[kind]
+        return sum(turn.cached for turn in turns) / len(turns) if turns else 0.0
+
+    def cached_first_audio(self) -> list[float]:
+        """Speak command → first frame heard, of the replies said from the cache."""
+        return [turn.tts for turns in self.turns.values() for turn in turns if turn.cached]
 
 
 def _caller(text: str) -> tuple[np.ndarray, float]:
@@ -237,8 +259,11 @@ def _caller(text: str) -> tuple[np.ndarray, float]:
     return samples, wav.sound_spans(samples, RATE)[-1][1]
 
 
-async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_dir: Path) -> Run:
-    """``rounds`` rounds of the three turns, with the new behaviour on or off."""
+async def measure(
+    settings: TemporalSettings, rounds: int, *, new: bool, prepare_next: bool = True, cache_dir: Path
+) -> Run:
+    """``rounds`` rounds of the three turns, with the new behaviour on or off (and, with it
+    on, preparing what may be said next on or off)."""
     callers = {kind: _caller(said) for kind, (_q, said, _a) in KINDS.items()}
     bus = MemoryVoiceBus()
     worker_thread = _Thread()
@@ -256,14 +281,21 @@ async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_d
     call_id = f"bench-{uuid.uuid4().hex[:10]}"
     graph = _graph()
     cache: PromptCache | None = None
+    name = "before" if not new else "after" if prepare_next else NO_PREPARE
     if new:
-        cache = PromptCache(DiskStore(cache_dir, 64 * 1024 * 1024))
+        cache = PromptCache(DiskStore(cache_dir / name.replace(" ", "-").replace(",", ""), 64 * 1024 * 1024))
         await cache.prepare(graph_prompts(graph), OfflineTTS(sample_rate=RATE))
     options = HarnessOptions(turns=TurnOptions(end_of_turn=EndOfTurn(enabled=new)))
-    run = Run("after" if new else "before", {kind: [] for kind in KINDS}, cache)
+    run = Run(name, {kind: [] for kind in KINDS}, cache)
     try:
         async with AudioHarness(options=options, prompt_cache=cache) as call:
-            agent = BusAgent(bus, call_id, call.voice, LocalCallControl())
+            agent = BusAgent(
+                bus,
+                call_id,
+                call.voice,
+                LocalCallControl(),
+                options=BusAgentOptions(prepare_next=new and prepare_next),
+            )
             agent.start()
             watch = _Commands(bus, call_id, call)
             await start_call(client, graph, call_id, task_queue=queue)
@@ -280,10 +312,13 @@ async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_d
                     speech_end = call.play_caller(caller) + sound_end
                     decided = await call.wait_for_event("stt_end_of_speech", after=speech_end - 0.3)
                     final = await call.wait_for_event("stt", after=decided.at)
-                    spoke_at, _spoke = await watch.next(
-                        Speak, lambda s, a=answer: s.text == a, final.at - 0.01
+                    spoke_at, spoke = await watch.next(
+                        Speak, lambda s, a=answer: s.text.startswith(a), final.at - 0.01
                     )
                     heard = await _first_audio_after(call, spoke_at)
+                    _, started = await watch.next(
+                        TtsStarted, lambda e, rid=spoke.request_id: e.request_id == rid, 0.0, source="events"
+                    )
                     if round_number:  # the first round warms everything up
                         run.turns[kind].append(
                             Turn(
@@ -291,10 +326,9 @@ async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_d
                                 final.at - decided.at,
                                 spoke_at - final.at,
                                 heard - spoke_at,
+                                cached=bool(started.cached),
                             )
                         )
-                        if new:
-                            run.cached_first_audio.append(heard - spoke_at)
                     after = spoke_at
             agent.caller_left("the benchmark is over")
             await asyncio.sleep(0.5)
@@ -325,43 +359,63 @@ def _ms(values: list[float]) -> tuple[float, float]:
 
 TARGETS_MS = {"menu answer": 400.0, "yes/no": 400.0, "free speech": 700.0}
 CACHED_FIRST_AUDIO_MS = 5.0
+TEMPLATED = "menu answer"  # the kind whose reply is templated (new text every round)
 
 
-def report(before: Run, after: Run, server: str) -> bool:
+def report(before: Run, after: Run, unprepared: Run, server: str) -> bool:
+    runs = (before, after, unprepared)
     rounds = len(next(iter(after.turns.values())))
     print(
         f"end of caller speech → first agent audio: offline engines, {rounds} rounds of "
         f"three turns, Temporal on {server}"
     )
-    print("before: the whole end_silence_ms of VAD silence, then recognition; no prompt cache")
-    print("after:  end of turn from the expected phrases, recognition ahead, prompt cache")
+    print("before:   the whole end_silence_ms of VAD silence, then recognition; no prompt cache")
+    print("after:    end of turn from the expected phrases, recognition ahead, prompt cache")
+    print("         (fixed prompts prepared when the flow loads, what may come next while the")
+    print("          caller answers)")
+    print(f"{NO_PREPARE}: after, with VOXFLOW_PREPARE_NEXT=off")
     ok = True
     for kind in KINDS:
-        print(f"\n{kind} ({KINDS[kind][1]!r})")
-        print(f"  {'part (median ms)':26} {'before':>8} {'after':>8}")
+        print(f"\n{kind} ({KINDS[kind][1]!r} → {KINDS[kind][2]!r}...)")
+        print(f"  {'part (median ms)':26} {'before':>8} {'after':>8} {'no prep':>8}")
         for index, name in enumerate(PARTS):
-            old = _ms([t.parts[index] for t in before.turns[kind]])[0]
-            new = _ms([t.parts[index] for t in after.turns[kind]])[0]
-            print(f"  {name:26} {old:8.0f} {new:8.0f}")
-        old_median, old_p90 = _ms([t.total for t in before.turns[kind]])
-        new_median, new_p90 = _ms([t.total for t in after.turns[kind]])
-        met = new_median <= TARGETS_MS[kind]
+            values = [_ms([t.parts[index] for t in run.turns[kind]])[0] for run in runs]
+            print(f"  {name:26} " + " ".join(f"{value:8.0f}" for value in values))
+        medians = [_ms([t.total for t in run.turns[kind]]) for run in runs]
+        met = medians[1][0] <= TARGETS_MS[kind]
         ok = ok and met
         print(
-            f"  {'whole (median)':26} {old_median:8.0f} {new_median:8.0f}   "
-            f"{old_median / new_median:.2f}x faster; target ≤ {TARGETS_MS[kind]:.0f} ms: "
-            f"{'met' if met else 'MISSED'}"
+            f"  {'whole (median)':26} "
+            + " ".join(f"{median:8.0f}" for median, _ in medians)
+            + f"   after: {medians[0][0] / medians[1][0]:.2f}x faster than before; "
+            f"target ≤ {TARGETS_MS[kind]:.0f} ms: {'met' if met else 'MISSED'}"
         )
-        print(f"  {'whole (p90)':26} {old_p90:8.0f} {new_p90:8.0f}")
-    if after.cache is not None:
-        stats = after.cache.stats
-        first = _ms(after.cached_first_audio)[0]
-        met = first <= CACHED_FIRST_AUDIO_MS
-        ok = ok and met
+        print(f"  {'whole (p90)':26} " + " ".join(f"{p90:8.0f}" for _, p90 in medians))
         print(
-            f"\nprompt cache (after): {stats.hits} hits, {stats.misses} misses, hit rate "
-            f"{stats.hit_rate * 100:.0f}%; {stats.prepared} prompts prepared when the flow "
-            f"was loaded; first audio of a cached prompt {first:.1f} ms median (target ≤ "
+            f"  {'reply from the cache':26} " + " ".join(f"{run.hit_rate(kind) * 100:7.0f}%" for run in runs)
+        )
+    # What preparing ahead gives: the templated reply, with it and without it.
+    on = [t.tts for t in after.turns[TEMPLATED]]
+    off = [t.tts for t in unprepared.turns[TEMPLATED]]
+    on_ms, off_ms = _ms(on)[0], _ms(off)[0]
+    print(
+        f"\nreply to a templated prompt (the next node's {KINDS[TEMPLATED][2]!r}..., new text every"
+        f" round): TTS first audio {on_ms:.1f} ms median with prepare-next, {off_ms:.1f} ms without"
+        f" ({off_ms / on_ms:.1f}x); from the cache {after.hit_rate(TEMPLATED) * 100:.0f}% vs "
+        f"{unprepared.hit_rate(TEMPLATED) * 100:.0f}%"
+    )
+    for run in (after, unprepared):
+        if run.cache is None:
+            continue
+        stats = run.cache.stats
+        first = _ms(run.cached_first_audio() or [0.0])[0]
+        met = first <= CACHED_FIRST_AUDIO_MS
+        ok = ok and (met or run is unprepared)
+        print(
+            f"prompt cache ({run.name}): {stats.hits} hits, {stats.misses} misses, hit rate "
+            f"{stats.hit_rate * 100:.0f}%; {stats.prepared} prompts prepared ({stats.prepared_next} "
+            f"while the caller answered, {stats.skipped_next} skipped as the turn ended first); "
+            f"first audio of a cached prompt {first:.1f} ms median (target ≤ "
             f"{CACHED_FIRST_AUDIO_MS:.0f} ms: {'met' if met else 'MISSED'})"
         )
     return ok
@@ -375,19 +429,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = temporal_settings_from_env()
 
-    async def both(temporal: TemporalSettings) -> tuple[Run, Run]:
+    async def all_three(temporal: TemporalSettings) -> tuple[Run, Run, Run]:
         with tempfile.TemporaryDirectory(prefix="bench-prompt-cache-") as folder:
             before = await measure(temporal, args.rounds, new=False, cache_dir=Path(folder))
             after = await measure(temporal, args.rounds, new=True, cache_dir=Path(folder))
-        return before, after
+            unprepared = await measure(
+                temporal, args.rounds, new=True, prepare_next=False, cache_dir=Path(folder)
+            )
+        return before, after, unprepared
 
     if settings.address is not None:
-        before, after = asyncio.run(both(settings))
-        ok = report(before, after, settings.address)
+        runs = asyncio.run(all_three(settings))
+        ok = report(*runs, settings.address)
     else:
         with EmbeddedTemporal() as server:
-            before, after = asyncio.run(both(server.settings()))
-            ok = report(before, after, f"the embedded dev server ({server.address})")
+            runs = asyncio.run(all_three(server.settings()))
+            ok = report(*runs, f"the embedded dev server ({server.address})")
     return 0 if ok else 1
 
 

@@ -16,6 +16,8 @@ Serving a call's voice bus (no LiveKit needed):
   replacing another agent (recovery).
 - ``prompts`` (speak, play), ``listening`` (listen, collect_dtmf, record; caller
   speech and keys → events), ``recorder``, ``clips`` (the beep, WAV files).
+- ``prompt_cache``: synthesised prompts kept by content (a folder, Redis);
+  ``next_prompts``: what the call may say next, synthesised while the caller answers.
 - ``control``: transfer and hang-up, as a protocol; ``livekit_control`` does them
   through LiveKit's API (and starts call recording through egress).
 

@@ -34,6 +34,7 @@ from typing import Any
 from engine.agent.call_spans import CallSpans
 from engine.agent.control import CallControl, CallControlError
 from engine.agent.listening import CallerListener, ListeningOptions
+from engine.agent.next_prompts import NextPrompts, prepare_next_from_env
 from engine.agent.prompts import PromptPlayer
 from engine.agent.session import CallVoice
 from engine.voice.bus import START, StreamCursor, VoiceBus
@@ -43,6 +44,7 @@ from engine.voice.messages import (
     CallerLeft,
     CollectDtmf,
     Command,
+    Dtmf,
     ErrorEvent,
     Event,
     Hangup,
@@ -50,10 +52,15 @@ from engine.voice.messages import (
     Listen,
     Play,
     Record,
+    RecordComplete,
     Speak,
+    SpeechComplete,
+    SpeechStarted,
     Stop,
     Transfer,
     TransferComplete,
+    TtsComplete,
+    TtsInterrupted,
 )
 
 AGENT_STATE_OWNER = "agent"  # the bus document an agent keeps (shared with the simulator)
@@ -62,8 +69,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BusAgentOptions:
+    """``prepare_next``: while the caller has the turn, synthesise what the call may say
+    next into the prompt cache (engine.agent.next_prompts; ``VOXFLOW_PREPARE_NEXT=off``)."""
+
     listening: ListeningOptions = field(default_factory=ListeningOptions)
     read_timeout: float = 1.0  # how long one read of the command stream waits
+    prepare_next: bool = field(default_factory=prepare_next_from_env)
 
 
 class BusAgent:
@@ -91,6 +102,7 @@ class BusAgent:
         self._stopping = asyncio.Event()
         self._prompts: PromptPlayer | None = None
         self._listener: CallerListener | None = None
+        self._next: NextPrompts | None = None
         self._task: asyncio.Task[str | None] | None = None
         self._side_tasks: set[asyncio.Task[Any]] = set()
 
@@ -110,10 +122,13 @@ class BusAgent:
             self._listener = CallerListener(
                 self.voice, self._prompts, self._publish, self.call_id, self.options.listening
             )
+            self._next = NextPrompts(self.voice, self._prompts.speaking, enabled=self.options.prepare_next)
             self.joined.set()
             await self._serve(cursor)
             return self.ended
         finally:
+            if self._next is not None:
+                self._next.close()
             if self._listener is not None:
                 self._listener.close()
             if self._prompts is not None:
@@ -207,23 +222,31 @@ class BusAgent:
     async def _handle(self, command: Command) -> None:
         self.commands.append(command)
         self._spans.command(command)
-        assert self._prompts is not None and self._listener is not None
+        assert self._prompts is not None and self._listener is not None and self._next is not None
+        if isinstance(command, Speak | Play):
+            self._next.pause()  # what the caller waits for goes first
         if isinstance(command, Speak):
             await self._prompts.speak(command)
         elif isinstance(command, Play):
             await self._prompts.play(command)
         elif isinstance(command, Listen):
             self._listener.listen(command)
+            self._next.turn_opened(command.request_id, command.upcoming)
         elif isinstance(command, CollectDtmf):
             self._listener.collect_dtmf(command)
+            self._next.turn_opened(command.request_id, command.upcoming)
         elif isinstance(command, Record):
             await self._listener.record(command)
+            self._next.turn_opened(command.request_id, command.upcoming)
         elif isinstance(command, Stop):
             if not self._prompts.stop(command.target):
                 self._listener.stop(command.target)
+            self._next.turn_ended(command.target)
         elif isinstance(command, Transfer):
+            self._next.turn_ended()
             self._spawn(self._transfer(command))
         elif isinstance(command, Hangup):
+            self._next.turn_ended()
             await self._hangup(command)
 
     async def _transfer(self, command: Transfer) -> None:
@@ -265,6 +288,18 @@ class BusAgent:
 
     def _publish(self, event: Event) -> None:
         self._outbox.put_nowait(self._spans.event(event))
+        if self._next is not None:
+            self._turn_news(self._next, event)
+
+    @staticmethod
+    def _turn_news(next_prompts: NextPrompts, event: Event) -> None:
+        """What preparing the next prompts needs to know of what happened on the call."""
+        if isinstance(event, SpeechComplete | RecordComplete | Dtmf | CallerLeft):
+            next_prompts.turn_ended()  # answered: the reply comes now
+        elif isinstance(event, SpeechStarted):
+            next_prompts.caller_spoke()
+        elif isinstance(event, TtsComplete | TtsInterrupted | ErrorEvent):
+            next_prompts.prompt_over()
 
     async def _publish_all(self) -> None:
         while (event := await self._outbox.get()) is not None:

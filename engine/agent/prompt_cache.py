@@ -19,11 +19,12 @@ store is bounded too (``VOXFLOW_PROMPT_CACHE_MB``, default 256 MB): the least
 recently used audio goes first. Hits and misses are counted (:class:`CacheStats`,
 on ``/metrics`` through :class:`PromptCacheCollector`).
 
-Filling it ahead: :func:`fixed_prompts` lists every text of a flow version
-with no ``${}`` (speak messages, menu and listen prompts, reprompts...), and
-:meth:`PromptCache.prepare` synthesises the ones not cached yet; ``voxflow
-dev`` does so when a version is loaded, and the agent does it for a call's
-flow when the call starts.
+Filling it ahead: :func:`graph_prompts` lists every text of a flow version
+with no ``${}`` (what its nodes that talk to the caller may say: messages,
+prompts, reprompts...), and :meth:`PromptCache.prepare` synthesises the ones not
+cached yet; ``voxflow dev`` does so when a version is loaded. While the caller
+has the turn, the agent prepares what the call may say next, templated text
+filled in with the call's variables (engine.agent.next_prompts).
 """
 
 from __future__ import annotations
@@ -44,8 +45,7 @@ from typing import Any, Protocol
 
 from livekit.agents import tts as agents_tts
 
-from engine.language.fields import spoken_texts
-from engine.language.registry import installed
+from engine.language.templates import TemplateProblem, render
 
 log = logging.getLogger(__name__)
 CACHE_ENV = "VOXFLOW_PROMPT_CACHE"
@@ -94,35 +94,29 @@ def prompt_key(text: str, engine: agents_tts.TTS) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
 
 
-def fixed_prompts(nodes: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
-    """The texts with no ``${}`` that nodes say, given as (node type, config) pairs.
-
-    What a node says is what its plugin lists in ``SPOKEN_FIELDS`` (and its handlers'
-    reprompts), so a third party's voice node is prepared like voxflow's own.
-    """
-    found: dict[str, None] = {}
-    for node_type, config in nodes:
-        plugin = installed(node_type)
-        if plugin is None:
-            continue
-        for text in spoken_texts(plugin.spoken_fields, plugin.schema, config):
-            if text.strip() and "${" not in text:
-                found.setdefault(text, None)
-    return list(found)
-
-
 def graph_prompts(graph: Any) -> list[str]:
-    """:func:`fixed_prompts` of a compiled flow and its subflows."""
-    nodes: list[tuple[str, Mapping[str, Any]]] = []
+    """Every text with no ``${}`` that a compiled flow and its subflows may say (what
+    their nodes' ``SPOKEN_FIELDS`` and handlers hold: ``FlowNode.says``), as it is said:
+    filled in as the run_node activity fills in a text with no variable."""
+    found: dict[str, None] = {}
     stack, seen = [graph], set()
     while stack:
         current = stack.pop()
         if id(current) in seen:
             continue
         seen.add(id(current))
-        nodes.extend((node.type, node.config) for node in current.nodes.values())
+        for node in current.nodes.values():
+            for text in getattr(node, "says", ()):
+                if "${" in text:
+                    continue
+                try:
+                    spoken = render(text, {})
+                except TemplateProblem:
+                    continue
+                if spoken.strip():
+                    found.setdefault(spoken, None)
         stack.extend(getattr(current, "subflows", {}).values())
-    return fixed_prompts(nodes)
+    return list(found)
 
 
 # ---- stores ---------------------------------------------------------------------------
@@ -258,9 +252,16 @@ def store_from_env(env: Mapping[str, str] | None = None, *, default_dir: Path = 
 
 @dataclass
 class CacheStats:
+    """``hits`` / ``misses``: prompts said from the cache or synthesised as they were said;
+    ``prepared``: synthesised ahead (a version loaded, a prompt after it played, what
+    comes next); of those, ``prepared_next`` while the caller had the turn
+    (engine.agent.next_prompts), and ``skipped_next`` texts the turn ended before."""
+
     hits: int = 0
     misses: int = 0
     prepared: int = 0
+    prepared_next: int = 0
+    skipped_next: int = 0
 
     @property
     def hit_rate(self) -> float:
@@ -376,6 +377,16 @@ class PromptCacheCollector:
         )
         yield CounterMetricFamily(
             "voxflow_prompt_cache_prepared", "Prompts synthesised ahead of time.", value=stats.prepared
+        )
+        yield CounterMetricFamily(
+            "voxflow_prompt_cache_prepared_next",
+            "Prompts the call could say next, synthesised while the caller had the turn.",
+            value=stats.prepared_next,
+        )
+        yield CounterMetricFamily(
+            "voxflow_prompt_cache_skipped_next",
+            "Prompts the call could say next, not prepared because the turn ended first.",
+            value=stats.skipped_next,
         )
         yield GaugeMetricFamily(
             "voxflow_prompt_cache_hit_ratio",

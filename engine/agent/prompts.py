@@ -2,7 +2,8 @@
 
 Each prompt is one SpeechHandle. Its bus events follow the contract in
 engine.voice.messages: ``tts:started`` when its first frame is heard (the
-session's agent state turns to "speaking" with it as the current speech),
+session's agent state turns to "speaking" with it as the current speech;
+``cached`` when its audio came from the prompt cache),
 then ``tts:complete``, or ``tts:interrupted`` with who cut it:
 
 - ``speech``: the session cut it itself (VAD heard the caller for the
@@ -54,6 +55,7 @@ class Prompt:
     digit: str = ""
     error: str = ""
     to_cache: str = ""  # text to synthesise into the prompt cache once it has played
+    cached: bool = False  # its audio came from the prompt cache
 
 
 class PromptPlayer:
@@ -63,6 +65,7 @@ class PromptPlayer:
         self._prompts: dict[str, Prompt] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._voice_name: str | None = None
+        self._starting = 0  # speak/play commands still looking up or loading their audio
         voice.session.on("agent_state_changed", self._on_agent_state)
         voice.session.on("error", self._on_error)
 
@@ -83,10 +86,16 @@ class PromptPlayer:
             self._publish(TtsComplete(request_id=command.request_id))
             return
         cache = self._voice.prompt_cache
-        cached = await cache.lookup(command.text, self._voice.tts) if cache is not None else None
+        self._starting += 1
+        try:
+            cached = await cache.lookup(command.text, self._voice.tts) if cache is not None else None
+        finally:
+            self._starting -= 1
         if cached is not None:
             audio = clips.frames(cached, self._voice.tts.sample_rate)
-            self._say(command.request_id, command.text, audio, command.interruptible)
+            said = self._say(command.request_id, command.text, audio, command.interruptible)
+            if said is not None:
+                said.cached = True
             return
         prompt = self._say(command.request_id, command.text, None, command.interruptible)
         if prompt is not None and cache is not None:
@@ -94,11 +103,14 @@ class PromptPlayer:
 
     async def play(self, command: Play) -> None:
         """Load the clip (awaited, so prompts keep the order they were sent in), then play it."""
+        self._starting += 1
         try:
             pcm = await clips.load_clip(command.audio, CLIP_RATE)
         except VoxflowError as error:
             self._publish(ErrorEvent(request_id=command.request_id, code="play", message=error.message))
             return
+        finally:
+            self._starting -= 1
         self._say(command.request_id, "", clips.frames(pcm, CLIP_RATE), command.interruptible)
 
     async def play_now(self, pcm: bytes) -> None:
@@ -124,6 +136,10 @@ class PromptPlayer:
         prompt.cut_by, prompt.digit = "dtmf", digit
         prompt.handle.interrupt()
         return prompt
+
+    def speaking(self) -> bool:
+        """Whether a prompt sent to the agent is not over yet (queued or being heard)."""
+        return bool(self._prompts) or self._starting > 0
 
     def playing(self) -> Prompt | None:
         """The prompt the caller hears now (or is about to: its turn has come)."""
@@ -173,7 +189,7 @@ class PromptPlayer:
         # A prompt cut before its first frame was heard still gets its start event:
         # the contract is started, then complete or interrupted.
         if not prompt.started:
-            self._publish(TtsStarted(request_id=rid))
+            self._publish(TtsStarted(request_id=rid, cached=prompt.cached))
         if prompt.handle.interrupted:
             self._publish(TtsInterrupted(request_id=rid, by=prompt.cut_by or "speech", digit=prompt.digit))
         else:
@@ -192,7 +208,7 @@ class PromptPlayer:
         prompt = self._by_handle(current) if current is not None else None
         if prompt is not None and not prompt.started:
             prompt.started = True
-            self._publish(TtsStarted(request_id=prompt.request_id))
+            self._publish(TtsStarted(request_id=prompt.request_id, cached=prompt.cached))
 
     def _on_error(self, event: Any) -> None:
         # A synthesis failure belongs to the prompt being generated: the current speech.

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from engine.language.duration import parse_duration
-from engine.language.fields import find_fields
+from engine.language.fields import find_fields, spoken_texts
 from engine.language.load import LoadedDocument
 from engine.language.registry import PluginRegistry, called_flow
 from engine.language.schema import DEFAULT_MAX_VISITS, flow_schema
@@ -58,6 +58,14 @@ class FlowNode:
     # when the node has none, or when the node type uses ``timeout`` for
     # something of its own (a digit collector's wait for each digit).
     time_limit: float | None = None
+    # Whether the node speaks or listens on the call and whether it waits (its type's
+    # TALKS_TO_CALLER and WAITS), and the texts it may say to the caller, as written: its
+    # SPOKEN_FIELDS, then its handlers' reprompts (engine.language.fields.spoken_texts).
+    # Read to prepare speech ahead of time (engine.language.upcoming); derived from the
+    # node's type and config, so not part of the version.
+    talks_to_caller: bool = False
+    waits: bool = False
+    says: tuple[str, ...] = ()
 
     def exit_target(self, name: str) -> str | None:
         for candidate in self.exits:
@@ -117,6 +125,13 @@ def compile_flow(
         plugin_fields = node_type.schema.get("properties", {})
         if node.runs_in == "activity" and "timeout" not in plugin_fields:
             node = replace(node, time_limit=node.config.get("timeout"))
+        said = spoken_texts(node_type.spoken_fields, node_type.schema, node_data)
+        node = replace(
+            node,
+            talks_to_caller=node_type.talks_to_caller,
+            waits=node_type.waits,
+            says=tuple(dict.fromkeys(text for text in said if text.strip())),
+        )
         nodes[node_id] = node
     called = {
         flow for node in nodes.values() if (flow := called_flow(node.type, node.config, registry)) is not None
@@ -207,6 +222,9 @@ def graph_hash(graph: FlowGraph) -> str:
     content["subflows"] = {name: sub.version for name, sub in graph.subflows.items()}
     for node in content["nodes"].values():
         node.pop("line")
+        # Derived from the config (and the node type): what the prompt cache reads.
+        for derived in ("talks_to_caller", "waits", "says"):
+            node.pop(derived, None)
         # Exits are looked up by name; the order their fields were written in
         # the file must not make a new version.
         node["exits"] = sorted(node["exits"], key=lambda exit_: exit_["name"])

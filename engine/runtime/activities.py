@@ -157,9 +157,9 @@ class NodeActivities:
         )
         # Noted before the node runs, so the monitor lights the node the caller is in.
         await recorder.node_entered(entered)
-        services = _WatchedServices(
+        services = _NodeServices(
             self.services,
-            recorder.watch_voice_bus(
+            voice_bus=recorder.watch_voice_bus(
                 getattr(self.services, "voice_bus", None), task.call_id, entered.root_flow_id
             ),
         )
@@ -210,6 +210,10 @@ class NodeActivities:
             raise ApplicationError(f"{label}: {problem}", type=CONFIG_ERROR, non_retryable=True) from None
         if missing and info.attempt == 1:
             await self._warn_missing(task, missing)
+        if task.upcoming:
+            upcoming = render_upcoming(task.upcoming, task.variables)
+            if upcoming:
+                services = _NodeServices(services, upcoming_prompts=upcoming)
         context = NodeContext(task.call_id, task.node_id, task.variables, task.call)
         work = asyncio.ensure_future(self._execute(node_type.module, task, config, context, services))
         last_try = info.attempt >= task.max_attempts
@@ -264,12 +268,14 @@ class NodeActivities:
         return result
 
 
-class _WatchedServices:
-    """The worker's services, with the voice bus of a recorded call swapped for a watched one."""
+class _NodeServices:
+    """The worker's services as one node is lent them: the voice bus of a recorded call
+    swapped for a watched one, what the call may say after the node (``upcoming_prompts``)."""
 
-    def __init__(self, services: RuntimeServices, voice_bus: Any) -> None:
+    def __init__(self, services: Any, **lent: Any) -> None:
         self._services = services
-        self.voice_bus = voice_bus
+        for name, value in lent.items():
+            setattr(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._services, name)
@@ -341,11 +347,32 @@ def render_config(
             rendered[key] = value
         elif kind == "url" and isinstance(value, str):
             rendered[key] = render_url(value, variables)
-        elif _is_fixed_text(value):
-            rendered[key] = _render_fixed(value)
         else:
-            rendered[key] = render_value(value, variables)
+            rendered[key] = _render_field(value, variables)
     return rendered
+
+
+def _render_field(value: Any, variables: Mapping[str, Any]) -> Any:
+    """A field that is a plain template (or holds some), filled in."""
+    return _render_fixed(value) if _is_fixed_text(value) else render_value(value, variables)
+
+
+def render_upcoming(texts: list[str], variables: Mapping[str, Any]) -> tuple[str, ...]:
+    """What the call may say next (``NodeTask.upcoming``), filled in exactly as the node
+    that says it will fill in its field (:func:`render_config`, then ``str``), so the
+    prompt cache's key is the same. A text that reads a variable the call does not have
+    yet, or cannot be filled in, is left out: these are only prepared, never said."""
+    found: dict[str, None] = {}
+    for text in texts:
+        try:
+            with missing_variables() as missing:
+                value = _render_field(text, variables)
+        except TemplateProblem:
+            continue
+        spoken = str(value)
+        if not missing and spoken.strip():
+            found.setdefault(spoken, None)
+    return tuple(found)
 
 
 _SPECIAL_REFS = {"#/$defs/raw_text": "raw_text", "#/$defs/url": "url"}

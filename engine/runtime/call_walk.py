@@ -18,6 +18,7 @@ import engine.runtime.messages as m
 from engine.language.compile import FlowNode
 from engine.language.node_contract import NodeContext, NodeResult
 from engine.language.templates import missing_variables
+from engine.language.upcoming import upcoming_texts
 from engine.runtime.builtin_nodes import BUILTIN
 from engine.runtime.call_base import CallBase, Ending, NodeFailure
 from engine.runtime.call_failures import TIMEOUT_GRACE, activity_problem
@@ -83,7 +84,16 @@ class CallWalk(CallBase):
 
     async def _run_node(self, node: FlowNode) -> NodeResult:
         if node.runs_in != "workflow":
-            outcome = await self._run_activity(node.id, node.type, node.config, timeout=node.time_limit)
+            outcome = await self._run_activity(
+                node.id,
+                node.type,
+                node.config,
+                timeout=node.time_limit,
+                # A question (a talking node that waits): what may be said after it.
+                upcoming=upcoming_texts(self._graph, node.id)
+                if node.talks_to_caller and node.waits
+                else None,
+            )
             if outcome.missing:
                 self._missing(node, outcome.missing)
             return NodeResult(exit=outcome.exit, outputs=outcome.outputs, variables=outcome.variables)
@@ -174,6 +184,7 @@ class CallWalk(CallBase):
         *,
         timeout: float | None = None,
         rendered: bool = False,
+        upcoming: list[str] | None = None,
     ) -> m.NodeOutcome:
         retry = config.get("retry") or {}
         attempts = int(retry.get("max_attempts", 1))
@@ -194,6 +205,7 @@ class CallWalk(CallBase):
             rendered=rendered,
             record=self._options.record,
             walked=self._take_walked(),
+            upcoming=upcoming or [],
         )
         try:
             # Sent and received as plain dicts, converted here: the same payload

@@ -235,6 +235,12 @@ class NodeTask:
     # activity, this one last, so logic nodes reach the call record too.
     record: bool = False
     walked: list[str] = field(default_factory=list)
+    # For a question (a node that talks to the caller and waits for them): what the
+    # call may say after it, as written
+    # (engine.language.upcoming). The activity fills them in with ``variables`` and lends
+    # them to the node's voice channel, so the agent can prepare them while the caller
+    # has the turn. Never spoken from here, only synthesised into the prompt cache.
+    upcoming: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -149,6 +149,7 @@ class VoiceChannel(ChannelBase):
                 expected_phrases=tuple(expected_phrases),
                 language=language,
                 dtmf=dtmf,
+                upcoming=self.upcoming,
             )
 
         async def once() -> ListenResult:
@@ -181,6 +182,7 @@ class VoiceChannel(ChannelBase):
                 finish_on_key=finish_on_key,
                 timeout=timeout,
                 inter_digit_timeout=inter_digit_timeout,
+                upcoming=self.upcoming,
             )
             barged = await self._prompt_then(request, prompt, accept_dtmf=True)
             return await self._await_digits(
@@ -209,7 +211,11 @@ class VoiceChannel(ChannelBase):
             # Anything said or pressed before the recording started is not part of it.
             self._pending.clear()
             request = Record(
-                request_id=self._new_id(), max_duration=max_duration, beep=beep, finish_on_key=finish_on_key
+                request_id=self._new_id(),
+                max_duration=max_duration,
+                beep=beep,
+                finish_on_key=finish_on_key,
+                upcoming=self.upcoming,
             )
             await self._send(request)
             return await self._await_recording(

@@ -68,11 +68,16 @@ class ChannelBase:
         *,
         clock: Clock = REAL_CLOCK,
         policy: ChannelPolicy | None = None,
+        upcoming: tuple[str, ...] = (),
     ) -> None:
         self.bus = bus
         self.call_id = call_id
         self.clock = clock
         self.policy = policy or ChannelPolicy()
+        # What the call may say after this node, filled in: sent with every question
+        # (listen, collect_dtmf, record) so the agent can prepare it while the caller
+        # answers (engine.voice.messages).
+        self.upcoming = upcoming
         self.state = CallVoiceState()
         self._prefix = uuid.uuid4().hex[:10]
         self._numbers = itertools.count(1)

@@ -21,6 +21,10 @@ What an agent side must do (the LiveKit agent, the simulator, a harness):
   an interruptible prompt is cut by the caller (``by`` speech or dtmf) or by a
   ``stop``. A key that cuts a prompt is *also* sent as a dtmf event, and the
   caller's speech:started (or dtmf) should come before the tts:interrupted.
+- ``listen``, ``collect_dtmf``, ``record`` may carry ``upcoming``: texts the call
+  may say next (filled in already). An agent with a prompt cache may synthesise
+  them while the caller has the turn, never before speech the caller waits for,
+  and never say them: they only warm the cache (engine.agent.next_prompts).
 - ``listen``: speech:started, speech:partial..., speech:complete after
   ``end_silence_ms`` of silence or at ``max_duration``; with ``dtmf`` a key
   press is a dtmf event. Speech during a prompt that is not interruptible,
@@ -89,6 +93,7 @@ class Listen:
     expected_phrases: tuple[str, ...] = ()
     language: str | None = None
     dtmf: bool = False
+    upcoming: tuple[str, ...] = ()  # what the call may say next: prepare it (see below)
     traceparent: str = ""  # W3C trace context of the node that sent it (tracing on)
 
 
@@ -105,6 +110,7 @@ class CollectDtmf:
     finish_on_key: str = ""
     timeout: float = 5.0
     inter_digit_timeout: float = 3.0
+    upcoming: tuple[str, ...] = ()  # what the call may say next: prepare it
     traceparent: str = ""  # W3C trace context of the node that sent it (tracing on)
 
 
@@ -117,6 +123,7 @@ class Record:
     max_duration: float = 120.0
     beep: bool = True
     finish_on_key: str = ""
+    upcoming: tuple[str, ...] = ()  # what the call may say next: prepare it
     traceparent: str = ""  # W3C trace context of the node that sent it (tracing on)
 
 
@@ -221,6 +228,7 @@ class TtsStarted:
     TYPE: ClassVar[str] = "tts:started"
     request_id: str
     latency: float | None = None  # TTS: seconds from the command to its first audio
+    cached: bool | None = None  # its audio came from the prompt cache (None: not said)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -321,7 +329,7 @@ _EVENTS: dict[str, type[Any]] = {
 }
 
 
-_UNSENT_WHEN_EMPTY = frozenset({"traceparent", "latency"})
+_UNSENT_WHEN_EMPTY = frozenset({"traceparent", "latency", "upcoming", "cached"})
 
 
 def message_type(message: Command | Event) -> str:
@@ -337,7 +345,7 @@ def to_json(message: Command | Event) -> str:
         if isinstance(message, ErrorEvent) and item.name == "code":
             continue  # carried in the type
         value = getattr(message, item.name)
-        if item.name in _UNSENT_WHEN_EMPTY and value in ("", None):
+        if item.name in _UNSENT_WHEN_EMPTY and (value is None or value == "" or value == ()):
             continue  # tracing's and timing's fields, when there is nothing in them
         data[item.name] = list(value) if isinstance(value, tuple) else value
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)

@@ -8,7 +8,7 @@ from typing import Any
 from engine.language.node_contract import NodeContext, NodeResult
 from engine.voice.channel import Prompt, VoiceChannel
 from engine.voice.errors import CallEnded
-from engine.voice.services import voice_bus, voice_clock
+from engine.voice.services import upcoming_prompts, voice_bus, voice_clock
 from engine.voice.settings import VoiceSettings
 
 
@@ -17,7 +17,11 @@ def open_channel(
 ) -> VoiceChannel:
     """A channel for this node's call (use it with ``async with``)."""
     return VoiceChannel(
-        voice_bus(services, node_type), context.call_id, clock=voice_clock(services), policy=settings.policy()
+        voice_bus(services, node_type),
+        context.call_id,
+        clock=voice_clock(services),
+        policy=settings.policy(),
+        upcoming=upcoming_prompts(services),
     )
 
 

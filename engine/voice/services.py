@@ -2,7 +2,9 @@
 
 The runtime gives voice nodes ``services.voice_bus`` (a
 :class:`~engine.voice.bus.VoiceBus`), and may give ``services.voice_clock``
-(a :class:`~engine.voice.clock.Clock`; real time when absent).
+(a :class:`~engine.voice.clock.Clock`; real time when absent), and
+``services.upcoming_prompts``: what the call may say after the node, filled in
+(the run_node activity lends it; engine.language.upcoming).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from engine.voice.clock import REAL_CLOCK, Clock
 
 VOICE_BUS_ATTRIBUTE = "voice_bus"
 VOICE_CLOCK_ATTRIBUTE = "voice_clock"
+UPCOMING_ATTRIBUTE = "upcoming_prompts"
 
 
 def voice_bus(services: object, node_type: str) -> VoiceBus:
@@ -31,3 +34,8 @@ def voice_bus(services: object, node_type: str) -> VoiceBus:
 def voice_clock(services: object) -> Clock:
     clock = getattr(services, VOICE_CLOCK_ATTRIBUTE, None)
     return cast(Clock, clock) if clock is not None else REAL_CLOCK
+
+
+def upcoming_prompts(services: object) -> tuple[str, ...]:
+    """The texts the call may say after this node (none when the runtime lends none)."""
+    return tuple(getattr(services, UPCOMING_ATTRIBUTE, None) or ())

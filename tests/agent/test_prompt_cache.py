@@ -4,6 +4,7 @@ agent saying a cached prompt, and ``voxflow dev``'s agents preparing a flow's pr
 from __future__ import annotations
 
 import asyncio
+import textwrap
 from pathlib import Path
 
 from engine.agent import prompt_cache as pc
@@ -12,7 +13,9 @@ from engine.agent.control import LocalCallControl
 from engine.agent.dev_agents import DevAgents
 from engine.agent.harness import AudioHarness
 from engine.agent.offline_tts import OfflineTTS
-from engine.language.compile import FlowGraph
+from engine.language.compile import FlowGraph, compile_flow
+from engine.language.load import load_text
+from engine.language.registry import default_registry
 from engine.voice.channel import VoiceChannel
 from engine.voice.memory_bus import MemoryVoiceBus
 from tests.agent.conftest import new_call_id
@@ -31,21 +34,36 @@ def test_the_key_is_the_content_and_how_it_is_spoken() -> None:
     assert pc.prompt_key(PROMPT, plain) != pc.prompt_key(PROMPT, OfflineTTS(sample_rate=8000))
 
 
-def test_only_fixed_texts_of_voice_nodes_are_prompts(example_flows: dict[str, FlowGraph]) -> None:
-    nodes = [
-        ("voice_speak", {"message": "Hello!", "next": "a"}),
-        ("voice_speak", {"message": "Hello ${name}!", "next": "a"}),
-        (
-            "voice_menu",
-            {
-                "prompt": "Say balance.",
-                "no_input": [{"reprompt": "Sorry?"}],
-                "options": [{"phrases": ["balance"], "next": "b"}],
-            },
+def test_the_fixed_texts_of_nodes_that_talk_to_the_caller_are_prompts(
+    example_flows: dict[str, FlowGraph],
+) -> None:
+    graph = compile_flow(
+        load_text(
+            textwrap.dedent("""\
+                flow: prompts
+                start: hello
+                nodes:
+                  hello: {type: voice_speak, message: "Hello!", next: named}
+                  named: {type: voice_speak, message: "Hello ${name}!", next: menu}
+                  menu:
+                    type: voice_menu
+                    prompt: |
+                      Say balance.
+                    no_input: [{reprompt: "Sorry?"}]
+                    options: [{phrases: [balance], next: fetch}]
+                  fetch:
+                    type: http_request
+                    url: https://example.com/a
+                    headers: {X-Note: "not spoken"}
+                    next: bye
+                  bye: {type: voice_hangup, farewell_message: "Goodbye."}
+                """),
+            "prompts.yaml",
         ),
-        ("http_request", {"url": "https://example.com", "message": "not spoken"}),
-    ]
-    assert pc.fixed_prompts(nodes) == ["Hello!", "Say balance.", "Sorry?"]
+        default_registry(),
+    )
+    # As the node says it (filled in as the run_node activity fills in text with no variable).
+    assert pc.graph_prompts(graph) == ["Hello!", "Say balance.\n", "Sorry?", "Goodbye."]
     texts = pc.graph_prompts(example_flows["ivr-menu"])
     assert texts and not [text for text in texts if "${" in text]
     assert "How can I help you today? You can ask for your balance, or for an agent." in texts
