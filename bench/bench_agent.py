@@ -69,12 +69,13 @@ from engine.agent.bus_agent import BusAgent, BusAgentOptions
 from engine.agent.control import LocalCallControl
 from engine.agent.harness import AudioHarness, HarnessOptions
 from engine.agent.offline_tts import OfflineTTS
-from engine.agent.prompt_cache import DiskStore, PromptCache, graph_prompts
+from engine.agent.prompt_cache import DiskStore, PromptCache
 from engine.agent.session import TurnOptions
 from engine.agent.turns import EndOfTurn
 from engine.language.compile import FlowGraph, compile_flow
 from engine.language.load import load_text
 from engine.language.registry import default_registry
+from engine.language.upcoming import graph_prompts
 from engine.runtime.calls import start_call
 from engine.runtime.services import RuntimeServices
 from engine.runtime.temporal_server import (

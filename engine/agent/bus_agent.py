@@ -70,11 +70,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class BusAgentOptions:
     """``prepare_next``: while the caller has the turn, synthesise what the call may say
-    next into the prompt cache (engine.agent.next_prompts; ``VOXFLOW_PREPARE_NEXT=off``)."""
+    next into the prompt cache (engine.agent.next_prompts; ``VOXFLOW_PREPARE_NEXT=off``).
+    ``flow_prompts``: the fixed texts of the call's flow version, prepared whenever the
+    agent is quiet (``voxflow agent`` gets them with the call's context)."""
 
     listening: ListeningOptions = field(default_factory=ListeningOptions)
     read_timeout: float = 1.0  # how long one read of the command stream waits
     prepare_next: bool = field(default_factory=prepare_next_from_env)
+    flow_prompts: tuple[str, ...] = ()
 
 
 class BusAgent:
@@ -123,6 +126,7 @@ class BusAgent:
                 self.voice, self._prompts, self._publish, self.call_id, self.options.listening
             )
             self._next = NextPrompts(self.voice, self._prompts.speaking, enabled=self.options.prepare_next)
+            self._next.prepare_flow(self.options.flow_prompts)
             self.joined.set()
             await self._serve(cursor)
             return self.ended

@@ -5,7 +5,8 @@
 agent reads, where present (top level, or under ``trigger`` / ``settings``):
 ``enable_recording`` (record the whole call through LiveKit egress),
 ``language`` and ``voice`` (the flow's), and ``stt`` / ``tts`` (the flow's
-choice of speech engines, over the deployment's). Anything else is ignored, so
+choice of speech engines, over the deployment's), ``prompts`` (the flow version's
+fixed texts, prepared into the prompt cache while the agent is quiet). Anything else is ignored, so
 the server may add fields freely.
 
 The call goes on without the context when the server cannot say (not
@@ -33,6 +34,7 @@ class CallContext:
     voice: str | None = None
     stt: str | None = None
     tts: str | None = None
+    prompts: tuple[str, ...] = ()
 
 
 def parse_call_context(call_id: str, data: Mapping[str, Any]) -> CallContext:
@@ -57,7 +59,15 @@ def parse_call_context(call_id: str, data: Mapping[str, Any]) -> CallContext:
         voice=text("voice"),
         stt=text("stt", "stt_engine"),
         tts=text("tts", "tts_engine"),
+        prompts=_texts(data.get("prompts")),
     )
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    """A list of texts, or nothing (a malformed answer prepares nothing)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(text for text in value if isinstance(text, str) and text.strip())
 
 
 async def fetch_call_context(

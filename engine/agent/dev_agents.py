@@ -32,6 +32,7 @@ from engine.agent.audio_chat import mix
 from engine.agent.bus_agent import BusAgent
 from engine.agent.control import CallControlError, LocalCallControl
 from engine.agent.harness import AudioHarness
+from engine.language.upcoming import graph_prompts
 from engine.voice.bus import VoiceBus
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ class DevAgents:
                 continue
             if voice and hasattr(speech_out, "update_options") and self.choice.tts == "offline":
                 speech_out.update_options(voice=voice)  # as the bus agent does for its calls
-            made += await self.prompt_cache.prepare(prompt_cache.graph_prompts(graph), speech_out)
+            made += await self.prompt_cache.prepare(graph_prompts(graph), speech_out)
         return made
 
     # ---- calls ------------------------------------------------------------------

@@ -20,6 +20,12 @@ first audio is a cache read:
 - the turn ending (the answer heard, a key, the question stopped or replaced, the
   call ending) ends it: what is left is skipped, never synthesised later.
 
+The same quiet moments serve a second, standing list (:meth:`NextPrompts.prepare_flow`):
+every fixed text of the call's flow version, which ``voxflow agent`` is given with the
+call's context, so that a version's prompts are synthesised once, by the first call
+that runs it, for every agent sharing the cache. A turn's texts go first; the standing
+list is not skipped when a turn ends, only paused.
+
 Nothing prepared is ever said: it is only a cache entry, used if and when the flow
 says that very text. ``VOXFLOW_PREPARE_NEXT=off`` turns this off (the bus agent's
 ``prepare_next`` option); counts are on ``/metrics`` (``voxflow_prompt_cache_*``).
@@ -57,6 +63,7 @@ class NextPrompts:
         self.enabled = enabled and voice.prompt_cache is not None
         self._turn: str | None = None  # the request id of the question being answered
         self._left: list[str] = []
+        self._standing: list[str] = []  # the flow's fixed texts, prepared across turns
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -69,6 +76,14 @@ class NextPrompts:
             return
         self._turn = request_id
         self._left = list(texts)
+        self._timer = asyncio.get_running_loop().call_later(QUIET_AFTER_QUESTION, self._resume)
+
+    def prepare_flow(self, texts: tuple[str, ...]) -> None:
+        """The flow's fixed texts: prepared whenever the agent is quiet, a turn's own first."""
+        if not self.enabled or not texts:
+            return
+        self._standing = list(texts)
+        self._cancel_timer()
         self._timer = asyncio.get_running_loop().call_later(QUIET_AFTER_QUESTION, self._resume)
 
     def caller_spoke(self) -> None:
@@ -99,22 +114,28 @@ class NextPrompts:
 
     def close(self) -> None:
         self.pause()
-        self._turn, self._left = None, []
+        self._turn, self._left, self._standing = None, [], []
 
     # ---- preparing ----
 
     def _resume(self) -> None:
         self._cancel_timer()
-        if self._turn is None or not self._left or self._speaking():
+        if self._queue() is None or self._speaking():
             return
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._prepare())
 
+    def _queue(self) -> list[str] | None:
+        """What to prepare now: the turn's texts, else the flow's (None: nothing)."""
+        if self._turn is not None and self._left:
+            return self._left
+        return self._standing or None
+
     async def _prepare(self) -> None:
         cache, engine = self._voice.prompt_cache, self._voice.tts
         assert cache is not None
-        while self._left:
-            text = self._left[0]
+        while (queue := self._queue()) is not None:
+            text = queue[0]
             try:
                 made = await cache.prepare([text], engine)
             except asyncio.CancelledError:
@@ -122,9 +143,10 @@ class NextPrompts:
             except Exception as error:  # noqa: BLE001 - preparing is only ever a help
                 log.warning("could not prepare %r: %s", text[:60], error)
                 made = 0
-            if self._left and self._left[0] == text:
-                self._left.pop(0)
-            cache.stats.prepared_next += made
+            if queue and queue[0] == text:
+                queue.pop(0)
+            if queue is self._left:
+                cache.stats.prepared_next += made
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

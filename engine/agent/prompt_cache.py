@@ -19,10 +19,12 @@ store is bounded too (``VOXFLOW_PROMPT_CACHE_MB``, default 256 MB): the least
 recently used audio goes first. Hits and misses are counted (:class:`CacheStats`,
 on ``/metrics`` through :class:`PromptCacheCollector`).
 
-Filling it ahead: :func:`graph_prompts` lists every text of a flow version
+Filling it ahead: :func:`engine.language.upcoming.graph_prompts` lists every text of a flow version
 with no ``${}`` (what its nodes that talk to the caller may say: messages,
 prompts, reprompts...), and :meth:`PromptCache.prepare` synthesises the ones not
-cached yet; ``voxflow dev`` does so when a version is loaded. While the caller
+cached yet; ``voxflow dev`` does so when a version is loaded, ``voxflow agent``
+whenever it is quiet, from the texts the call's context brings (the server's
+``/api/internal/call-context``; engine.agent.next_prompts). While the caller
 has the turn, the agent prepares what the call may say next, templated text
 filled in with the call's variables (engine.agent.next_prompts).
 """
@@ -44,8 +46,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from livekit.agents import tts as agents_tts
-
-from engine.language.templates import TemplateProblem, render
 
 log = logging.getLogger(__name__)
 CACHE_ENV = "VOXFLOW_PROMPT_CACHE"
@@ -92,31 +92,6 @@ def engine_settings(engine: agents_tts.TTS) -> dict[str, Any]:
 def prompt_key(text: str, engine: agents_tts.TTS) -> str:
     content = json.dumps({"text": text, "engine": engine_settings(engine)}, sort_keys=True)
     return hashlib.sha256(content.encode()).hexdigest()
-
-
-def graph_prompts(graph: Any) -> list[str]:
-    """Every text with no ``${}`` that a compiled flow and its subflows may say (what
-    their nodes' ``SPOKEN_FIELDS`` and handlers hold: ``FlowNode.says``), as it is said:
-    filled in as the run_node activity fills in a text with no variable."""
-    found: dict[str, None] = {}
-    stack, seen = [graph], set()
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        for node in current.nodes.values():
-            for text in getattr(node, "says", ()):
-                if "${" in text:
-                    continue
-                try:
-                    spoken = render(text, {})
-                except TemplateProblem:
-                    continue
-                if spoken.strip():
-                    found.setdefault(spoken, None)
-        stack.extend(getattr(current, "subflows", {}).values())
-    return list(found)
 
 
 # ---- stores ---------------------------------------------------------------------------

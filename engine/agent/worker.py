@@ -144,7 +144,10 @@ async def entrypoint(ctx: JobContext) -> None:
         control,
         # Its identity in the room: the server matches LiveKit's participant_left to it.
         agent_id=ctx.room.local_participant.identity or f"agent-{ctx.job.id}",
-        options=BusAgentOptions(listening=ListeningOptions(recordings_dir=settings.recordings_dir)),
+        options=BusAgentOptions(
+            listening=ListeningOptions(recordings_dir=settings.recordings_dir),
+            flow_prompts=context.prompts if context is not None else (),
+        ),
     )
 
     def on_dtmf(event: rtc.SipDTMF) -> None:

@@ -20,7 +20,10 @@ costs the same as a small one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.language.compile import FlowGraph
+from engine.language.templates import TemplateProblem, render
 
 UPCOMING_STEPS = 3
 UPCOMING_LIMIT = 8
@@ -58,4 +61,29 @@ def upcoming_texts(
             found.setdefault(text, None)
             if len(found) >= limit:
                 return list(found)
+    return list(found)
+
+
+def graph_prompts(graph: Any) -> list[str]:
+    """Every text with no ``${}`` that a compiled flow and its subflows may say (what
+    their nodes' ``SPOKEN_FIELDS`` and handlers hold: ``FlowNode.says``), as it is said:
+    filled in as the run_node activity fills in a text with no variable."""
+    found: dict[str, None] = {}
+    stack, seen = [graph], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for node in current.nodes.values():
+            for text in getattr(node, "says", ()):
+                if "${" in text:
+                    continue
+                try:
+                    spoken = render(text, {})
+                except TemplateProblem:
+                    continue
+                if spoken.strip():
+                    found.setdefault(spoken, None)
+        stack.extend(getattr(current, "subflows", {}).values())
     return list(found)

@@ -16,6 +16,7 @@ from engine.authoring.render import diagram_from_graph
 from engine.authoring.render.mermaid import render_mermaid
 from engine.language.compile import FlowGraph
 from engine.language.triggers import Trigger
+from engine.language.upcoming import graph_prompts
 from engine.runtime.messages import workflow_id
 from engine.server.context import ServerContext, context_of
 from engine.server.diagram_svg import render_svg
@@ -184,7 +185,8 @@ async def call_context(request: web.Request) -> web.Response:
 def call_context_of(ctx: ServerContext, record: dict[str, Any]) -> dict[str, Any]:
     """A call's context for its voice agent (a LiveKit agent asks /api/internal for it,
     voxflow dev's agents read it here): the language and voice it is spoken in, its
-    greeting, whether it is recorded."""
+    greeting, whether it is recorded, and the fixed texts its flow version says (the
+    agent prepares them into the prompt cache while it is quiet)."""
     call_id = record["call_id"]
     graph = ctx.library.flow(record["flow_id"] or "")
     trigger = ctx.library.trigger_for(record["called"] or "")
@@ -204,6 +206,7 @@ def call_context_of(ctx: ServerContext, record: dict[str, Any]) -> dict[str, Any
         "greeting_message": trigger.greeting_message if trigger else None,
         "enable_recording": bool(trigger and trigger.enable_recording),
         "settings": settings,
+        "prompts": graph_prompts(graph) if graph is not None else [],
     }
 
 

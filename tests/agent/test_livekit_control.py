@@ -160,3 +160,5 @@ def test_the_call_context_comes_from_the_server_with_the_shared_token() -> None:
     assert seen[0] == "Bearer s3cret"
     assert parse_call_context("x", {"recording": True}).enable_recording
     assert not parse_call_context("x", {}).enable_recording
+    assert parse_call_context("x", {"prompts": ["Hello.", "", 3, "Bye."]}).prompts == ("Hello.", "Bye.")
+    assert parse_call_context("x", {"prompts": "Hello."}).prompts == ()

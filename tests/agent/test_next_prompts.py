@@ -265,6 +265,57 @@ def test_preparing_yields_to_a_prompt_and_is_skipped_when_the_turn_ends(tmp_path
     asyncio.run(scenario())
 
 
+def test_the_flows_fixed_texts_are_prepared_while_the_agent_is_quiet(tmp_path: Path) -> None:
+    """``voxflow agent`` is given the flow version's fixed texts with the call's context:
+    prepared in the quiet moments (a prompt pauses them, as it pauses a turn's), across
+    turns, so the next call of that version finds them cached."""
+    call_id = new_call_id("flow-texts")
+
+    async def scenario() -> None:
+        bus = MemoryVoiceBus()
+        engine = OneLineTTS()
+        cache = pc.PromptCache(pc.DiskStore(tmp_path / "cache", 50_000_000))
+        async with (
+            AudioHarness(tts_engine=engine, prompt_cache=cache) as call,
+            BusLog(bus, call_id, call.timeline) as log,
+        ):
+            options = BusAgentOptions(prepare_next=True, flow_prompts=(HELD, "Goodbye for now."))
+            agent = BusAgent(bus, call_id, call.voice, LocalCallControl(), options=options)
+            agent.start()
+            await agent.joined.wait()
+            await _until(lambda: engine.held == 1)
+            # A prompt meanwhile is heard, not held up; the flow's texts go on after it.
+            await bus.send_command(call_id, Speak(request_id="s1", text="Welcome."))
+            await log.wait_for(TtsComplete, lambda e: e.request_id == "s1")
+            assert engine.cancelled == 1
+            await _until(lambda: engine.held == 2)
+            # A turn ending does not skip them (they are not the turn's).
+            await bus.send_command(call_id, Listen(request_id="q1"))
+            agent.typed("yes")
+            await log.wait_for(SpeechComplete, lambda e: e.request_id == "q1")
+            assert cache.stats.skipped_next == 0
+            await agent.leave()
+
+        # Without the text that holds the line, the rest is cached and said from the cache.
+        bus = MemoryVoiceBus()
+        other = new_call_id("flow-texts-2")
+        async with (
+            AudioHarness(prompt_cache=cache) as call,
+            BusLog(bus, other, call.timeline) as log,
+        ):
+            options = BusAgentOptions(prepare_next=True, flow_prompts=("Goodbye for now.",))
+            agent = BusAgent(bus, other, call.voice, LocalCallControl(), options=options)
+            agent.start()
+            await agent.joined.wait()
+            await _until(lambda: cache.stats.prepared >= 1)
+            await bus.send_command(other, Speak(request_id="s2", text="Goodbye for now."))
+            started = await log.wait_for(TtsStarted, lambda e: e.request_id == "s2")
+            assert started.message.cached is True
+            await agent.leave()
+
+    asyncio.run(scenario())
+
+
 def test_the_switch() -> None:
     assert prepare_next_from_env({}) is True
     assert prepare_next_from_env({"VOXFLOW_PREPARE_NEXT": "on"}) is True

@@ -16,6 +16,7 @@ from engine.agent.offline_tts import OfflineTTS
 from engine.language.compile import FlowGraph, compile_flow
 from engine.language.load import load_text
 from engine.language.registry import default_registry
+from engine.language.upcoming import graph_prompts
 from engine.voice.channel import VoiceChannel
 from engine.voice.memory_bus import MemoryVoiceBus
 from tests.agent.conftest import new_call_id
@@ -63,8 +64,8 @@ def test_the_fixed_texts_of_nodes_that_talk_to_the_caller_are_prompts(
         default_registry(),
     )
     # As the node says it (filled in as the run_node activity fills in text with no variable).
-    assert pc.graph_prompts(graph) == ["Hello!", "Say balance.\n", "Sorry?", "Goodbye."]
-    texts = pc.graph_prompts(example_flows["ivr-menu"])
+    assert graph_prompts(graph) == ["Hello!", "Say balance.\n", "Sorry?", "Goodbye."]
+    texts = graph_prompts(example_flows["ivr-menu"])
     assert texts and not [text for text in texts if "${" in text]
     assert "How can I help you today? You can ask for your balance, or for an agent." in texts
     assert not [text for text in texts if text.startswith("Hello")]  # "Hello ${caller_name}!"
@@ -135,9 +136,9 @@ def test_dev_agents_prepare_every_fixed_prompt_of_a_flow(
         agents = DevAgents(MemoryVoiceBus(), cache=cache)
         graph = example_flows["ivr-menu"]
         made = await agents.prepare_prompts([graph])
-        assert made == len(pc.graph_prompts(graph))
+        assert made == len(graph_prompts(graph))
         assert await agents.prepare_prompts([graph]) == 0  # a version is prepared once
-        for text in pc.graph_prompts(graph):
+        for text in graph_prompts(graph):
             assert await cache.lookup(text, OfflineTTS()) is not None
         assert cache.stats.hit_rate == 1.0
 

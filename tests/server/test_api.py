@@ -108,6 +108,7 @@ def test_api_routes_auth_and_documents(temporal_settings: Any, tmp_path: Path) -
             context = await h.api(path, token=INTERNAL_TOKEN)
             assert context["call_id"] == call_id and context["room"] == f"call-{call_id}"
             assert context["flow_id"] == "hold" and context["caller_number"] == "+15557654321"
+            assert context["prompts"] == []  # the hold flow says nothing
 
             message = await asyncio.wait_for(ws.receive(), 10)
             assert message.type == aiohttp.WSMsgType.TEXT
@@ -132,5 +133,14 @@ def test_api_routes_auth_and_documents(temporal_settings: Any, tmp_path: Path) -
             assert health["status"] == "ok"
             async with http.get(f"{url}/") as response:  # redirected to the monitor page
                 assert response.status == 200 and "voxflow monitor" in await response.text()
+
+            # A flow that speaks: its version's fixed texts come with the context, for
+            # the agent to prepare while it is quiet (a text with ${...} is not fixed).
+            greeted = telnyx_call_id()
+            status, _ = await h.texml(texml_form(greeted, called="+15550001000"))
+            assert status == 200
+            path = f"/api/internal/call-context/{workflow_id(call_id_for(greeted))}"
+            context = await h.api(path, token=INTERNAL_TOKEN)
+            assert context["prompts"] == ["Hello! Thanks for calling.", "What is your name?"]
 
     asyncio.run(scenario())
