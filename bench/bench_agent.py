@@ -26,13 +26,20 @@ engine (bus + workflow)
 TTS first audio
     → the first frame of the answer heard on the line
 
-The same calls run twice in one run: "before" with the new behaviour off
+The same calls run three times in one run: "before" with the new behaviour off
 (end of turn after the whole end_silence_ms of VAD silence, then recognition;
 no prompt cache), and "after" with it on (engine.agent.turns: a whole expected
 phrase ends the turn after a short silence, speech recognised ahead of the end
 silence; engine.agent.prompt_cache prepared with the flow's fixed prompts, as
-``voxflow dev`` does when it loads a flow). The first round of each warms up
-and is not counted; figures are medians (and 90th percentiles).
+``voxflow dev`` does when it loads a flow), and "after + model": "after" with
+the Smart Turn end-of-turn model (engine.agent.smart_turn; fetched once with
+``voxflow models fetch smart-turn``) asked about free speech once its silence is
+0.2 s long. For that run the free-speech end of turn is split again: VAD
+silence (the caller's last sound → the model is asked, or → the turn ends
+without it) and the model's time. The first round of each warms up and is not
+counted; figures are medians (and 90th percentiles; free speech also its range).
+Last, bench.bench_turn_model counts false early ends of the model on recordings
+of real people (``--human-audio``).
 
 Targets (issue 16): menu and yes/no ≤ 400 ms, free speech ≤ 700 ms, a cached
 prompt's first audio ≤ 5 ms.
@@ -58,14 +65,15 @@ if __package__ in (None, ""):  # run as a script: python bench/bench_agent.py
 
 import numpy as np
 
-from engine.agent import espeak, wav
+from bench import bench_turn_model
+from engine.agent import espeak, smart_turn, turn_model_file, wav
 from engine.agent.bus_agent import BusAgent
 from engine.agent.control import LocalCallControl
 from engine.agent.harness import AudioHarness, HarnessOptions
 from engine.agent.offline_tts import OfflineTTS
 from engine.agent.prompt_cache import DiskStore, PromptCache, graph_prompts
 from engine.agent.session import TurnOptions
-from engine.agent.turns import EndOfTurn
+from engine.agent.turns import EndOfTurn, TurnModel
 from engine.language.compile import FlowGraph, compile_flow
 from engine.language.load import load_text
 from engine.language.registry import default_registry
@@ -155,6 +163,7 @@ class Turn:
     stt: float
     engine: float
     tts: float
+    model: float = 0.0  # of ``vad``: the turn model's time, when it ended the turn
 
     @property
     def parts(self) -> tuple[float, float, float, float]:
@@ -237,8 +246,17 @@ def _caller(text: str) -> tuple[np.ndarray, float]:
     return samples, wav.sound_spans(samples, RATE)[-1][1]
 
 
-async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_dir: Path) -> Run:
-    """``rounds`` rounds of the three turns, with the new behaviour on or off."""
+async def measure(
+    settings: TemporalSettings,
+    rounds: int,
+    *,
+    new: bool,
+    cache_dir: Path,
+    turn_model: TurnModel | None = None,
+    name: str | None = None,
+) -> Run:
+    """``rounds`` rounds of the three turns, with the new behaviour on or off (and the
+    turn model, if given)."""
     callers = {kind: _caller(said) for kind, (_q, said, _a) in KINDS.items()}
     bus = MemoryVoiceBus()
     worker_thread = _Thread()
@@ -259,8 +277,8 @@ async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_d
     if new:
         cache = PromptCache(DiskStore(cache_dir, 64 * 1024 * 1024))
         await cache.prepare(graph_prompts(graph), OfflineTTS(sample_rate=RATE))
-    options = HarnessOptions(turns=TurnOptions(end_of_turn=EndOfTurn(enabled=new)))
-    run = Run("after" if new else "before", {kind: [] for kind in KINDS}, cache)
+    options = HarnessOptions(turns=TurnOptions(end_of_turn=EndOfTurn(enabled=new, model=turn_model)))
+    run = Run(name or ("after" if new else "before"), {kind: [] for kind in KINDS}, cache)
     try:
         async with AudioHarness(options=options, prompt_cache=cache) as call:
             agent = BusAgent(bus, call_id, call.voice, LocalCallControl())
@@ -277,6 +295,7 @@ async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_d
                         TtsComplete, lambda e, rid=rid: e.request_id == rid, asked_at, source="events"
                     )
                     await call.wait_until(done_at + ANSWER_DELAY)
+                    checks_before = _model_checks(call)
                     speech_end = call.play_caller(caller) + sound_end
                     decided = await call.wait_for_event("stt_end_of_speech", after=speech_end - 0.3)
                     final = await call.wait_for_event("stt", after=decided.at)
@@ -284,6 +303,10 @@ async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_d
                         Speak, lambda s, a=answer: s.text == a, final.at - 0.01
                     )
                     heard = await _first_audio_after(call, spoke_at)
+                    checks = _model_checks(call)[len(checks_before) :]
+                    ended_by_model = (
+                        checks and checks[-1].probability >= options.turns.end_of_turn.model_threshold
+                    )
                     if round_number:  # the first round warms everything up
                         run.turns[kind].append(
                             Turn(
@@ -291,6 +314,7 @@ async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_d
                                 final.at - decided.at,
                                 spoke_at - final.at,
                                 heard - spoke_at,
+                                checks[-1].seconds if ended_by_model else 0.0,
                             )
                         )
                         if new:
@@ -304,6 +328,11 @@ async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_d
         await worker_thread.run(services.close())
         worker_thread.close()
     return run
+
+
+def _model_checks(call: AudioHarness) -> list[Any]:
+    turns = call.voice.turns
+    return list(turns.stats.model_checks) if turns is not None else []
 
 
 async def _first_audio_after(call: AudioHarness, at: float, timeout: float = 10.0) -> float:
@@ -327,39 +356,58 @@ TARGETS_MS = {"menu answer": 400.0, "yes/no": 400.0, "free speech": 700.0}
 CACHED_FIRST_AUDIO_MS = 5.0
 
 
-def report(before: Run, after: Run, server: str) -> bool:
-    rounds = len(next(iter(after.turns.values())))
+def report(runs: list[Run], server: str) -> bool:
+    """The figures of ``runs`` side by side (the first is the baseline); the targets are
+    judged on the last, the whole new behaviour."""
+    last = runs[-1]
+    rounds = len(next(iter(last.turns.values())))
     print(
         f"end of caller speech → first agent audio: offline engines, {rounds} rounds of "
         f"three turns, Temporal on {server}"
     )
     print("before: the whole end_silence_ms of VAD silence, then recognition; no prompt cache")
     print("after:  end of turn from the expected phrases, recognition ahead, prompt cache")
+    if len(runs) > 2:
+        print("+model: after, and the Smart Turn model asked about free speech at 0.2 s of silence")
+    names = "".join(f" {_short(run.name):>8}" for run in runs)
     ok = True
     for kind in KINDS:
         print(f"\n{kind} ({KINDS[kind][1]!r})")
-        print(f"  {'part (median ms)':26} {'before':>8} {'after':>8}")
+        print(f"  {'part (median ms)':26}{names}")
         for index, name in enumerate(PARTS):
-            old = _ms([t.parts[index] for t in before.turns[kind]])[0]
-            new = _ms([t.parts[index] for t in after.turns[kind]])[0]
-            print(f"  {name:26} {old:8.0f} {new:8.0f}")
-        old_median, old_p90 = _ms([t.total for t in before.turns[kind]])
-        new_median, new_p90 = _ms([t.total for t in after.turns[kind]])
-        met = new_median <= TARGETS_MS[kind]
+            if kind == "free speech" and index == 0:
+                print(f"  {name:26}" + "".join(f" {_median(run, kind, 0):8.0f}" for run in runs))
+                vad = [[t.vad - t.model for t in run.turns[kind]] for run in runs]
+                model = [[t.model for t in run.turns[kind]] for run in runs]
+                print(f"  {'  VAD silence':26}" + "".join(f" {_ms(v)[0]:8.0f}" for v in vad))
+                print(f"  {'  turn model':26}" + "".join(f" {_ms(m)[0]:8.0f}" for m in model))
+                continue
+            print(f"  {name:26}" + "".join(f" {_median(run, kind, index):8.0f}" for run in runs))
+        totals = [_ms([t.total for t in run.turns[kind]]) for run in runs]
+        met = totals[-1][0] <= TARGETS_MS[kind]
         ok = ok and met
         print(
-            f"  {'whole (median)':26} {old_median:8.0f} {new_median:8.0f}   "
-            f"{old_median / new_median:.2f}x faster; target ≤ {TARGETS_MS[kind]:.0f} ms: "
+            f"  {'whole (median)':26}"
+            + "".join(f" {median:8.0f}" for median, _ in totals)
+            + f"   {totals[0][0] / totals[-1][0]:.2f}x faster; target ≤ {TARGETS_MS[kind]:.0f} ms: "
             f"{'met' if met else 'MISSED'}"
         )
-        print(f"  {'whole (p90)':26} {old_p90:8.0f} {new_p90:8.0f}")
-    if after.cache is not None:
+        print(f"  {'whole (p90)':26}" + "".join(f" {p90:8.0f}" for _, p90 in totals))
+        if kind == "free speech":
+            for run in runs:
+                whole = sorted(t.total * 1000 for t in run.turns[kind])
+                print(
+                    f"  {_short(run.name)}: {len(whole)} turns, range {whole[0]:.0f}–{whole[-1]:.0f} ms, "
+                    f"quartiles {np.percentile(whole, 25):.0f} / {np.percentile(whole, 75):.0f} ms"
+                )
+    after = next((run for run in runs if run.cache is not None), None)  # prepared the cache
+    if after is not None and after.cache is not None:
         stats = after.cache.stats
         first = _ms(after.cached_first_audio)[0]
         met = first <= CACHED_FIRST_AUDIO_MS
         ok = ok and met
         print(
-            f"\nprompt cache (after): {stats.hits} hits, {stats.misses} misses, hit rate "
+            f"\nprompt cache ({_short(after.name)}): {stats.hits} hits, {stats.misses} misses, hit rate "
             f"{stats.hit_rate * 100:.0f}%; {stats.prepared} prompts prepared when the flow "
             f"was loaded; first audio of a cached prompt {first:.1f} ms median (target ≤ "
             f"{CACHED_FIRST_AUDIO_MS:.0f} ms: {'met' if met else 'MISSED'})"
@@ -367,27 +415,64 @@ def report(before: Run, after: Run, server: str) -> bool:
     return ok
 
 
+def _short(name: str) -> str:
+    return {"after + model": "+model"}.get(name, name)
+
+
+def _median(run: Run, kind: str, index: int) -> float:
+    return _ms([t.parts[index] for t in run.turns[kind]])[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--rounds", type=int, default=10, help="measured rounds of the three turns (default 10)"
     )
+    parser.add_argument(
+        "--human-audio",
+        type=Path,
+        default=bench_turn_model.HUMAN_AUDIO,
+        help="the folder of recordings of real people for the false-early-end count "
+        "(default: the pocketsphinx recordings beside the repository, ../shared/audio/human)",
+    )
     args = parser.parse_args(argv)
     settings = temporal_settings_from_env()
+    model_path = turn_model_file.find()
+    turn_model = smart_turn.load(model_path) if model_path is not None else None
+    if turn_model is None:
+        print(
+            f"(the Smart Turn model is not on this machine: run '{turn_model_file.FETCH_COMMAND}' "
+            "to measure it too)\n"
+        )
 
-    async def both(temporal: TemporalSettings) -> tuple[Run, Run]:
+    async def all_runs(temporal: TemporalSettings) -> list[Run]:
         with tempfile.TemporaryDirectory(prefix="bench-prompt-cache-") as folder:
-            before = await measure(temporal, args.rounds, new=False, cache_dir=Path(folder))
-            after = await measure(temporal, args.rounds, new=True, cache_dir=Path(folder))
-        return before, after
+            runs = [
+                await measure(temporal, args.rounds, new=False, cache_dir=Path(folder)),
+                await measure(temporal, args.rounds, new=True, cache_dir=Path(folder)),
+            ]
+            if turn_model is not None:
+                runs.append(
+                    await measure(
+                        temporal,
+                        args.rounds,
+                        new=True,
+                        cache_dir=Path(folder),
+                        turn_model=turn_model,
+                        name="after + model",
+                    )
+                )
+        return runs
 
     if settings.address is not None:
-        before, after = asyncio.run(both(settings))
-        ok = report(before, after, settings.address)
+        ok = report(asyncio.run(all_runs(settings)), settings.address)
     else:
         with EmbeddedTemporal() as server:
-            before, after = asyncio.run(both(server.settings()))
-            ok = report(before, after, f"the embedded dev server ({server.address})")
+            runs = asyncio.run(all_runs(server.settings()))
+            ok = report(runs, f"the embedded dev server ({server.address})")
+    if turn_model is not None:
+        print()
+        bench_turn_model.run_and_report(turn_model, args.human_audio)
     return 0 if ok else 1
 
 
