@@ -76,7 +76,7 @@ def word_gaps(samples: np.ndarray) -> list[tuple[int, int]]:
     level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-9)
     loud = level > level.max() - 28.0
     stretches: list[list[int]] = []
-    for index in np.flatnonzero(loud):
+    for index in (int(i) for i in np.flatnonzero(loud)):
         if stretches and index - stretches[-1][1] <= 5:  # bridge dips under 50 ms
             stretches[-1][1] = index + 1
         else:

@@ -41,14 +41,14 @@ N_MELS = 80
 N_FRAMES = N_SAMPLES // HOP  # 800
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
     hz = np.asarray(hz, dtype=np.float64)
     logstep = 27.0 / np.log(6.4)
     return np.where(hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-12) / 1000.0) * logstep, 3.0 * hz / 200.0)
 
 
-def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+def _mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
     mel = np.asarray(mel, dtype=np.float64)
     logstep = np.log(6.4) / 27.0
     return np.where(mel >= 15.0, 1000.0 * np.exp(logstep * (mel - 15.0)), 200.0 * mel / 3.0)

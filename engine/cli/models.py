@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.models_command == "list":
         for model in files.MODELS.values():
-            path = files.find(model)
-            where = str(path) if path else f"not fetched: run 'voxflow models fetch {model.name}'"
+            found = files.find(model)
+            where = str(found) if found else f"not fetched: run 'voxflow models fetch {model.name}'"
             print(f"{model.name:12} {model.title}, {model.licence}: {where}")
         return 0
     raise VoxflowError("say what to do: 'voxflow models fetch smart-turn' or 'voxflow models list'.")
