@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,7 +132,22 @@ def verdicts(model: smart_turn.SmartTurn, found: list[Recording]) -> list[tuple[
     return out
 
 
+def alone(model: smart_turn.SmartTurn, runs: int = 30) -> tuple[float, float]:
+    """The model's time by itself on a full 8 s turn, features and inference: median and
+    90th percentile, ms (beside the time it takes inside a call, where it shares the CPU)."""
+    rng = np.random.default_rng(0)
+    turn = (rng.standard_normal(smart_turn.N_SAMPLES) * 1000).astype(np.int16).tobytes()
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        model.finished(turn)
+        times.append((time.perf_counter() - began) * 1000)
+    return float(np.median(times)), float(np.percentile(times, 90))
+
+
 def run_and_report(model: smart_turn.SmartTurn, folder: Path) -> None:
+    median, p90 = alone(model)
+    print(f"the model by itself: {median:.0f} ms median, {p90:.0f} ms p90 (8 s of audio, one thread)")
     found = recordings(folder)
     if not found:
         print(f"false early ends: no recordings in {folder} (give --human-audio DIR)")
