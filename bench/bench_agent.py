@@ -8,9 +8,7 @@ three kinds of question in turn, and the caller (espeak) answers each 0.3 s
 after it is asked:
 
 menu answer
-    "Say balance." → "balance" (a voice_menu's phrase) → "Balance it is: 3 dollars."
-    (templated: the round number, which a set node before the menu counts, so the
-    text is new every round and only preparing it ahead can make it a cache hit)
+    "Say balance." → "balance" (a voice_menu's phrase) → "Balance it is."
 yes/no
     "Is that right?" → "yes" (a voice_listen with expected phrases) → "Noted."
 free speech
@@ -30,15 +28,18 @@ TTS first audio
 
 The same calls run three times in one run: "before" with the new behaviour off
 (end of turn after the whole end_silence_ms of VAD silence, then recognition;
-no prompt cache), "after" with it on (engine.agent.turns: a whole expected
+no prompt cache), and "after" with it on (engine.agent.turns: a whole expected
 phrase ends the turn after a short silence, speech recognised ahead of the end
 silence; engine.agent.prompt_cache prepared with the flow's fixed prompts, as
-``voxflow dev`` does when it loads a flow; what may be said next prepared while
-the caller answers, engine.agent.next_prompts), and "after, no prepare-next":
-the same but for that last part (``VOXFLOW_PREPARE_NEXT=off``). The reply to
-the templated menu answer, its first audio with and without preparing ahead,
-is the figure of the last two. The first round of each warms up and is not
-counted; figures are medians (and 90th percentiles).
+``voxflow dev`` does when it loads a flow), and "after + model": "after" with
+the Smart Turn end-of-turn model (engine.agent.smart_turn; fetched once with
+``voxflow models fetch smart-turn``) asked about free speech once its silence is
+0.2 s long. For that run the free-speech end of turn is split again: VAD
+silence (the caller's last sound → the model is asked, or → the turn ends
+without it) and the model's time. The first round of each warms up and is not
+counted; figures are medians (and 90th percentiles; free speech also its range).
+Last, bench.bench_turn_model counts false early ends of the model on recordings
+of real people (``--human-audio``).
 
 Targets (issue 16): menu and yes/no ≤ 400 ms, free speech ≤ 700 ms, a cached
 prompt's first audio ≤ 5 ms.
@@ -55,7 +56,7 @@ import textwrap
 import threading
 import uuid
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -64,14 +65,15 @@ if __package__ in (None, ""):  # run as a script: python bench/bench_agent.py
 
 import numpy as np
 
-from engine.agent import espeak, wav
-from engine.agent.bus_agent import BusAgent, BusAgentOptions
+from bench import bench_turn_model
+from engine.agent import espeak, smart_turn, turn_model_file, wav
+from engine.agent.bus_agent import BusAgent
 from engine.agent.control import LocalCallControl
 from engine.agent.harness import AudioHarness, HarnessOptions
 from engine.agent.offline_tts import OfflineTTS
 from engine.agent.prompt_cache import DiskStore, PromptCache
 from engine.agent.session import TurnOptions
-from engine.agent.turns import EndOfTurn
+from engine.agent.turns import EndOfTurn, TurnModel
 from engine.language.compile import FlowGraph, compile_flow
 from engine.language.load import load_text
 from engine.language.registry import default_registry
@@ -87,21 +89,14 @@ from engine.runtime.temporal_server import (
 from engine.runtime.worker import WorkerOptions, create_worker
 from engine.voice.bus import START
 from engine.voice.memory_bus import MemoryVoiceBus
-from engine.voice.messages import Speak, TtsComplete, TtsStarted
+from engine.voice.messages import Speak, TtsComplete
 
 RATE = 16000
 ANSWER_DELAY = 0.3
 FLOW = textwrap.dedent("""\
     flow: bench-agent
-    start: count
-    variables:
-      round: {default: 0}
+    start: ask
     nodes:
-      count:
-        type: set
-        values: {round: "${round + 1}"}
-        next: ask
-        max_visits: 1000
       ask:
         type: voice_menu
         prompt: "Say balance."
@@ -110,7 +105,7 @@ FLOW = textwrap.dedent("""\
         max_visits: 1000
       answer:
         type: voice_speak
-        message: "Balance it is: ${round} dollars."
+        message: "Balance it is."
         next: confirm
         max_visits: 1000
       confirm:
@@ -133,7 +128,7 @@ FLOW = textwrap.dedent("""\
       thanks:
         type: voice_speak
         message: "Thank you."
-        next: count
+        next: ask
         max_visits: 1000
     """)
 # The menu turn alone, as bench.bench_browser_call's voxflow dev serves it.
@@ -155,12 +150,11 @@ MENU_FLOW = textwrap.dedent("""\
     """)
 # (question, what the caller says, the answer's first words)
 KINDS = {
-    "menu answer": ("Say balance.", "balance", "Balance it is"),
+    "menu answer": ("Say balance.", "balance", "Balance it is."),
     "yes/no": ("Is that right?", "yes", "Noted."),
     "free speech": ("Tell me what happened.", "I lost my card yesterday", "Thank you."),
 }
 PARTS = ("end of turn", "STT", "engine (bus + workflow)", "TTS first audio")
-NO_PREPARE = "no prep"
 _T = TypeVar("_T")
 
 
@@ -170,7 +164,7 @@ class Turn:
     stt: float
     engine: float
     tts: float
-    cached: bool = False  # the reply's audio came from the prompt cache
+    model: float = 0.0  # of ``vad``: the turn model's time, when it ended the turn
 
     @property
     def parts(self) -> tuple[float, float, float, float]:
@@ -239,19 +233,12 @@ def _graph() -> FlowGraph:
 
 @dataclass
 class Run:
-    """One configuration's measured turns, by kind, and its prompt cache."""
+    """One configuration's measured turns, by kind, and its prompt cache figures."""
 
     name: str
     turns: dict[str, list[Turn]]
     cache: PromptCache | None = None
-
-    def hit_rate(self, kind: str) -> float:
-        turns = self.turns[kind]
-        return sum(turn.cached for turn in turns) / len(turns) if turns else 0.0
-
-    def cached_first_audio(self) -> list[float]:
-        """Speak command → first frame heard, of the replies said from the cache."""
-        return [turn.tts for turns in self.turns.values() for turn in turns if turn.cached]
+    cached_first_audio: list[float] = field(default_factory=list)  # speak → first frame, hits
 
 
 def _caller(text: str) -> tuple[np.ndarray, float]:
@@ -261,10 +248,16 @@ def _caller(text: str) -> tuple[np.ndarray, float]:
 
 
 async def measure(
-    settings: TemporalSettings, rounds: int, *, new: bool, prepare_next: bool = True, cache_dir: Path
+    settings: TemporalSettings,
+    rounds: int,
+    *,
+    new: bool,
+    cache_dir: Path,
+    turn_model: TurnModel | None = None,
+    name: str | None = None,
 ) -> Run:
-    """``rounds`` rounds of the three turns, with the new behaviour on or off (and, with it
-    on, preparing what may be said next on or off)."""
+    """``rounds`` rounds of the three turns, with the new behaviour on or off (and the
+    turn model, if given)."""
     callers = {kind: _caller(said) for kind, (_q, said, _a) in KINDS.items()}
     bus = MemoryVoiceBus()
     worker_thread = _Thread()
@@ -282,21 +275,14 @@ async def measure(
     call_id = f"bench-{uuid.uuid4().hex[:10]}"
     graph = _graph()
     cache: PromptCache | None = None
-    name = "before" if not new else "after" if prepare_next else NO_PREPARE
     if new:
-        cache = PromptCache(DiskStore(cache_dir / name.replace(" ", "-").replace(",", ""), 64 * 1024 * 1024))
+        cache = PromptCache(DiskStore(cache_dir, 64 * 1024 * 1024))
         await cache.prepare(graph_prompts(graph), OfflineTTS(sample_rate=RATE))
-    options = HarnessOptions(turns=TurnOptions(end_of_turn=EndOfTurn(enabled=new)))
-    run = Run(name, {kind: [] for kind in KINDS}, cache)
+    options = HarnessOptions(turns=TurnOptions(end_of_turn=EndOfTurn(enabled=new, model=turn_model)))
+    run = Run(name or ("after" if new else "before"), {kind: [] for kind in KINDS}, cache)
     try:
         async with AudioHarness(options=options, prompt_cache=cache) as call:
-            agent = BusAgent(
-                bus,
-                call_id,
-                call.voice,
-                LocalCallControl(),
-                options=BusAgentOptions(prepare_next=new and prepare_next),
-            )
+            agent = BusAgent(bus, call_id, call.voice, LocalCallControl())
             agent.start()
             watch = _Commands(bus, call_id, call)
             await start_call(client, graph, call_id, task_queue=queue)
@@ -310,15 +296,17 @@ async def measure(
                         TtsComplete, lambda e, rid=rid: e.request_id == rid, asked_at, source="events"
                     )
                     await call.wait_until(done_at + ANSWER_DELAY)
+                    checks_before = _model_checks(call)
                     speech_end = call.play_caller(caller) + sound_end
                     decided = await call.wait_for_event("stt_end_of_speech", after=speech_end - 0.3)
                     final = await call.wait_for_event("stt", after=decided.at)
-                    spoke_at, spoke = await watch.next(
-                        Speak, lambda s, a=answer: s.text.startswith(a), final.at - 0.01
+                    spoke_at, _spoke = await watch.next(
+                        Speak, lambda s, a=answer: s.text == a, final.at - 0.01
                     )
                     heard = await _first_audio_after(call, spoke_at)
-                    _, started = await watch.next(
-                        TtsStarted, lambda e, rid=spoke.request_id: e.request_id == rid, 0.0, source="events"
+                    checks = _model_checks(call)[len(checks_before) :]
+                    ended_by_model = (
+                        checks and checks[-1].probability >= options.turns.end_of_turn.model_threshold
                     )
                     if round_number:  # the first round warms everything up
                         run.turns[kind].append(
@@ -327,9 +315,11 @@ async def measure(
                                 final.at - decided.at,
                                 spoke_at - final.at,
                                 heard - spoke_at,
-                                cached=bool(started.cached),
+                                checks[-1].seconds if ended_by_model else 0.0,
                             )
                         )
+                        if new:
+                            run.cached_first_audio.append(heard - spoke_at)
                     after = spoke_at
             agent.caller_left("the benchmark is over")
             await asyncio.sleep(0.5)
@@ -339,6 +329,11 @@ async def measure(
         await worker_thread.run(services.close())
         worker_thread.close()
     return run
+
+
+def _model_checks(call: AudioHarness) -> list[Any]:
+    turns = call.voice.turns
+    return list(turns.stats.model_checks) if turns is not None else []
 
 
 async def _first_audio_after(call: AudioHarness, at: float, timeout: float = 10.0) -> float:
@@ -360,66 +355,73 @@ def _ms(values: list[float]) -> tuple[float, float]:
 
 TARGETS_MS = {"menu answer": 400.0, "yes/no": 400.0, "free speech": 700.0}
 CACHED_FIRST_AUDIO_MS = 5.0
-TEMPLATED = "menu answer"  # the kind whose reply is templated (new text every round)
 
 
-def report(before: Run, after: Run, unprepared: Run, server: str) -> bool:
-    runs = (before, after, unprepared)
-    rounds = len(next(iter(after.turns.values())))
+def report(runs: list[Run], server: str) -> bool:
+    """The figures of ``runs`` side by side (the first is the baseline); the targets are
+    judged on the last, the whole new behaviour."""
+    last = runs[-1]
+    rounds = len(next(iter(last.turns.values())))
     print(
         f"end of caller speech → first agent audio: offline engines, {rounds} rounds of "
         f"three turns, Temporal on {server}"
     )
-    print("before:   the whole end_silence_ms of VAD silence, then recognition; no prompt cache")
-    print("after:    end of turn from the expected phrases, recognition ahead, prompt cache")
-    print("         (fixed prompts prepared when the flow loads, what may come next while the")
-    print("          caller answers)")
-    print(f"{NO_PREPARE}: after, with VOXFLOW_PREPARE_NEXT=off")
+    print("before: the whole end_silence_ms of VAD silence, then recognition; no prompt cache")
+    print("after:  end of turn from the expected phrases, recognition ahead, prompt cache")
+    if len(runs) > 2:
+        print("+model: after, and the Smart Turn model asked about free speech at 0.2 s of silence")
+    names = "".join(f" {_short(run.name):>8}" for run in runs)
     ok = True
     for kind in KINDS:
-        print(f"\n{kind} ({KINDS[kind][1]!r} → {KINDS[kind][2]!r}...)")
-        print(f"  {'part (median ms)':26} {'before':>8} {'after':>8} {'no prep':>8}")
+        print(f"\n{kind} ({KINDS[kind][1]!r})")
+        print(f"  {'part (median ms)':26}{names}")
         for index, name in enumerate(PARTS):
-            values = [_ms([t.parts[index] for t in run.turns[kind]])[0] for run in runs]
-            print(f"  {name:26} " + " ".join(f"{value:8.0f}" for value in values))
-        medians = [_ms([t.total for t in run.turns[kind]]) for run in runs]
-        met = medians[1][0] <= TARGETS_MS[kind]
+            if kind == "free speech" and index == 0:
+                print(f"  {name:26}" + "".join(f" {_median(run, kind, 0):8.0f}" for run in runs))
+                vad = [[t.vad - t.model for t in run.turns[kind]] for run in runs]
+                model = [[t.model for t in run.turns[kind]] for run in runs]
+                print(f"  {'  VAD silence':26}" + "".join(f" {_ms(v)[0]:8.0f}" for v in vad))
+                print(f"  {'  turn model':26}" + "".join(f" {_ms(m)[0]:8.0f}" for m in model))
+                continue
+            print(f"  {name:26}" + "".join(f" {_median(run, kind, index):8.0f}" for run in runs))
+        totals = [_ms([t.total for t in run.turns[kind]]) for run in runs]
+        met = totals[-1][0] <= TARGETS_MS[kind]
         ok = ok and met
         print(
-            f"  {'whole (median)':26} "
-            + " ".join(f"{median:8.0f}" for median, _ in medians)
-            + f"   after: {medians[0][0] / medians[1][0]:.2f}x faster than before; "
-            f"target ≤ {TARGETS_MS[kind]:.0f} ms: {'met' if met else 'MISSED'}"
+            f"  {'whole (median)':26}"
+            + "".join(f" {median:8.0f}" for median, _ in totals)
+            + f"   {totals[0][0] / totals[-1][0]:.2f}x faster; target ≤ {TARGETS_MS[kind]:.0f} ms: "
+            f"{'met' if met else 'MISSED'}"
         )
-        print(f"  {'whole (p90)':26} " + " ".join(f"{p90:8.0f}" for _, p90 in medians))
-        print(
-            f"  {'reply from the cache':26} " + " ".join(f"{run.hit_rate(kind) * 100:7.0f}%" for run in runs)
-        )
-    # What preparing ahead gives: the templated reply, with it and without it.
-    on = [t.tts for t in after.turns[TEMPLATED]]
-    off = [t.tts for t in unprepared.turns[TEMPLATED]]
-    on_ms, off_ms = _ms(on)[0], _ms(off)[0]
-    print(
-        f"\nreply to a templated prompt (the next node's {KINDS[TEMPLATED][2]!r}..., new text every"
-        f" round): TTS first audio {on_ms:.1f} ms median with prepare-next, {off_ms:.1f} ms without"
-        f" ({off_ms / on_ms:.1f}x); from the cache {after.hit_rate(TEMPLATED) * 100:.0f}% vs "
-        f"{unprepared.hit_rate(TEMPLATED) * 100:.0f}%"
-    )
-    for run in (after, unprepared):
-        if run.cache is None:
-            continue
-        stats = run.cache.stats
-        first = _ms(run.cached_first_audio() or [0.0])[0]
+        print(f"  {'whole (p90)':26}" + "".join(f" {p90:8.0f}" for _, p90 in totals))
+        if kind == "free speech":
+            for run in runs:
+                whole = sorted(t.total * 1000 for t in run.turns[kind])
+                print(
+                    f"  {_short(run.name)}: {len(whole)} turns, range {whole[0]:.0f}–{whole[-1]:.0f} ms, "
+                    f"quartiles {np.percentile(whole, 25):.0f} / {np.percentile(whole, 75):.0f} ms"
+                )
+    after = next((run for run in runs if run.cache is not None), None)  # prepared the cache
+    if after is not None and after.cache is not None:
+        stats = after.cache.stats
+        first = _ms(after.cached_first_audio)[0]
         met = first <= CACHED_FIRST_AUDIO_MS
-        ok = ok and (met or run is unprepared)
+        ok = ok and met
         print(
-            f"prompt cache ({run.name}): {stats.hits} hits, {stats.misses} misses, hit rate "
-            f"{stats.hit_rate * 100:.0f}%; {stats.prepared} prompts prepared ({stats.prepared_next} "
-            f"while the caller answered, {stats.skipped_next} skipped as the turn ended first); "
-            f"first audio of a cached prompt {first:.1f} ms median (target ≤ "
+            f"\nprompt cache ({_short(after.name)}): {stats.hits} hits, {stats.misses} misses, hit rate "
+            f"{stats.hit_rate * 100:.0f}%; {stats.prepared} prompts prepared when the flow "
+            f"was loaded; first audio of a cached prompt {first:.1f} ms median (target ≤ "
             f"{CACHED_FIRST_AUDIO_MS:.0f} ms: {'met' if met else 'MISSED'})"
         )
     return ok
+
+
+def _short(name: str) -> str:
+    return {"after + model": "+model"}.get(name, name)
+
+
+def _median(run: Run, kind: str, index: int) -> float:
+    return _ms([t.parts[index] for t in run.turns[kind]])[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -427,25 +429,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=10, help="measured rounds of the three turns (default 10)"
     )
+    parser.add_argument(
+        "--human-audio",
+        type=Path,
+        default=bench_turn_model.HUMAN_AUDIO,
+        help="the folder of recordings of real people for the false-early-end count "
+        "(default: the pocketsphinx recordings beside the repository, ../shared/audio/human)",
+    )
     args = parser.parse_args(argv)
     settings = temporal_settings_from_env()
+    model_path = turn_model_file.find()
+    turn_model = smart_turn.load(model_path) if model_path is not None else None
+    if turn_model is None:
+        print(
+            f"(the Smart Turn model is not on this machine: run '{turn_model_file.FETCH_COMMAND}' "
+            "to measure it too)\n"
+        )
 
-    async def all_three(temporal: TemporalSettings) -> tuple[Run, Run, Run]:
+    async def all_runs(temporal: TemporalSettings) -> list[Run]:
         with tempfile.TemporaryDirectory(prefix="bench-prompt-cache-") as folder:
-            before = await measure(temporal, args.rounds, new=False, cache_dir=Path(folder))
-            after = await measure(temporal, args.rounds, new=True, cache_dir=Path(folder))
-            unprepared = await measure(
-                temporal, args.rounds, new=True, prepare_next=False, cache_dir=Path(folder)
-            )
-        return before, after, unprepared
+            runs = [
+                await measure(temporal, args.rounds, new=False, cache_dir=Path(folder)),
+                await measure(temporal, args.rounds, new=True, cache_dir=Path(folder)),
+            ]
+            if turn_model is not None:
+                runs.append(
+                    await measure(
+                        temporal,
+                        args.rounds,
+                        new=True,
+                        cache_dir=Path(folder),
+                        turn_model=turn_model,
+                        name="after + model",
+                    )
+                )
+        return runs
 
     if settings.address is not None:
-        runs = asyncio.run(all_three(settings))
-        ok = report(*runs, settings.address)
+        ok = report(asyncio.run(all_runs(settings)), settings.address)
     else:
         with EmbeddedTemporal() as server:
-            runs = asyncio.run(all_three(server.settings()))
-            ok = report(*runs, f"the embedded dev server ({server.address})")
+            runs = asyncio.run(all_runs(server.settings()))
+            ok = report(runs, f"the embedded dev server ({server.address})")
+    if turn_model is not None:
+        print()
+        bench_turn_model.run_and_report(turn_model, args.human_audio)
     return 0 if ok else 1
 
 

@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.agent import engines, prompt_cache, wav
+from engine.agent import engines, prompt_cache, turn_model_file, wav
 from engine.agent.audio_chat import mix
 from engine.agent.bus_agent import BusAgent
 from engine.agent.control import CallControlError, LocalCallControl
-from engine.agent.harness import AudioHarness
+from engine.agent.harness import AudioHarness, HarnessOptions
+from engine.agent.session import TurnOptions
+from engine.agent.turns import EndOfTurn, TurnModel
 from engine.language.upcoming import graph_prompts
 from engine.voice.bus import VoiceBus
 
@@ -134,6 +136,10 @@ class DevAgents:
         self.bus = bus
         self.recordings_dir = recordings_dir
         self.choice = engines.choose()
+        # The learned end-of-turn model for free speech, when it has been fetched (or
+        # as VOXFLOW_TURN_MODEL says); loaded by prewarm().
+        self.turn_model_path = turn_model_file.model_path(default="auto")
+        self.turn_model: TurnModel | None = None
         self.prompt_cache = cache if cache is not None else prompt_cache.shared_cache()
         self._call_language = call_language
         self._recording_saved = recording_saved
@@ -144,7 +150,8 @@ class DevAgents:
 
     def describe(self) -> str:
         """The engines in words, for the terminal."""
-        return f"speech recognition {self.choice.stt}, speech synthesis {self.choice.tts}"
+        turns = turn_model_file.describe(self.turn_model)
+        return f"speech recognition {self.choice.stt}, speech synthesis {self.choice.tts}; {turns}"
 
     async def prewarm(self) -> None:
         """Load Silero and the offline recogniser now, not while the first caller waits."""
@@ -152,6 +159,10 @@ class DevAgents:
         from engine.agent import vad as vad_models
 
         await asyncio.to_thread(vad_models.prewarm)
+        if self.turn_model_path is not None:
+            from engine.agent import smart_turn
+
+            self.turn_model = await asyncio.to_thread(smart_turn.load, self.turn_model_path)
         if self.choice.stt == "offline":
             await asyncio.to_thread(sphinx.prewarm_process)
 
@@ -219,6 +230,7 @@ class DevAgents:
             tts_engine=speech_out,
             on_agent_audio=leg.hear,
             prompt_cache=self.prompt_cache,
+            options=HarnessOptions(turns=TurnOptions(end_of_turn=EndOfTurn(model=self.turn_model))),
         )
         await harness.start()
         control = DevCallControl(lambda what: log.info("call %s: the agent %s", call_id, what))

@@ -10,7 +10,9 @@ Optional: VOXFLOW_SERVER_URL and VOXFLOW_INTERNAL_TOKEN, where the agent asks
 the voxflow server about a call (its trigger's recording setting, language,
 engines); VOXFLOW_RECORDINGS_DIR, where ``record`` commands keep their WAV
 files (default ./recordings); VOXFLOW_EGRESS_FILEPATH, the egress file path of
-whole-call recordings.
+whole-call recordings; VOXFLOW_TURN_MODEL=smart-turn, the learned end-of-turn
+model for free speech (engine.agent.turn_model_file; fetched once with
+``voxflow models fetch smart-turn``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.agent import engines
+from engine.agent import engines, turn_model_file
 from engine.agent.livekit_control import DEFAULT_RECORDING_PATH
 from engine.core.errors import VoxflowError
 
@@ -43,6 +45,7 @@ class AgentSettings:
     internal_token: str | None = None
     recordings_dir: Path = Path("recordings")
     egress_filepath: str = DEFAULT_RECORDING_PATH
+    turn_model: Path | None = None  # the Smart Turn model file, when calls use it
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> AgentSettings:
@@ -61,6 +64,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> AgentSettings:
         )
     choice = engines.choose(env)
     missing.extend(engines.problems(choice, env))
+    missing.extend(turn_model_file.problems(env))
     if missing:
         lines = "\n".join(f"  - {item}" for item in missing)
         raise VoxflowError(f"voxflow agent cannot start; set:\n{lines}")
@@ -74,4 +78,5 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> AgentSettings:
         internal_token=get("VOXFLOW_INTERNAL_TOKEN") or None,
         recordings_dir=Path(get("VOXFLOW_RECORDINGS_DIR") or "recordings"),
         egress_filepath=get("VOXFLOW_EGRESS_FILEPATH") or DEFAULT_RECORDING_PATH,
+        turn_model=turn_model_file.model_path(env),
     )

@@ -9,7 +9,11 @@ short silence (``short_silence``, 0.2 s) instead of the node's
 no phrase yet ("my ..." of "my balance") are not either: those wait for the
 whole silence, so a caller who pauses mid-phrase is not cut off. Free speech
 keeps the silence rule, unless a learned end-of-turn model (``TurnModel``,
-engine.agent.smart_turn) says the caller has finished.
+engine.agent.smart_turn) says the caller has finished: as pipecat uses Smart
+Turn, the model hears the turn once its silence is ``model_silence`` (0.2 s)
+long, that silence included, and a probability of at least
+``model_threshold`` (0.5) ends the turn then; below it, the whole silence
+still ends it, and more speech asks the model again after its next silence.
 
 :class:`ExpectingSTT` is that rule as a streaming livekit-agents STT wrapped
 around a recogniser that takes one utterance at a time (pocketsphinx), in
@@ -24,6 +28,9 @@ place of livekit's ``stt.StreamAdapter``:
   silence); if that is a whole expected phrase with at least
   ``min_confidence``, END_OF_SPEECH and the final transcript go out as soon
   as the silence is ``short_silence`` long;
+- for free speech with a turn model, the model is asked once the silence is
+  ``model_silence`` long (and the speech recognised from ``check_after`` on,
+  beside it, so the transcript is ready if the model ends the turn);
 - otherwise the answer ends after the whole silence, as before, and its
   recognition is started ahead (when the silence is ``end_silence`` minus
   the recogniser's usual time), so the transcript is ready when the silence
@@ -41,7 +48,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from livekit import rtc
@@ -69,8 +76,9 @@ class EndOfTurn:
 
     ``enabled`` False keeps the plain rule (the whole ``end_silence_ms`` of VAD
     silence, then recognition), for comparison. ``model`` is consulted for
-    speech that completes no expected phrase: a turn it finds finished with at
-    least ``model_threshold`` ends after ``model_silence``.
+    speech when the node expects no phrases (free speech): once the silence is
+    ``model_silence`` long it hears the turn, and a probability of at least
+    ``model_threshold`` ends it.
     """
 
     enabled: bool = True
@@ -79,7 +87,7 @@ class EndOfTurn:
     min_confidence: float = 0.6
     model: TurnModel | None = None
     model_threshold: float = 0.5
-    model_silence: float = 0.25
+    model_silence: float = 0.2
 
 
 def complete_phrase(phrase: str | None, expected: Iterable[str]) -> bool:
@@ -106,6 +114,16 @@ def session_stt(engine: stt.STT, vad: agents_vad.VAD, policy: EndOfTurn) -> stt.
     return ExpectingSTT(engine, vad, policy)
 
 
+@dataclass(frozen=True)
+class ModelCheck:
+    """One question to the turn model: the silence when it was asked (seconds), how
+    long the answer took (seconds, wall time off the event loop) and the answer."""
+
+    silence: float
+    seconds: float
+    probability: float
+
+
 @dataclass
 class TurnStats:
     """What the turns of one session were like (tests, bench)."""
@@ -114,6 +132,7 @@ class TurnStats:
     early_model: int = 0  # ended by the turn model
     full_silence: int = 0  # ended after the whole silence
     ahead_used: int = 0  # the transcript recognised ahead was the one used
+    model_checks: list[ModelCheck] = field(default_factory=list)
 
 
 class ExpectingSTT(stt.STT):
@@ -311,14 +330,11 @@ class _ExpectingStream(stt.RecognizeStream):
         phrases = self._owner.expected_phrases()
         if phrases and silence >= policy.check_after and not utterance.fresh(utterance.grammar):
             utterance.grammar = self._attempt(utterance, self._recognise(utterance))
-        if (
-            policy.model is not None
-            and not phrases
-            and silence >= policy.check_after
-            and not utterance.fresh(utterance.turn_model)
-        ):
-            utterance.turn_model = self._attempt(utterance, self._model_check(utterance))
+        model_wanted = policy.model is not None and not phrases
+        if model_wanted and silence >= policy.check_after and not utterance.fresh(utterance.early_text):
             utterance.early_text = self._attempt(utterance, self._recognise(utterance))
+        if model_wanted and silence >= policy.model_silence and not utterance.fresh(utterance.turn_model):
+            utterance.turn_model = self._attempt(utterance, self._model_check(utterance))
         ahead_at = max(self._owner.end_silence - self._owner.recognise_time - 0.05, RECOGNISE_AHEAD_FLOOR)
         if silence >= ahead_at and not utterance.fresh(utterance.ahead):
             utterance.ahead = self._attempt(utterance, self._recognise(utterance))
@@ -328,11 +344,7 @@ class _ExpectingStream(stt.RecognizeStream):
             await self._finish(utterance, grammar, "early_phrase")
             return
         finished = self._result(utterance, utterance.turn_model)
-        if (
-            isinstance(finished, float)
-            and finished >= policy.model_threshold
-            and silence >= policy.model_silence
-        ):
+        if isinstance(finished, float) and finished >= policy.model_threshold:
             await self._finish(utterance, None, "early_model")
             return
         if silence >= self._owner.end_silence:
@@ -367,11 +379,21 @@ class _ExpectingStream(stt.RecognizeStream):
         model = self._owner.policy.model
         assert model is not None
         pcm = bytes(utterance.pcm)
-        if utterance.rate != 16000:
-            from engine.agent import wav
+        silence = utterance.silence
 
-            pcm = wav.resample(pcm, utterance.rate, 16000)
-        return await asyncio.to_thread(model.finished, pcm)
+        def ask() -> float:
+            audio = pcm
+            if utterance.rate != 16000:
+                from engine.agent import wav
+
+                audio = wav.resample(pcm, utterance.rate, 16000)
+            return model.finished(audio)
+
+        began = time.perf_counter()
+        probability = await asyncio.to_thread(ask)
+        took = time.perf_counter() - began
+        self._owner.stats.model_checks.append(ModelCheck(silence, took, probability))
+        return probability
 
     async def _finish(self, utterance: _Utterance, heard: stt.SpeechEvent | None, why: str) -> None:
         """The answer is over: END_OF_SPEECH now, then its transcript."""

@@ -14,24 +14,27 @@ SIP dispatch rule that ``voxflow livekit setup`` creates sends rooms
    ``participant_disconnected``, transfers and hang-ups through
    LiveKitCallControl, ``call:agent_left`` on a shutdown while the call goes on.
 
-Prewarm loads Silero (and pocketsphinx, when it is the recogniser) once per
-process, before any job. Job processes are forked from a server that has
+Prewarm loads Silero (and pocketsphinx, when it is the recogniser, and the
+Smart Turn model, when VOXFLOW_TURN_MODEL asks for it) once per process, before
+any job. Job processes are forked from a server that has
 imported this module and the chosen cloud plugins: livekit plugins must be
 imported on the main thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
+from pathlib import Path
 
 from livekit import rtc
 from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess
 from livekit.agents.utils import http_context
 from livekit.agents.voice import room_io
 
-from engine.agent import engines, prompt_cache, sphinx
+from engine.agent import engines, prompt_cache, smart_turn, sphinx, turn_model_file
 from engine.agent import vad as vad_models
 from engine.agent.bus_agent import BusAgent, BusAgentOptions
 from engine.agent.call_context import CallContext, fetch_call_context
@@ -41,7 +44,7 @@ from engine.agent.livekit_control import LiveKitCallControl
 from engine.agent.rooms import AGENT_NAME, call_id_from_room
 from engine.agent.session import CallVoice, TurnOptions, VoxflowAgent, build_session
 from engine.agent.settings import AgentSettings, settings_from_env
-from engine.agent.turns import ExpectingSTT, session_stt
+from engine.agent.turns import EndOfTurn, ExpectingSTT, session_stt
 from engine.core.errors import VoxflowError
 from engine.voice.bus import VoiceBus
 from engine.voice.redis_bus import RedisVoiceBus
@@ -111,8 +114,12 @@ def _load_threshold() -> float | None:
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Once per job process: the VAD model, and the offline recogniser if it is used."""
+    """Once per job process: the VAD model, the offline recogniser and the turn model if
+    they are used."""
     proc.userdata["vad"] = vad_models.prewarm()
+    path = turn_model_file.model_path()
+    if path is not None:
+        smart_turn.load(path)
     if engines.choose().stt == "offline":
         sphinx.prewarm_process()
 
@@ -134,7 +141,7 @@ async def entrypoint(ctx: JobContext) -> None:
         context = await fetch_call_context(
             settings.server_url, settings.internal_token, call_id, session=http_context.http_session()
         )
-    voice = await _start_voice(ctx, caller, context)
+    voice = await _start_voice(ctx, caller, context, settings.turn_model)
     bus = RedisVoiceBus.from_url(settings.redis_url)
     control = LiveKitCallControl(ctx.api, ctx.room.name, caller.identity)
     agent = BusAgent(
@@ -185,7 +192,7 @@ async def record_call(control: LiveKitCallControl, bus: VoiceBus, call_id: str, 
 
 
 async def _start_voice(
-    ctx: JobContext, caller: rtc.RemoteParticipant, context: CallContext | None
+    ctx: JobContext, caller: rtc.RemoteParticipant, context: CallContext | None, turn_model: Path | None
 ) -> CallVoice:
     choice = engines.choose(
         stt_name=context.stt if context else None, tts_name=context.tts if context else None
@@ -198,7 +205,8 @@ async def _start_voice(
         voice=engines.engine_voice(choice.tts, context.voice if context else None),
     )
     vad = vad_models.for_call()
-    turns = TurnOptions()
+    model = await asyncio.to_thread(smart_turn.load, turn_model) if turn_model is not None else None
+    turns = TurnOptions(end_of_turn=EndOfTurn(model=model))
     heard_by = session_stt(speech_in, vad, turns.end_of_turn)
     session = build_session(stt_engine=heard_by, tts_engine=speech_out, vad=vad, turns=turns)
     agent = VoxflowAgent()

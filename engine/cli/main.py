@@ -88,6 +88,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "engine.cli.stats",
         "Call analytics from the call records: endings, durations, where callers drop off.",
     ),
+    "models": (
+        "engine.cli.models",
+        "Fetch the optional models (the Smart Turn end-of-turn model) into this machine's cache.",
+    ),
 }
 
 EXIT_OK = 0

@@ -35,7 +35,14 @@ DISCOVERY_FILE = "dev.json"
 
 def check_engines(options: DevOptions) -> None:
     """Before anything starts: the in-process agent's speech engines have what they need."""
-    if not options.agent or os.environ.get("LIVEKIT_URL", "").strip():
+    if not options.agent:
+        return
+    from engine.agent import turn_model_file
+
+    turn_model = turn_model_file.problems(default="auto")
+    if turn_model:
+        raise VoxflowError(f"the voice agent cannot start: {turn_model[0]}")
+    if os.environ.get("LIVEKIT_URL", "").strip():
         return
     from engine.agent import engines
 
@@ -124,6 +131,8 @@ def _start_livekit_agent(
         "VOXFLOW_REDIS_URL": redis_url,
         "VOXFLOW_SERVER_URL": url,
         "VOXFLOW_INTERNAL_TOKEN": ctx.settings.internal_token or "",
+        # As dev's own agent: the Smart Turn model when it has been fetched.
+        "VOXFLOW_TURN_MODEL": os.environ.get("VOXFLOW_TURN_MODEL", "").strip() or "auto",
     }
     log = open(options.state_dir / "agent.log", "ab")  # noqa: SIM115 - closed with the stack
     process = subprocess.Popen(

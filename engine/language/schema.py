@@ -58,7 +58,8 @@ _SETTINGS: dict[str, Any] = {
             "minimum": 100,
             "maximum": 10000,
             "description": "Silence (in milliseconds) that ends the caller's answer (default 800; "
-            "an answer that is a whole expected phrase ends sooner).",
+            "an answer that is a whole expected phrase ends sooner, and so does free speech that "
+            "the Smart Turn model finds finished, when it is on: VOXFLOW_TURN_MODEL).",
         },
         "max_call_duration": {**_DURATION, "description": "The longest a call may last."},
         "low_confidence_threshold": {

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Self
 
 from engine.core.errors import VoxflowError
+from engine.core.paths import cache_root
 from engine.server.settings import ServerSettings
 from engine.voice.redis_server import EmbeddedRedis
 
@@ -72,15 +73,6 @@ LIVEKIT_SIP = GoModule(
 )
 BUILD_TIMEOUT = 1800.0  # seconds: the first build downloads and compiles ~300 packages
 START_TIMEOUT = 30.0
-
-
-def cache_root(env: dict[str, str] | None = None) -> Path:
-    env = dict(os.environ) if env is None else env
-    if env.get("VOXFLOW_CACHE_DIR", "").strip():
-        return Path(env["VOXFLOW_CACHE_DIR"].strip())
-    if env.get("XDG_CACHE_HOME", "").strip():
-        return Path(env["XDG_CACHE_HOME"].strip()) / "voxflow"
-    return Path.home() / ".cache" / "voxflow"
 
 
 def binary_path(module: GoModule, env: dict[str, str] | None = None) -> Path:

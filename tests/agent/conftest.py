@@ -11,6 +11,7 @@ OpenAI-style endpoint.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.agent import smart_turn, turn_model_file
+from engine.agent.smart_turn import SmartTurn
 from engine.language.compile import FlowGraph
 from engine.language.project import compile_paths
 from engine.runtime.config import load_runtime_config
@@ -82,3 +85,16 @@ def voice_engine(
 
 def new_call_id(prefix: str = "agent") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def smart_turn_model() -> SmartTurn:
+    """The Smart Turn model, fetched by ``voxflow models fetch smart-turn`` (.ci/run does;
+    with CI=true a missing model fails the tests that need it instead of skipping them)."""
+    path = turn_model_file.find()
+    if path is None:
+        message = f"the Smart Turn model is not on this machine: run '{turn_model_file.FETCH_COMMAND}'"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return smart_turn.load(path)
