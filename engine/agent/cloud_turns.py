@@ -236,6 +236,7 @@ class _DeepgramTurnStream(stt.RecognizeStream):
         self._finals: list[tuple[str, float | None]] = []
         self._interim: tuple[str, float | None] | None = None
         self._hold: asyncio.TimerHandle | None = None
+        self._ended_on: str | None = None  # a turn ended on this interim: its final is not news
 
     async def _run(self) -> None:
         inner = self._owner.engine.stream(language=self._language, conn_options=self._conn_options)
@@ -261,12 +262,22 @@ class _DeepgramTurnStream(stt.RecognizeStream):
     def _on_event(self, event: stt.SpeechEvent) -> None:
         kind = event.type
         if kind == stt.SpeechEventType.START_OF_SPEECH:
+            self._ended_on = None
             self._speech()
             return
         if kind in (stt.SpeechEventType.INTERIM_TRANSCRIPT, stt.SpeechEventType.FINAL_TRANSCRIPT):
             best = event.alternatives[0] if event.alternatives else None
             if best is None or not best.text.strip():
                 return
+            if (
+                kind == stt.SpeechEventType.FINAL_TRANSCRIPT
+                and not self.in_turn
+                and self._ended_on is not None
+                and _same_words(best.text, self._ended_on)
+            ):
+                self._ended_on = None  # the final of the interim a turn already ended on
+                return
+            self._ended_on = None
             self._speech()
             if kind == stt.SpeechEventType.FINAL_TRANSCRIPT:
                 self._finals.append((best.text, best.confidence))
@@ -321,6 +332,7 @@ class _DeepgramTurnStream(stt.RecognizeStream):
         if self._interim is not None and not self._finals:
             # Deepgram ended speech with nothing final: the interim is all there is.
             text, confidence = self._interim
+            self._ended_on = text
             self._send(
                 stt.SpeechEvent(
                     type=stt.SpeechEventType.FINAL_TRANSCRIPT,
@@ -363,3 +375,7 @@ def _options_of(engine: stt.STT) -> dict[str, Any]:
     if hasattr(opts, "keywords"):
         found["keywords"] = list(opts.keywords)
     return found
+
+
+def _same_words(one: str, other: str) -> bool:
+    return phrase_words(one) == phrase_words(other)

@@ -97,7 +97,7 @@ class _Stream:
         self.next_interim = 0.0
         self.lock = asyncio.Lock()
         # Recognitions run one at a time, in order, off the receiving loop.
-        self.jobs: asyncio.Queue[tuple[int, int, bool, bool, bool] | None] = asyncio.Queue()
+        self.jobs: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()
         self.worker = asyncio.ensure_future(self._work())
 
     @property
@@ -134,7 +134,8 @@ class _Stream:
                 and at / self.rate - self.last_word_end >= self.utterance_end
             ):
                 last, self.last_word_end = self.last_word_end, None
-                await self.send({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": round(last, 3)})
+                # In order: after the final result of those words, as Deepgram sends it.
+                self.jobs.put_nowait(("utterance_end", last))
             return
         if self.silent_since is None:
             self.silent_since = at
@@ -154,6 +155,11 @@ class _Stream:
 
     async def _work(self) -> None:
         while (job := await self.jobs.get()) is not None:
+            if job[0] == "utterance_end":
+                await self.send(
+                    {"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": round(job[1], 3)}
+                )
+                continue
             begin, end, final, speech_final, from_finalize = job
             await self.result(begin, end, final=final, speech_final=speech_final, from_finalize=from_finalize)
 
@@ -203,8 +209,11 @@ class _Stream:
     async def send(self, message: dict[str, Any]) -> None:
         async with self.lock:
             if not self.ws.closed:
+                try:
+                    await self.ws.send_str(json.dumps(message))
+                except ConnectionError:
+                    return  # the client went away (a reconnect): nothing more to say
                 self.conn.sent.append(message)
-                await self.ws.send_str(json.dumps(message))
 
     def close(self) -> None:
         self.worker.cancel()
@@ -263,7 +272,9 @@ def build_app(state: DeepgramState) -> web.Application:
 
 
 async def start(state: DeepgramState) -> tuple[web.AppRunner, str]:
-    """Serve on 127.0.0.1 (a free port); the runner (cleanup() it) and the listen URL."""
+    """Serve on 127.0.0.1 (a free port), its recogniser loaded; the runner (cleanup() it)
+    and the listen URL."""
+    await asyncio.to_thread(sphinx.prewarm_process)
     runner = web.AppRunner(build_app(state))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
