@@ -210,15 +210,18 @@ class _Commands:
                 if at >= after and isinstance(message, kind) and where(message):
                     return at, message
             await asyncio.sleep(0.005)
-        raise TimeoutError(f"no {kind.__name__} within {timeout} s")
+        last = [
+            type(m).__name__ + ":" + str(getattr(m, "text", "") or "") for _a, m in getattr(self, source)[-6:]
+        ]
+        raise TimeoutError(f"no {kind.__name__} within {timeout} s; the last {source}: {last}")
 
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
 
 
-def _graph() -> FlowGraph:
-    return compile_flow(load_text(FLOW, "bench-agent.yaml"), default_registry())
+def _graph(flow: str = FLOW) -> FlowGraph:
+    return compile_flow(load_text(flow, "bench-agent.yaml"), default_registry())
 
 
 @dataclass
@@ -237,9 +240,26 @@ def _caller(text: str) -> tuple[np.ndarray, float]:
     return samples, wav.sound_spans(samples, RATE)[-1][1]
 
 
-async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_dir: Path) -> Run:
-    """``rounds`` rounds of the three turns, with the new behaviour on or off."""
-    callers = {kind: _caller(said) for kind, (_q, said, _a) in KINDS.items()}
+async def measure(
+    settings: TemporalSettings,
+    rounds: int,
+    *,
+    new: bool,
+    cache_dir: Path,
+    flow: str = FLOW,
+    kinds: dict[str, tuple[str, str, str]] | None = None,
+    stt_engine: Any = None,
+    tts_engine: Any = None,
+    use_cache: bool = True,
+) -> Run:
+    """``rounds`` rounds of the three turns, with the new behaviour on or off.
+
+    ``flow`` and ``kinds`` (question, answer said, reply) are the calls' flow and
+    turns; ``stt_engine``/``tts_engine`` the engines (default offline: the
+    cloud engines against local servers in bench.bench_cloud_turns);
+    ``use_cache`` False keeps the prompt cache off even when ``new``."""
+    kinds = kinds or KINDS
+    callers = {kind: _caller(said) for kind, (_q, said, _a) in kinds.items()}
     bus = MemoryVoiceBus()
     worker_thread = _Thread()
     queue = f"bench-agent-{uuid.uuid4().hex[:8]}"
@@ -254,22 +274,24 @@ async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_d
     worker = await worker_thread.run(start_worker())
     client = await connect_client(settings)
     call_id = f"bench-{uuid.uuid4().hex[:10]}"
-    graph = _graph()
+    graph = _graph(flow)
     cache: PromptCache | None = None
-    if new:
+    if new and use_cache:
         cache = PromptCache(DiskStore(cache_dir, 64 * 1024 * 1024))
         await cache.prepare(graph_prompts(graph), OfflineTTS(sample_rate=RATE))
     options = HarnessOptions(turns=TurnOptions(end_of_turn=EndOfTurn(enabled=new)))
-    run = Run("after" if new else "before", {kind: [] for kind in KINDS}, cache)
+    run = Run("after" if new else "before", {kind: [] for kind in kinds}, cache)
     try:
-        async with AudioHarness(options=options, prompt_cache=cache) as call:
+        async with AudioHarness(
+            options=options, prompt_cache=cache, stt_engine=stt_engine, tts_engine=tts_engine
+        ) as call:
             agent = BusAgent(bus, call_id, call.voice, LocalCallControl())
             agent.start()
             watch = _Commands(bus, call_id, call)
             await start_call(client, graph, call_id, task_queue=queue)
             after = 0.0
             for round_number in range(rounds + 1):
-                for kind, (question, _said, answer) in KINDS.items():
+                for kind, (question, _said, answer) in kinds.items():
                     caller, sound_end = callers[kind]
                     asked_at, asked = await watch.next(Speak, lambda s, q=question: s.text == q, after)
                     rid = asked.request_id
@@ -279,21 +301,25 @@ async def measure(settings: TemporalSettings, rounds: int, *, new: bool, cache_d
                     await call.wait_until(done_at + ANSWER_DELAY)
                     speech_end = call.play_caller(caller) + sound_end
                     decided = await call.wait_for_event("stt_end_of_speech", after=speech_end - 0.3)
-                    final = await call.wait_for_event("stt", after=decided.at)
+                    # A streaming recogniser's final transcript comes before its end of speech.
+                    ready = [e for e in call.events_of("stt") if speech_end - 0.3 <= e.at <= decided.at]
+                    final_at = (
+                        decided.at if ready else (await call.wait_for_event("stt", after=decided.at)).at
+                    )
                     spoke_at, _spoke = await watch.next(
-                        Speak, lambda s, a=answer: s.text == a, final.at - 0.01
+                        Speak, lambda s, a=answer: s.text == a, final_at - 0.01
                     )
                     heard = await _first_audio_after(call, spoke_at)
                     if round_number:  # the first round warms everything up
                         run.turns[kind].append(
                             Turn(
                                 decided.at - speech_end,
-                                final.at - decided.at,
-                                spoke_at - final.at,
+                                final_at - decided.at,
+                                spoke_at - final_at,
                                 heard - spoke_at,
                             )
                         )
-                        if new:
+                        if cache is not None:
                             run.cached_first_audio.append(heard - spoke_at)
                     after = spoke_at
             agent.caller_left("the benchmark is over")

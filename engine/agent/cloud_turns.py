@@ -105,6 +105,8 @@ class DeepgramTurns(stt.STT):
         self._applied: dict[str, Any] = _options_of(engine)
         self._pending: dict[str, Any] | None = None
         self._streams: list[_DeepgramTurnStream] = []
+        if policy.enabled:
+            self._set_vad_silence(policy.short_silence)
         engine.on("metrics_collected", self._forward_metrics)
 
     @property
@@ -137,7 +139,11 @@ class DeepgramTurns(stt.STT):
         Deepgram's options follow, between turns."""
         self._phrases = tuple(phrases)
         self._end_silence = max(float(end_silence), self.policy.short_silence)
-        self._set_vad_silence(self._end_silence)
+        # The session's VAD says when the caller is speaking (barge-in, the listener's
+        # grace timer). With the early end it lets go after the short silence, as with
+        # engine.agent.turns, so a reply that comes early is not cut by the caller's own
+        # silence being taken for speech; Deepgram decides the end of the answer.
+        self._set_vad_silence(self.policy.short_silence if self.policy.enabled else self._end_silence)
         wanted = self._options()
         changes = {key: value for key, value in wanted.items() if self._applied.get(key) != value}
         if not changes:
@@ -173,8 +179,6 @@ class DeepgramTurns(stt.STT):
         self.engine.update_options(**changes)  # type: ignore[attr-defined]
 
     def _set_vad_silence(self, seconds: float) -> None:
-        # The session's VAD still decides when the caller is speaking (barge-in and
-        # the listener's grace timer): its silence follows the answer's.
         update = getattr(self.vad, "update_options", None)
         if update is not None:
             update(min_silence_duration=seconds)
