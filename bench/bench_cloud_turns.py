@@ -45,6 +45,7 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: python bench/bench_cloud_turns.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -111,6 +112,7 @@ TTS_AFTER: dict[str, str] = {}  # the defaults
 
 async def measure_cloud(settings: TemporalSettings, rounds: int, *, new: bool) -> bench_agent.Run:
     deepgram = deepgram_server.DeepgramState(api_key=DEEPGRAM_KEY)
+    connects: list[float] = []
     eleven = elevenlabs_server.ElevenLabsState(api_key=ELEVEN_KEY)
     dg_runner, dg_url = await deepgram_server.start(deepgram)
     el_runner, el_url = await elevenlabs_server.start(eleven)
@@ -122,6 +124,12 @@ async def measure_cloud(settings: TemporalSettings, rounds: int, *, new: bool) -
     try:
         async with http_context.open():
             recogniser = engines.make_stt("deepgram", env=env, base_url=dg_url)
+
+            def connected(metrics: Any) -> None:
+                if getattr(metrics, "acquire_time", 0.0) and not getattr(metrics, "connection_reused", True):
+                    connects.append(metrics.acquire_time)
+
+            recogniser.on("metrics_collected", connected)
             synthesiser = engines.make_tts("elevenlabs", env=env, voice=VOICE, base_url=el_url)
             with tempfile.TemporaryDirectory(prefix="bench-cloud-") as folder:
                 run = await bench_agent.measure(
@@ -140,7 +148,13 @@ async def measure_cloud(settings: TemporalSettings, rounds: int, *, new: bool) -
         await dg_runner.cleanup()
         await el_runner.cleanup()
     endpointing = sorted({c.query.get("endpointing", ["?"])[0] for c in deepgram.connections})
-    print(f"  ({run.name}: Deepgram endpointing asked for: {', '.join(endpointing)} ms)", flush=True)
+    print(
+        f"  ({run.name}: Deepgram endpointing asked for: {', '.join(endpointing)} ms; "
+        f"{len(deepgram.connections)} connections, {len(deepgram.connections) - 1} of them reconnects "
+        f"to change options between turns; handshake median "
+        f"{statistics.median(connects) * 1000 if connects else float('nan'):.1f} ms on loopback)",
+        flush=True,
+    )
     return run
 
 

@@ -76,6 +76,7 @@ class CloudTurnStats:
     resumed: int = 0  # the caller spoke again while a turn was held
     option_changes: list[dict[str, Any]] = field(default_factory=list)  # applied, in order
     deferred: int = 0  # option changes that waited for the end of a turn
+    connect_seconds: list[float] = field(default_factory=list)  # each (re)connection's handshake
 
 
 class DeepgramTurns(stt.STT):
@@ -223,6 +224,10 @@ class DeepgramTurns(stt.STT):
             self._streams.remove(stream)
 
     def _forward_metrics(self, *args: Any, **kwargs: Any) -> None:
+        metrics = args[0] if args else None
+        acquired = getattr(metrics, "acquire_time", 0.0) or 0.0
+        if acquired > 0 and not getattr(metrics, "connection_reused", True):
+            self.stats.connect_seconds.append(float(acquired))  # what a reconnect costs
         self.emit("metrics_collected", *args, **kwargs)
 
     async def aclose(self) -> None:

@@ -229,3 +229,5 @@ def test_options_follow_the_node_and_change_only_between_turns() -> None:
     assert during == connections  # no reconnect in the middle of the caller's turn
     assert turns.stats.deferred == 1
     assert turns.stats.option_changes[-1]["keyterm"] == ["yes", "no"]
+    # Each change is a new connection (the plugin reconnects): its handshake is measured.
+    assert len(turns.stats.connect_seconds) >= len(turns.stats.option_changes)
