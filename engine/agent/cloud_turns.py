@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,7 @@ from engine.agent.turns import EndOfTurn, complete_phrase
 log = logging.getLogger(__name__)
 DEEPGRAM_MODULE = "livekit.plugins.deepgram"
 FILLER_WORDS = frozenset({"uh", "um", "er", "ah", "hmm", "mm", "uhm"})
+STALE_TURN = 5.0  # seconds without a word from Deepgram after which an open turn no longer defers
 
 
 def is_deepgram(engine: stt.STT) -> bool:
@@ -150,7 +152,7 @@ class DeepgramTurns(stt.STT):
         if not changes:
             self._pending = None
             return
-        if any(stream.in_turn for stream in self._streams):
+        if any(stream.busy for stream in self._streams):
             self._pending = wanted
             self.stats.deferred += 1
             return
@@ -158,7 +160,7 @@ class DeepgramTurns(stt.STT):
 
     def turn_over(self) -> None:
         """A turn ended: options that waited for it go now."""
-        if self._pending is not None and not any(stream.in_turn for stream in self._streams):
+        if self._pending is not None and not any(stream.busy for stream in self._streams):
             wanted, self._pending = self._pending, None
             self._apply(wanted)
 
@@ -246,6 +248,13 @@ class _DeepgramTurnStream(stt.RecognizeStream):
         self._interim: tuple[str, float | None] | None = None
         self._hold: asyncio.TimerHandle | None = None
         self._ended_on: str | None = None  # a turn ended on this interim: its final is not news
+        self._last_news = time.monotonic()
+
+    @property
+    def busy(self) -> bool:
+        """In the caller's turn (options must wait). A turn Deepgram has said nothing
+        about for STALE_TURN seconds (its end lost) no longer holds them back."""
+        return self.in_turn and time.monotonic() - self._last_news < STALE_TURN
 
     async def _run(self) -> None:
         inner = self._owner.engine.stream(language=self._language, conn_options=self._conn_options)
@@ -270,6 +279,7 @@ class _DeepgramTurnStream(stt.RecognizeStream):
 
     def _on_event(self, event: stt.SpeechEvent) -> None:
         kind = event.type
+        self._last_news = time.monotonic()
         if kind == stt.SpeechEventType.START_OF_SPEECH:
             self._ended_on = None
             self._speech()
