@@ -6,7 +6,9 @@
 the environment. The cloud engines are the official livekit plugins from
 the ``cloud`` extra (``pip install 'voxflow[cloud]'``) and need their keys:
 DEEPGRAM_API_KEY, ELEVEN_API_KEY, OPENAI_API_KEY. Silero VAD is always local
-(engine.agent.vad).
+(engine.agent.vad). The cloud engines' latency settings (Deepgram's model,
+ElevenLabs' model, audio format and streaming options) come from
+engine.agent.cloud_options.
 
 Cloud plugins are imported only when chosen, so a deployment that uses the
 offline engines never needs them. livekit plugins must be imported on the
@@ -23,9 +25,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from livekit.agents import stt, tts
 
+from engine.agent import cloud_options
 from engine.core.errors import VoxflowError
 from engine.core.suggest import as_sentence, did_you_mean, quoted_list
 
@@ -36,7 +40,6 @@ TTS_ENGINES = ("offline", "elevenlabs", "openai")
 _KEYS = {"deepgram": "DEEPGRAM_API_KEY", "elevenlabs": "ELEVEN_API_KEY", "openai": "OPENAI_API_KEY"}
 _ELEVENLABS_VOICE_ID = re.compile(r"^[A-Za-z0-9]{20}$")
 DEEPGRAM_ENDPOINTING_MS = 800
-ELEVENLABS_ENCODING = "pcm_16000"
 _PLUGINS = {
     "deepgram": "livekit.plugins.deepgram",
     "elevenlabs": "livekit.plugins.elevenlabs",
@@ -82,8 +85,18 @@ def make_stt(
     extra = {"base_url": base_url} if base_url else {}
     if name == "deepgram":
         # A phone answer ends after about 0.8 s of silence, not Deepgram's default 25 ms;
-        # each listen sets its own end_silence_ms (engine.agent.listening).
-        return plugin.STT(api_key=key, language=language, endpointing_ms=DEEPGRAM_ENDPOINTING_MS, **extra)  # type: ignore[no-any-return]
+        # each listen sets its own options between turns (engine.agent.cloud_turns).
+        settings = cloud_options.deepgram_from_env(env)
+        return plugin.STT(  # type: ignore[no-any-return]
+            api_key=key,
+            language=language,
+            model=settings.model,
+            endpointing_ms=DEEPGRAM_ENDPOINTING_MS,
+            interim_results=True,
+            vad_events=True,
+            utterance_end_ms=max(cloud_options.UTTERANCE_END_MIN_MS, DEEPGRAM_ENDPOINTING_MS),
+            **extra,
+        )
     return plugin.STT(api_key=key, language=language.split("-")[0], **extra)  # type: ignore[no-any-return]
 
 
@@ -104,15 +117,16 @@ def make_tts(
         return OfflineTTS(voice=voice or espeak.voice_for_language(language))
     key = _key(name, TTS_ENV, env)
     plugin = _plugin(name)
-    options: dict[str, str] = {"api_key": key}
+    options: dict[str, Any] = {"api_key": key}
     if base_url:
         options["base_url"] = base_url
     if name == "elevenlabs":
         if voice:
             options["voice_id"] = voice
         options["language"] = language.split("-")[0]
-        # Raw 16 kHz PCM: nothing to decode, and a phone line carries no more than that.
-        options["encoding"] = ELEVENLABS_ENCODING
+        # Raw PCM at the line's rate (nothing to decode or resample), streamed input with
+        # ElevenLabs' latency options (engine.agent.cloud_options).
+        options.update(cloud_options.elevenlabs_from_env(env).plugin_options())
     elif voice:
         options["voice"] = voice
     return plugin.TTS(**options)  # type: ignore[no-any-return]
@@ -131,6 +145,11 @@ def problems(choice: EngineChoice, env: Mapping[str, str] | None = None) -> list
             found.append(message)
         if importlib.util.find_spec(_PLUGINS[name]) is None:
             found.append(f"the package {_PLUGINS[name].replace('.', '-')} (pip install 'voxflow[cloud]')")
+    if choice.tts == "elevenlabs":
+        try:
+            cloud_options.elevenlabs_from_env(env)
+        except VoxflowError as error:
+            found.append(error.message)
     return found
 
 

@@ -36,12 +36,13 @@ from livekit.agents.voice import SpeechHandle
 from engine.agent import vad as vad_models
 from engine.agent import wav
 from engine.agent.audio_io import CallerLine, RecordingSpeaker
+from engine.agent.cloud_turns import DeepgramTurns
 from engine.agent.offline_stt import OfflineSTT
 from engine.agent.offline_tts import OfflineTTS
 from engine.agent.prompt_cache import PromptCache
 from engine.agent.session import CallVoice, TurnOptions, VoxflowAgent, build_session
 from engine.agent.timeline import Timeline
-from engine.agent.turns import ExpectingSTT, session_stt
+from engine.agent.turns import session_stt, turn_rule
 from engine.agent.vad_marks import MarkingVAD
 from engine.core.errors import VoxflowError
 
@@ -159,7 +160,7 @@ class AudioHarness:
             self.stt,
             self.tts,
             vad,
-            turns=heard_by if isinstance(heard_by, ExpectingSTT) else None,
+            turns=turn_rule(heard_by),
             prompt_cache=self.prompt_cache,
         )
 
@@ -190,6 +191,9 @@ class AudioHarness:
         menu node's phrases); engines that take no grammar ignore it."""
         if isinstance(self.stt, OfflineSTT):
             self.stt.set_expected_phrases(phrases)
+        turns = self._voice.turns if self._voice is not None else None
+        if isinstance(turns, DeepgramTurns):
+            turns.listen_for(tuple(phrases), turns.end_silence)
 
     def say(self, text: str, *, allow_interruptions: bool = True) -> SpeechHandle:
         """Have the agent say ``text``; await the handle for the end of its playout."""

@@ -39,6 +39,7 @@ from livekit.agents import stt
 from livekit.agents.language import LanguageCode
 
 from engine.agent import clips
+from engine.agent.cloud_turns import DeepgramTurns
 from engine.agent.offline_stt import OfflineSTT
 from engine.agent.prompts import CLIP_RATE, PromptPlayer
 from engine.agent.recorder import Recording
@@ -120,7 +121,6 @@ class CallerListener:
         self._recording: Recording | None = None
         self._input_timer: asyncio.TimerHandle | None = None
         self._answer_silence: float | None = None
-        self._hints: tuple[tuple[str, ...], int] | None = None
         self._typed_ahead: str | None = None  # typed before anything asked: kept for the question
         voice.session.on("user_state_changed", self._on_user_state)
         voice.agent.speech_listeners.append(self._on_speech)
@@ -144,9 +144,8 @@ class CallerListener:
             # Typed before the question was asked: that is the answer to it.
             text, self._typed_ahead = self._typed_ahead, None
             self._later(0.0, lambda: self.typed(text))
-        self._set_end_silence(command.end_silence_ms / 1000)
         self._answer_silence = command.end_silence_ms / 1000
-        self._hint_recogniser(command.expected_phrases, command.end_silence_ms)
+        self._expect(command.expected_phrases, command.end_silence_ms / 1000)
         utterance = self._utterance
         if utterance is not None and not utterance.closed and not utterance.ignored:
             # The caller is already talking: max_duration counts from when they began.
@@ -160,7 +159,10 @@ class CallerListener:
             await self._prompts.play_now(clips.beep_pcm(CLIP_RATE))
         self._replace_input(command)
         self._recording = Recording(command.request_id, self._call_id)
-        self._set_end_silence(self.options.record_end_silence)
+        if isinstance(self._voice.turns, DeepgramTurns):
+            self._voice.turns.listen_for((), self.options.record_end_silence)  # a message, not a phrase
+        else:
+            self._set_end_silence(self.options.record_end_silence)
         self._start_input_timer(command.max_duration)
 
     def stop(self, target: str) -> bool:
@@ -400,20 +402,18 @@ class CallerListener:
         turns = self._voice.turns
         return self.options.turn_grace + (turns.end_silence if turns is not None else 0.0)
 
-    def _hint_recogniser(self, phrases: tuple[str, ...], end_silence_ms: int) -> None:
-        """Tell the recogniser what to expect: a grammar offline, key terms for Deepgram."""
+    def _expect(self, phrases: tuple[str, ...], end_silence: float) -> None:
+        """Tell the recogniser what to expect and the silence that ends the answer: a
+        grammar offline; Deepgram's options (engine.agent.cloud_turns), which change
+        only between turns, as Deepgram reconnects to change them."""
+        turns = self._voice.turns
+        if isinstance(turns, DeepgramTurns):
+            turns.listen_for(phrases, end_silence)
+            return
+        self._set_end_silence(end_silence)
         engine = self._voice.stt
         if isinstance(engine, OfflineSTT):
             engine.set_expected_phrases(phrases)
-            return
-        if (phrases, end_silence_ms) == self._hints:
-            return  # Deepgram reconnects on a change: only change what changed
-        self._hints = (phrases, end_silence_ms)
-        if type(engine).__module__.startswith("livekit.plugins.deepgram"):
-            options: dict[str, Any] = {"endpointing_ms": end_silence_ms}
-            if phrases and str(getattr(engine, "model", "")).startswith("nova-3"):
-                options["keyterm"] = list(phrases)
-            engine.update_options(**options)  # type: ignore[attr-defined]
 
     def _later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
         return asyncio.get_running_loop().call_later(delay, callback)

@@ -16,6 +16,7 @@ from livekit.agents import Agent, AgentSession, ModelSettings, stt, tts
 from livekit.agents import vad as agents_vad
 from livekit.agents.voice.turn import TurnHandlingOptions
 
+from engine.agent.cloud_turns import DeepgramTurns
 from engine.agent.prompt_cache import PromptCache
 from engine.agent.turns import EndOfTurn, ExpectingSTT
 
@@ -77,7 +78,10 @@ class CallVoice:
     silence that ends an answer); ``stt`` and ``tts`` are the engines as
     given (not the session's stream adapters), so grammar and voice changes
     reach them. ``turns`` is the end-of-turn rule wrapped around ``stt`` when
-    there is one (its end silence changes per listen instead of the VAD's).
+    there is one (its end silence changes per listen instead of the VAD's):
+    engine.agent.turns.ExpectingSTT, or for Deepgram
+    engine.agent.cloud_turns.DeepgramTurns (which also takes each listen's
+    expected phrases into Deepgram's options).
     ``prompt_cache`` keeps synthesised prompts (engine.agent.prompt_cache).
     """
 
@@ -86,7 +90,7 @@ class CallVoice:
     stt: stt.STT
     tts: tts.TTS
     vad: agents_vad.VAD
-    turns: ExpectingSTT | None = None
+    turns: ExpectingSTT | DeepgramTurns | None = None
     prompt_cache: PromptCache | None = None
 
 

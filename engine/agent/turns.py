@@ -106,9 +106,15 @@ def complete_phrase(phrase: str | None, expected: Iterable[str]) -> bool:
 
 
 def session_stt(engine: stt.STT, vad: agents_vad.VAD, policy: EndOfTurn) -> stt.STT:
-    """The STT a session should be given: ``engine`` as is when it streams (a cloud
-    recogniser ends turns itself) or when the policy is off (livekit wraps it),
-    else an :class:`ExpectingSTT` around it."""
+    """The STT a session should be given: Deepgram wrapped in
+    engine.agent.cloud_turns.DeepgramTurns (each listen's options, and the early
+    end from its results; the policy off keeps the options, not the early end);
+    another streaming engine as is (it ends turns itself); ``engine`` as is when
+    the policy is off (livekit wraps it); else an :class:`ExpectingSTT` around it."""
+    from engine.agent import cloud_turns
+
+    if cloud_turns.is_deepgram(engine):
+        return cloud_turns.DeepgramTurns(engine, vad, policy)
     if not policy.enabled or engine.capabilities.streaming:
         return engine
     return ExpectingSTT(engine, vad, policy)
@@ -122,6 +128,13 @@ class ModelCheck:
     silence: float
     seconds: float
     probability: float
+
+
+def turn_rule(heard_by: stt.STT) -> Any:
+    """What a CallVoice keeps as its ``turns``: the wrapper :func:`session_stt` made, if any."""
+    from engine.agent import cloud_turns
+
+    return heard_by if isinstance(heard_by, (ExpectingSTT, cloud_turns.DeepgramTurns)) else None
 
 
 @dataclass

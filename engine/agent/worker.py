@@ -44,7 +44,7 @@ from engine.agent.livekit_control import LiveKitCallControl
 from engine.agent.rooms import AGENT_NAME, call_id_from_room
 from engine.agent.session import CallVoice, TurnOptions, VoxflowAgent, build_session
 from engine.agent.settings import AgentSettings, settings_from_env
-from engine.agent.turns import EndOfTurn, ExpectingSTT, session_stt
+from engine.agent.turns import EndOfTurn, session_stt, turn_rule
 from engine.core.errors import VoxflowError
 from engine.voice.bus import VoiceBus
 from engine.voice.redis_bus import RedisVoiceBus
@@ -230,7 +230,7 @@ async def _start_voice(
         speech_in,
         speech_out,
         vad,
-        turns=heard_by if isinstance(heard_by, ExpectingSTT) else None,
+        turns=turn_rule(heard_by),
         prompt_cache=prompt_cache.shared_cache(),
     )
 

@@ -18,12 +18,22 @@ reach, and speaks what livekit-plugins-deepgram sends and parses:
   ``word``, ``start``, ``end``, ``confidence``, ``punctuated_word``) and
   ``metadata`` (``request_id``, ``model_info``, ``model_uuid``): interim results
   while the caller talks (with ``interim_results``), and a final one with
-  ``speech_final`` after ``endpointing`` ms of silence; ``{"type": "Metadata",
-  ...}`` at the close.
+  ``speech_final`` once ``endpointing`` ms of the audio received are silent;
+  ``{"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": s}`` once
+  ``utterance_end_ms`` of audio have passed after the last word (with
+  ``utterance_end_ms``); ``{"type": "Metadata", ...}`` at the close.
 
-The recognition itself is pocketsphinx (engine.agent.sphinx), with the
-``keyterm`` list as its grammar: Deepgram's key term prompting, made strict.
-Speech is found by energy (10 ms windows above -40 dBFS).
+Endpointing is honest: the silence is counted on the audio as it arrives (in
+real time from a caller), so ``speech_final`` comes ``endpointing`` ms after
+the speech ends, plus the recognition's own time, as Deepgram's does.
+
+The recognition itself is pocketsphinx (engine.agent.sphinx, in its
+recogniser process so this server's loop, and a test's audio beside it, never
+stall), with the ``keyterm`` list (or the ``keywords``, without their
+intensifiers) as its grammar: Deepgram's key term prompting, made strict. A
+segment that makes no phrase gets pocketsphinx's free-form guess with
+confidence 0, as a rejection. Speech is found by energy (10 ms windows above
+-40 dBFS).
 """
 
 from __future__ import annotations
@@ -75,7 +85,11 @@ class _Stream:
         self.vad_events = query.get("vad_events", ["false"])[0] == "true"
         endpointing = query.get("endpointing", ["10"])[0]
         self.endpointing = 0.01 if endpointing == "false" else max(int(endpointing), 10) / 1000
-        self.phrases = tuple(query.get("keyterm", []))
+        keywords = tuple(word.rsplit(":", 1)[0] for word in query.get("keywords", []))
+        self.phrases = tuple(query.get("keyterm", [])) or keywords
+        utterance_end = query.get("utterance_end_ms", [None])[0]
+        self.utterance_end = int(utterance_end) / 1000 if utterance_end else None
+        self.last_word_end: float | None = None  # owed an UtteranceEnd after this
         self.request_id = str(uuid.uuid4())
         self.audio = bytearray()  # everything received
         self.speech_from: int | None = None  # sample where the current speech began
@@ -83,7 +97,7 @@ class _Stream:
         self.next_interim = 0.0
         self.lock = asyncio.Lock()
         # Recognitions run one at a time, in order, off the receiving loop.
-        self.jobs: asyncio.Queue[tuple[int, int, bool, bool, bool] | None] = asyncio.Queue()
+        self.jobs: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()
         self.worker = asyncio.ensure_future(self._work())
 
     @property
@@ -114,11 +128,20 @@ class _Stream:
                 self.jobs.put_nowait((self.speech_from, at, False, False, False))
             return
         if self.speech_from is None:
+            if (
+                self.utterance_end is not None
+                and self.last_word_end is not None
+                and at / self.rate - self.last_word_end >= self.utterance_end
+            ):
+                last, self.last_word_end = self.last_word_end, None
+                # In order: after the final result of those words, as Deepgram sends it.
+                self.jobs.put_nowait(("utterance_end", last))
             return
         if self.silent_since is None:
             self.silent_since = at
         if (at - self.silent_since) / self.rate >= self.endpointing:
-            begin, self.speech_from, self.silent_since = self.speech_from, None, None
+            begin, self.speech_from = self.speech_from, None
+            self.last_word_end, self.silent_since = self.silent_since / self.rate, None
             self.jobs.put_nowait((begin, at, True, True, False))
 
     async def finish(self, *, from_finalize: bool) -> None:
@@ -132,6 +155,11 @@ class _Stream:
 
     async def _work(self) -> None:
         while (job := await self.jobs.get()) is not None:
+            if job[0] == "utterance_end":
+                await self.send(
+                    {"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": round(job[1], 3)}
+                )
+                continue
             begin, end, final, speech_final, from_finalize = job
             await self.result(begin, end, final=final, speech_final=speech_final, from_finalize=from_finalize)
 
@@ -139,9 +167,7 @@ class _Stream:
         self, begin: int, end: int, *, final: bool, speech_final: bool = False, from_finalize: bool = False
     ) -> None:
         pcm = wav.resample(bytes(self.audio[begin * 2 : end * 2]), self.rate, sphinx.SAMPLE_RATE)
-        engine = sphinx.engine()
-        grammar = await asyncio.to_thread(engine.grammar, self.phrases) if self.phrases else None
-        heard = await asyncio.to_thread(engine.recognize, pcm, grammar)
+        heard = await sphinx.recognize_elsewhere(pcm, self.phrases)
         start, duration = begin / self.rate, (end - begin) / self.rate
         text = heard.transcript
         words = text.split()
@@ -183,8 +209,11 @@ class _Stream:
     async def send(self, message: dict[str, Any]) -> None:
         async with self.lock:
             if not self.ws.closed:
+                try:
+                    await self.ws.send_str(json.dumps(message))
+                except ConnectionError:
+                    return  # the client went away (a reconnect): nothing more to say
                 self.conn.sent.append(message)
-                await self.ws.send_str(json.dumps(message))
 
     def close(self) -> None:
         self.worker.cancel()
@@ -243,7 +272,9 @@ def build_app(state: DeepgramState) -> web.Application:
 
 
 async def start(state: DeepgramState) -> tuple[web.AppRunner, str]:
-    """Serve on 127.0.0.1 (a free port); the runner (cleanup() it) and the listen URL."""
+    """Serve on 127.0.0.1 (a free port), its recogniser loaded; the runner (cleanup() it)
+    and the listen URL."""
+    await asyncio.to_thread(sphinx.prewarm_process)
     runner = web.AppRunner(build_app(state))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
