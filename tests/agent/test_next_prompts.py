@@ -296,19 +296,20 @@ def test_the_flows_fixed_texts_are_prepared_while_the_agent_is_quiet(tmp_path: P
             assert cache.stats.skipped_next == 0
             await agent.leave()
 
-        # Without the text that holds the line, the rest is cached and said from the cache.
+        # On an engine that holds nothing up, a flow text is cached, then said from the cache.
+        prepared_before = cache.stats.prepared
         bus = MemoryVoiceBus()
         other = new_call_id("flow-texts-2")
         async with (
             AudioHarness(prompt_cache=cache) as call,
             BusLog(bus, other, call.timeline) as log,
         ):
-            options = BusAgentOptions(prepare_next=True, flow_prompts=("Goodbye for now.",))
+            options = BusAgentOptions(prepare_next=True, flow_prompts=("Until next time.",))
             agent = BusAgent(bus, other, call.voice, LocalCallControl(), options=options)
             agent.start()
             await agent.joined.wait()
-            await _until(lambda: cache.stats.prepared >= 1)
-            await bus.send_command(other, Speak(request_id="s2", text="Goodbye for now."))
+            await _until(lambda: cache.stats.prepared == prepared_before + 1)
+            await bus.send_command(other, Speak(request_id="s2", text="Until next time."))
             started = await log.wait_for(TtsStarted, lambda e: e.request_id == "s2")
             assert started.message.cached is True
             await agent.leave()
