@@ -198,7 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     with EmbeddedTemporal() as server:
         with tempfile.TemporaryDirectory() as folder:
             run = asyncio.run(
-                bench_agent.measure(server.settings(), args.turns, new=True, cache_dir=Path(folder))
+                bench_agent.measure(
+                    server.settings(),
+                    args.turns,
+                    new=True,
+                    cache_dir=Path(folder),
+                    flow=bench_agent.MENU_FLOW,
+                    kinds={"menu answer": bench_agent.KINDS["menu answer"]},
+                )
             )
         harness = [turn.total for turn in run.turns["menu answer"]]
     b, h = statistics.median(browser), statistics.median(harness)

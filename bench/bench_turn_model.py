@@ -1,7 +1,10 @@
 """False early ends of the Smart Turn model on recordings of real people.
 
-Run: ``python -m bench.bench_turn_model [--human-audio DIR]`` (bench.bench_agent runs it
-after its latency figures). The model must be fetched (``voxflow models fetch smart-turn``).
+Run: ``python -m bench.bench_turn_model --human-audio DIR`` (or with
+``VOXFLOW_HUMAN_AUDIO=DIR``; bench.bench_agent runs it after its latency figures). The
+model must be fetched (``voxflow models fetch smart-turn``). DIR is a folder of
+recordings of real people (.wav, one caller's answer each); without one, only the
+model's own time is measured.
 
 Each recording is one caller's whole answer. Its word gaps are found from its energy
 (10 ms windows above the peak − 28 dB are sound, dips under 50 ms are bridged,
@@ -25,8 +28,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +43,13 @@ import numpy as np
 from engine.agent import smart_turn, turn_model_file, wav
 from engine.agent.harness import AudioHarness, HarnessOptions
 from engine.agent.session import TurnOptions
-from engine.agent.turns import EndOfTurn, TurnModel
+from engine.agent.turns import EndOfTurn, ExpectingSTT, TurnModel
 
-HUMAN_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio" / "human"
+HUMAN_AUDIO_ENV = "VOXFLOW_HUMAN_AUDIO"
+NO_HUMAN_AUDIO = (
+    "false early ends: not counted, they need recordings of real people (a folder of .wav, "
+    f"one answer each): give --human-audio DIR or set {HUMAN_AUDIO_ENV}=DIR"
+)
 RATE = 16000
 END_SILENCE = 0.8
 PAUSE = 0.5
@@ -106,7 +115,7 @@ async def play(clips: list[np.ndarray], model: TurnModel | None) -> Played:
     played = Played([], 0)
     async with AudioHarness(options=options) as call:
         turns = call.voice.turns
-        assert turns is not None
+        assert isinstance(turns, ExpectingSTT)  # the offline recogniser's turns
         turns.set_end_silence(END_SILENCE)
         for clip in clips:
             before = len(call.events_of("stt_end_of_speech"))
@@ -145,9 +154,20 @@ def alone(model: smart_turn.SmartTurn, runs: int = 30) -> tuple[float, float]:
     return float(np.median(times)), float(np.percentile(times, 90))
 
 
-def run_and_report(model: smart_turn.SmartTurn, folder: Path) -> None:
+def human_audio_folder(given: Path | None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The recordings' folder: ``--human-audio``, else ``$VOXFLOW_HUMAN_AUDIO``, else none."""
+    if given is not None:
+        return given
+    named = (os.environ if env is None else env).get(HUMAN_AUDIO_ENV, "")
+    return Path(named) if named else None
+
+
+def run_and_report(model: smart_turn.SmartTurn, folder: Path | None) -> None:
     median, p90 = alone(model)
     print(f"the model by itself: {median:.0f} ms median, {p90:.0f} ms p90 (8 s of audio, one thread)")
+    if folder is None:
+        print(NO_HUMAN_AUDIO)
+        return
     found = recordings(folder)
     if not found:
         print(f"false early ends: no recordings in {folder} (give --human-audio DIR)")
@@ -201,13 +221,18 @@ def _sum(inside: list[int], total: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--human-audio", type=Path, default=HUMAN_AUDIO)
+    parser.add_argument(
+        "--human-audio",
+        type=Path,
+        default=None,
+        help=f"a folder of recordings of real people (.wav, one answer each; default: ${HUMAN_AUDIO_ENV})",
+    )
     args = parser.parse_args(argv)
     path = turn_model_file.find()
     if path is None:
         print(f"the Smart Turn model is not on this machine: run '{turn_model_file.FETCH_COMMAND}'")
         return 1
-    run_and_report(smart_turn.load(path), args.human_audio)
+    run_and_report(smart_turn.load(path), human_audio_folder(args.human_audio))
     return 0
 
 
