@@ -45,7 +45,7 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConn
 
 from engine.agent import cloud_options
 from engine.agent.grammar import phrase_words
-from engine.agent.turns import EndOfTurn, complete_phrase
+from engine.agent.turns import EndOfTurn
 
 log = logging.getLogger(__name__)
 DEEPGRAM_MODULE = "livekit.plugins.deepgram"
@@ -192,11 +192,7 @@ class DeepgramTurns(stt.STT):
         if not self.policy.enabled or not self._phrases:
             return "full_silence"
         phrase = matching_phrase(words, self._phrases)
-        if (
-            phrase is not None
-            and complete_phrase(phrase, self._phrases)
-            and (confidence or 0.0) >= self.policy.min_confidence
-        ):
+        if self.policy.whole_answer(phrase, confidence, self._phrases):
             return "early_phrase"
         if self.endpointing >= self._end_silence:
             return "full_silence"

@@ -89,6 +89,11 @@ class EndOfTurn:
     model_threshold: float = 0.5
     model_silence: float = 0.2
 
+    def whole_answer(self, phrase: str | None, confidence: float | None, expected: Iterable[str]) -> bool:
+        """Whether a recognised ``phrase`` ends the turn early: a whole expected phrase
+        (:func:`complete_phrase`), recognised with at least ``min_confidence``."""
+        return (confidence or 0.0) >= self.min_confidence and complete_phrase(phrase, expected)
+
 
 def complete_phrase(phrase: str | None, expected: Iterable[str]) -> bool:
     """Whether ``phrase`` (a recognised expected phrase) is a whole answer: not the
@@ -368,9 +373,7 @@ class _ExpectingStream(stt.RecognizeStream):
             return False
         best = event.alternatives[0]
         phrase = (best.metadata or {}).get("phrase") if isinstance(best.metadata, dict) else None
-        return (best.confidence or 0.0) >= self._owner.policy.min_confidence and complete_phrase(
-            phrase, phrases
-        )
+        return self._owner.policy.whole_answer(phrase, best.confidence, phrases)
 
     def _attempt(self, utterance: _Utterance, work: Any) -> _Attempt:
         task = asyncio.ensure_future(work)
