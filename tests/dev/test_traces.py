@@ -11,14 +11,13 @@ voice bus; /metrics has the agent's TTS latency.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import aiohttp
 import pytest
 
 from engine.server.telnyx import call_id_for
-from tests.dev.dev_server import start_dev, stop_dev
+from tests.dev.dev_server import next_message, start_dev, stop_dev
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.waiting import wait_until_sync
 
@@ -129,16 +128,9 @@ def test_a_browser_call_is_one_trace_with_its_call_id(tmp_path: Any, monkeypatch
                 async with aiohttp.ClientSession() as http:
                     ws = await http.ws_connect(f"{dev.url}/api/caller?token={dev.token}")
                     await ws.send_json({"type": "start", "flow": "bank-line", "mode": "text"})
-                    call_id = ""
-                    async for message in ws:
-                        if message.type != aiohttp.WSMsgType.TEXT:
-                            continue
-                        data = json.loads(message.data)
-                        if data["type"] == "started":
-                            call_id = data["call_id"]
-                            await ws.send_json({"type": "hangup"})
-                        elif data["type"] == "ended":
-                            break
+                    call_id = str((await next_message(ws, "started"))["call_id"])
+                    await ws.send_json({"type": "hangup"})
+                    await next_message(ws, "ended")
                     await ws.close()
                     return call_id
 
